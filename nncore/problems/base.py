@@ -1,0 +1,284 @@
+"""The contract every problem kind follows: parameters, deterministic generation, instances.
+
+A kind declares its parameters (`Param`), and `build(params, rng)` fills a `Draft`: prompt,
+diagram, answer fields, reference answers, worked solution and misconception variants.
+`ProblemKind.generate(params, seed)` validates parameters, draws with a Generator seeded from
+(seed, attempt) and redraws deterministically when `build` raises `Redraw` or a misconception's
+answer coincides with the correct one; the result is canonical JSON-safe data, so the same
+(kind, params, seed, version) gives byte-identical JSON on every run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+MAX_REDRAWS = 200
+DEFAULT_TOLERANCE = {"rtol": 1e-2, "atol": 1e-8}
+SIGNIFICANT_DIGITS = 12  # floats stored in instances: enough for grading, stable across BLAS builds
+
+
+class Redraw(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by `build` when a draw is degenerate (tie, kink, saturation, dead network...)."""
+
+
+class ParamError(ValueError):
+    """An invalid kind parameter; the message names the parameter and the allowed values."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a kind: its type, default, allowed values and a help text."""
+
+    name: str
+    type: str  # "int" | "float" | "choice" | "bool" | "int_list"
+    default: Any
+    help: str
+    choices: tuple = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    max_length: int = 8
+
+    def validate(self, value: Any) -> Any:
+        """Return the value converted to this parameter's type, or raise ParamError."""
+        if self.type == "choice":
+            if value not in self.choices:
+                allowed = ", ".join(map(str, self.choices))
+                raise ParamError(f"parameter {self.name!r} must be one of {allowed}; got {value!r}")
+            return value
+        if self.type == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            raise ParamError(f"parameter {self.name!r} must be true or false; got {value!r}")
+        if self.type == "int_list":
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, (list, tuple)) or not 1 <= len(items) <= self.max_length:
+                raise ParamError(
+                    f"parameter {self.name!r} must be a list of 1 to {self.max_length} integers "
+                    f"(e.g. 2,3,1); got {value!r}"
+                )
+            return [self._number(item, int) for item in items]
+        if self.type == "int":
+            return self._number(value, int)
+        if self.type == "float":
+            return self._number(value, float)
+        raise ParamError(f"parameter {self.name!r} has an unknown type {self.type!r}")
+
+    def _number(self, value: Any, kind: type) -> int | float:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value) if kind is float else int(str(value).strip())
+        except (TypeError, ValueError):
+            raise ParamError(
+                f"parameter {self.name!r} must be {'an integer' if kind is int else 'a number'}; "
+                f"got {value!r}"
+            ) from None
+        if not math.isfinite(number):
+            raise ParamError(f"parameter {self.name!r} must be finite; got {value!r}")
+        if (self.minimum is not None and number < self.minimum) or (
+            self.maximum is not None and number > self.maximum
+        ):
+            raise ParamError(
+                f"parameter {self.name!r} must be between {self.minimum} and {self.maximum}; "
+                f"got {number}"
+            )
+        return number
+
+    def schema(self) -> dict:
+        """JSON description for UIs and the API's catalogue."""
+        out = {"name": self.name, "type": self.type, "default": self.default, "help": self.help}
+        if self.choices:
+            out["choices"] = list(self.choices)
+        if self.minimum is not None:
+            out["minimum"] = self.minimum
+        if self.maximum is not None:
+            out["maximum"] = self.maximum
+        return out
+
+
+@dataclass
+class Field:
+    """An answer field the student fills in."""
+
+    name: str
+    label: str
+    shape: tuple[int, ...] = ()
+    type: str = "number"  # number | vector | matrix | choice | choices
+    choices: list | None = None
+    depends_on: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = {"name": self.name, "label": self.label, "shape": list(self.shape), "type": self.type}
+        if self.choices is not None:
+            out["choices"] = self.choices
+        if self.depends_on:
+            out["depends_on"] = self.depends_on
+        return out
+
+
+@dataclass
+class Draft:
+    """What `build` produces; `ProblemKind.generate` turns it into the instance dict."""
+
+    text: str
+    data: dict
+    fields: list[Field]
+    answers: dict[str, Any]
+    solution: list[dict]
+    diagram: dict | None = None
+    misconceptions: list[dict] = field(default_factory=list)
+    alternatives: dict[str, list] = field(default_factory=dict)
+    tolerance: dict = field(default_factory=lambda: dict(DEFAULT_TOLERANCE))
+
+    def add_misconception(self, id: str, name: str, explanation: str, answers: dict) -> None:
+        """Record what a typical mistake produces for some fields (only fields it changes)."""
+        self.misconceptions.append(
+            {"id": id, "name": name, "explanation": explanation, "answers": answers}
+        )
+
+
+def step(title: str, latex: str, **values: Any) -> dict:
+    """One line of a worked solution: a title, the LaTeX written on the board, values used."""
+    return {"title": title, "latex": latex, "values": values}
+
+
+class ProblemKind:
+    """Base class of the catalogue's kinds. Subclasses set the class attributes and `build`."""
+
+    id: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str]
+    topic: ClassVar[str]
+    version: ClassVar[int] = 1
+    params: ClassVar[tuple[Param, ...]] = ()
+    chained: ClassVar[bool] = False
+
+    def build(self, p: dict, rng: np.random.Generator) -> Draft:
+        raise NotImplementedError
+
+    def recompute(self, instance: dict, given: dict[str, Any]) -> dict[str, Any]:
+        """Expected later answers if the student's earlier answers (`given`) were right.
+
+        Only chained kinds override this; the default has nothing to carry forward.
+        """
+        return {}
+
+    # --- generic machinery -------------------------------------------------------------------
+
+    def validate_params(self, params: dict | None) -> dict:
+        """Defaults filled in, values converted; unknown names list the allowed ones."""
+        params = dict(params or {})
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            allowed = ", ".join(sorted(known)) or "none"
+            raise ParamError(f"kind {self.id!r} has no parameter(s) {unknown}; allowed: {allowed}")
+        values = {name: p.validate(params.get(name, p.default)) for name, p in known.items()}
+        self.check_params(values)
+        return values
+
+    def check_params(self, p: dict) -> None:
+        """Cross-parameter checks (e.g. layer sizes vs notation); raise ParamError."""
+
+    def schema(self) -> dict:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "topic": self.topic,
+            "version": self.version,
+            "chained": self.chained,
+            "params": [p.schema() for p in self.params],
+        }
+
+    def generate(self, params: dict | None = None, seed: int = 0) -> dict:
+        """A JSON-safe instance; same (params, seed, version) -> identical JSON."""
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ParamError(f"seed must be a non-negative integer; got {seed!r}")
+        p = self.validate_params(params)
+        for attempt in range(MAX_REDRAWS):
+            rng = np.random.default_rng([int(seed), attempt])
+            try:
+                draft = self.build(p, rng)
+                instance = self._finish(draft, p, int(seed), attempt)
+            except Redraw:
+                continue
+            return instance
+        raise RuntimeError(
+            f"kind {self.id!r} found no valid instance in {MAX_REDRAWS} draws for {p}; "
+            "the parameters are probably too restrictive"
+        )
+
+    def _finish(self, draft: Draft, p: dict, seed: int, attempt: int) -> dict:
+        answers = canonical(draft.answers)
+        misconceptions = canonical(draft.misconceptions)
+        for m in misconceptions:
+            # A field where the mistake gives the right value says nothing about the mistake.
+            m["answers"] = {
+                k: v for k, v in m["answers"].items() if not _close(v, answers[k], draft.tolerance)
+            }
+            if not m["answers"]:
+                raise Redraw(f"misconception {m['id']} gives the correct answer")
+        return {
+            "kind": self.id,
+            "version": self.version,
+            "seed": seed,
+            "draw": attempt,
+            "params": canonical(p),
+            "prompt": {"text": draft.text, "data": canonical(draft.data)},
+            "diagram": canonical(draft.diagram),
+            "fields": [f.to_dict() for f in draft.fields],
+            "answers": answers,
+            "alternatives": canonical(draft.alternatives),
+            "tolerance": dict(draft.tolerance),
+            "solution": canonical(draft.solution),
+            "misconceptions": misconceptions,
+            "chained": self.chained,
+        }
+
+
+def canonical(value: Any) -> Any:
+    """JSON-safe copy: arrays to lists, floats rounded to SIGNIFICANT_DIGITS, -0.0 to 0.0."""
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return canonical(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"instance contains a non-finite number {value}")
+        rounded = float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+        return 0.0 if rounded == 0 else rounded
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"cannot store {type(value).__name__} in an instance")
+
+
+def to_json(instance: dict) -> str:
+    """The canonical serialisation (sorted keys) used by golden files and byte-equality tests."""
+    return json.dumps(instance, sort_keys=True, ensure_ascii=False, indent=1)
+
+
+def _close(a: Any, b: Any, tol: dict) -> bool:
+    """Whether two stored answers agree within the instance tolerance (shapes must match)."""
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    if isinstance(a, list) and a and isinstance(a[0], str):
+        return sorted(a) == sorted(b) if isinstance(b, list) else False
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape:
+        return False
+    return bool(np.all(np.abs(x - y) <= tol["atol"] + tol["rtol"] * np.abs(y)))

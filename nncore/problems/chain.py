@@ -1,0 +1,180 @@
+"""The forward -> loss -> Δ -> gradient -> update chain of one example, as the seeds teach it.
+
+`chain_pass` computes every named quantity of one SGD step in order:
+    Z{l}, A{l} (l = 1..L), L, D{L}, ..., D{1} (Δ^l = ∂L/∂Z^l), dW{l}, dW0{l}, W{l}_new, W0{l}_new
+It serves three purposes with one code path:
+- reference answers (checked against nncore.network.backward in the tests);
+- error carried forward: `override` replaces a quantity by the student's own value before later
+  quantities use it, so Δ_j is recomputed from the student's a_j;
+- misconception variants: `mistake` applies one typical error (see MISTAKES).
+Derivatives are written through the unit's output, f'(in_j) from a_j (σ' = a(1 - a)), as the
+notes do, so a student's wrong a_j propagates exactly as it would on paper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from nncore.losses import get_loss
+from nncore.network import Network
+from nncore.problems.common import activation_derivative_from_output, round_sig
+
+MISTAKES: dict[str, tuple[str, str]] = {
+    "no_factor_2": (
+        "Dropped the factor 2 of the squared loss",
+        "∂/∂g (y − g)² = −2(y − g): the factor 2 from the square stays in every Δ.",
+    ),
+    "sign_error": (
+        "Sign of −2(y − a) flipped",
+        "∂/∂g (y − g)² = −2(y − g), not +2(y − g): the inner derivative of (y − g) is −1.",
+    ),
+    "g_instead_of_gprime": (
+        "Used g(in_j) instead of g'(in_j)",
+        "Δ_j multiplies by the derivative g'(in_j) of the activation, not its value g(in_j).",
+    ),
+    "sigma_prime_is_sigma": (
+        "Took σ' = σ",
+        "The logistic derivative is σ'(in) = σ(in)(1 − σ(in)), not σ(in).",
+    ),
+    "in_instead_of_a": (
+        "Used in_i instead of a_i in Δ_j·a_i",
+        "∂J/∂w_{i,j} = Δ_j a_i uses the output a_i of the sending unit, not its input in_i.",
+    ),
+    "forgot_bias": (
+        "Forgot the bias / dummy input a_0 = 1",
+        "Every unit also adds its bias w_{0,j}·a_0 with a_0 = 1; its gradient is Δ_j·1.",
+    ),
+    "w_not_transposed": (
+        "Used W instead of W^T",
+        "Z^l = (W^l)^T A^{l−1} + W_0^l: W^l is n_{l−1} × n_l, so it is transposed going forward "
+        "and used as is going backward.",
+    ),
+    "plus_update": (
+        "Updated with + instead of −",
+        "Gradient descent steps against the gradient: w ← w − α ∂J/∂w.",
+    ),
+    "updated_later_weights": (
+        "Used already-updated weights of a later layer",
+        "All Δ values of one step use the weights of that step; update only after every "
+        "gradient has been computed.",
+    ),
+}
+
+
+def chain_pass(
+    net: Network,
+    x: np.ndarray,
+    y: np.ndarray,
+    loss: str,
+    lr: float,
+    *,
+    override: Mapping[str, np.ndarray] | None = None,
+    mistake: str | None = None,
+    round_to: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Every quantity of one SGD step on (x, y), computed from the (overridden) earlier ones.
+
+    `round_to=k` rounds every intermediate to k significant figures before it is used, the
+    path a student with a calculator takes; graders accept answers between it and the exact one.
+    """
+    if mistake is not None and mistake not in MISTAKES:
+        raise ValueError(f"unknown mistake {mistake!r}; known: {', '.join(MISTAKES)}")
+    loss_fn = get_loss(loss)
+    override = override or {}
+    values: dict[str, np.ndarray] = {}
+
+    def put(name: str, value: np.ndarray) -> np.ndarray:
+        if round_to is not None:
+            value = round_sig(value, round_to)
+        values[name] = value
+        if name in override:
+            return np.asarray(override[name], dtype=np.float64).reshape(value.shape)
+        return value
+
+    L = net.depth
+    A = [np.asarray(x, dtype=np.float64).reshape(-1, 1)]
+    Z: list = [None]
+    for l, layer in enumerate(net.layers, start=1):
+        W0 = np.zeros_like(layer.W0) if mistake == "forgot_bias" else layer.W0
+        W_forward = layer.W if mistake == "w_not_transposed" and _square(layer.W) else layer.W.T
+        z = put(f"Z{l}", W_forward @ A[-1] + W0)
+        a = put(f"A{l}", layer.activation(z))
+        Z.append(z)
+        A.append(a)
+
+    g = A[-1]
+    y = np.asarray(y, dtype=np.float64).reshape(g.shape)
+    values["L"] = _loss_value(loss_fn, g, y)
+    last = net.layers[-1]
+    if loss_fn.combined_output_activation() == last.activation.name:
+        delta_out = g - y
+    else:
+        grad_g = loss_fn.gradient(g, y)
+        if mistake == "no_factor_2" and loss_fn.name == "squared":
+            grad_g = grad_g / 2.0
+        if mistake == "sign_error" and loss_fn.name == "squared":
+            grad_g = -grad_g
+        delta_out = _derivative(last, g, Z[L], mistake) * grad_g
+    deltas: list = [None] * (L + 1)
+    deltas[L] = put(f"D{L}", delta_out)
+
+    next_weights = [layer.W for layer in net.layers]
+    for l in range(L - 1, 0, -1):
+        W_next = next_weights[l]
+        if mistake == "updated_later_weights":
+            W_next = W_next - lr * (A[l] @ deltas[l + 1].T)
+        if mistake == "w_not_transposed" and _square(W_next):
+            W_next = W_next.T
+        back = W_next @ deltas[l + 1]
+        deltas[l] = put(f"D{l}", _derivative(net.layers[l - 1], A[l], Z[l], mistake) * back)
+
+    for l, layer in enumerate(net.layers, start=1):
+        source = Z[l - 1] if mistake == "in_instead_of_a" and l > 1 else A[l - 1]
+        dW = put(f"dW{l}", source @ deltas[l].T)
+        bias_grad = np.zeros_like(layer.W0) if mistake == "forgot_bias" else deltas[l].copy()
+        dW0 = put(f"dW0{l}", bias_grad)
+        sign = 1.0 if mistake == "plus_update" else -1.0
+        put(f"W{l}_new", layer.W + sign * lr * dW)
+        put(f"W0{l}_new", layer.W0 + sign * lr * dW0)
+    return values
+
+
+def applicable_mistakes(net: Network, loss: str, asked: set[str]) -> list[str]:
+    """The mistakes that can change the asked quantities of this network."""
+    names = {layer.activation.name for layer in net.layers}
+    out = []
+    asks_backward = any(q[0] in "DdW" for q in asked) or any(q.startswith("W") for q in asked)
+    asks_update = any(q.endswith("_new") for q in asked)
+    if asks_backward and get_loss(loss).name == "squared":
+        out += ["no_factor_2", "sign_error"]
+    if asks_backward:
+        out.append("sigma_prime_is_sigma" if names == {"sigmoid"} else "g_instead_of_gprime")
+        if net.depth > 1:
+            out += ["in_instead_of_a", "updated_later_weights"]
+    out.append("forgot_bias")
+    if any(_square(layer.W) for layer in net.layers) and min(net.sizes) > 1:
+        out.append("w_not_transposed")
+    if asks_update:
+        out.append("plus_update")
+    return out
+
+
+def _loss_value(loss_fn, g: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """L(g, y), or NaN when a carried-forward g is not a valid probability for this loss."""
+    try:
+        return np.array(float(np.sum(loss_fn.value(g, y))))
+    except ValueError:
+        return np.array(np.nan)
+
+
+def _derivative(layer, a: np.ndarray, z: np.ndarray, mistake: str | None) -> np.ndarray:
+    """f'(in) from the unit's output a, or the value f(in) = a under the g-for-g' mistakes."""
+    if mistake in ("g_instead_of_gprime", "sigma_prime_is_sigma"):
+        return a
+    return activation_derivative_from_output(layer.activation.name, a, layer.activation.params)
+
+
+def _square(W: np.ndarray) -> bool:
+    return W.shape[0] == W.shape[1]
