@@ -16,9 +16,7 @@ install: $(STAMP)
 
 ## Run the whole test suite (installs everything it needs first).
 test: $(STAMP)
-	$(VENV)/bin/ruff check nncore tests bench
-	$(VENV)/bin/lint-imports
-	$(PY) -m pytest
+	bash scripts/run_tests.sh
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

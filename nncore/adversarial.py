@@ -191,7 +191,7 @@ def _binary_threshold(activation: Activation) -> float:
             f"cannot read a binary label off a single {name} output (its sign or 0.5 level does "
             f"not separate classes); use one of: {allowed} (leaky_relu/elu with a > 0)"
         )
-    return 0.0
+    return _BINARY_THRESHOLD[name]
 
 
 def _scores(net: Network, trace: Trace, kind: str) -> tuple[np.ndarray, float]:

@@ -48,7 +48,9 @@ _ALIASES = {
     "kaiming_uniform": "he_uniform",
 }
 
-_RANDOM = frozenset({"uniform", "normal", "xavier_uniform", "xavier_normal", "he_normal", "he_uniform"})
+_RANDOM = frozenset(
+    {"uniform", "normal", "xavier_uniform", "xavier_normal", "he_normal", "he_uniform"}
+)
 
 # scheme -> (allowed parameter names, required parameter names)
 _PARAMS: dict[str, tuple[frozenset, frozenset]] = {
@@ -121,7 +123,9 @@ def _check_params(name: str, params: dict) -> dict:
     return checked
 
 
-def _sampler(name: str, params: dict) -> Callable[[np.random.Generator | None, int, int, tuple], np.ndarray]:
+def _sampler(
+    name: str, params: dict
+) -> Callable[[np.random.Generator | None, int, int, tuple], np.ndarray]:
     """Function (rng, n_in, n_out, shape) -> array for one layer's weights or biases."""
 
     def draw(rng, n_in: int, n_out: int, shape: tuple) -> np.ndarray:

@@ -198,4 +198,6 @@ def breaks_symmetry(
     **train_options,
 ) -> bool:
     """False when, after training, some hidden layer still has a tied group of size > 1."""
-    return persistent_ties(initial_net, X, Y, loss, lr, steps, tol=tol, **train_options).breaks_symmetry
+    return persistent_ties(
+        initial_net, X, Y, loss, lr, steps, tol=tol, **train_options
+    ).breaks_symmetry

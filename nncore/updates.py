@@ -188,9 +188,7 @@ def _step(
     return apply_gradients(net, grads, lr, lam=lam, include_bias=include_bias), grads
 
 
-def sgd_step(
-    net: Network, x, y, loss: Loss | str, lr, *, clip=None
-) -> tuple[Network, Gradients]:
+def sgd_step(net: Network, x, y, loss: Loss | str, lr, *, clip=None) -> tuple[Network, Gradients]:
     """One SGD step on one example: w_ij <- w_ij - α Δ_j a_i (biases with a_0 = 1).
 
     With `clip=τ` the gradient is first clipped to norm τ. Returns (new network, gradients used).
@@ -353,9 +351,7 @@ def train(
     for _ in range(steps):
         batch = [order[(position + k) % len(order)] for k in range(batch_size)]
         position = (position + batch_size) % len(order)
-        current, grads = _step(
-            current, X[:, batch], Y[:, batch], loss, lr, lam, include_bias, clip
-        )
+        current, grads = _step(current, X[:, batch], Y[:, batch], loss, lr, lam, include_bias, clip)
         networks.append(current)
         batches.append(batch)
         gradients.append(grads)

@@ -55,6 +55,10 @@ MISTAKES: dict[str, tuple[str, str]] = {
         "Updated with + instead of −",
         "Gradient descent steps against the gradient: w ← w − α ∂J/∂w.",
     ),
+    "no_update": (
+        "Gave the weights before the update",
+        "The answer is the weight after the step: w − α ∂J/∂w.",
+    ),
     "updated_later_weights": (
         "Used already-updated weights of a later layer",
         "All Δ values of one step use the weights of that step; update only after every "
@@ -135,7 +139,7 @@ def chain_pass(
         dW = put(f"dW{l}", source @ deltas[l].T)
         bias_grad = np.zeros_like(layer.W0) if mistake == "forgot_bias" else deltas[l].copy()
         dW0 = put(f"dW0{l}", bias_grad)
-        sign = 1.0 if mistake == "plus_update" else -1.0
+        sign = {"plus_update": 1.0, "no_update": 0.0}.get(mistake, -1.0)
         put(f"W{l}_new", layer.W + sign * lr * dW)
         put(f"W0{l}_new", layer.W0 + sign * lr * dW0)
     return values
@@ -157,7 +161,7 @@ def applicable_mistakes(net: Network, loss: str, asked: set[str]) -> list[str]:
     if any(_square(layer.W) for layer in net.layers) and min(net.sizes) > 1:
         out.append("w_not_transposed")
     if asks_update:
-        out.append("plus_update")
+        out += ["plus_update", "no_update"]
     return out
 
 

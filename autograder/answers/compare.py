@@ -1,0 +1,228 @@
+"""Compare a parsed answer with the reference: tolerance, rounding-aware paths, misconceptions.
+
+A numeric answer is correct entrywise if it is within tolerance of the exact reference, of
+any alternative (the reference recomputed with rounded intermediates, as in the lecture
+notes), or of the interval [min, max] those values span. Shape and finiteness are checked
+first. Caller data (reference, alternatives, misconceptions, tolerance) that does not fit the
+field raises ValueError; only the student's answer produces an "invalid" result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .feedback import choice_feedback, choices_feedback, numeric_feedback
+from .result import FieldResult
+from .shapes import describe_shape
+from .specs import FieldSpec
+from .tolerance import Tolerance
+
+ChoiceValue = str | frozenset[str]
+
+
+@dataclass(frozen=True)
+class Misconception:
+    """A known wrong answer; a student answer matching it gets ``explanation`` as feedback."""
+
+    id: str
+    name: str
+    explanation: str
+    answer: object
+
+    @classmethod
+    def coerce(cls, value: Misconception | Mapping[str, object]) -> Misconception:
+        """From itself or a dict with keys id, answer and optionally name, explanation."""
+        if isinstance(value, Misconception):
+            return value
+        if not isinstance(value, Mapping) or "id" not in value or "answer" not in value:
+            raise ValueError(f"a misconception needs at least 'id' and 'answer': {value!r}")
+        return cls(
+            id=str(value["id"]),
+            name=str(value.get("name", "")),
+            explanation=str(value.get("explanation", "")),
+            answer=value["answer"],
+        )
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """Everything an answer is compared with, validated once (see :func:`prepare`)."""
+
+    spec: FieldSpec
+    tolerance: Tolerance
+    reference: np.ndarray | ChoiceValue
+    alternatives: tuple[np.ndarray, ...]
+    misconceptions: tuple[tuple[Misconception, np.ndarray | ChoiceValue], ...]
+
+    def accepts(self, got: np.ndarray) -> np.ndarray:
+        """Entrywise correctness of a numeric answer of the reference's shape."""
+        reference = np.asarray(self.reference)
+        ok = self.tolerance.matches(got, reference)
+        for alternative in self.alternatives:
+            ok |= self.tolerance.matches(got, alternative)
+        if self.alternatives:
+            paths = np.stack([reference, *self.alternatives])
+            ok |= self.tolerance.matches_range(got, paths.min(axis=0), paths.max(axis=0))
+        return ok
+
+
+def prepare(
+    spec: FieldSpec | Mapping[str, object],
+    reference: object,
+    *,
+    tolerance: Tolerance | Mapping[str, object] | None = None,
+    alternatives: Iterable[object] = (),
+    misconceptions: Iterable[Misconception | Mapping[str, object]] = (),
+) -> Expectation:
+    """Validate the caller's data for one field; ValueError if it does not fit the spec."""
+    spec = FieldSpec.coerce(spec)
+    tol = Tolerance.coerce(tolerance)
+    mistakes = [Misconception.coerce(m) for m in misconceptions]
+    if spec.is_numeric:
+        return Expectation(
+            spec,
+            tol,
+            _numeric(reference, spec, "reference"),
+            tuple(_numeric(a, spec, "alternative") for a in alternatives),
+            tuple((m, _numeric(m.answer, spec, f"misconception {m.id!r}")) for m in mistakes),
+        )
+    if tuple(alternatives):
+        raise ValueError("alternatives only apply to numeric fields")
+    return Expectation(
+        spec,
+        tol,
+        _choice(reference, spec, "reference"),
+        (),
+        tuple((m, _choice(m.answer, spec, f"misconception {m.id!r}")) for m in mistakes),
+    )
+
+
+def compare_answer(
+    value: object,
+    spec: FieldSpec | Mapping[str, object],
+    reference: object,
+    *,
+    tolerance: Tolerance | Mapping[str, object] | None = None,
+    alternatives: Iterable[object] = (),
+    misconceptions: Iterable[Misconception | Mapping[str, object]] = (),
+    per_entry: bool = False,
+    reveal: bool = False,
+    notes: Sequence[str] = (),
+) -> FieldResult:
+    """Grade an already-parsed answer value (see :func:`parsing.parse_answer`)."""
+    expectation = prepare(
+        spec,
+        reference,
+        tolerance=tolerance,
+        alternatives=alternatives,
+        misconceptions=misconceptions,
+    )
+    return compare_prepared(value, expectation, per_entry=per_entry, reveal=reveal, notes=notes)
+
+
+def compare_prepared(
+    value: object,
+    expectation: Expectation,
+    *,
+    per_entry: bool = False,
+    reveal: bool = False,
+    notes: Sequence[str] = (),
+) -> FieldResult:
+    """Grade an answer value against a prepared expectation."""
+    if expectation.spec.is_numeric:
+        return _compare_numeric(value, expectation, per_entry, reveal, list(notes))
+    return _compare_choice(value, expectation, per_entry, reveal, list(notes))
+
+
+def _compare_numeric(
+    value: object, expectation: Expectation, per_entry: bool, reveal: bool, notes: list[str]
+) -> FieldResult:
+    name = expectation.spec.name
+    reference = np.asarray(expectation.reference)
+    try:
+        got = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return FieldResult.invalid("Not a number.", notes, name)
+    if got.shape != reference.shape:
+        message = f"Expected {describe_shape(reference.shape)}, got {describe_shape(got.shape)}."
+        return FieldResult.invalid(message, notes, name)
+    if not np.isfinite(got).all():
+        return FieldResult.invalid("Answers must be finite numbers.", notes, name)
+
+    ok = expectation.accepts(got)
+    if ok.all():
+        return FieldResult("correct", 1.0, "Correct.", notes, [], None, name)
+    wrong = [tuple(int(i) + 1 for i in index) for index in np.argwhere(~ok)] if got.ndim else []
+    score = float(ok.mean()) if per_entry else 0.0
+    message = numeric_feedback(
+        wrong, reference, reveal=reveal, digits=expectation.tolerance.display_digits
+    )
+    matched = None
+    for misconception, answer in expectation.misconceptions:
+        if expectation.tolerance.matches(got, answer).all():  # type: ignore[arg-type]
+            matched = misconception
+            message = f"{message} {misconception.explanation}".strip()
+            break
+    status = "partial" if score > 0 else "incorrect"
+    return FieldResult(status, score, message, notes, wrong, matched and matched.id, name)
+
+
+def _compare_choice(
+    value: object, expectation: Expectation, per_entry: bool, reveal: bool, notes: list[str]
+) -> FieldResult:
+    spec = expectation.spec
+    try:
+        got = _choice(value, spec, "answer")
+    except ValueError:
+        return FieldResult.invalid("Not one of the options.", notes, spec.name)
+    expected = expectation.reference
+    if got == expected:
+        return FieldResult("correct", 1.0, "Correct.", notes, [], None, spec.name)
+    if isinstance(got, frozenset) and isinstance(expected, frozenset):
+        right = sum((option in got) == (option in expected) for option in spec.choices)
+        score = right / len(spec.choices) if per_entry else 0.0
+        message = choices_feedback(got, expected, spec.choices, reveal=reveal)
+    else:
+        score = 0.0
+        message = choice_feedback(str(expected), reveal=reveal)
+    matched = next((m for m, answer in expectation.misconceptions if answer == got), None)
+    if matched is not None:
+        message = f"{message} {matched.explanation}".strip()
+    status = "partial" if score > 0 else "incorrect"
+    return FieldResult(status, score, message, notes, [], matched and matched.id, spec.name)
+
+
+def _numeric(value: object, spec: FieldSpec, what: str) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"field {spec.name!r}: {what} is not numeric ({error})") from None
+    if array.shape != spec.shape:
+        raise ValueError(
+            f"field {spec.name!r}: {what} has shape {array.shape}, the field has {spec.shape}"
+        )
+    if not np.isfinite(array).all():
+        raise ValueError(f"field {spec.name!r}: {what} is not finite")
+    return array
+
+
+def _choice(value: object, spec: FieldSpec, what: str) -> ChoiceValue:
+    """An option id (choice) or a frozenset of ids (choices), all among ``spec.choices``."""
+    if spec.type == "choice":
+        if not isinstance(value, str) or value not in spec.choices:
+            raise ValueError(f"field {spec.name!r}: {what} {value!r} is not an option id")
+        return value
+    ids = frozenset([value]) if isinstance(value, str) else _frozenset(value)
+    if not all(isinstance(i, str) and i in spec.choices for i in ids):
+        raise ValueError(f"field {spec.name!r}: {what} {value!r} has ids that are not options")
+    return ids
+
+
+def _frozenset(value: object) -> frozenset[object]:
+    try:
+        return frozenset(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise ValueError(f"not a collection of option ids: {value!r}") from None

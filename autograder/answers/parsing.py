@@ -1,0 +1,56 @@
+"""Turn a raw field value into a checked answer value for its FieldSpec.
+
+Entry point for parsing: dispatches to the number/array/choice readers and applies the
+vector-shape leniency. Never raises anything but InvalidAnswer for any ``raw``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .arrays import parse_array, parse_number_value
+from .choices import parse_choice, parse_choices
+from .errors import NO_ANSWER, InvalidAnswer
+from .expressions import parse_scalar
+from .shapes import coerce_shape
+from .specs import FieldSpec
+
+AnswerValue = np.ndarray | str | frozenset[str]
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    """A readable answer: a float64 array of the field's shape (0-d for a number), an option
+    id, or a frozenset of option ids; ``notes`` says how the input was interpreted."""
+
+    value: AnswerValue
+    notes: tuple[str, ...] = ()
+
+
+def parse_answer(raw: object, spec: FieldSpec | Mapping[str, object]) -> ParsedAnswer:
+    """Parse ``raw`` (text, a number, or a list as a JSON body delivers it) for ``spec``."""
+    spec = FieldSpec.coerce(spec)
+    if spec.type == "choice":
+        return ParsedAnswer(parse_choice(raw, spec.choices))
+    if spec.type == "choices":
+        return ParsedAnswer(parse_choices(raw, spec.choices))
+    array = _read_numeric(raw, scalar_field=spec.shape == ())
+    value, notes = coerce_shape(array, spec.shape)
+    return ParsedAnswer(value, tuple(notes))
+
+
+def _read_numeric(raw: object, *, scalar_field: bool) -> np.ndarray:
+    if isinstance(raw, np.ndarray) and raw.ndim == 0:
+        raw = raw.item()
+    if raw is None:
+        raise InvalidAnswer(NO_ANSWER)
+    if isinstance(raw, str):
+        if scalar_field and not raw.lstrip().startswith("["):
+            return np.array(parse_scalar(raw), dtype=np.float64)
+        return parse_array(raw)
+    if isinstance(raw, list | tuple | np.ndarray):
+        return parse_array(raw)
+    return np.array(parse_number_value(raw), dtype=np.float64)

@@ -1,0 +1,91 @@
+"""Split answer text into tokens for the expression and array parsers.
+
+Whitespace is not a token, but every token records whether whitespace came right before
+it: the array parser needs that to tell ``[1 -2]`` (two entries) from ``[1 - 2]`` (one).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import InvalidAnswer
+
+NUMBER = "number"
+NAME = "name"
+OPERATOR = "operator"
+LPAREN = "("
+RPAREN = ")"
+LBRACKET = "["
+RBRACKET = "]"
+COMMA = ","
+SEMICOLON = ";"
+END = "end"
+
+# ASCII digits only: re's \d would also accept other scripts' digits, which float() reads.
+_NUMBER_RE = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PUNCTUATION = {
+    "(": LPAREN,
+    ")": RPAREN,
+    "[": LBRACKET,
+    "]": RBRACKET,
+    ",": COMMA,
+    ";": SEMICOLON,
+}
+# Characters that word processors and phone keyboards substitute for the ASCII ones.
+_LOOKALIKES = {
+    "\u2212": "-",  # minus sign
+    "\u2013": "-",  # en dash
+    "\u00d7": "*",  # multiplication sign
+    "\u00b7": "*",  # middle dot
+    "\u22c5": "*",  # dot operator
+    "\u00f7": "/",  # division sign
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One token: its kind, its text, and whether whitespace preceded it."""
+
+    kind: str
+    text: str
+    spaced: bool = False
+    value: float = 0.0
+
+
+def tokenize(text: str) -> list[Token]:
+    """Tokens of ``text``, ending with an END token; unknown characters are InvalidAnswer."""
+    tokens: list[Token] = []
+    i = 0
+    spaced = False
+    while i < len(text):
+        ch = _LOOKALIKES.get(text[i], text[i])
+        if ch.isspace():
+            spaced = True
+            i += 1
+            continue
+        if ch == "*" and i + 1 < len(text) and _LOOKALIKES.get(text[i + 1], text[i + 1]) == "*":
+            tokens.append(Token(OPERATOR, "^", spaced))
+            i += 2
+        elif ch in "+-*/^":
+            tokens.append(Token(OPERATOR, ch, spaced))
+            i += 1
+        elif ch in _PUNCTUATION:
+            tokens.append(Token(_PUNCTUATION[ch], ch, spaced))
+            i += 1
+        elif ch == "\u03c0":  # the Greek letter pi
+            tokens.append(Token(NAME, "pi", spaced))
+            i += 1
+        elif match := _NUMBER_RE.match(text, i):
+            tokens.append(Token(NUMBER, match.group(), spaced, float(match.group())))
+            i = match.end()
+        elif match := _NAME_RE.match(text, i):
+            tokens.append(Token(NAME, match.group(), spaced))
+            i = match.end()
+        else:
+            shown = ch if ch.isprintable() else f"U+{ord(ch):04X}"
+            raise InvalidAnswer(f"Unexpected character '{shown}'.")
+        spaced = False
+    tokens.append(Token(END, "", spaced))
+    return tokens

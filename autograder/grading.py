@@ -1,0 +1,144 @@
+"""Grade one submission of a question instance: every field, error carried forward, the score.
+
+Plain Python (no Django): the Celery task and the regrade preview both call `grade_submission`
+with the stored instance and the stored raw answers, so a regrade is exactly the first grading
+with a new policy.
+
+Rules:
+- An unreadable field makes the whole submission "rejected": the student gets a message per
+  field and the attempt is not counted. An empty field is simply unanswered (0 for that field).
+- For chained kinds with error carried forward on, a field that is wrong against the reference
+  but right against `recompute(instance, student's own answers)` gets full credit, with a note.
+- The raw score is the mean of the field scores (0..1); attempt and late penalties are applied
+  by `apply_penalties`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from autograder.answers import FieldResult, FieldSpec, InvalidAnswer, grade_field, parse_answer
+from nncore.problems import get_kind
+
+MAX_FIELDS = 200
+
+
+@dataclass(frozen=True)
+class GradingPolicy:
+    """Per-question options an instructor sets."""
+
+    tolerance: Mapping[str, Any] | None = None  # overrides the instance's default tolerance
+    per_entry: bool = False  # partial credit per entry of vectors and matrices
+    error_carried_forward: bool = True
+    reveal: bool = False  # show expected values in feedback
+
+
+@dataclass
+class SubmissionGrade:
+    """The outcome: 'graded' with a score, or 'rejected' (unreadable input, attempt not counted)."""
+
+    status: str
+    score: float
+    fields: dict[str, dict] = field(default_factory=dict)
+    message: str = ""
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, "score": self.score, "fields": self.fields, "message": self.message}
+
+
+def grade_submission(instance: Mapping, answers: Any, policy: GradingPolicy = GradingPolicy()) -> SubmissionGrade:
+    """Grade raw `answers` ({field name: raw input}) against a stored instance."""
+    if not isinstance(answers, Mapping):
+        return SubmissionGrade("rejected", 0.0, message="answers must be an object mapping field names to values")
+    fields = instance["fields"]
+    names = [f["name"] for f in fields]
+    unknown = sorted(str(k) for k in answers if k not in names)[:10]
+    if unknown:
+        return SubmissionGrade(
+            "rejected", 0.0, message=f"unknown answer field(s) {unknown}; this question has {names}"
+        )
+    tolerance = policy.tolerance or instance.get("tolerance")
+    results: dict[str, FieldResult] = {}
+    for spec in fields:
+        name = spec["name"]
+        raw = answers.get(name)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            results[name] = FieldResult("incorrect", 0.0, "No answer given.", field=name)
+            continue
+        results[name] = grade_field(
+            raw,
+            spec,
+            instance["answers"][name],
+            tolerance=tolerance,
+            alternatives=instance.get("alternatives", {}).get(name, ()),
+            misconceptions=_misconceptions_for(instance, name),
+            per_entry=policy.per_entry,
+            reveal=policy.reveal,
+        )
+    invalid = [n for n, r in results.items() if r.status == "invalid"]
+    if invalid:
+        return SubmissionGrade(
+            "rejected",
+            0.0,
+            {n: r.to_dict() for n, r in results.items() if r.status == "invalid"},
+            f"Some answers could not be read ({', '.join(invalid)}); fix them and submit again. "
+            "This attempt was not counted.",
+        )
+    if instance.get("chained") and policy.error_carried_forward:
+        results = _carry_errors_forward(instance, answers, results, tolerance, policy)
+    score = float(np.mean([r.score for r in results.values()])) if results else 0.0
+    return SubmissionGrade("graded", score, {n: r.to_dict() for n, r in results.items()})
+
+
+def apply_penalties(raw_score: float, attempt_number: int, attempt_penalty: float, late_penalty: float) -> float:
+    """Score after a per-attempt penalty (fraction per earlier attempt) and a late penalty fraction."""
+    factor = max(0.0, 1.0 - attempt_penalty * max(0, attempt_number - 1)) * max(0.0, 1.0 - late_penalty)
+    return round(raw_score * factor, 6)
+
+
+def _misconceptions_for(instance: Mapping, name: str) -> list[dict]:
+    return [
+        {"id": m["id"], "name": m["name"], "explanation": m["explanation"], "answer": m["answers"][name]}
+        for m in instance.get("misconceptions", [])
+        if name in m["answers"]
+    ]
+
+
+def _carry_errors_forward(
+    instance: Mapping, answers: Mapping, results: dict[str, FieldResult], tolerance, policy: GradingPolicy
+) -> dict[str, FieldResult]:
+    """Re-grade wrong later fields against values recomputed from the student's own answers."""
+    given = {}
+    for spec in instance["fields"]:
+        raw = answers.get(spec["name"])
+        if raw is None or spec["type"] in ("choice", "choices"):
+            continue
+        try:
+            given[spec["name"]] = parse_answer(raw, FieldSpec.coerce(spec)).value
+        except InvalidAnswer:
+            continue
+    expected = get_kind(instance["kind"]).recompute(instance, given)
+    out = dict(results)
+    for spec in instance["fields"]:
+        name = spec["name"]
+        if results[name].status == "correct" or name not in expected or name not in given:
+            continue
+        carried = np.asarray(expected[name], dtype=np.float64)
+        if not np.all(np.isfinite(carried)):
+            continue
+        regraded = grade_field(answers[name], spec, carried.tolist(), tolerance=tolerance, per_entry=policy.per_entry)
+        if regraded.score > results[name].score:
+            out[name] = FieldResult(
+                regraded.status,
+                regraded.score,
+                "Correct for your earlier answers (error carried forward).",
+                list(regraded.notes),
+                list(regraded.wrong_entries),
+                None,
+                name,
+            )
+    return out

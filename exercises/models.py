@@ -1,0 +1,151 @@
+"""Courses, problem sets, questions, per-student variants and submissions.
+
+The database is the source of truth: a submission row exists (status queued) before any
+message is sent, and everything a grade depends on is stored with it (the raw answers and the
+variant's frozen instance), so grading can be retried or redone at any time.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Course(models.Model):
+    code = models.SlugField(max_length=40, unique=True)
+    title = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.title}"
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        INSTRUCTOR = "instructor"
+        TA = "ta"
+        STUDENT = "student"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=12, choices=Role.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "course"], name="one_membership_per_course")]
+
+    @property
+    def is_staff_role(self) -> bool:
+        return self.role in (self.Role.INSTRUCTOR, self.Role.TA)
+
+
+class ProblemSet(models.Model):
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="problem_sets")
+    title = models.CharField(max_length=200)
+    release_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    # Late policy: submissions after due_at lose late_penalty (fraction) until late_until;
+    # after late_until (or after due_at when late_until is null) they are refused.
+    late_until = models.DateTimeField(null=True, blank=True)
+    late_penalty = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["release_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(due_at__gte=models.F("release_at")), name="due_after_release"),
+            models.CheckConstraint(condition=Q(late_penalty__gte=0) & Q(late_penalty__lte=1), name="late_penalty_fraction"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Question(models.Model):
+    problem_set = models.ForeignKey(ProblemSet, on_delete=models.CASCADE, related_name="questions")
+    position = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=60)  # an id of nncore.problems.CATALOGUE
+    params = models.JSONField(default=dict, blank=True)
+    points = models.FloatField(default=1.0)
+    max_attempts = models.PositiveIntegerField(null=True, blank=True)  # null: unlimited
+    attempt_penalty = models.FloatField(default=0.0)  # fraction lost per earlier counted attempt
+    tolerance = models.JSONField(null=True, blank=True)  # {"rtol", "atol"} or {"sigfigs"}; null: kind default
+    fresh_variant_per_attempt = models.BooleanField(default=False)
+    error_carried_forward = models.BooleanField(default=True)
+    per_entry_credit = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["problem_set", "position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.problem_set} #{self.position} ({self.kind})"
+
+
+class Variant(models.Model):
+    """One student's own instance of a question, frozen when first drawn."""
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="variants")
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="variants")
+    number = models.PositiveIntegerField(default=1)  # > 1 only with fresh_variant_per_attempt
+    seed = models.BigIntegerField()
+    generator_version = models.PositiveIntegerField()
+    instance = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["question", "student", "number"], name="one_variant_per_number")
+        ]
+
+
+class Submission(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        GRADING = "grading"
+        GRADED = "graded"
+        REJECTED = "rejected"  # unreadable answers: not counted as an attempt
+        ERROR = "error"
+
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="submissions")
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions")
+    answers = models.JSONField()  # exactly as submitted
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempt_number = models.PositiveIntegerField(null=True, blank=True)  # set when counted
+    raw_score = models.FloatField(null=True, blank=True)  # 0..1 before penalties
+    score = models.FloatField(null=True, blank=True)  # points after penalties
+    feedback = models.JSONField(default=dict, blank=True)
+    late = models.BooleanField(default=False)
+    submitted_at = models.DateTimeField(auto_now_add=True)
+    grading_started_at = models.DateTimeField(null=True, blank=True)
+    graded_at = models.DateTimeField(null=True, blank=True)
+    enqueue_count = models.PositiveIntegerField(default=0)
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["submitted_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="one_submission_per_idempotency_key",
+            ),
+            models.UniqueConstraint(
+                fields=["variant", "attempt_number"],
+                condition=Q(attempt_number__isnull=False),
+                name="one_submission_per_attempt",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "submitted_at"])]
+
+
+class AuditEntry(models.Model):
+    """Who changed what and when: question edits and regrades."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="audit_entries")
+    action = models.CharField(max_length=40)
+    details = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

@@ -1,0 +1,195 @@
+"""Typed single numbers: literals, expressions, and hostile or meaningless input."""
+
+import math
+
+import pytest
+
+from autograder.answers import InvalidAnswer, parse_scalar
+from autograder.answers.limits import MAX_NESTING, MAX_SCALAR_CHARS
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0.82", 0.82),
+        ("-.5", -0.5),
+        (".5", 0.5),
+        ("5.", 5.0),
+        ("2.5e-3", 0.0025),
+        ("2.5E-3", 0.0025),
+        ("1e3", 1000.0),
+        ("1.e2", 100.0),
+        ("+3", 3.0),
+        ("  42  ", 42.0),
+        ("1/3", 1 / 3),
+        ("2*3+4", 10.0),
+        ("2+3*4", 14.0),
+        ("(2+3)*4", 20.0),
+        ("10-4-3", 3.0),
+        ("24/4/3", 2.0),
+        ("2^3", 8.0),
+        ("2**3", 8.0),
+        ("2^3^2", 512.0),
+        ("2**3**2", 512.0),
+        ("-2^2", -4.0),
+        ("(-2)^2", 4.0),
+        ("2^-1", 0.5),
+        ("(-8)^3", -512.0),
+        ("--3", 3.0),
+        ("-+-3", 3.0),
+        ("3*-2", -6.0),
+        ("e", math.e),
+        ("pi", math.pi),
+        ("2*pi", 2 * math.pi),
+        ("PI", math.pi),
+        ("\u03c0/2", math.pi / 2),
+        ("exp(1)", math.e),
+        ("EXP(0)", 1.0),
+        ("log(e)", 1.0),
+        ("ln(1)", 0.0),
+        ("sqrt(16)", 4.0),
+        ("sin(0)", 0.0),
+        ("cos(0)", 1.0),
+        ("tanh(0)", 0.0),
+        ("abs(-2.5)", 2.5),
+        ("1/(1+exp(-0.19))", 1 / (1 + math.exp(-0.19))),
+        ("0.2122 + 0.1449*0.4 + 0.1561*0.5", 0.2122 + 0.1449 * 0.4 + 0.1561 * 0.5),
+        ("exp(-(2^2)/2)", math.exp(-2.0)),
+        ("1e-400", 0.0),  # underflows to 0: finite, accepted
+        ("3 \u2212 1", 2.0),  # Unicode minus sign
+        ("2 \u00d7 3", 6.0),  # multiplication sign
+        ("6 \u00f7 4", 1.5),  # division sign
+    ],
+)
+def test_valid_expressions(text, expected):
+    assert parse_scalar(text) == pytest.approx(expected, rel=1e-15, abs=1e-300)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("", "No answer"),
+        ("   ", "No answer"),
+        ("nan", "finite"),
+        ("NaN", "finite"),
+        ("inf", "finite"),
+        ("-Infinity", "finite"),
+        ("1e999", "too large"),
+        ("-1e999", "too large"),
+        ("9^9^9^9", "too large"),
+        ("9**9**9**9", "too large"),
+        ("10^400", "too large"),
+        ("2^1024", "too large"),
+        ("1e308*10", "too large"),
+        ("-1e308-1e308", "too large"),
+        ("exp(1000)", "too large"),
+        ("1e300/1e-300", "too large"),
+        ("1/0", "Division by zero"),
+        ("1/(2-2)", "Division by zero"),
+        ("0^-1", "Division by zero"),
+        ("log(0)", "positive"),
+        ("ln(-1)", "positive"),
+        ("sqrt(-1)", "negative"),
+        ("(-8)^(1/3)", "fractional power"),
+        ("1 +", "incomplete"),
+        ("*2", "Unexpected '*'"),
+        ("(1+2", "Missing ')'"),
+        ("1+2)", "Unmatched ')'"),
+        ("()", "Unmatched ')'"),
+        ("2 3", "Missing operator before '3'"),
+        ("2(3)", "Missing operator before '('"),
+        ("2pi", "Missing operator before 'pi'"),
+        ("2e", "Missing operator before 'e'"),
+        ("1.2.3", "Missing operator before '.3'"),
+        ("0,82", "use '.' for decimals"),
+        ("exp 2", "must be followed by '('"),
+        ("exp", "must be followed by '('"),
+        ("x", "Unknown name 'x'"),
+        ("sigmoid(1)", "Unknown name 'sigmoid'"),
+        ("50%", "Unexpected character '%'"),
+        ("1_000", "Missing operator before '_000'"),
+        ("[1]", "Unexpected '['"),
+        ("1;2", "Unexpected ';'"),
+        ("\x00", "U+0000"),
+        ("\u0663", "Unexpected character"),  # an Arabic-Indic digit: float() would read it
+    ],
+)
+def test_invalid_expressions(text, fragment):
+    with pytest.raises(InvalidAnswer) as caught:
+        parse_scalar(text)
+    assert fragment in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("__import__('os')", "Unexpected character"),
+        ("__import__", "Unknown name '__import__'"),
+        ("__import__(1)", "Unknown name '__import__'"),
+        ("__import__('os').system('ls')", "Unexpected character"),
+        ("().__class__", "Unexpected character '.'"),
+        ("().__class__.__bases__[0].__subclasses__()", "Unexpected character '.'"),
+        ("lambda: 1", "Unexpected character ':'"),
+        ("open(1)", "Unknown name 'open'"),
+        ("eval(1)", "Unknown name 'eval'"),
+        ("exec(1)", "Unknown name 'exec'"),
+        ("[x for x in ()]", "Unexpected '['"),
+        ("'1'", "Unexpected character '''"),
+        ('"1"', 'Unexpected character \'"\''),
+        ("1 if 1 else 2", "Missing operator before 'if'"),
+        ("0x10", "Missing operator before 'x10'"),
+        ("1j", "Missing operator before 'j'"),
+    ],
+)
+def test_code_is_never_run(text, fragment):
+    with pytest.raises(InvalidAnswer) as caught:
+        parse_scalar(text)
+    assert fragment in caught.value.message
+
+
+def test_deep_parentheses_are_refused_by_length():
+    text = "(" * 10_000 + "1" + ")" * 10_000
+    with pytest.raises(InvalidAnswer, match="too long"):
+        parse_scalar(text)
+
+
+def test_deep_parentheses_within_the_length_limit_are_refused_by_depth():
+    depth = MAX_NESTING + 5
+    text = "(" * depth + "1" + ")" * depth
+    assert len(text) <= MAX_SCALAR_CHARS
+    with pytest.raises(InvalidAnswer, match="nested too deeply"):
+        parse_scalar(text)
+
+
+def test_nesting_up_to_the_limit_is_fine():
+    depth = MAX_NESTING - 1
+    assert parse_scalar("(" * depth + "1" + ")" * depth) == 1.0
+
+
+def test_long_chains_of_signs_are_refused_by_depth():
+    with pytest.raises(InvalidAnswer, match="nested too deeply"):
+        parse_scalar("-" * 150 + "1")
+
+
+def test_long_power_towers_are_refused_without_hanging():
+    with pytest.raises(InvalidAnswer):
+        parse_scalar("^".join(["9"] * 60))
+
+
+def test_one_megabyte_is_refused_by_length():
+    with pytest.raises(InvalidAnswer, match="too long"):
+        parse_scalar("1" * 1_000_000)
+
+
+def test_long_but_allowed_number_literal():
+    assert parse_scalar("1" * 150) == float("1" * 150)
+
+
+def test_non_string_input_is_invalid():
+    with pytest.raises(InvalidAnswer):
+        parse_scalar(3)  # type: ignore[arg-type]
+
+
+def test_result_is_a_plain_float():
+    value = parse_scalar("1/3")
+    assert type(value) is float
