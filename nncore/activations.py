@@ -77,14 +77,14 @@ class Activation:
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Logistic σ(z) = 1 / (1 + e^{-z}), computed without overflow for large |z|."""
+    """Logistic σ(z) = 1 / (1 + e^{-z}), computed without overflow for large |z|.
+
+    With e = e^{-|z|} (never overflows): σ(z) = 1/(1 + e) for z >= 0 and e/(1 + e) for z < 0,
+    which keeps full relative precision on both tails.
+    """
     z = np.asarray(z, dtype=np.float64)
-    out = np.empty_like(z)
-    positive = z >= 0
-    out[positive] = 1.0 / (1.0 + np.exp(-z[positive]))
-    exp_z = np.exp(z[~positive])
-    out[~positive] = exp_z / (1.0 + exp_z)
-    return out
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0, e) / (1.0 + e)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

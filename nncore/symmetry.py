@@ -12,9 +12,11 @@ hence forever, whatever the data, the learning rate or the number of steps. The 
 mini-batches (a mean of equal terms), weight decay (-2αλw is equal too), clipping (one common
 factor) and deeper nets (Δ_j = g'(in_j) Σ_{j'} w_{j,j'} Δ_{j'} uses the equal outgoing rows).
 
-The argument is exact arithmetic, and floating point keeps it: tied units go through the very
-same operations on the very same numbers, so their weights stay bit-identical. Ties are therefore
-detected by exact equality (tol = 0); a tolerance can be given to study near-ties. Output units
+The argument is exact arithmetic. Floating point keeps it only up to the last bit: NumPy's SIMD
+kernels (exp in the sigmoid, for one) may round an entry of the vector body and one of the scalar
+tail differently, so tied units can drift apart by ~1e-16 per step. Ties are therefore detected
+within TIE_TOL = 1e-9 on the weights, far below any real symmetry-breaking initialisation
+(RAND(-ε, ε) differences are ~ε); tol = 0 asks for bit-identity. Output units
 are never tied by this argument (their targets differ) and are not analysed. Layers with skip
 connections are refused (a unit's output there also carries its own input from layer l-1).
 """
@@ -30,6 +32,8 @@ from nncore.network import Network
 from nncore.notation import neuron_ids
 from nncore.updates import TrainingRecord, train
 from nncore.validation import check_positive
+
+TIE_TOL = 1e-9  # weights closer than this are tied (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ def _make_groups(net: Network, l: int, components: list[tuple[int, ...]]) -> lis
     return groups
 
 
-def tie_groups(net: Network, tol=0.0) -> list[TieGroup]:
+def tie_groups(net: Network, tol=TIE_TOL) -> list[TieGroup]:
     """Groups (size >= 2) of tied hidden units in every hidden layer of `net`, now."""
     net = _check_net(net)
     tol = _check_tol(tol)
@@ -148,12 +152,12 @@ def tie_groups(net: Network, tol=0.0) -> list[TieGroup]:
     return groups
 
 
-def initial_tie_groups(net: Network, tol=0.0) -> list[TieGroup]:
+def initial_tie_groups(net: Network, tol=TIE_TOL) -> list[TieGroup]:
     """Tie groups of an initialisation (t = 0): by 002's argument these can never untie."""
     return tie_groups(net, tol)
 
 
-def is_tied_initialisation(net: Network, tol=0.0) -> bool:
+def is_tied_initialisation(net: Network, tol=TIE_TOL) -> bool:
     """True when some hidden layer starts with two or more tied units (symmetry not broken)."""
     return bool(initial_tie_groups(net, tol))
 
@@ -166,7 +170,7 @@ def persistent_ties(
     lr,
     steps: int,
     *,
-    tol=0.0,
+    tol=TIE_TOL,
     **train_options,
 ) -> SymmetryReport:
     """Train with `nncore.updates.train` and report the hidden units tied at every step 0..T.
@@ -194,7 +198,7 @@ def breaks_symmetry(
     lr,
     steps: int,
     *,
-    tol=0.0,
+    tol=TIE_TOL,
     **train_options,
 ) -> bool:
     """False when, after training, some hidden layer still has a tied group of size > 1."""

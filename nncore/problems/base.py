@@ -246,25 +246,44 @@ class ProblemKind:
 
 def canonical(value: Any) -> Any:
     """JSON-safe copy: arrays to lists, floats rounded to SIGNIFICANT_DIGITS, -0.0 to 0.0."""
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is float:
+        return _canonical_float(value)
+    if kind is dict:
         return {str(k): canonical(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if kind is list or kind is tuple:
         return [canonical(v) for v in value]
-    if isinstance(value, np.ndarray):
+    if kind is np.ndarray:
+        if value.dtype.kind == "f":
+            if not np.all(np.isfinite(value)):
+                raise ValueError("instance contains a non-finite number")
+            return _nested(value.tolist())
         return canonical(value.tolist())
+    if value is None or kind is str or kind is int:
+        return value
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        value = float(value)
-        if not math.isfinite(value):
-            raise ValueError(f"instance contains a non-finite number {value}")
-        rounded = float(f"{value:.{SIGNIFICANT_DIGITS}g}")
-        return 0.0 if rounded == 0 else rounded
-    if value is None or isinstance(value, str):
-        return value
+        return _canonical_float(float(value))
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in value.items()}
     raise TypeError(f"cannot store {type(value).__name__} in an instance")
+
+
+def _canonical_float(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"instance contains a non-finite number {value}")
+    rounded = float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+    return 0.0 if rounded == 0 else rounded
+
+
+def _nested(items: list) -> list:
+    """Canonical floats of an ndarray.tolist() (already checked finite)."""
+    if items and type(items[0]) is list:
+        return [_nested(row) for row in items]
+    return [(float(f"{v:.{SIGNIFICANT_DIGITS}g}") or 0.0) for v in items]
 
 
 def to_json(instance: dict) -> str:

