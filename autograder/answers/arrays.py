@@ -103,11 +103,12 @@ def _as_list(value: object) -> list[object]:
             raise InvalidAnswer(TOO_DEEP)
         if value.size > MAX_ENTRIES:
             raise InvalidAnswer(TOO_MANY)
-        return list(value.tolist())
-    items = list(value)  # type: ignore[call-overload]
-    if len(items) > MAX_ENTRIES:
+        value = value.tolist()
+    if not isinstance(value, list | tuple):
+        raise InvalidAnswer("Expected a list of numbers.")
+    if len(value) > MAX_ENTRIES:
         raise InvalidAnswer(TOO_MANY)
-    return items
+    return list(value)
 
 
 def parse_array_structure(raw: object) -> np.ndarray:
@@ -257,15 +258,15 @@ def _build(group: _Bracket, prefix: tuple[int, ...]) -> np.ndarray:
     """The array for a bracket group; ``prefix`` is its 1-based position in the outer group."""
     if len(group.rows) > 1:
         return _build_rows(group.rows, prefix)
-    items = group.rows[0]
-    nested = [isinstance(item, _Bracket) for item in items]
-    if items and all(nested):
-        rows = [_build(item, (i,)) for i, item in enumerate(items, start=1)]  # type: ignore[arg-type]
+    groups = [item for item in group.rows[0] if isinstance(item, _Bracket)]
+    entries = [item for item in group.rows[0] if not isinstance(item, _Bracket)]
+    if groups and entries:
+        raise InvalidAnswer(MIXED)
+    if groups:
+        rows = [_build(inner, (i,)) for i, inner in enumerate(groups, start=1)]
         _check_rectangular([len(row) for row in rows])
         return np.array(rows, dtype=np.float64).reshape(len(rows), len(rows[0]))
-    if any(nested):
-        raise InvalidAnswer(MIXED)
-    values = [_evaluate(item, prefix + (i,)) for i, item in enumerate(items, start=1)]  # type: ignore[arg-type]
+    values = [_evaluate(entry, prefix + (i,)) for i, entry in enumerate(entries, start=1)]
     return np.array(values, dtype=np.float64).reshape(len(values))
 
 
@@ -275,15 +276,18 @@ def _build_rows(rows: list[list[list[Token] | _Bracket]], prefix: tuple[int, ...
         raise InvalidAnswer(TOO_DEEP)
     if not rows[-1]:
         rows = rows[:-1]
+    entry_rows: list[list[list[Token]]] = []
     for r, row in enumerate(rows, start=1):
         if not row:
             raise InvalidAnswer(f"Row {r} is empty (check for a doubled ';').")
-        if any(isinstance(item, _Bracket) for item in row):
+        entries = [item for item in row if not isinstance(item, _Bracket)]
+        if len(entries) < len(row):
             raise InvalidAnswer("Use either ';' between rows or nested brackets, not both.")
-    _check_rectangular([len(row) for row in rows])
+        entry_rows.append(entries)
+    _check_rectangular([len(row) for row in entry_rows])
     values = [
-        [_evaluate(item, (r, c)) for c, item in enumerate(row, start=1)]  # type: ignore[arg-type]
-        for r, row in enumerate(rows, start=1)
+        [_evaluate(entry, (r, c)) for c, entry in enumerate(row, start=1)]
+        for r, row in enumerate(entry_rows, start=1)
     ]
     return np.array(values, dtype=np.float64).reshape(len(values), len(values[0]))
 

@@ -74,13 +74,17 @@ def prepare(
     reference: object,
     *,
     tolerance: Tolerance | Mapping[str, object] | None = None,
-    alternatives: Iterable[object] = (),
-    misconceptions: Iterable[Misconception | Mapping[str, object]] = (),
+    alternatives: Iterable[object] | None = (),
+    misconceptions: Iterable[Misconception | Mapping[str, object]] | None = (),
 ) -> Expectation:
-    """Validate the caller's data for one field; ValueError if it does not fit the spec."""
+    """Validate the caller's data for one field; ValueError if it does not fit the spec.
+
+    ``None`` for alternatives or misconceptions means none.
+    """
     spec = FieldSpec.coerce(spec)
     tol = Tolerance.coerce(tolerance)
-    mistakes = [Misconception.coerce(m) for m in misconceptions]
+    mistakes = _field_misconceptions(spec, misconceptions or ())
+    alternatives = () if alternatives is None else alternatives
     if spec.is_numeric:
         return Expectation(
             spec,
@@ -162,12 +166,13 @@ def _compare_numeric(
     )
     matched = None
     for misconception, answer in expectation.misconceptions:
-        if expectation.tolerance.matches(got, answer).all():  # type: ignore[arg-type]
+        if expectation.tolerance.matches(got, np.asarray(answer)).all():
             matched = misconception
             message = f"{message} {misconception.explanation}".strip()
             break
     status = "partial" if score > 0 else "incorrect"
-    return FieldResult(status, score, message, notes, wrong, matched and matched.id, name)
+    matched_id = matched.id if matched is not None else None
+    return FieldResult(status, score, message, notes, wrong, matched_id, name)
 
 
 def _compare_choice(
@@ -192,7 +197,28 @@ def _compare_choice(
     if matched is not None:
         message = f"{message} {matched.explanation}".strip()
     status = "partial" if score > 0 else "incorrect"
-    return FieldResult(status, score, message, notes, [], matched and matched.id, spec.name)
+    matched_id = matched.id if matched is not None else None
+    return FieldResult(status, score, message, notes, [], matched_id, spec.name)
+
+
+def _field_misconceptions(
+    spec: FieldSpec, misconceptions: Iterable[Misconception | Mapping[str, object]]
+) -> list[Misconception]:
+    """The misconceptions for this field.
+
+    Besides ``{"id", "name", "explanation", "answer"}``, a whole-problem misconception with
+    ``"answers": {field name: value}`` is accepted; it is skipped for fields it does not list.
+    """
+    selected = []
+    for item in misconceptions:
+        if isinstance(item, Mapping) and "answer" not in item:
+            answers = item.get("answers")
+            if isinstance(answers, Mapping):
+                if spec.name not in answers:
+                    continue
+                item = {**item, "answer": answers[spec.name]}
+        selected.append(Misconception.coerce(item))
+    return selected
 
 
 def _numeric(value: object, spec: FieldSpec, what: str) -> np.ndarray:
@@ -222,7 +248,9 @@ def _choice(value: object, spec: FieldSpec, what: str) -> ChoiceValue:
 
 
 def _frozenset(value: object) -> frozenset[object]:
+    if not isinstance(value, Iterable):
+        raise ValueError(f"not a collection of option ids: {value!r}")
     try:
-        return frozenset(value)  # type: ignore[arg-type]
-    except TypeError:
+        return frozenset(value)
+    except TypeError:  # unhashable items
         raise ValueError(f"not a collection of option ids: {value!r}") from None

@@ -18,8 +18,8 @@ def grade_field(
     reference: object,
     *,
     tolerance: Tolerance | Mapping[str, object] | None = None,
-    alternatives: Iterable[object] = (),
-    misconceptions: Iterable[Misconception | Mapping[str, object]] = (),
+    alternatives: Iterable[object] | None = (),
+    misconceptions: Iterable[Misconception | Mapping[str, object]] | None = (),
     per_entry: bool = False,
     reveal: bool = False,
 ) -> FieldResult:

@@ -52,7 +52,7 @@ class FieldSpec:
         if not isinstance(spec, Mapping):
             raise TypeError(f"expected a FieldSpec or a mapping, got {type(spec).__name__}")
         keys = ("name", "label", "shape", "type", "choices")
-        return cls(**{key: spec[key] for key in keys if key in spec})  # type: ignore[arg-type]
+        return cls(**{key: spec[key] for key in keys if key in spec})
 
 
 def _shape_fits_type(kind: str, shape: tuple[int, ...]) -> bool:

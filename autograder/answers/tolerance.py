@@ -57,7 +57,7 @@ class Tolerance:
             unknown = set(value) - {"rtol", "atol", "sigfigs"}
             if unknown:
                 raise ValueError(f"unknown tolerance keys: {sorted(unknown)}")
-            return cls(**value)  # type: ignore[arg-type]
+            return cls(**value)
         raise TypeError(f"expected a Tolerance or a mapping, got {type(value).__name__}")
 
     @property

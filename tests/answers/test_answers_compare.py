@@ -74,10 +74,15 @@ def test_several_alternatives_span_an_interval_entrywise():
     exact = np.array([0.5, -0.2, 1.0])
     paths = [np.array([0.51, -0.21, 1.0]), np.array([0.49, -0.19, 1.0])]
     tolerance = Tolerance(rtol=0.0, atol=1e-9)
-    assert grade_field("[0.495, -0.205, 1]", VECTOR, exact, tolerance=tolerance,
-                       alternatives=paths).status == "correct"
-    result = grade_field("[0.495, -0.215, 1]", VECTOR, exact, tolerance=tolerance,
-                         alternatives=paths)
+    assert (
+        grade_field(
+            "[0.495, -0.205, 1]", VECTOR, exact, tolerance=tolerance, alternatives=paths
+        ).status
+        == "correct"
+    )
+    result = grade_field(
+        "[0.495, -0.215, 1]", VECTOR, exact, tolerance=tolerance, alternatives=paths
+    )
     assert result.status == "incorrect"
     assert result.wrong_entries == [(2,)]
 
@@ -245,15 +250,31 @@ def test_first_matching_misconception_wins():
 
 
 def test_array_misconception_needs_every_entry_to_match():
-    transposed = Misconception("transpose", "Transposed W", "Check W's orientation.",
-                               [[1.0, 3.0], [2.0, 4.0]])
+    transposed = Misconception(
+        "transpose", "Transposed W", "Check W's orientation.", [[1.0, 3.0], [2.0, 4.0]]
+    )
     reference = np.array([[1.0, 2.0], [3.0, 4.0]])
-    hit = grade_field("[[1, 3], [2, 4]]", MATRIX, reference, misconceptions=[transposed],
-                      per_entry=True)
+    hit = grade_field(
+        "[[1, 3], [2, 4]]", MATRIX, reference, misconceptions=[transposed], per_entry=True
+    )
     assert (hit.status, hit.score, hit.misconception) == ("partial", 0.5, "transpose")
     assert "Check W's orientation." in hit.message
     miss = grade_field("[[1, 3], [2, 5]]", MATRIX, reference, misconceptions=[transposed])
     assert miss.misconception is None
+
+
+def test_whole_problem_misconceptions_are_picked_per_field():
+    # The problem generators store {"answers": {field name: value}} for all fields at once.
+    mistake = {
+        "id": "no-bias",
+        "name": "Forgot the bias",
+        "explanation": "Add the bias.",
+        "answers": {"in_3": 0.1361, "out": 0.534},
+    }
+    other_field_only = {"id": "other", "explanation": "?", "answers": {"out": 0.1361}}
+    result = grade_field("0.1361", NUMBER, 0.34813, misconceptions=[other_field_only, mistake])
+    assert result.misconception == "no-bias"
+    assert result.message.endswith("Add the bias.")
 
 
 # --- choices ----------------------------------------------------------------------------------
@@ -292,7 +313,11 @@ def test_set_of_choices_per_option_credit():
 
 
 def test_set_of_choices_misconception():
-    mistake = {"id": "all", "explanation": "Not every option holds.", "answer": ["a", "b", "c", "d"]}
+    mistake = {
+        "id": "all",
+        "explanation": "Not every option holds.",
+        "answer": ["a", "b", "c", "d"],
+    }
     result = grade_field("a b c d", CHOICES, {"a"}, misconceptions=[mistake])
     assert result.misconception == "all"
 
@@ -301,8 +326,9 @@ def test_set_of_choices_misconception():
 
 
 def test_to_dict_is_json_serialisable():
-    result = grade_field("[[1, 0], [0, 4]]", MATRIX, np.array([[1.0, 2.0], [3.0, 4.0]]),
-                         per_entry=True)
+    result = grade_field(
+        "[[1, 0], [0, 4]]", MATRIX, np.array([[1.0, 2.0], [3.0, 4.0]]), per_entry=True
+    )
     data = json.loads(json.dumps(result.to_dict()))
     assert data == {
         "field": "W",
@@ -313,6 +339,22 @@ def test_to_dict_is_json_serialisable():
         "wrong_entries": [[1, 2], [2, 1]],
         "misconception": None,
     }
+
+
+def test_none_means_no_alternatives_or_misconceptions():
+    result = grade_field("0.5", NUMBER, 0.5, alternatives=None, misconceptions=None)
+    assert result.status == "correct"
+
+
+def test_alternatives_may_be_one_stacked_array():
+    result = grade_field(
+        "[0.3482]",
+        FieldSpec("v", shape=(1,), type="vector"),
+        np.array([0.34813]),
+        tolerance={"sigfigs": 4},
+        alternatives=np.array([[0.34821]]),
+    )
+    assert result.status == "correct"
 
 
 def test_invalid_answer_result():

@@ -135,7 +135,7 @@ def test_invalid_expressions(text, fragment):
         ("exec(1)", "Unknown name 'exec'"),
         ("[x for x in ()]", "Unexpected '['"),
         ("'1'", "Unexpected character '''"),
-        ('"1"', 'Unexpected character \'"\''),
+        ('"1"', "Unexpected character '\"'"),
         ("1 if 1 else 2", "Missing operator before 'if'"),
         ("0x10", "Missing operator before 'x10'"),
         ("1j", "Missing operator before 'j'"),

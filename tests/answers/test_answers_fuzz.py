@@ -204,7 +204,5 @@ def test_reference_rounded_to_the_required_sigfigs_is_correct(case, sigfigs):
 def test_anything_between_exact_and_rounded_path_is_correct(exact, path, t, tolerance):
     between = exact + t * (path - exact)
     between = min(max(between, min(exact, path)), max(exact, path))
-    result = grade_field(
-        repr(between), SPECS[0], exact, tolerance=tolerance, alternatives=[path]
-    )
+    result = grade_field(repr(between), SPECS[0], exact, tolerance=tolerance, alternatives=[path])
     assert result.status == "correct"
