@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test run bench lint clean
+.PHONY: install test run bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(STAMP)
 ## Run the whole test suite (installs everything it needs first).
 test: $(STAMP)
 	bash scripts/run_tests.sh
+
+## Run the service (web + worker) with a demo course on SQLite and a server-less broker.
+run: $(STAMP)
+	bash scripts/run_service.sh
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

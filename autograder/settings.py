@@ -103,6 +103,7 @@ TIME_ZONE = "UTC"
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 

@@ -280,7 +280,7 @@ def solution_steps(net: Network, notation: str, values: dict, asked: set[str], l
     """The board work up to the last asked quantity: forward, loss, Δ, gradients, updates."""
     L = net.depth
     steps = []
-    needs_backward = any(not q.startswith(("Z", "A")) for q in asked)
+    needs_backward = any(not (q.startswith(("Z", "A")) or q == "L") for q in asked)
     for l, layer in enumerate(net.layers, start=1):
         f = layer.activation.latex()
         steps.append(

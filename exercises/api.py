@@ -1,0 +1,871 @@
+"""REST API views: check access (exercises.permissions), validate input (exercises.serializers),
+call exercises.services. No grading logic lives here.
+
+Conventions (repeated in the OpenAPI description of each operation):
+- Anonymous requests get 401 (with `WWW-Authenticate: Token`); schema and docs are public.
+- Objects of a course you are not a member of, problem sets not yet released (for students) and
+  other students' submissions are 404, never 403, so the API does not leak what exists. Objects
+  you can see but may not act on are 403.
+- Every 4xx body is {"detail": message, "code": machine code}; 400s from validation also carry
+  "errors" (DRF's per-field messages).
+- Bodies are JSON objects. Larger than DATA_UPLOAD_MAX_MEMORY_SIZE: 413; empty: 400 (empty_body);
+  malformed, NaN/Infinity, numbers beyond float range, nesting deeper than MAX_JSON_DEPTH: 400
+  (parse_error); unknown keys and wrongly typed values: 400.
+- POST /api/questions/{id}/submissions/ answers 202 Accepted with {id, status, url} and a
+  Location header to poll. Repeating it with the same `Idempotency-Key` header answers 200 with
+  the same body (the submission's current status) and `Idempotent-Replayed: true`; the same key
+  with different answers is 409 (idempotency_conflict).
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import math
+import re
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db import IntegrityError, transaction
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.text import slugify
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import (
+    APIException,
+    ParseError,
+    UnsupportedMediaType,
+    ValidationError,
+)
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from exercises import services
+from exercises.models import AuditEntry, Course, Membership, Question, Submission
+from exercises.permissions import (
+    INSTRUCTOR,
+    member_course,
+    problem_sets_for,
+    require_instructor,
+    require_staff,
+    require_student,
+    submissions_for,
+    visible_problem_set,
+    visible_question,
+    visible_submission,
+)
+from exercises.serializers import (
+    SCORING_FIELDS,
+    CourseSerializer,
+    ErrorSerializer,
+    GradebookSerializer,
+    KindSerializer,
+    MembershipCreateSerializer,
+    MembershipSerializer,
+    ProblemSetSerializer,
+    QuestionSerializer,
+    RegradeRequestSerializer,
+    RegradeResultSerializer,
+    SolutionSerializer,
+    SubmissionAcceptedSerializer,
+    SubmissionCreateSerializer,
+    SubmissionSerializer,
+    TokenRequestSerializer,
+    TokenSerializer,
+    VariantSerializer,
+    first_error,
+)
+from nncore.problems import CATALOGUE, list_kinds
+
+MAX_JSON_DEPTH = 32
+MAX_INT_DIGITS = 308  # beyond this an integer does not fit a float64
+IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,200}$")  # printable ASCII, at most the model's 200
+
+# services.SubmissionRefused codes -> HTTP status.
+REFUSAL_STATUS = {
+    "not_released": status.HTTP_403_FORBIDDEN,
+    "closed": status.HTTP_403_FORBIDDEN,
+    "no_attempts_left": status.HTTP_409_CONFLICT,
+    "too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    "bad_format": status.HTTP_400_BAD_REQUEST,
+    "idempotency_conflict": status.HTTP_409_CONFLICT,
+}
+
+
+# --- errors, parsing, rendering ----------------------------------------------------------------
+
+
+class ApiError(APIException):
+    """A refusal with an explicit status, message, code and optional extra keys."""
+
+    def __init__(self, status_code: int, detail: str, code: str, **extra: Any) -> None:
+        self.status_code = status_code
+        super().__init__(detail, code)
+        self.extra = extra
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's handler, with every body reshaped to {"detail", "code"} (+ "errors" for 400s)."""
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, ValidationError):
+        detail, code = first_error(exc.detail)
+        response.data = {"detail": detail, "code": code, "errors": response.data}
+    elif isinstance(response.data, dict) and "detail" in response.data:
+        detail = response.data["detail"]
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        response.data = {"detail": str(detail), "code": str(code), **getattr(exc, "extra", {})}
+    return response
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"integer with {len(text)} digits is too large")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is outside the float range")
+    return value
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON; numbers must be finite")
+
+
+def json_problem(value: Any) -> str | None:
+    """What is wrong with parsed JSON that the parser accepts: nesting deeper than
+    MAX_JSON_DEPTH, or NUL characters (PostgreSQL cannot store them). Iterative, no recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "strings must not contain NUL (\\u0000) characters"
+            continue
+        if isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            item = list(item.values())
+        if isinstance(item, list):
+            if depth > MAX_JSON_DEPTH:
+                return f"nested deeper than {MAX_JSON_DEPTH} levels"
+            stack.extend((child, depth + 1) for child in item)
+    return None
+
+
+class SafeJSONParser(JSONParser):
+    """JSON without NaN/Infinity, out-of-range numbers, NUL characters or absurd nesting
+    (each a 400, never a 500)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            text = codecs.getreader(encoding)(stream).read()
+            data = json.loads(
+                text, parse_constant=_reject_constant, parse_int=_parse_int, parse_float=_parse_float
+            )
+        except RecursionError:
+            raise ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels") from None
+        except ValueError as error:  # includes UnicodeDecodeError and json.JSONDecodeError
+            raise ParseError(f"JSON parse error - {error}") from None
+        problem = json_problem(data)
+        if problem:
+            raise ParseError(f"JSON parse error - {problem}")
+        return data
+
+
+class CSVRenderer(BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, str):
+            return data.encode(self.charset)
+        return json.dumps(data).encode(self.charset)
+
+
+def _check_body(request) -> None:
+    """413 before reading an oversized body (DRF would otherwise read it unbounded or 500)."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise ApiError(400, "The Content-Length header is not a number.", "bad_content_length") from None
+    if length < 0:
+        raise ApiError(400, "The Content-Length header is negative.", "bad_content_length")
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if limit is not None and length > limit:
+        raise ApiError(
+            413,
+            f"The request body has {length} bytes; the limit is {limit} bytes.",
+            "too_large",
+            limit=limit,
+        )
+
+
+def _require_body(request) -> None:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length == 0:
+        raise ApiError(400, "The request body is empty; send a JSON object.", "empty_body")
+    if not request.content_type:
+        raise UnsupportedMediaType("", detail="Set Content-Type: application/json.")
+
+
+class Pagination(LimitOffsetPagination):
+    """?limit=&offset= pages ({count, next, previous, results}); at most 500 items a page."""
+
+    max_limit = 500
+
+
+class ApiView(GenericAPIView):
+    # Base of every view: token then session auth (so anonymous is 401), strict JSON, our errors.
+    # (A comment, not a docstring: drf-spectacular would show it on every operation.)
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    parser_classes = [SafeJSONParser]
+    pagination_class = Pagination
+
+    def get_exception_handler(self):
+        return api_exception_handler
+
+    def get_queryset(self):
+        # Views resolve their objects through exercises.permissions; DRF's browsable API still
+        # asks list views for a queryset (to build filter forms, of which there are none).
+        return []
+
+    def initial(self, request, *args, **kwargs):
+        _check_body(request)
+        super().initial(request, *args, **kwargs)
+        if request.method in ("POST", "PUT", "PATCH"):
+            _require_body(request)
+
+    def url(self, name: str, *args: Any) -> str:
+        return self.request.build_absolute_uri(reverse(name, args=args))
+
+    def paginated(self, items, serializer_class, **context: Any) -> Response:
+        page = self.paginate_queryset(items)
+        data = serializer_class(page, many=True, context={"request": self.request, **context}).data
+        return self.get_paginated_response(data)
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    meaning = {
+        400: "invalid input",
+        401: "not authenticated",
+        403: "visible but not allowed",
+        404: "no such object (or not visible to you)",
+        409: "conflict",
+        413: "body too large",
+    }
+    return {c: OpenApiResponse(ErrorSerializer, description=meaning.get(c, "")) for c in (401, *codes)}
+
+
+# --- catalogue ---------------------------------------------------------------------------------
+
+
+class KindListView(ApiView):
+    """The catalogue of problem generators (any authenticated user)."""
+
+    serializer_class = KindSerializer
+
+    @extend_schema(summary="The problem generators and their parameters", responses={200: KindSerializer(many=True), **errors()})
+    def get(self, request):
+        return self.paginated(list_kinds(), KindSerializer)
+
+
+class KindDetailView(ApiView):
+    """One generator: its description and parameter schema."""
+
+    serializer_class = KindSerializer
+
+    @extend_schema(summary="One generator's parameter schema", responses={200: KindSerializer, **errors(404)})
+    def get(self, request, kind_id: str):
+        kind = CATALOGUE.get(kind_id)
+        if kind is None:
+            raise ApiError(404, f"Unknown kind {kind_id!r}; known kinds: {', '.join(sorted(CATALOGUE))}.", "not_found")
+        return Response(KindSerializer(kind.schema()).data)
+
+
+# --- courses and memberships -------------------------------------------------------------------
+
+
+def create_course(user, data: dict) -> Course:
+    """A new course whose creator is its first instructor."""
+    try:
+        with transaction.atomic():
+            course = Course.objects.create(**data)
+            Membership.objects.create(user=user, course=course, role=INSTRUCTOR)
+    except IntegrityError:
+        raise ApiError(400, f"The course code {data.get('code')!r} is taken.", "unique") from None
+    return course
+
+
+def _last_instructor(course: Course, membership: Membership) -> bool:
+    return (
+        membership.role == INSTRUCTOR
+        and not course.memberships.filter(role=INSTRUCTOR).exclude(pk=membership.pk).exists()
+    )
+
+
+def set_membership(course: Course, user, role: str) -> tuple[Membership, bool]:
+    """Add the user with this role, or change the role of an existing member."""
+    with transaction.atomic():
+        membership, created = Membership.objects.select_for_update().get_or_create(
+            course=course, user=user, defaults={"role": role}
+        )
+        if not created and membership.role != role:
+            if _last_instructor(course, membership):
+                raise ApiError(409, "A course needs at least one instructor.", "last_instructor")
+            membership.role = role
+            membership.save(update_fields=["role"])
+    return membership, created
+
+
+class CourseListView(ApiView):
+    """Courses you are a member of; anyone may create one and becomes its instructor."""
+
+    serializer_class = CourseSerializer
+
+    @extend_schema(summary="Courses you are a member of", responses={200: CourseSerializer(many=True), **errors()})
+    def get(self, request):
+        roles = dict(Membership.objects.filter(user=request.user).values_list("course_id", "role"))
+        courses = Course.objects.filter(pk__in=roles).order_by("code", "id")
+        return self.paginated(courses, CourseSerializer, roles=roles)
+
+    @extend_schema(summary="Create a course (you become its instructor)", responses={201: CourseSerializer, **errors(400)})
+    def post(self, request):
+        serializer = CourseSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        course = create_course(request.user, serializer.validated_data)
+        data = CourseSerializer(course, context={"roles": {course.pk: INSTRUCTOR}}).data
+        url = self.url("api-course-detail", course.pk)
+        return Response(data, status=status.HTTP_201_CREATED, headers={"Location": url})
+
+
+class CourseDetailView(ApiView):
+    """A course you are a member of; instructors edit it."""
+
+    serializer_class = CourseSerializer
+
+    @extend_schema(summary="A course", responses={200: CourseSerializer, **errors(404)})
+    def get(self, request, course_id: int):
+        course, role = member_course(request.user, course_id)
+        return Response(CourseSerializer(course, context={"roles": {course.pk: role}}).data)
+
+    def _update(self, request, course_id: int, partial: bool) -> Response:
+        course, role = member_course(request.user, course_id)
+        require_instructor(role, "edit the course")
+        serializer = CourseSerializer(course, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        try:
+            with transaction.atomic():
+                serializer.save()
+        except IntegrityError:
+            raise ApiError(400, "That course code is taken.", "unique") from None
+        return Response(CourseSerializer(course, context={"roles": {course.pk: role}}).data)
+
+    @extend_schema(summary="Replace a course's code and title (instructors)", responses={200: CourseSerializer, **errors(400, 403, 404)})
+    def put(self, request, course_id: int):
+        return self._update(request, course_id, partial=False)
+
+    @extend_schema(summary="Edit a course (instructors)", responses={200: CourseSerializer, **errors(400, 403, 404)})
+    def patch(self, request, course_id: int):
+        return self._update(request, course_id, partial=True)
+
+
+class MembershipListView(ApiView):
+    """A course's members; instructors list and add them (by username and role)."""
+
+    serializer_class = MembershipSerializer
+
+    @extend_schema(summary="A course's members (instructors)", responses={200: MembershipSerializer(many=True), **errors(403, 404)})
+    def get(self, request, course_id: int):
+        course, role = member_course(request.user, course_id)
+        require_instructor(role, "list members")
+        memberships = course.memberships.select_related("user").order_by("role", "user__username")
+        return self.paginated(memberships, MembershipSerializer)
+
+    @extend_schema(
+        summary="Add a member by username, or change a member's role (instructors)",
+        request=MembershipCreateSerializer,
+        responses={201: MembershipSerializer, 200: MembershipSerializer, **errors(400, 403, 404, 409)},
+        description="201 when the user was added, 200 when an existing member's role was set. "
+        "Demoting the last instructor is 409 (last_instructor).",
+    )
+    def post(self, request, course_id: int):
+        course, role = member_course(request.user, course_id)
+        require_instructor(role, "manage members")
+        serializer = MembershipCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership, created = set_membership(
+            course, serializer.validated_data["username"], serializer.validated_data["role"]
+        )
+        return Response(
+            MembershipSerializer(membership).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class MembershipDetailView(ApiView):
+    """One membership; instructors remove it (not the last instructor)."""
+
+    serializer_class = MembershipSerializer
+
+    @extend_schema(summary="Remove a member (instructors)", responses={204: None, **errors(403, 404, 409)})
+    def delete(self, request, course_id: int, membership_id: int):
+        course, role = member_course(request.user, course_id)
+        require_instructor(role, "manage members")
+        with transaction.atomic():
+            membership = get_object_or_404(course.memberships.select_for_update(), pk=membership_id)
+            if _last_instructor(course, membership):
+                raise ApiError(409, "A course needs at least one instructor.", "last_instructor")
+            membership.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- problem sets and questions ----------------------------------------------------------------
+
+
+class ProblemSetListView(ApiView):
+    """A course's problem sets (students see released ones); instructors create them."""
+
+    serializer_class = ProblemSetSerializer
+
+    @extend_schema(
+        summary="A course's problem sets (students: released ones)",
+        responses={200: ProblemSetSerializer(many=True), **errors(404)},
+    )
+    def get(self, request, course_id: int):
+        course, role = member_course(request.user, course_id)
+        return self.paginated(problem_sets_for(role, course), ProblemSetSerializer)
+
+    @extend_schema(summary="Create a problem set (instructors)", responses={201: ProblemSetSerializer, **errors(400, 403, 404)})
+    def post(self, request, course_id: int):
+        course, role = member_course(request.user, course_id)
+        require_instructor(role, "create problem sets")
+        serializer = ProblemSetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        problem_set = serializer.save(course=course)
+        url = self.url("api-problem-set-detail", problem_set.pk)
+        return Response(ProblemSetSerializer(problem_set).data, status=status.HTTP_201_CREATED, headers={"Location": url})
+
+
+class ProblemSetDetailView(ApiView):
+    """A problem set (students: once released); instructors edit it."""
+
+    serializer_class = ProblemSetSerializer
+
+    @extend_schema(summary="A problem set", responses={200: ProblemSetSerializer, **errors(404)})
+    def get(self, request, problem_set_id: int):
+        problem_set, _ = visible_problem_set(request.user, problem_set_id)
+        return Response(ProblemSetSerializer(problem_set).data)
+
+    def _update(self, request, problem_set_id: int, partial: bool) -> Response:
+        problem_set, role = visible_problem_set(request.user, problem_set_id)
+        require_instructor(role, "edit problem sets")
+        serializer = ProblemSetSerializer(problem_set, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        return Response(serializer.data)
+
+    @extend_schema(summary="Replace a problem set (instructors)", responses={200: ProblemSetSerializer, **errors(400, 403, 404)})
+    def put(self, request, problem_set_id: int):
+        return self._update(request, problem_set_id, partial=False)
+
+    @extend_schema(summary="Edit a problem set (instructors)", responses={200: ProblemSetSerializer, **errors(400, 403, 404)})
+    def patch(self, request, problem_set_id: int):
+        return self._update(request, problem_set_id, partial=True)
+
+
+def edit_conflict(question: Question, changes: dict) -> ApiError | None:
+    """Edits that would desynchronise stored work: a new kind/params after variants were drawn
+    (their instances are frozen), or scoring changes after grading (use the regrade endpoint)."""
+    changed = {name for name, value in changes.items() if getattr(question, name) != value}
+    if changed & {"kind", "params"} and question.variants.exists():
+        return ApiError(
+            409,
+            "Students already have variants of this question; kind and params can no longer change. "
+            "Create a new question instead.",
+            "has_variants",
+        )
+    graded = Submission.objects.filter(variant__question=question, status=Submission.Status.GRADED)
+    if changed & set(SCORING_FIELDS) and graded.exists():
+        fields = ", ".join(sorted(changed & set(SCORING_FIELDS)))
+        return ApiError(
+            409,
+            f"Submissions were already graded; change {fields} through "
+            f"/api/questions/{question.pk}/regrade/ so their scores are recomputed.",
+            "use_regrade",
+        )
+    return None
+
+
+def audit_question_edit(question: Question, before: dict, actor) -> None:
+    after = QuestionSerializer(question).data
+    diff = {k: {"old": before[k], "new": after[k]} for k in after if before.get(k) != after[k]}
+    if diff:
+        AuditEntry.objects.create(
+            actor=actor,
+            course=question.problem_set.course,
+            action="question_edit",
+            details={"question": question.pk, "changes": diff},
+        )
+
+
+class QuestionListView(ApiView):
+    """A problem set's questions; instructors add them."""
+
+    serializer_class = QuestionSerializer
+
+    @extend_schema(summary="A problem set's questions", responses={200: QuestionSerializer(many=True), **errors(404)})
+    def get(self, request, problem_set_id: int):
+        problem_set, _ = visible_problem_set(request.user, problem_set_id)
+        return self.paginated(problem_set.questions.all(), QuestionSerializer)
+
+    @extend_schema(
+        summary="Add a question (instructors)",
+        description="`kind` must be in /api/kinds/ and `params` must pass the kind's validation "
+        "(400 with code bad_params and the generator's message otherwise).",
+        responses={201: QuestionSerializer, **errors(400, 403, 404)},
+    )
+    def post(self, request, problem_set_id: int):
+        problem_set, role = visible_problem_set(request.user, problem_set_id)
+        require_instructor(role, "create questions")
+        serializer = QuestionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        question = serializer.save(problem_set=problem_set)
+        url = self.url("api-question-detail", question.pk)
+        return Response(QuestionSerializer(question).data, status=status.HTTP_201_CREATED, headers={"Location": url})
+
+
+class QuestionDetailView(ApiView):
+    """A question's settings (never an instance's answers); instructors edit it."""
+
+    serializer_class = QuestionSerializer
+
+    @extend_schema(summary="A question (its settings; never an instance's answers)", responses={200: QuestionSerializer, **errors(404)})
+    def get(self, request, question_id: int):
+        question, _ = visible_question(request.user, question_id)
+        return Response(QuestionSerializer(question).data)
+
+    def _update(self, request, question_id: int, partial: bool) -> Response:
+        question, role = visible_question(request.user, question_id)
+        require_instructor(role, "edit questions")
+        before = QuestionSerializer(question).data
+        serializer = QuestionSerializer(question, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        conflict = edit_conflict(question, serializer.validated_data)
+        if conflict is not None:
+            raise conflict
+        with transaction.atomic():
+            serializer.save()
+            audit_question_edit(question, before, request.user)
+        return Response(serializer.data)
+
+    @extend_schema(
+        summary="Replace a question (instructors)",
+        description="409 has_variants: kind/params cannot change once students have variants; "
+        "409 use_regrade: scoring settings cannot change once submissions are graded (use regrade).",
+        responses={200: QuestionSerializer, **errors(400, 403, 404, 409)},
+    )
+    def put(self, request, question_id: int):
+        return self._update(request, question_id, partial=False)
+
+    @extend_schema(
+        summary="Edit a question (instructors)",
+        description="409 has_variants: kind/params cannot change once students have variants; "
+        "409 use_regrade: scoring settings cannot change once submissions are graded (use regrade).",
+        responses={200: QuestionSerializer, **errors(400, 403, 404, 409)},
+    )
+    def patch(self, request, question_id: int):
+        return self._update(request, question_id, partial=True)
+
+
+# --- variants, submissions, solutions ----------------------------------------------------------
+
+
+def attempts_left(question: Question, used: int) -> int | None:
+    return None if question.max_attempts is None else max(0, question.max_attempts - used)
+
+
+class VariantView(ApiView):
+    """The requesting student's own variant of a question."""
+
+    serializer_class = VariantSerializer
+
+    @extend_schema(
+        summary="My variant of the question (drawn on first access)",
+        description="The prompt, diagram and answer fields of your own variant, attempts used and "
+        "left, the due time and whether the worked solution is available. Students only.",
+        responses={200: VariantSerializer, **errors(403, 404)},
+    )
+    def get(self, request, question_id: int):
+        question, role = visible_question(request.user, question_id)
+        require_student(role, "have variants")
+        variant = services.current_variant(question, request.user)
+        used = services.attempts_used(question, request.user)
+        problem_set = question.problem_set
+        data = {
+            **services.student_view(variant.instance),
+            "question": question.pk,
+            "variant": variant.number,
+            "points": question.points,
+            "max_attempts": question.max_attempts,
+            "attempts_used": used,
+            "attempts_left": attempts_left(question, used),
+            "release_at": problem_set.release_at,
+            "due_at": problem_set.due_at,
+            "late_until": problem_set.late_until,
+            "late_penalty": problem_set.late_penalty,
+            "solution_available": services.solution_visible(question, request.user),
+            "submissions_url": self.url("api-question-submissions", question.pk),
+            "solution_url": self.url("api-question-solution", question.pk),
+        }
+        return Response(VariantSerializer(data).data)
+
+
+def idempotency_key(request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(key):
+        raise ApiError(
+            400, "Idempotency-Key must be 1 to 200 printable ASCII characters.", "bad_idempotency_key"
+        )
+    return key
+
+
+def refusal(error: Exception) -> ApiError:
+    code = getattr(error, "code", None) or "refused"
+    message = getattr(error, "message", None) or str(error)
+    return ApiError(REFUSAL_STATUS.get(code, status.HTTP_400_BAD_REQUEST), message, code)
+
+
+IDEMPOTENCY_PARAM = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Retrying with the same key returns the original submission (200) instead of a new one.",
+)
+
+
+class SubmissionListView(ApiView):
+    """Submit answers (students) and list submissions of a question."""
+
+    serializer_class = SubmissionSerializer
+
+    @extend_schema(
+        summary="Submissions for the question (students: their own; instructors/TAs: all)",
+        responses={200: SubmissionSerializer(many=True), **errors(404)},
+    )
+    def get(self, request, question_id: int):
+        question, role = visible_question(request.user, question_id)
+        return self.paginated(submissions_for(request.user, role, question), SubmissionSerializer)
+
+    @extend_schema(
+        summary="Submit answers for grading",
+        description="202 Accepted with {id, status, url} and a Location header to poll. With an "
+        "Idempotency-Key header, a retry answers 200 with the same body (current status) and "
+        "`Idempotent-Replayed: true`; the same key with different answers is 409. Refusals: "
+        "not_released 403, closed 403, no_attempts_left 409, too_large 413, bad_format 400, "
+        "idempotency_conflict 409.",
+        parameters=[IDEMPOTENCY_PARAM],
+        request=SubmissionCreateSerializer,
+        responses={
+            202: SubmissionAcceptedSerializer,
+            200: OpenApiResponse(SubmissionAcceptedSerializer, description="idempotent replay"),
+            **errors(400, 403, 404, 409, 413),
+        },
+    )
+    def post(self, request, question_id: int):
+        question, role = visible_question(request.user, question_id)
+        require_student(role, "submit answers")
+        key = idempotency_key(request)
+        serializer = SubmissionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            submission, created = services.submit(
+                question, request.user, serializer.validated_data["answers"], idempotency_key=key
+            )
+        except services.SubmissionRefused as error:
+            raise refusal(error) from None
+        url = self.url("api-submission-detail", submission.pk)
+        body = SubmissionAcceptedSerializer({"id": submission.pk, "status": submission.status, "url": url}).data
+        headers = {"Location": url}
+        if not created:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK, headers=headers)
+
+
+class SubmissionDetailView(ApiView):
+    """One submission: status, score, points and per-field feedback."""
+
+    serializer_class = SubmissionSerializer
+
+    @extend_schema(
+        summary="A submission: status, score and per-field feedback",
+        description="Yours, or any submission of a course you teach.",
+        responses={200: SubmissionSerializer, **errors(404)},
+    )
+    def get(self, request, submission_id: int):
+        submission, _ = visible_submission(request.user, submission_id)
+        return Response(SubmissionSerializer(submission, context={"request": request}).data)
+
+
+def solution_unavailable(question: Question, used: int) -> ApiError:
+    problem_set = question.problem_set
+    due = max(problem_set.due_at, problem_set.late_until or problem_set.due_at).isoformat()
+    if question.max_attempts:
+        message = (
+            f"The solution becomes available once you have used all {question.max_attempts} attempts "
+            f"(you have used {used}) or once the problem set closes at {due}."
+        )
+    else:
+        message = f"The solution becomes available once the problem set closes at {due}."
+    return ApiError(403, message, "solution_not_available", available_at=due)
+
+
+class SolutionView(ApiView):
+    """The worked solution of the student's own variant, once available."""
+
+    serializer_class = SolutionSerializer
+
+    @extend_schema(
+        summary="The worked solution and answers of my variant, once available",
+        description="403 solution_not_available (with when it becomes available) before that.",
+        responses={200: SolutionSerializer, **errors(403, 404)},
+    )
+    def get(self, request, question_id: int):
+        question, role = visible_question(request.user, question_id)
+        require_student(role, "have solutions of their own variants")
+        if not services.solution_visible(question, request.user):
+            raise solution_unavailable(question, services.attempts_used(question, request.user))
+        variant = question.variants.filter(student=request.user).order_by("-number").first()
+        if variant is None:
+            variant = services.current_variant(question, request.user)
+        instance = variant.instance
+        data = {
+            "question": question.pk,
+            "variant": variant.number,
+            "solution": instance["solution"],
+            "answers": instance["answers"],
+        }
+        return Response(SolutionSerializer(data).data)
+
+
+# --- gradebook and regrade ---------------------------------------------------------------------
+
+
+class GradebookView(ApiView):
+    """Best score per question per student, as JSON or CSV (instructors and TAs)."""
+
+    serializer_class = GradebookSerializer
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]
+
+    @extend_schema(
+        summary="Best score per question per student (instructors/TAs)",
+        description="JSON by default; `?format=csv` or `Accept: text/csv` returns a CSV attachment.",
+        parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"])],
+        responses={
+            (200, "application/json"): GradebookSerializer,
+            (200, "text/csv"): OpenApiTypes.STR,
+            **errors(403, 404),
+        },
+    )
+    def get(self, request, problem_set_id: int):
+        problem_set, role = visible_problem_set(request.user, problem_set_id)
+        require_staff(role, "see the gradebook")
+        if request.accepted_renderer.format == "csv":
+            name = slugify(f"{problem_set.course.code}-{problem_set.title}") or f"problem-set-{problem_set.pk}"
+            return Response(
+                services.gradebook_csv(problem_set),
+                headers={"Content-Disposition": f'attachment; filename="{name}-gradebook.csv"'},
+            )
+        data = {
+            "problem_set": problem_set.pk,
+            "title": problem_set.title,
+            "questions": problem_set.questions.all(),
+            "rows": services.gradebook(problem_set),
+        }
+        return Response(GradebookSerializer(data).data)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if response.status_code >= 400 and getattr(request, "accepted_renderer", None).__class__ is CSVRenderer:
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class RegradeView(ApiView):
+    """Preview or apply a scoring change to every graded submission (instructors)."""
+
+    serializer_class = RegradeRequestSerializer
+
+    @extend_schema(
+        summary="Preview or apply a scoring change to every graded submission (instructors)",
+        description='{"changes": {...}, "apply": false} lists whose score would change; '
+        '"apply": true saves the change, regrades from the stored answers and instances and '
+        "writes an audit entry.",
+        request=RegradeRequestSerializer,
+        responses={200: RegradeResultSerializer, **errors(400, 403, 404)},
+    )
+    def post(self, request, question_id: int):
+        question, role = visible_question(request.user, question_id)
+        require_instructor(role, "regrade")
+        serializer = RegradeRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        changes = dict(serializer.validated_data["changes"])
+        try:
+            if serializer.validated_data["apply"]:
+                count = services.regrade_apply(question, changes, request.user)
+                data = {"applied": True, "changes": changes, "regraded": count}
+            else:
+                data = {"applied": False, "changes": changes, "affected": services.regrade_preview(question, changes)}
+        except services.RegradeError as error:
+            raise ApiError(400, str(error), "bad_changes") from None
+        return Response(RegradeResultSerializer(data).data)
+
+
+# --- auth --------------------------------------------------------------------------------------
+
+
+class TokenView(ApiView):
+    """Exchange a username and password for an API token."""
+
+    serializer_class = TokenRequestSerializer
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    parser_classes = [SafeJSONParser, FormParser]
+
+    @extend_schema(
+        summary="Obtain an API token with username and password",
+        request=TokenRequestSerializer,
+        responses={200: TokenSerializer, 400: ErrorSerializer},
+        auth=[],
+    )
+    def post(self, request):
+        serializer = TokenRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(request=request._request, **serializer.validated_data)
+        if user is None or not user.is_active:
+            raise ApiError(400, "Unable to log in with these credentials.", "bad_credentials")
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response(TokenSerializer({"token": token.key}).data)
+

@@ -1,0 +1,458 @@
+"""Request and response shapes of the REST API.
+
+Input serializers are strict: unknown keys and values of the wrong JSON type are refused with a
+400 naming the field (DRF would otherwise ignore the former and coerce the latter, e.g. a number
+into a title). Output serializers whitelist what leaves the server: a student's variant is built
+from declared fields only, so an instance's answers, alternatives, misconceptions and solution
+cannot leak through it even if `services.student_view` grew a key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.settings import api_settings
+
+from autograder.answers import Tolerance
+from exercises.models import Course, Membership, ProblemSet, Question, Submission
+from exercises.permissions import is_released
+from nncore.problems import CATALOGUE, ParamError
+
+logger = logging.getLogger(__name__)
+
+MAX_POINTS = 10_000.0
+MAX_POSITION = 10_000
+MAX_ATTEMPTS = 1_000
+MAX_TOLERANCE = 1e6
+
+# The JSON types each kind of DRF field accepts (before DRF's own, more lenient, parsing).
+_JSON_TYPES: tuple[tuple[type[serializers.Field], tuple[type, ...], str], ...] = (
+    (serializers.BooleanField, (bool,), "true or false"),
+    (serializers.IntegerField, (int,), "an integer"),
+    (serializers.FloatField, (int, float), "a number"),
+    (serializers.CharField, (str,), "a string"),
+    (serializers.ChoiceField, (str,), "a string"),
+    (serializers.DateTimeField, (str,), "an ISO 8601 date-time string"),
+)
+
+
+def _type_error(field: serializers.Field, value: Any) -> str | None:
+    if value is None:
+        return None if field.allow_null else "This field may not be null."
+    for field_class, types, description in _JSON_TYPES:
+        if isinstance(field, field_class):
+            wrong_bool = isinstance(value, bool) and bool not in types
+            if wrong_bool or not isinstance(value, types):
+                return f"Must be {description}; got {type(value).__name__}."
+            return None
+    return None
+
+
+class StrictMixin:
+    """Refuse unknown keys and wrongly typed values instead of ignoring or coercing them."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            writable = {name for name, f in self.fields.items() if not f.read_only}
+            errors: dict[str, list[str]] = {}
+            for key in data:
+                if key not in self.fields:
+                    allowed = ", ".join(sorted(writable)) or "none"
+                    errors[str(key)] = [
+                        serializers.ErrorDetail(f"Unknown field; allowed fields: {allowed}.", code="unknown_field")
+                    ]
+                elif key in writable and (message := _type_error(self.fields[key], data[key])):
+                    errors[str(key)] = [serializers.ErrorDetail(message, code="wrong_type")]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every 4xx body: a readable message and a stable machine code (plus details for some)."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.JSONField(required=False, help_text="per-field messages of a 400")
+
+
+# --- catalogue ---------------------------------------------------------------------------------
+
+
+class ParamSchemaSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=["int", "float", "choice", "bool", "int_list"])
+    default = serializers.JSONField()
+    help = serializers.CharField()
+    choices = serializers.ListField(child=serializers.JSONField(), required=False)
+    minimum = serializers.FloatField(required=False)
+    maximum = serializers.FloatField(required=False)
+
+
+class KindSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    topic = serializers.CharField()
+    version = serializers.IntegerField()
+    chained = serializers.BooleanField()
+    params = ParamSchemaSerializer(many=True)
+
+
+# --- courses and memberships -------------------------------------------------------------------
+
+
+class CourseSerializer(StrictMixin, serializers.ModelSerializer):
+    role = serializers.SerializerMethodField(help_text="your role in the course")
+
+    class Meta:
+        model = Course
+        fields = ["id", "code", "title", "created_at", "role"]
+        read_only_fields = ["id", "created_at", "role"]
+
+    @extend_schema_field(serializers.ChoiceField(choices=Membership.Role.choices, allow_null=True))
+    def get_role(self, course: Course) -> str | None:
+        return self.context.get("roles", {}).get(course.pk)
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "role"]
+        read_only_fields = fields
+
+
+class MembershipCreateSerializer(StrictMixin, serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+    def validate_username(self, username: str):
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise serializers.ValidationError(f"No user named {username!r}.", code="unknown_user")
+        return user
+
+
+# --- problem sets and questions ----------------------------------------------------------------
+
+
+class ProblemSetSerializer(StrictMixin, serializers.ModelSerializer):
+    late_penalty = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    released = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ProblemSet
+        fields = ["id", "course", "title", "release_at", "due_at", "late_until", "late_penalty", "released"]
+        read_only_fields = ["id", "course", "released"]
+
+    def get_released(self, problem_set: ProblemSet) -> bool:
+        return is_released(problem_set)
+
+    def validate(self, attrs: dict) -> dict:
+        def current(name: str):
+            return attrs.get(name, getattr(self.instance, name, None))
+
+        release_at, due_at, late_until = current("release_at"), current("due_at"), current("late_until")
+        if release_at and due_at and due_at < release_at:
+            raise serializers.ValidationError({"due_at": "The due time must not be before the release time."})
+        if late_until and due_at and late_until < due_at:
+            raise serializers.ValidationError({"late_until": "The late window must end after the due time."})
+        return attrs
+
+
+def validate_tolerance(value: Any) -> dict | None:
+    """None (the kind's default) or {"rtol", "atol"} / {"sigfigs"} as autograder.answers reads it."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise serializers.ValidationError(
+            'Must be null or an object such as {"rtol": 0.01, "atol": 1e-8} or {"sigfigs": 3}.'
+        )
+    if not value:
+        raise serializers.ValidationError("Name rtol/atol or sigfigs, or send null for the kind's default.")
+    try:
+        Tolerance.coerce(value)
+    except (TypeError, ValueError) as error:
+        raise serializers.ValidationError(str(error)) from None
+    if any(v >= MAX_TOLERANCE for v in value.values()):
+        raise serializers.ValidationError(f"Tolerance values must be below {MAX_TOLERANCE:g}.")
+    return dict(value)
+
+
+def validate_kind_params(kind: str, params: Any) -> dict:
+    """The kind's parameters with defaults filled in; a ParamError becomes a 400 on `params`."""
+    if not isinstance(params, Mapping):
+        raise serializers.ValidationError({"params": "Must be an object mapping parameter names to values."})
+    generator = CATALOGUE[kind]
+    try:
+        values = generator.validate_params(dict(params))
+        generator.generate(values, 0)  # parameters that admit no instance are refused now, not at first use
+    except ParamError as error:
+        raise serializers.ValidationError({"params": serializers.ErrorDetail(str(error), code="bad_params")}) from None
+    except Exception as error:  # a generator that cannot draw would fail every student later
+        logger.exception("kind %s failed to generate with %s", kind, params)
+        raise serializers.ValidationError(
+            {
+                "params": serializers.ErrorDetail(
+                    f"Kind {kind!r} produces no question with these parameters "
+                    f"({type(error).__name__}: {error}).",
+                    code="bad_params",
+                )
+            }
+        ) from None
+    return values
+
+
+class QuestionSerializer(StrictMixin, serializers.ModelSerializer):
+    kind = serializers.CharField(max_length=60, help_text="an id from /api/kinds/")
+    params = serializers.JSONField(required=False, help_text="the kind's parameters; see /api/kinds/{id}/")
+    position = serializers.IntegerField(min_value=0, max_value=MAX_POSITION, required=False)
+    points = serializers.FloatField(min_value=0.0, max_value=MAX_POINTS, required=False)
+    max_attempts = serializers.IntegerField(
+        min_value=1, max_value=MAX_ATTEMPTS, allow_null=True, required=False, help_text="null: unlimited"
+    )
+    attempt_penalty = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    tolerance = serializers.JSONField(allow_null=True, required=False, help_text="null: the kind's default")
+    kind_title = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Question
+        fields = [
+            "id", "problem_set", "position", "kind", "kind_title", "params", "points", "max_attempts",
+            "attempt_penalty", "tolerance", "fresh_variant_per_attempt", "error_carried_forward",
+            "per_entry_credit",
+        ]
+        read_only_fields = ["id", "problem_set", "kind_title"]
+
+    def get_kind_title(self, question: Question) -> str | None:
+        kind = CATALOGUE.get(question.kind)
+        return kind.title if kind else None
+
+    def validate_kind(self, kind: str) -> str:
+        if kind not in CATALOGUE:
+            raise serializers.ValidationError(
+                f"Unknown kind {kind!r}; known kinds: {', '.join(sorted(CATALOGUE))}.", code="unknown_kind"
+            )
+        return kind
+
+    def validate_tolerance(self, value: Any) -> dict | None:
+        return validate_tolerance(value)
+
+    def validate(self, attrs: dict) -> dict:
+        kind = attrs.get("kind", getattr(self.instance, "kind", None))
+        if "kind" in attrs or "params" in attrs:
+            same_kind = self.instance is not None and kind == self.instance.kind
+            params = attrs.get("params", self.instance.params if same_kind else {})
+            attrs["params"] = validate_kind_params(kind, params)
+        return attrs
+
+
+# --- variants, submissions, solutions ----------------------------------------------------------
+
+
+class AnswerFieldSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    shape = serializers.ListField(child=serializers.IntegerField())
+    type = serializers.CharField()
+    choices = serializers.JSONField(required=False)
+    depends_on = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class VariantSerializer(serializers.Serializer):
+    """A student's own variant: the prompt and fields only, never answers or solution."""
+
+    question = serializers.IntegerField()
+    variant = serializers.IntegerField(help_text="variant number (> 1 with a fresh variant per attempt)")
+    kind = serializers.CharField()
+    version = serializers.IntegerField()
+    prompt = serializers.JSONField(help_text="{text (LaTeX), data}")
+    diagram = serializers.JSONField(allow_null=True)
+    fields = AnswerFieldSerializer(many=True)
+    points = serializers.FloatField()
+    max_attempts = serializers.IntegerField(allow_null=True)
+    attempts_used = serializers.IntegerField()
+    attempts_left = serializers.IntegerField(allow_null=True, help_text="null: unlimited")
+    release_at = serializers.DateTimeField()
+    due_at = serializers.DateTimeField()
+    late_until = serializers.DateTimeField(allow_null=True)
+    late_penalty = serializers.FloatField()
+    solution_available = serializers.BooleanField()
+    submissions_url = serializers.CharField()
+    solution_url = serializers.CharField()
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "array", "items": {}}],
+            "nullable": True,
+        },
+        "example": {"a_3": "0.832", "W_1": [[1, 2], [3, 4]]},
+    }
+)
+class AnswersField(serializers.Field):
+    """{field name: value}: a string as typed, a number, or (nested) lists of them; null = blank.
+
+    Only the outer type is checked here; `services.submit` checks names, values and size
+    (bad_format 400, too_large 413) against the student's own variant.
+    """
+
+    default_error_messages = {"bad_format": "Must be an object mapping answer field names to values."}
+
+    def to_internal_value(self, data: Any) -> dict:
+        if not isinstance(data, Mapping):
+            self.fail("bad_format")
+        return dict(data)
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class SubmissionCreateSerializer(StrictMixin, serializers.Serializer):
+    answers = AnswersField()
+
+
+class SubmissionAcceptedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Submission.Status.choices)
+    url = serializers.CharField(help_text="poll this until status is graded, rejected or error")
+
+
+class SubmissionSerializer(serializers.ModelSerializer):
+    question = serializers.IntegerField(source="variant.question_id", read_only=True)
+    variant = serializers.IntegerField(source="variant.number", read_only=True)
+    student = serializers.CharField(source="student.username", read_only=True)
+    points = serializers.FloatField(source="variant.question.points", read_only=True)
+    answers = AnswersField(read_only=True, help_text="exactly as submitted")
+    feedback = serializers.JSONField(read_only=True, help_text="{status, score, fields: {name: feedback}, message}")
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Submission
+        fields = [
+            "id", "url", "question", "variant", "student", "status", "attempt_number", "raw_score",
+            "score", "points", "late", "answers", "feedback", "submitted_at", "graded_at",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, submission: Submission) -> str:
+        path = reverse("api-submission-detail", args=[submission.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class SolutionSerializer(serializers.Serializer):
+    question = serializers.IntegerField()
+    variant = serializers.IntegerField()
+    solution = serializers.JSONField(help_text="the worked solution, step by step")
+    answers = serializers.JSONField(help_text="the reference answers {field name: value}")
+
+
+# --- gradebook and regrade ---------------------------------------------------------------------
+
+
+class GradebookQuestionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Question
+        fields = ["id", "position", "kind", "points"]
+        read_only_fields = fields
+
+
+class GradebookRowSerializer(serializers.Serializer):
+    student_id = serializers.IntegerField()
+    username = serializers.CharField()
+    scores = serializers.DictField(
+        child=serializers.FloatField(allow_null=True), help_text="{question id: best score, null if never graded}"
+    )
+    total = serializers.FloatField()
+
+
+class GradebookSerializer(serializers.Serializer):
+    problem_set = serializers.IntegerField()
+    title = serializers.CharField()
+    questions = GradebookQuestionSerializer(many=True)
+    rows = GradebookRowSerializer(many=True, help_text="one row per student")
+
+
+# What a regrade may change (services.REGRADE_FIELDS); all but max_attempts change scores.
+SCORING_FIELDS = ("points", "tolerance", "attempt_penalty", "per_entry_credit", "error_carried_forward")
+REGRADE_FIELDS = (*SCORING_FIELDS, "max_attempts")
+
+
+class RegradeChangesSerializer(StrictMixin, serializers.ModelSerializer):
+    points = serializers.FloatField(min_value=0.0, max_value=MAX_POINTS, required=False)
+    attempt_penalty = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    tolerance = serializers.JSONField(allow_null=True, required=False)
+    max_attempts = serializers.IntegerField(min_value=1, max_value=MAX_ATTEMPTS, allow_null=True, required=False)
+
+    class Meta:
+        model = Question
+        fields = list(REGRADE_FIELDS)
+        extra_kwargs = {name: {"required": False} for name in REGRADE_FIELDS}
+
+    def validate_tolerance(self, value: Any) -> dict | None:
+        return validate_tolerance(value)
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs:
+            raise serializers.ValidationError(
+                f"Name at least one change among: {', '.join(REGRADE_FIELDS)}.", code="no_changes"
+            )
+        return attrs
+
+
+class RegradeRequestSerializer(StrictMixin, serializers.Serializer):
+    changes = RegradeChangesSerializer()
+    apply = serializers.BooleanField(default=False, help_text="false: preview only")
+
+
+class RegradeRowSerializer(serializers.Serializer):
+    submission = serializers.IntegerField()
+    student = serializers.IntegerField(help_text="user id")
+    username = serializers.CharField()
+    old = serializers.FloatField(allow_null=True)
+    new = serializers.FloatField(allow_null=True)
+
+
+class RegradeResultSerializer(serializers.Serializer):
+    applied = serializers.BooleanField()
+    changes = serializers.DictField()
+    affected = RegradeRowSerializer(many=True, required=False, help_text="preview: whose score would change")
+    regraded = serializers.IntegerField(required=False, help_text="apply: how many submissions' scores changed")
+
+
+# --- auth --------------------------------------------------------------------------------------
+
+
+class TokenRequestSerializer(StrictMixin, serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text='send as "Authorization: Token <token>"')
+
+
+def first_error(detail: Any, prefix: str = "") -> tuple[str, str]:
+    """The first message (prefixed with its field path) and code of a ValidationError's detail."""
+    if isinstance(detail, Mapping):
+        for key, value in detail.items():
+            label = "" if key == api_settings.NON_FIELD_ERRORS_KEY else str(key)
+            return first_error(value, f"{prefix}.{label}" if prefix and label else prefix or label)
+    elif isinstance(detail, list):
+        for item in detail:
+            return first_error(item, prefix)
+    message = str(detail)
+    code = getattr(detail, "code", None) or "invalid"
+    return (f"{prefix}: {message}" if prefix else message), code
+

@@ -1,0 +1,249 @@
+"""Hostile and broken request bodies on every POST/PUT/PATCH endpoint: always a 4xx with a
+message ({"detail", "code"}), never a 5xx; plus idempotent submission retries and a fuzz test of
+the submission endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from rest_framework.test import APIClient
+
+from exercises.models import Course, Membership, ProblemSet, Question, Submission
+from nncore.problems import get_kind
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def world(db) -> dict[str, Any]:
+    users = get_user_model().objects
+    course = Course.objects.create(code="nn101", title="NN")
+    ivan = users.create_user("ivan", password="pw-ivan")
+    alice = users.create_user("alice", password="pw-alice")
+    users.create_user("newbie", password="pw-newbie")
+    Membership.objects.create(user=ivan, course=course, role="instructor")
+    Membership.objects.create(user=alice, course=course, role="student")
+    now = timezone.now()
+    problem_set = ProblemSet.objects.create(
+        course=course, title="Open", release_at=now - timedelta(hours=1), due_at=now + timedelta(days=1)
+    )
+    params = get_kind("forward_neuron").validate_params({})
+    question = Question.objects.create(problem_set=problem_set, kind="forward_neuron", params=params, points=10)
+    clients = {"anonymous": APIClient()}
+    for name, user in (("instructor", ivan), ("student", alice)):
+        clients[name] = APIClient()
+        clients[name].force_authenticate(user)
+    return {
+        "clients": clients,
+        "ids": {"course": course.pk, "problem_set": problem_set.pk, "question": question.pk},
+        "question": question,
+        "alice": alice,
+    }
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    path: str
+    role: str
+    valid: dict  # a body the endpoint accepts; the cases below break it
+
+
+def _when(hours: float) -> str:
+    return (timezone.now() + timedelta(hours=hours)).isoformat()
+
+
+ENDPOINTS = [
+    Endpoint("token", "POST", "/api/auth/token/", "anonymous", {"username": "ivan", "password": "pw-ivan"}),
+    Endpoint("courses-create", "POST", "/api/courses/", "instructor", {"code": "new", "title": "New"}),
+    Endpoint("course-put", "PUT", "/api/courses/{course}/", "instructor", {"code": "nn101", "title": "Renamed"}),
+    Endpoint("course-patch", "PATCH", "/api/courses/{course}/", "instructor", {"title": "Renamed"}),
+    Endpoint("memberships-add", "POST", "/api/courses/{course}/memberships/", "instructor", {"username": "newbie", "role": "ta"}),
+    Endpoint(
+        "problem-sets-create", "POST", "/api/courses/{course}/problem-sets/", "instructor",
+        {"title": "W2", "release_at": _when(-1), "due_at": _when(48), "late_penalty": 0.5},
+    ),
+    Endpoint(
+        "problem-set-put", "PUT", "/api/problem-sets/{problem_set}/", "instructor",
+        {"title": "W1", "release_at": _when(-1), "due_at": _when(48)},
+    ),
+    Endpoint("problem-set-patch", "PATCH", "/api/problem-sets/{problem_set}/", "instructor", {"late_penalty": 0.25}),
+    Endpoint(
+        "questions-create", "POST", "/api/problem-sets/{problem_set}/questions/", "instructor",
+        {"kind": "forward_neuron", "params": {"lr": 0.5}, "points": 5, "max_attempts": 3, "tolerance": {"rtol": 0.01}},
+    ),
+    Endpoint(
+        "question-put", "PUT", "/api/questions/{question}/", "instructor",
+        {"kind": "forward_neuron", "params": {}, "points": 10, "fresh_variant_per_attempt": False},
+    ),
+    Endpoint("question-patch", "PATCH", "/api/questions/{question}/", "instructor", {"max_attempts": 4, "position": 2}),
+    Endpoint("submit", "POST", "/api/questions/{question}/submissions/", "student", {"answers": {"in_3": "1.5", "a_3": 0.8}}),
+    Endpoint("regrade", "POST", "/api/questions/{question}/regrade/", "instructor", {"changes": {"points": 5}, "apply": False}),
+]
+
+JUNK_VALUES = {
+    "nested-junk-object": {"junk": [1, {"deeper": None, "x": [[{}]]}]},
+    "nested-junk-list": [[["x"], {"y": 1}]],
+    "huge-float": 1e308,
+}
+
+
+def _deep(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def _literal(key: str, literal: str) -> bytes:
+    """{"key": <literal>} with the literal spliced in unparsed (NaN, 1e999, ...)."""
+    return ('{"' + key + '": ' + literal + "}").encode()
+
+
+def bad_bodies(endpoint: Endpoint) -> list[tuple[str, bytes, str, int | None]]:
+    """(case, raw body, content type, exact status or None for any 4xx)."""
+    valid = endpoint.valid
+    first = next(iter(valid))
+    raw = json.dumps
+    cases: list[tuple[str, bytes, str, int | None]] = [
+        ("malformed", b'{"' + first.encode() + b'": ', "application/json", 400),
+        ("not-json", b"hello there", "application/json", 400),
+        ("trailing-garbage", raw(valid).encode() + b"}}", "application/json", 400),
+        ("top-level-list", raw([valid]).encode(), "application/json", 400),
+        ("top-level-string", b'"text"', "application/json", 400),
+        ("top-level-number", b"42", "application/json", 400),
+        ("top-level-null", b"null", "application/json", 400),
+        ("numbers-as-keys", b'{"1": 2, "2": [3]}', "application/json", 400),
+        ("unknown-field", raw({**valid, "surprise": 1}).encode(), "application/json", 400),
+        ("nan", _literal(first, "NaN"), "application/json", 400),
+        ("infinity", _literal(first, "Infinity"), "application/json", 400),
+        ("minus-infinity", _literal(first, "-Infinity"), "application/json", 400),
+        ("float-overflow", _literal(first, "1e999"), "application/json", 400),
+        ("huge-int", _literal(first, "1" + "0" * 400), "application/json", 400),
+        ("giant-int", _literal(first, "1" + "0" * 5000), "application/json", 400),
+        ("deep-list", _deep(100_000).encode(), "application/json", 400),
+        ("deep-object", ('{"a":' * 20_000 + "1" + "}" * 20_000).encode(), "application/json", 400),
+        ("deep-value", _literal(first, _deep(40)), "application/json", 400),
+        ("nul-in-value", raw({**valid, first: "a\u0000b"}).encode(), "application/json", 400),
+        ("nul-in-key", raw({**valid, "k\u0000": 1}).encode(), "application/json", 400),
+        ("bad-utf8", b'{"' + first.encode() + b'": "\xff\xfe"}', "application/json", 400),
+        ("empty", b"", "application/json", 400),
+        ("whitespace", b"   ", "application/json", 400),
+        ("text-plain", raw(valid).encode(), "text/plain", None),
+        ("oversized", raw({**valid, "pad": "x" * (django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10)}).encode(), "application/json", 413),
+    ]
+    for key, value in valid.items():
+        if isinstance(value, dict):  # NUL inside nested JSON (answers, params, changes): PostgreSQL rejects it
+            nested = {**value, next(iter(value), "k"): "x\u0000"}
+            cases.append((f"{key}-nul-nested", raw({**valid, key: nested}).encode(), "application/json", 400))
+        for label, junk in JUNK_VALUES.items():
+            cases.append((f"{key}-{label}", raw({**valid, key: junk}).encode(), "application/json", 400))
+        wrong = 12345 if isinstance(value, str) else "not-a-number"
+        cases.append((f"{key}-wrong-type", raw({**valid, key: wrong}).encode(), "application/json", 400))
+    return cases
+
+
+CASES = [
+    pytest.param(endpoint, case, body, content_type, status, id=f"{endpoint.name}-{case}")
+    for endpoint in ENDPOINTS
+    for case, body, content_type, status in bad_bodies(endpoint)
+]
+
+
+def send(world, endpoint: Endpoint, body: bytes, content_type: str, **headers):
+    client = world["clients"][endpoint.role]
+    return client.generic(endpoint.method, endpoint.path.format(**world["ids"]), body, content_type=content_type, **headers)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[e.name for e in ENDPOINTS])
+def test_valid_body_is_accepted(world, endpoint: Endpoint):
+    """The baseline each bad case breaks: the valid body itself succeeds."""
+    response = send(world, endpoint, json.dumps(endpoint.valid).encode(), "application/json")
+    assert response.status_code in (200, 201, 202), response.content[:500]
+
+
+@pytest.mark.parametrize(("endpoint", "case", "body", "content_type", "status"), CASES)
+def test_bad_body_is_a_4xx_with_a_message(world, endpoint, case, body, content_type, status):
+    response = send(world, endpoint, body, content_type)
+    assert 400 <= response.status_code < 500, (case, response.status_code, response.content[:300])
+    if status is not None:
+        assert response.status_code == status, (case, response.content[:300])
+    payload = response.json()
+    assert isinstance(payload["detail"], str) and payload["detail"], payload
+    assert isinstance(payload["code"], str) and payload["code"], payload
+    if case == "oversized":
+        assert payload["code"] == "too_large" and "limit" in payload["detail"]
+
+
+# --- idempotency ---------------------------------------------------------------------------
+
+
+def test_retried_submission_with_the_same_key_creates_one(world):
+    client, url = world["clients"]["student"], f"/api/questions/{world['ids']['question']}/submissions/"
+    body = {"answers": {"in_3": "1.5", "a_3": "0.8"}}
+    first = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="retry-1")
+    again = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="retry-1")
+    assert first.status_code == 202 and again.status_code == 200
+    assert again.json() == first.json() and again["Location"] == first["Location"]
+    assert again["Idempotent-Replayed"] == "true"
+    assert Submission.objects.count() == 1
+
+    conflict = client.post(url, {"answers": {"in_3": "2"}}, format="json", HTTP_IDEMPOTENCY_KEY="retry-1")
+    assert conflict.status_code == 409 and conflict.json()["code"] == "idempotency_conflict"
+    other = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="retry-2")
+    assert other.status_code == 202 and Submission.objects.count() == 2
+
+
+@pytest.mark.parametrize("key", ["x" * 201, "naïve-ключ"])
+def test_bad_idempotency_key_is_400(world, key):
+    client, url = world["clients"]["student"], f"/api/questions/{world['ids']['question']}/submissions/"
+    response = client.post(url, {"answers": {}}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert response.status_code == 400 and response.json()["code"] == "bad_idempotency_key"
+    assert Submission.objects.count() == 0
+
+
+def test_unknown_answer_field_is_refused_at_once(world):
+    client, url = world["clients"]["student"], f"/api/questions/{world['ids']['question']}/submissions/"
+    response = client.post(url, {"answers": {"W_99": "1"}}, format="json")
+    assert response.status_code == 400 and response.json()["code"] == "bad_format"
+    assert "W_99" in response.json()["detail"]
+
+
+# --- fuzz ----------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=16,
+)
+answer_maps = st.dictionaries(st.sampled_from(["in_3", "a_3", "W_1", "", "0"]) | st.text(max_size=4), json_values, max_size=4)
+bodies = st.one_of(
+    answer_maps.map(lambda answers: json.dumps({"answers": answers}).encode()),
+    st.fixed_dictionaries({"answers": json_values}).map(lambda body: json.dumps(body).encode()),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    st.binary(max_size=64),
+    st.text(alphabet='{}[]":,0123456789eE.-+ aNInfity\\u\x00', max_size=40).map(str.encode),
+)
+
+
+@hypothesis_settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=bodies, key=st.none() | st.text(max_size=8))
+def test_fuzz_submission_endpoint_never_5xx(world, body: bytes, key: str | None):
+    client, url = world["clients"]["student"], f"/api/questions/{world['ids']['question']}/submissions/"
+    headers = {} if key is None else {"HTTP_IDEMPOTENCY_KEY": key}
+    response = client.generic("POST", url, body, content_type="application/json", **headers)
+    assert response.status_code < 500, (body[:200], response.content[:300])
+    if response.status_code >= 400:
+        assert response.json()["detail"]
