@@ -27,8 +27,8 @@ class WeightRef:
 
     def latex(self) -> str:
         """W^{l}_{r,c} or W^{l}_{0,c} with the 1-based indices the notes print."""
-        if self.kind == "W0":
-            return f"W^{{{self.layer}}}_{{0,{self.col + 1}}}"
+        if self.kind == "W0":  # W_0^l is n_l x 1: the unit is the row
+            return f"W^{{{self.layer}}}_{{0,{self.row + 1}}}"
         return f"W^{{{self.layer}}}_{{{self.row + 1},{self.col + 1}}}"
 
 

@@ -295,8 +295,8 @@ def _close(a: Any, b: Any, tol: dict) -> bool:
     """Whether two stored answers agree within the instance tolerance (shapes must match)."""
     if isinstance(a, str) or isinstance(b, str):
         return a == b
-    if isinstance(a, list) and a and isinstance(a[0], str):
-        return sorted(a) == sorted(b) if isinstance(b, list) else False
+    if isinstance(a, list) and isinstance(b, list) and any(isinstance(v, str) for v in a + b):
+        return sorted(a) == sorted(b)  # sets of choice ids (possibly empty)
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.shape != y.shape:
         return False

@@ -7,9 +7,11 @@ from nncore.problems.classification_kinds import KINDS as CLASSIFICATION_KINDS
 from nncore.problems.diagnostic_kinds import KINDS as DIAGNOSTIC_KINDS
 from nncore.problems.graph_kinds import KINDS as GRAPH_KINDS
 from nncore.problems.network_kinds import KINDS as NETWORK_KINDS
+from nncore.problems.training_kinds import KINDS as TRAINING_KINDS
 
 _KIND_CLASSES: tuple[type[ProblemKind], ...] = (
     *NETWORK_KINDS,
+    *TRAINING_KINDS,
     *CLASSIFICATION_KINDS,
     *GRAPH_KINDS,
     *DIAGNOSTIC_KINDS,
