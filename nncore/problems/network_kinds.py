@@ -458,7 +458,8 @@ class LayerGradient(LayerChoiceKind):
 
     def asks(self, p, net, rng):
         l = p["layer"]
-        return quantity_asks(net, p["notation"], f"dW{l}") + quantity_asks(net, p["notation"], f"dW0{l}")
+        asks = quantity_asks(net, p["notation"], f"dW{l}")
+        return asks + quantity_asks(net, p["notation"], f"dW0{l}") if p["bias"] else asks
 
     def question(self, p, net):
         return "Compute the gradient of the loss with respect to every weight and bias of the layer asked."
@@ -476,7 +477,8 @@ class SgdUpdate(LayerChoiceKind):
     def asks(self, p, net, rng):
         l = p["layer"]
         if p["target"] == "layer":
-            return quantity_asks(net, p["notation"], f"W{l}_new") + quantity_asks(net, p["notation"], f"W0{l}_new")
+            asks = quantity_asks(net, p["notation"], f"W{l}_new")
+            return asks + quantity_asks(net, p["notation"], f"W0{l}_new") if p["bias"] else asks
         W = net.layer(l).W
         idx = (int(rng.integers(W.shape[0])), int(rng.integers(W.shape[1])))
         return quantity_asks(net, "graph", f"W{l}_new", entries=[idx])
