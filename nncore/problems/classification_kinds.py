@@ -63,12 +63,18 @@ class SoftmaxProbabilities(ProblemKind):
             data={"z": z},
             fields=[
                 Field("g", "$g = \\mathrm{softmax}(z)$", (p["classes"],), "vector"),
-                Field("class", "predicted class", (), "choice", choices=_class_choices(p["classes"])),
+                Field(
+                    "class", "predicted class", (), "choice", choices=_class_choices(p["classes"])
+                ),
             ],
             answers={"g": g, "class": label},
             solution=[
                 step("Exponentiate", f"e^{{z}} = {latex_matrix(exp_z)}", exp_z=exp_z),
-                step("Normalise", f"\\sum_i e^{{z_i}} = {fmt(exp_z.sum())},\\; g = {latex_matrix(g)}", g=g),
+                step(
+                    "Normalise",
+                    f"\\sum_i e^{{z_i}} = {fmt(exp_z.sum())},\\; g = {latex_matrix(g)}",
+                    g=g,
+                ),
                 step("Predict", f"\\arg\\max_k g_k = {label}", predicted=label),
             ],
         )
@@ -119,10 +125,19 @@ class SoftmaxCrossEntropyGradient(ProblemKind):
             solution=[
                 step("Softmax", f"g = {latex_matrix(g)}", g=g),
                 step("Loss", f"\\mathcal{{L}} = -\\log g_{{{target + 1}}} = {fmt(loss)}", L=loss),
-                step("Gradient", f"\\partial \\mathcal{{L}}/\\partial z = g - y = {latex_matrix(grad)}", dLdz=grad),
+                step(
+                    "Gradient",
+                    f"\\partial \\mathcal{{L}}/\\partial z = g - y = {latex_matrix(grad)}",
+                    dLdz=grad,
+                ),
             ],
         )
-        draft.add_misconception("sign_flip", "Gradient y − g instead of g − y", "∂L/∂z = g − y: the loss falls as z_y grows.", {"dLdz": -grad})
+        draft.add_misconception(
+            "sign_flip",
+            "Gradient y − g instead of g − y",
+            "∂L/∂z = g − y: the loss falls as z_y grows.",
+            {"dLdz": -grad},
+        )
         wrt_g = np.where(y > 0, -1.0 / g, 0.0)
         draft.add_misconception(
             "gradient_wrt_probabilities",
@@ -130,9 +145,14 @@ class SoftmaxCrossEntropyGradient(ProblemKind):
             "∂L/∂g_y = −1/g_y; through the softmax Jacobian this becomes ∂L/∂z = g − y.",
             {"dLdz": wrt_g},
         )
-        draft.add_misconception("forgot_target", "Forgot to subtract y", "∂L/∂z = g − y, not g.", {"dLdz": g})
         draft.add_misconception(
-            "log_base_10", "Used log base 10", "The cross-entropy uses the natural log.", {"L": -np.log10(g[target])}
+            "forgot_target", "Forgot to subtract y", "∂L/∂z = g − y, not g.", {"dLdz": g}
+        )
+        draft.add_misconception(
+            "log_base_10",
+            "Used log base 10",
+            "The cross-entropy uses the natural log.",
+            {"L": -np.log10(g[target])},
         )
         return draft
 
@@ -142,16 +162,26 @@ class _InputKind(ProblemKind):
 
     topic = "adversarial"
     params = (
-        Param("sizes", "int_list", [2, 2, 1], "units per layer, inputs first", minimum=1, maximum=5),
+        Param(
+            "sizes", "int_list", [2, 2, 1], "units per layer, inputs first", minimum=1, maximum=5
+        ),
         Param("hidden", "choice", "sigmoid", "activation of hidden units", ELEMENTWISE),
-        Param("output", "choice", "sigmoid", "output activation (sigmoid: binary label g >= 0.5)", ("sigmoid", "identity")),
+        Param(
+            "output",
+            "choice",
+            "sigmoid",
+            "output activation (sigmoid: binary label g >= 0.5)",
+            ("sigmoid", "identity"),
+        ),
         NOTATION_PARAM,
         STYLE_PARAM,
     )
 
     def check_params(self, p):
         if len(p["sizes"]) < 2 or p["sizes"][-1] != 1:
-            raise ParamError("parameter 'sizes' must have at least two entries and end in 1 (a binary classifier)")
+            raise ParamError(
+                "parameter 'sizes' must have at least two entries and end in 1 (a binary classifier)"
+            )
 
     def draw(self, p, rng):
         sizes = p["sizes"]
@@ -175,7 +205,11 @@ class InputGradient(_InputKind):
 
     def build(self, p, rng):
         net, x = self.draw(p, rng)
-        y = float(rng.integers(0, 2)) if p["output"] == "sigmoid" else float(draw_values(rng, (1,), p["style"])[0])
+        y = (
+            float(rng.integers(0, 2))
+            if p["output"] == "sigmoid"
+            else float(draw_values(rng, (1,), p["style"])[0])
+        )
         dx = adversarial.input_gradient(net, x, [y], "squared")
         if np.all(np.abs(dx) < 1e-6):
             raise Redraw("vanishing input gradient")
@@ -188,12 +222,23 @@ class InputGradient(_InputKind):
         draft = Draft(
             text=self.net_text(p, net, x)
             + f" The target is $y = {fmt(y)}$ and the loss is $(y - g)^2$. Give $\\partial \\mathcal{{L}}/\\partial x$.",
-            data={"network": net.to_dict(), "x": x, "y": [y], "loss": "squared", "notation": p["notation"]},
-            fields=[Field("dLdx", "$\\partial \\mathcal{L}/\\partial x$", (net.sizes[0],), "vector")],
+            data={
+                "network": net.to_dict(),
+                "x": x,
+                "y": [y],
+                "loss": "squared",
+                "notation": p["notation"],
+            },
+            fields=[
+                Field("dLdx", "$\\partial \\mathcal{L}/\\partial x$", (net.sizes[0],), "vector")
+            ],
             answers={"dLdx": dx},
             solution=[
                 step("Forward", f"g = {fmt(trace.output[0, 0])}", g=trace.output[:, 0]),
-                step("Output", f"\\partial \\mathcal{{L}}/\\partial g = -2(y - g) = {fmt(grad_g[0, 0])}"),
+                step(
+                    "Output",
+                    f"\\partial \\mathcal{{L}}/\\partial g = -2(y - g) = {fmt(grad_g[0, 0])}",
+                ),
                 step(
                     "Backpropagate to the input",
                     f"\\partial \\mathcal{{L}}/\\partial x = W^1 \\Delta^1 = {latex_matrix(dx)}",
@@ -202,14 +247,21 @@ class InputGradient(_InputKind):
             ],
             diagram=network_diagram(net, p["notation"], x, [y]),
         )
-        draft.add_misconception("sign_error", "Sign of −2(y − g) flipped", "∂/∂g (y − g)² = −2(y − g).", {"dLdx": -dx})
+        draft.add_misconception(
+            "sign_error", "Sign of −2(y − g) flipped", "∂/∂g (y − g)² = −2(y − g).", {"dLdx": -dx}
+        )
         draft.add_misconception(
             "forgot_activation_derivative",
             "Left out the g'(in_j) factors",
             "Every unit on the way back multiplies by the derivative of its activation.",
             {"dLdx": dx_no_fprime},
         )
-        draft.add_misconception("no_factor_2", "Dropped the factor 2", "∂/∂g (y − g)² keeps its factor 2.", {"dLdx": dx / 2})
+        draft.add_misconception(
+            "no_factor_2",
+            "Dropped the factor 2",
+            "∂/∂g (y − g)² keeps its factor 2.",
+            {"dLdx": dx / 2},
+        )
         return draft
 
 
@@ -221,7 +273,11 @@ class Fgsm(_InputKind):
     def build(self, p, rng):
         net, x = self.draw(p, rng)
         label = adversarial.predicted_label(net, x)
-        eps = float(rng.choice([0.1, 0.2, 0.5, 1.0]) if p["style"] == "hand" else np.round(rng.uniform(0.05, 1.0), 2))
+        eps = float(
+            rng.choice([0.1, 0.2, 0.5, 1.0])
+            if p["style"] == "hand"
+            else np.round(rng.uniform(0.05, 1.0), 2)
+        )
         result = adversarial.fgsm(net, x, [float(label)], "squared", eps)
         if np.any(result.gradient == 0):
             raise Redraw("a zero input gradient has no sign")
@@ -231,24 +287,49 @@ class Fgsm(_InputKind):
             + f" It predicts label {label} ({adversarial.label_rule(net)}). An attacker applies FGSM with "
             f"$\\epsilon = {fmt(eps)}$ to the squared loss against that label. Give $x' = x + \\epsilon\\,\\mathrm{{sign}}(\\nabla_x \\mathcal{{L}})$ "
             "and the label the network gives $x'$.",
-            data={"network": net.to_dict(), "x": x, "y": [float(label)], "eps": eps, "loss": "squared", "notation": p["notation"]},
+            data={
+                "network": net.to_dict(),
+                "x": x,
+                "y": [float(label)],
+                "eps": eps,
+                "loss": "squared",
+                "notation": p["notation"],
+            },
             fields=[
                 Field("x_adv", "$x'$", (net.sizes[0],), "vector"),
                 Field("label", "label of $x'$", (), "choice", choices=["0", "1"]),
             ],
             answers={"x_adv": result.x_adv, "label": str(result.label)},
             solution=[
-                step("Input gradient", f"\\nabla_x \\mathcal{{L}} = {latex_matrix(result.gradient)}", gradient=result.gradient),
-                step("Perturbation", f"r = \\epsilon\\,\\mathrm{{sign}}(\\nabla_x \\mathcal{{L}}) = {latex_matrix(result.perturbation)}", r=result.perturbation),
-                step("New label", f"x' = {latex_matrix(result.x_adv)},\\; g(x') = {fmt(result.output[0])} \\Rightarrow {result.label}", label=result.label),
+                step(
+                    "Input gradient",
+                    f"\\nabla_x \\mathcal{{L}} = {latex_matrix(result.gradient)}",
+                    gradient=result.gradient,
+                ),
+                step(
+                    "Perturbation",
+                    f"r = \\epsilon\\,\\mathrm{{sign}}(\\nabla_x \\mathcal{{L}}) = {latex_matrix(result.perturbation)}",
+                    r=result.perturbation,
+                ),
+                step(
+                    "New label",
+                    f"x' = {latex_matrix(result.x_adv)},\\; g(x') = {fmt(result.output[0])} \\Rightarrow {result.label}",
+                    label=result.label,
+                ),
             ],
             diagram=network_diagram(net, p["notation"], x),
         )
         draft.add_misconception(
-            "descended", "Stepped against the gradient", "FGSM increases the loss: x + ε sign(∇), not x − ε sign(∇).", {"x_adv": descent}
+            "descended",
+            "Stepped against the gradient",
+            "FGSM increases the loss: x + ε sign(∇), not x − ε sign(∇).",
+            {"x_adv": descent},
         )
         draft.add_misconception(
-            "gradient_not_sign", "Used ε∇ instead of ε sign(∇)", "FGSM moves every input by exactly ε: it uses only the gradient's sign.", {"x_adv": x + eps * result.gradient}
+            "gradient_not_sign",
+            "Used ε∇ instead of ε sign(∇)",
+            "FGSM moves every input by exactly ε: it uses only the gradient's sign.",
+            {"x_adv": x + eps * result.gradient},
         )
         return draft
 
@@ -288,16 +369,25 @@ class SmallestFlippingEpsilon(ProblemKind):
             answers={"eps_inf": inf.epsilon, "eps_2": two.epsilon},
             solution=[
                 step("Margin", f"|s(x)| = {fmt(margin)}", margin=margin),
-                step("ℓ∞", f"\\epsilon_\\infty = |s(x)| / \\|w\\|_1 = {fmt(margin)} / {fmt(np.abs(w).sum())} = {fmt(inf.epsilon)}", eps_inf=inf.epsilon),
-                step("ℓ2", f"\\epsilon_2 = |s(x)| / \\|w\\|_2 = {fmt(margin)} / {fmt(np.linalg.norm(w))} = {fmt(two.epsilon)}", eps_2=two.epsilon),
+                step(
+                    "ℓ∞",
+                    f"\\epsilon_\\infty = |s(x)| / \\|w\\|_1 = {fmt(margin)} / {fmt(np.abs(w).sum())} = {fmt(inf.epsilon)}",
+                    eps_inf=inf.epsilon,
+                ),
+                step(
+                    "ℓ2",
+                    f"\\epsilon_2 = |s(x)| / \\|w\\|_2 = {fmt(margin)} / {fmt(np.linalg.norm(w))} = {fmt(two.epsilon)}",
+                    eps_2=two.epsilon,
+                ),
             ],
         )
-        draft.add_misconception(
-            "swapped_norms",
-            "Swapped the dual norms",
-            "An ℓ∞ budget moves every coordinate by ε, so the score moves by ε‖w‖₁; an ℓ2 budget by ε‖w‖₂.",
-            {"eps_inf": margin / np.linalg.norm(w), "eps_2": margin / np.abs(w).sum()},
-        )
+        if n > 1:  # with one input ‖w‖₁ = ‖w‖₂, so swapping them changes nothing
+            draft.add_misconception(
+                "swapped_norms",
+                "Swapped the dual norms",
+                "An ℓ∞ budget moves every coordinate by ε, so the score moves by ε‖w‖₁; an ℓ2 budget by ε‖w‖₂.",
+                {"eps_inf": margin / np.linalg.norm(w), "eps_2": margin / np.abs(w).sum()},
+            )
         if abs(w0) > 0:
             draft.add_misconception(
                 "forgot_bias",
@@ -308,4 +398,10 @@ class SmallestFlippingEpsilon(ProblemKind):
         return draft
 
 
-KINDS = (SoftmaxProbabilities, SoftmaxCrossEntropyGradient, InputGradient, Fgsm, SmallestFlippingEpsilon)
+KINDS = (
+    SoftmaxProbabilities,
+    SoftmaxCrossEntropyGradient,
+    InputGradient,
+    Fgsm,
+    SmallestFlippingEpsilon,
+)

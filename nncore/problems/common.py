@@ -178,7 +178,8 @@ def activation_derivative_from_output(name: str, a: np.ndarray, params: dict) ->
     if name == "identity":
         return np.ones_like(a)
     if name == "relu":
-        return np.where(a > 0, 1.0, np.where(a < 0, 0.0, params.get("prime_at_zero", 1.0)))
+        # a = 0 means in_j <= 0; generators redraw in_j = 0 exactly, so the unit is off: 0.
+        return np.where(a > 0, 1.0, 0.0)
     if name == "leaky_relu":
         return np.where(a > 0, 1.0, params.get("a", 0.1))
     if name == "elu":

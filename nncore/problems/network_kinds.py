@@ -384,6 +384,7 @@ class ForwardNeuron(ForwardLayer):
 
 class LossValue(NetworkKind):
     id = "loss_value"
+    version = 2  # v2: the worked solution stops at the loss
     title = "Loss of a prediction"
     description = "Forward pass to the output, then the loss value (squared, NLL or cross-entropy)."
     topic = "loss"

@@ -1,0 +1,517 @@
+"""The network kinds (nncore/problems/network_kinds.py) against independent recomputations.
+
+Every reference answer is recomputed from the instance's prompt.data alone, through the layered
+engine (nncore.network forward/backward) and, for graph-named fields, also through the neuron
+engine (nncore.graphnet via nncore.notation.to_neuron_network); "hand" draws are checked for
+their promises; error carried forward and misconception values are checked against the chain
+formulas written out by hand; and 002's SGD example is reproduced.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from nncore.activations import sigmoid
+from nncore.graphnet import backward_neurons, forward_neurons
+from nncore.network import backward, forward, make_network, network_from_dict
+from nncore.notation import edge_to_ref, locate_neuron, to_neuron_network
+from nncore.problems import ParamError
+from nncore.problems.chain import chain_pass
+from nncore.problems.network_kinds import KINDS
+
+KIND_BY_ID = {cls.id: cls() for cls in KINDS}
+NOTATIONS = ("graph", "matrix")
+STYLES = ("hand", "random")
+SEEDS = range(30)
+VARIANT_SEEDS = range(12)
+EXACT = {"rtol": 1e-9, "atol": 1e-12}  # answers are stored with 12 significant digits
+SATURATION = 4.0
+
+# Parameter variants beyond the defaults; those a kind refuses (ParamError) are skipped.
+VARIANTS = {
+    "relu_hidden": {"hidden": "relu"},
+    "tanh_identity": {"hidden": "tanh", "output": "identity"},
+    "nll": {"loss": "nll"},
+    "softmax_ce": {"output": "softmax", "loss": "cross_entropy", "widen_output": 3},
+    "no_bias": {"bias": False},
+    "leaky_elu_softplus": {"hidden": "leaky_relu", "output": "softplus"},
+}
+
+
+def variant_params(kind, variant: dict) -> dict | None:
+    """Concrete parameters of a variant for this kind, or None if the kind refuses them."""
+    params = {k: v for k, v in variant.items() if k != "widen_output"}
+    if "widen_output" in variant:
+        sizes = list(kind.validate_params({})["sizes"])
+        params["sizes"] = [*sizes[:-1], variant["widen_output"]]
+    try:
+        kind.validate_params(params)
+    except ParamError:
+        return None
+    return params
+
+
+# --- field names -> quantities ----------------------------------------------------------------
+
+_MATRIX_NAMES = [
+    (re.compile(r"dLdW0(\d)$"), "dW0{}"),
+    (re.compile(r"dLdW(\d)$"), "dW{}"),
+    (re.compile(r"dLdZ(\d)$"), "D{}"),
+    (re.compile(r"W0(\d)_new$"), "W0{}_new"),
+    (re.compile(r"W(\d)_new$"), "W{}_new"),
+    (re.compile(r"Z(\d)$"), "Z{}"),
+    (re.compile(r"A(\d)$"), "A{}"),
+]
+_GRAPH_UNITS = {"in": "Z{}", "a": "A{}", "delta": "D{}"}
+
+
+def parse_field(name: str, sizes: list[int]) -> tuple[str, tuple[int, int] | None, tuple | None]:
+    """(chain quantity, (row, col) entry or None for the whole quantity, graph key or None).
+
+    The graph key says how the neuron engine names the value: ("in", j), ("a", j),
+    ("delta", j), ("grad", i, j) or ("new", i, j).
+    """
+    if name == "L":
+        return "L", None, ("L",)
+    m = re.fullmatch(r"(in|a|delta)_(\d+)", name)
+    if m:
+        layer, row = locate_neuron(sizes, int(m.group(2)))
+        return _GRAPH_UNITS[m.group(1)].format(layer), (row, 0), (m.group(1), int(m.group(2)))
+    m = re.fullmatch(r"dJdw_(\d+)_(\d+)", name) or re.fullmatch(r"w_(\d+)_(\d+)_new", name)
+    if m:
+        i, j = int(m.group(1)), int(m.group(2))
+        ref = edge_to_ref(sizes, i, j)
+        gradient = name.startswith("dJdw")
+        if ref.kind == "W0":
+            quantity = f"dW0{ref.layer}" if gradient else f"W0{ref.layer}_new"
+        else:
+            quantity = f"dW{ref.layer}" if gradient else f"W{ref.layer}_new"
+        return quantity, (ref.row, ref.col), ("grad" if gradient else "new", i, j)
+    for pattern, quantity in _MATRIX_NAMES:
+        m = pattern.fullmatch(name)
+        if m:
+            return quantity.format(m.group(1)), None, None
+    raise AssertionError(f"field name {name!r} follows neither notation's naming")
+
+
+def layered_values(data: dict) -> dict[str, np.ndarray]:
+    """Every chain quantity from nncore.network forward/backward (independent of chain_pass)."""
+    net = network_from_dict(data["network"])
+    x, y, lr = np.asarray(data["x"], float), np.asarray(data["y"], float), data["lr"]
+    trace = forward(net, x)
+    grads = backward(net, trace, y, data["loss"])
+    out = {"L": np.array(grads.loss)}
+    for l, layer in enumerate(net.layers, start=1):
+        out[f"Z{l}"], out[f"A{l}"], out[f"D{l}"] = trace.Z[l], trace.A[l], grads.delta[l]
+        out[f"dW{l}"], out[f"dW0{l}"] = grads.dW[l], grads.dW0[l]
+        out[f"W{l}_new"] = layer.W - lr * grads.dW[l]
+        out[f"W0{l}_new"] = layer.W0 - lr * grads.dW0[l]
+    return out
+
+
+def graph_values(data: dict) -> dict[tuple, float]:
+    """The same quantities from the neuron engine, keyed as `parse_field`'s graph keys."""
+    graph = to_neuron_network(network_from_dict(data["network"]))
+    trace = forward_neurons(graph, data["x"])
+    grads = backward_neurons(graph, trace, data["y"], data["loss"])
+    out: dict[tuple, float] = {("L",): grads.loss}
+    out.update({("in", j): v for j, v in trace.in_.items()})
+    out.update({("a", j): v for j, v in trace.a.items()})
+    out.update({("delta", j): v for j, v in grads.delta.items()})
+    for edge, g in grads.grad.items():
+        out[("grad", *edge)] = g
+        out[("new", *edge)] = graph.weights[edge] - data["lr"] * g
+    return out
+
+
+def pick(values: dict, quantity: str, entry) -> np.ndarray:
+    value = np.asarray(values[quantity], dtype=float)
+    return np.asarray(value[entry] if entry is not None else value, dtype=float)
+
+
+def check_against_engines(instance: dict) -> None:
+    data = instance["prompt"]["data"]
+    sizes = data["network"]["sizes"]
+    layered = layered_values(data)
+    graph = graph_values(data)
+    for name, answer in instance["answers"].items():
+        quantity, entry, graph_key = parse_field(name, sizes)
+        stored = data["quantities"][name]
+        assert stored == [quantity, list(entry) if entry else None], (
+            f"{name}: prompt.data.quantities says {stored}, the name means {quantity} {entry}"
+        )
+        expected = pick(layered, quantity, entry)
+        got = np.asarray(answer, dtype=float)
+        assert got.size == expected.size, (
+            f"{name}: {got.size} values, the engine has {expected.size}"
+        )
+        np.testing.assert_allclose(
+            got.reshape(-1), expected.reshape(-1), **EXACT, err_msg=f"{name} vs nncore.network"
+        )
+        if graph_key is not None:
+            np.testing.assert_allclose(
+                float(got), graph[graph_key], **EXACT, err_msg=f"{name} vs nncore.graphnet"
+            )
+
+
+# --- reference answers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind_id", list(KIND_BY_ID))
+@pytest.mark.parametrize("notation", NOTATIONS)
+@pytest.mark.parametrize("style", STYLES)
+def test_answers_equal_independent_recomputation(kind_id, notation, style):
+    kind = KIND_BY_ID[kind_id]
+    params = {"notation": notation, "style": style}
+    for seed in SEEDS:
+        instance = kind.generate(params, seed)
+        assert instance["prompt"]["data"]["notation"] == notation
+        check_against_engines(instance)
+
+
+# Combinations a kind refuses (e.g. nll on a softmax layer) raise ParamError and are left out.
+ACCEPTED_VARIANTS = [
+    (kind_id, variant)
+    for kind_id in KIND_BY_ID
+    for variant in VARIANTS
+    if variant_params(KIND_BY_ID[kind_id], VARIANTS[variant]) is not None
+]
+
+
+@pytest.mark.parametrize(("kind_id", "variant"), ACCEPTED_VARIANTS)
+def test_answers_equal_independent_recomputation_for_other_activations_and_losses(kind_id, variant):
+    kind = KIND_BY_ID[kind_id]
+    params = variant_params(kind, VARIANTS[variant])
+    for notation in NOTATIONS:
+        for seed in VARIANT_SEEDS:
+            instance = kind.generate({**params, "notation": notation, "style": "random"}, seed)
+            check_against_engines(instance)
+
+
+# --- "hand" promises over 1,000 seeds -------------------------------------------------------------
+
+HAND_SEEDS = range(1000)
+HAND_CASES = {
+    # sigmoid everywhere: saturation; backprop kinds exercise every quantity
+    "hidden_delta": {},
+    # piecewise-linear nets: kinks checked in exact rational arithmetic
+    "forward_mlp": {"hidden": "relu", "output": "relu"},
+    "forward_layer": {"output": "softmax", "loss": "cross_entropy", "sizes": [3, 3]},
+}
+
+
+def _exact(v: float) -> Fraction:
+    return Fraction(round(v * 10), 10)
+
+
+def check_hand_promises(data: dict) -> None:
+    net = network_from_dict(data["network"])
+    drawn = [np.asarray(data["x"], float).reshape(-1)]
+    for layer in net.layers:
+        drawn += [layer.W.reshape(-1), layer.W0.reshape(-1)]
+    for values in drawn:
+        assert np.all(np.abs(values * 10 - np.round(values * 10)) < 1e-9), (
+            f"not one-decimal: {values}"
+        )
+        assert np.all(np.abs(values) <= 3), f"hand values beyond ±3: {values}"
+    y = np.asarray(data["y"], float)
+    assert np.all(np.abs(y * 10 - np.round(y * 10)) < 1e-9), f"target not one-decimal: {y}"
+
+    trace = forward(net, data["x"])
+    exact_a: list[Fraction] | None = [_exact(v) for v in drawn[0]]  # A^{l-1} while still rational
+    for l, layer in enumerate(net.layers, start=1):
+        name = layer.activation.name
+        z = trace.Z[l].reshape(-1)
+        if exact_a is not None:
+            exact_z = [
+                _exact(layer.W0[c, 0])
+                + sum(_exact(layer.W[r, c]) * exact_a[r] for r in range(layer.n_in))
+                for c in range(layer.n_out)
+            ]
+        if name in ("relu", "leaky_relu", "step"):
+            assert np.all(np.abs(z) > 1e-9), (
+                f"layer {l}: {name} pre-activation (numerically) on the kink: {z}"
+            )
+            if exact_a is not None:
+                assert all(v != 0 for v in exact_z), (
+                    f"layer {l}: {name} pre-activation exactly 0: {exact_z}"
+                )
+        if name in ("sigmoid", "tanh"):
+            assert np.all(np.abs(z) <= SATURATION), f"layer {l}: saturated {name}, in = {z}"
+        if name == "softmax":
+            top = np.sort(z)
+            assert top[-1] - top[-2] >= 0.1 - 1e-12, f"layer {l}: softmax near-tie {z}"
+        if exact_a is not None and name == "relu":
+            exact_a = [max(v, Fraction(0)) for v in exact_z]
+        elif exact_a is not None and name == "identity":
+            exact_a = exact_z
+        else:
+            exact_a = None
+
+
+@pytest.mark.parametrize("kind_id", list(HAND_CASES))
+def test_hand_instances_keep_their_promises_over_1000_seeds(kind_id):
+    kind = KIND_BY_ID[kind_id]
+    params = {**HAND_CASES[kind_id], "style": "hand"}
+    for seed in HAND_SEEDS:
+        data = kind.generate(params, seed)["prompt"]["data"]
+        try:
+            check_hand_promises(data)
+        except AssertionError as exc:
+            raise AssertionError(f"{kind_id} {params} seed {seed}: {exc}") from None
+
+
+# --- error carried forward (backprop_chain) -------------------------------------------------------
+
+CHAIN = KIND_BY_ID["backprop_chain"]
+
+
+def as_quantities(instance: dict, answers: dict) -> dict[str, np.ndarray]:
+    """Field answers gathered back into whole chain quantities (column vectors / matrices)."""
+    data = instance["prompt"]["data"]
+    sizes = data["network"]["sizes"]
+    exact = layered_values(data)
+    out: dict[str, np.ndarray] = {}
+    for name, value in answers.items():
+        quantity, entry, _ = parse_field(name, sizes)
+        shape = np.shape(exact[quantity])
+        target = out.setdefault(quantity, np.full(shape, np.nan))
+        if entry is None:
+            target[...] = np.asarray(value, dtype=float).reshape(shape)
+        else:
+            target[entry] = value
+    return out
+
+
+def hand_chain(data: dict, A1: np.ndarray, *, given: dict | None = None) -> dict[str, np.ndarray]:
+    """The notes' chain formulas for a sigmoid 2-layer net with squared loss, from a given A^1.
+
+    `given` holds the student's own later values (A2, D2, D1, dW1) that the next formulas use.
+    """
+    given = given or {}
+    net = network_from_dict(data["network"])
+    W1, W2, W02 = net.layer(1).W, net.layer(2).W, net.layer(2).W0
+    x = np.asarray(data["x"], float).reshape(-1, 1)
+    y = np.asarray(data["y"], float).reshape(-1, 1)
+    A2 = sigmoid(W2.T @ A1 + W02)  # a_k = σ(w_{0,k} + Σ_j w_{j,k} a_j)
+    g = given.get("A2", A2)
+    D2 = -2.0 * (y - g) * g * (1.0 - g)  # Δ_k = -2(y - a_k) a_k (1 - a_k)
+    D2_used = given.get("D2", D2)
+    D1 = A1 * (1.0 - A1) * (W2 @ D2_used)  # Δ_j = a_j (1 - a_j) Σ_k w_{j,k} Δ_k
+    D1_used = given.get("D1", D1)
+    dW1 = x @ D1_used.T  # ∂J/∂w_{i,j} = Δ_j a_i
+    dW2 = A1 @ D2_used.T
+    dW1_used = given.get("dW1", dW1)
+    return {
+        "A2": A2,
+        "L": np.array(np.sum((y - g) ** 2)),
+        "D2": D2,
+        "D1": D1,
+        "dW1": dW1,
+        "dW2": dW2,
+        "W1_new": W1 - data["lr"] * dW1_used,
+    }
+
+
+def wrong_a1(instance: dict, rng: np.random.Generator) -> tuple[dict, np.ndarray]:
+    """A wrong answer for a_j (graph: the first hidden unit) / A^1 (matrix: every entry)."""
+    data = instance["prompt"]["data"]
+    exact_a1 = layered_values(data)["A1"]
+    wrong = exact_a1.copy()
+    rows = [0] if data["notation"] == "graph" else range(wrong.shape[0])
+    for r in rows:
+        wrong[r, 0] = float(np.clip(wrong[r, 0] + rng.choice([-0.2, 0.15]), 0.05, 0.95))
+        if abs(wrong[r, 0] - exact_a1[r, 0]) < 0.05:
+            wrong[r, 0] = 0.5 if exact_a1[r, 0] < 0.4 or exact_a1[r, 0] > 0.6 else 0.9
+    if data["notation"] == "graph":
+        j = data["network"]["sizes"][0] + 1
+        return {f"a_{j}": float(wrong[0, 0])}, wrong
+    return {"A1": wrong[:, 0].tolist()}, wrong
+
+
+def assert_fields_match(
+    instance: dict, got: dict, expected: dict[str, np.ndarray], what: str
+) -> None:
+    sizes = instance["prompt"]["data"]["network"]["sizes"]
+    assert set(got) == set(instance["answers"]), f"{what}: recompute returns other fields"
+    for name, value in got.items():
+        quantity, entry, _ = parse_field(name, sizes)
+        want = pick(expected, quantity, entry)
+        np.testing.assert_allclose(
+            np.asarray(value, float).reshape(-1),
+            want.reshape(-1),
+            rtol=1e-9,
+            atol=1e-12,
+            err_msg=f"{what}: field {name} ({quantity})",
+        )
+
+
+CHAIN_CASES = [(n, s, seed) for n in NOTATIONS for s in STYLES for seed in range(15)]
+
+
+@pytest.mark.parametrize(("notation", "style", "seed"), CHAIN_CASES)
+def test_recompute_with_exact_answers_returns_them(notation, style, seed):
+    instance = CHAIN.generate({"notation": notation, "style": style}, seed)
+    recomputed = CHAIN.recompute(instance, instance["answers"])
+    exact = as_quantities(instance, instance["answers"])
+    assert_fields_match(instance, recomputed, exact, "exact answers given")
+
+
+@pytest.mark.parametrize(("notation", "style", "seed"), CHAIN_CASES)
+def test_wrong_hidden_activation_alone_is_carried_through_every_later_formula(
+    notation, style, seed
+):
+    """Only the wrong a_j / A^1 given: every later part follows the chain formulas from it."""
+    instance = CHAIN.generate({"notation": notation, "style": style}, seed)
+    data = instance["prompt"]["data"]
+    given, A1_wrong = wrong_a1(instance, np.random.default_rng(seed))
+    recomputed = CHAIN.recompute(instance, given)
+    exact = layered_values(data)
+    expected = {**hand_chain(data, A1_wrong), "A1": exact["A1"]}  # a_j itself stays graded exactly
+    assert_fields_match(instance, recomputed, expected, f"wrong {given}")
+    # and it really changed the later parts
+    later = [n for n in instance["answers"] if not n.startswith(("a_", "A"))]
+    assert any(not np.allclose(recomputed[n], instance["answers"][n]) for n in later)
+
+
+@pytest.mark.parametrize(("notation", "style", "seed"), CHAIN_CASES)
+def test_wrong_hidden_activation_among_exact_answers_changes_only_its_dependants(
+    notation, style, seed
+):
+    """All other answers exact: only the parts computed FROM a_j / A^1 (a_k of the output,
+    Δ_j of the hidden unit, ∂J/∂w_{j,k}) move; everything else is unchanged."""
+    instance = CHAIN.generate({"notation": notation, "style": style}, seed)
+    data = instance["prompt"]["data"]
+    wrong, A1_wrong = wrong_a1(instance, np.random.default_rng(seed))
+    given = {**instance["answers"], **wrong}
+    recomputed = CHAIN.recompute(instance, given)
+    exact = layered_values(data)
+    student = as_quantities(instance, instance["answers"])
+    hand = hand_chain(data, A1_wrong, given={k: student[k] for k in ("A2", "D2", "D1", "dW1")})
+    expected = dict(exact)
+    expected.update(A2=hand["A2"], D1=hand["D1"], dW2=hand["dW2"])
+    assert_fields_match(instance, recomputed, expected, f"exact answers with {wrong}")
+    for unchanged in ("L", "D2", "dW1", "W1_new"):
+        np.testing.assert_allclose(hand[unchanged], exact[unchanged], rtol=1e-9, atol=1e-12)
+
+
+# --- misconceptions are the mistakes they name ---------------------------------------------------
+
+
+def _misconception(instance: dict, mistake: str) -> dict | None:
+    return next((m["answers"] for m in instance["misconceptions"] if m["id"] == mistake), None)
+
+
+def _check_mistake(instance: dict, mistake: str, field: str, value: float) -> bool:
+    """The misconception's value for `field` is `value` (or the field was dropped because
+    the mistake happens to give the right answer). Returns whether it was present."""
+    answers = _misconception(instance, mistake)
+    if answers is None or field not in answers:
+        assert (
+            np.isclose(value, instance["answers"][field], rtol=1e-2, atol=1e-8) or answers is None
+        ), f"{mistake} changes {field} to {value} but the instance omits it"
+        return False
+    np.testing.assert_allclose(
+        answers[field], value, rtol=1e-9, atol=1e-12, err_msg=f"{mistake} {field}"
+    )
+    return True
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_output_delta_misconceptions_by_hand(style):
+    kind, seen = KIND_BY_ID["output_delta"], set()
+    for seed in range(40):
+        instance = kind.generate({"style": style}, seed)  # 2-2-1 sigmoid, squared loss
+        data = instance["prompt"]["data"]
+        a5, y = float(layered_values(data)["A2"][0, 0]), float(data["y"][0])
+        np.testing.assert_allclose(
+            instance["answers"]["delta_5"], -2 * (y - a5) * a5 * (1 - a5), rtol=1e-9
+        )
+        hand = {
+            "no_factor_2": -(y - a5) * a5 * (1 - a5),
+            "sigma_prime_is_sigma": -2 * (y - a5) * a5,
+            "sign_error": 2 * (y - a5) * a5 * (1 - a5),
+        }
+        seen |= {m for m, v in hand.items() if _check_mistake(instance, m, "delta_5", v)}
+    assert seen == {"no_factor_2", "sigma_prime_is_sigma", "sign_error"}
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_hidden_delta_misconceptions_by_hand(style):
+    kind, seen = KIND_BY_ID["hidden_delta"], set()
+    for seed in range(40):
+        instance = kind.generate({"style": style}, seed)
+        data = instance["prompt"]["data"]
+        v = layered_values(data)
+        a3, a5, y = float(v["A1"][0, 0]), float(v["A2"][0, 0]), float(data["y"][0])
+        w35 = data["network"]["layers"][1]["W"][0][0]
+        hand = {
+            # σ' = σ at both the output and the hidden unit
+            "sigma_prime_is_sigma": a3 * w35 * (-2 * (y - a5) * a5),
+            "no_factor_2": a3 * (1 - a3) * w35 * (-(y - a5) * a5 * (1 - a5)),
+        }
+        seen |= {m for m, val in hand.items() if _check_mistake(instance, m, "delta_3", val)}
+    assert seen == {"sigma_prime_is_sigma", "no_factor_2"}
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_sgd_update_misconceptions_by_hand(style):
+    kind, seen = KIND_BY_ID["sgd_update"], set()
+    for seed in range(40):
+        instance = kind.generate({"style": style}, seed)  # one weight w_{i,j} of layer 1
+        data = instance["prompt"]["data"]
+        (name,) = instance["answers"]
+        i, j = map(int, re.fullmatch(r"w_(\d+)_(\d+)_new", name).groups())
+        graph = graph_values(data)
+        w = to_neuron_network(network_from_dict(data["network"])).weights[(i, j)]
+        a_i = 1.0 if i == 0 else graph[("a", i)]
+        delta_j, lr = graph[("delta", j)], data["lr"]
+        np.testing.assert_allclose(instance["answers"][name], w - lr * delta_j * a_i, rtol=1e-9)
+        hand = {"plus_update": w + lr * delta_j * a_i, "no_factor_2": w - lr * delta_j * a_i / 2}
+        seen |= {m for m, val in hand.items() if _check_mistake(instance, m, name, val)}
+    assert seen == {"plus_update", "no_factor_2"}
+
+
+# --- 002's SGD example -------------------------------------------------------------------------------
+
+
+def _example_002():
+    net = make_network([[[0.1], [0.1]]], [[0.1]], "sigmoid")  # w_{1,3} = w_{2,3} = w_{0,3} = 0.1
+    return net, np.array([0.4, 0.5]), np.array([1.0])
+
+
+def test_seed_002_sgd_example():
+    net, x, y = _example_002()
+    values = chain_pass(net, x, y, "squared", 0.5)
+    assert values["Z1"][0, 0] == pytest.approx(0.19)
+    assert values["A1"][0, 0] == pytest.approx(0.5474, abs=5e-5)
+    # The notes print values reached through 4-figure intermediates: the exact w_{0,3} is
+    # 0.212145..., so the exact path agrees with 0.2122 / 0.1449 / 0.1561 to 1e-4.
+    assert values["W01_new"][0, 0] == pytest.approx(0.2122, abs=1e-4)  # w_{0,3}
+    assert values["W1_new"][0, 0] == pytest.approx(0.1449, abs=1e-4)  # w_{1,3}
+    assert values["W1_new"][1, 0] == pytest.approx(0.1561, abs=1e-4)  # w_{2,3}
+    # and agrees with the layered engine
+    grads = backward(net, forward(net, x), y, "squared")
+    np.testing.assert_allclose(values["W01_new"], net.layer(1).W0 - 0.5 * grads.dW0[1], rtol=1e-12)
+    np.testing.assert_allclose(values["W1_new"], net.layer(1).W - 0.5 * grads.dW[1], rtol=1e-12)
+
+
+def test_seed_002_sgd_example_with_the_notes_rounding():
+    net, x, y = _example_002()
+    values = chain_pass(net, x, y, "squared", 0.5, round_to=4)
+    assert values["Z1"][0, 0] == 0.19
+    assert values["A1"][0, 0] == 0.5474  # g(in_3) ≈ 0.5474
+    # Δ_3 = -2 (0.4526)(0.2478) as the notes multiply it, to 4 significant figures
+    assert values["D1"][0, 0] == pytest.approx(-2 * 0.4526 * 0.2478, abs=5e-5)
+    assert values["W01_new"][0, 0] == 0.2122
+    assert values["W1_new"][0, 0] == 0.1449
+    assert values["W1_new"][1, 0] == 0.1561
+    # "At iteration t + 1": in_3 = 0.2122 + (0.1449)(0.4) + (0.1561)(0.5) = 0.34821, g ≈ 0.5862
+    updated = make_network([values["W1_new"]], [values["W01_new"]], "sigmoid")
+    after = chain_pass(updated, x, y, "squared", 0.5, round_to=4)
+    assert forward(updated, x).Z[1][0, 0] == pytest.approx(0.34821, abs=1e-12)
+    assert after["A1"][0, 0] == 0.5862
