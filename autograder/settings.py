@@ -157,6 +157,8 @@ CELERY_RESULT_BACKEND = None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A submission still queued/grading after this many seconds is re-enqueued by the sweeper.
 AUTOGRADER_STUCK_AFTER_SECONDS = int(os.environ.get("AUTOGRADER_STUCK_AFTER_SECONDS", 120))
+# After this many sends, a submission that keeps failing stays in status "error" for an admin.
+AUTOGRADER_MAX_GRADING_TRIES = int(os.environ.get("AUTOGRADER_MAX_GRADING_TRIES", 5))
 AUTOGRADER_SWEEP_EVERY_SECONDS = float(os.environ.get("AUTOGRADER_SWEEP_EVERY_SECONDS", 30))
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-submissions": {

@@ -20,6 +20,7 @@ import numpy as np
 
 from nncore.activations import Activation, get_activation, softmax
 from nncore.losses import get_loss
+from nncore.network import combined_delta
 from nncore.validation import as_array, as_scalar
 
 Edge = tuple[int, int]
@@ -140,7 +141,7 @@ def backward_neurons(net: NeuronNetwork, trace: NeuronTrace, y, loss="squared") 
     out_act = net.activations[net.outputs[0]]
     z_out = np.array([[trace.in_[j]] for j in net.outputs])
     if loss.combined_output_activation() == out_act.name and _all_same_activation(net):
-        out_delta = (g - y.reshape(-1, 1)).reshape(-1)
+        out_delta = combined_delta(loss, g, y.reshape(-1, 1)).reshape(-1)
         value = float(loss.value_from_logits(z_out, y.reshape(-1, 1))[0])
     else:
         # ∂J/∂a for output neurons; outputs that also feed other neurons get more below.

@@ -59,6 +59,8 @@ class Network:
                     f"{self.layers[l - 2].n_out} units"
                 )
             check_shape(layer.W0, (layer.n_out, 1), f"W_0^{l}")
+            if not (np.all(np.isfinite(layer.W)) and np.all(np.isfinite(layer.W0))):
+                raise ValueError(f"layer {l} has NaN or infinite weights; only finite numbers are allowed")
             if layer.skip and layer.n_in != layer.n_out:
                 raise ValueError(
                     f"layer {l} has a skip connection, so it needs as many units as inputs; "
@@ -222,7 +224,7 @@ def output_delta(net: Network, trace: Trace, y, loss: Loss | str) -> tuple[np.nd
             f"got {shape_str(y.shape)}"
         )
     if _uses_combined_form(net, loss):
-        return trace.output - y, None
+        return combined_delta(loss, trace.output, y), None
     grad_g = loss.gradient(trace.output, y)
     return last.activation.backward(trace.Z[-1], grad_g), grad_g
 
@@ -279,6 +281,14 @@ def backpropagate(
                 raise ValueError("an output layer with a skip connection needs ∂L/∂g")
             dA[l - 1] = dA[l - 1] + dA[l]
     return Gradients(delta, dW, dW0, dA)
+
+
+def combined_delta(loss: Loss, g: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """∂L/∂Z^L for sigmoid + NLL (g - y) and softmax + cross-entropy (g Σ_k y_k - y, which is
+    g - y for a one-hot or probability target)."""
+    if loss.name == "cross_entropy":
+        return g * np.sum(y, axis=0, keepdims=True) - y
+    return g - y
 
 
 def _uses_combined_form(net: Network, loss: Loss) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from nncore.losses import get_loss
-from nncore.network import Network
+from nncore.network import Network, combined_delta
 from nncore.problems.common import activation_derivative_from_output, round_sig
 
 MISTAKES: dict[str, tuple[str, str]] = {
@@ -117,7 +117,7 @@ def chain_pass(
         return values
     last = net.layers[-1]
     if loss_fn.combined_output_activation() == last.activation.name:
-        delta_out = g - y
+        delta_out = combined_delta(loss_fn, g, y)
     else:
         grad_g = loss_fn.gradient(g, y)
         if mistake == "no_factor_2" and loss_fn.name == "squared":

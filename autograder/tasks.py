@@ -1,0 +1,37 @@
+"""Celery tasks: thin wrappers around exercises.services, safe to run twice.
+
+Messages may be lost (broker flush) or delivered twice (acks_late redelivery, sweeper
+re-enqueues); the services make that harmless: grading claims the row first and a graded row
+is never graded again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from autograder.celery import app
+from exercises import services
+from exercises.models import Submission
+
+logger = logging.getLogger(__name__)
+
+
+@app.task(name="autograder.tasks.grade_submission", acks_late=True, ignore_result=True)
+def grade_submission(submission_id: int) -> str:
+    """Grade one submission by id; returns its status afterwards ('missing' if deleted)."""
+    try:
+        return services.grade_submission_now(submission_id).status
+    except Submission.DoesNotExist:
+        logger.warning("submission %s no longer exists; nothing to grade", submission_id)
+        return "missing"
+
+
+@app.task(name="autograder.tasks.sweep_stuck_submissions", ignore_result=True)
+def sweep_stuck_submissions() -> int:
+    """Re-enqueue submissions whose message or worker was lost (run periodically by beat)."""
+    count = services.sweep_stuck(settings.AUTOGRADER_STUCK_AFTER_SECONDS)
+    if count:
+        logger.info("sweeper re-enqueued %d submission(s)", count)
+    return count

@@ -1,0 +1,602 @@
+"""The business logic of the service: variants, submissions, grading, sweeping, gradebook, regrades.
+
+Plain functions over the models; the REST API and the Celery tasks both call them. The database
+is the source of truth: a submission row (status queued) is committed before any message is
+sent, and grading reads only what is stored (the raw answers and the variant's frozen instance),
+so a lost message is re-sent by the sweeper and a duplicate message is a no-op.
+
+Grading a submission, with no transaction open while grading:
+1. claim: one conditional UPDATE queued -> grading (atomic on every database; the loser of a
+   race updates 0 rows and stops). The claim token is grading_started_at.
+2. grade the stored answers against the stored instance (pure Python, no database).
+3. finish: in one transaction whose first statement writes (PostgreSQL row lock; on SQLite the
+   write lock, taken before any read so the busy timeout applies), check the row is still ours,
+   lock the (question, student) pair, number the attempt and save.
+A worker killed between 1 and 3 leaves the row "grading"; a redelivered message may re-claim it
+once the task's hard time limit has passed (the old worker is dead by then), and the sweeper
+resets it after AUTOGRADER_STUCK_AFTER_SECONDS. Either way the attempt is numbered exactly once.
+
+Failures: an exception while grading stores status "error" with the message (and logs it). The
+sweeper retries error rows, and re-enqueues crashed "grading" rows, until the row has been
+enqueued AUTOGRADER_MAX_GRADING_TRIES times (default 5); after that an error row stays, with
+its answers, for a human: after a fix, the admin's "re-enqueue" action grades it again.
+
+Test-only hook: AUTOGRADER_TEST_GRADING_DELAY (seconds, ignored with DJANGO_ENV=production)
+sleeps after the claim, so integration tests can kill a worker in the middle of grading.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, Q, Subquery
+from django.utils import timezone
+
+from autograder.answers import Tolerance
+from autograder.grading import GradingPolicy, apply_penalties, grade_submission
+from exercises.models import AuditEntry, Membership, ProblemSet, Question, Submission, Variant
+from nncore.problems import get_kind
+
+logger = logging.getLogger(__name__)
+
+MAX_ANSWER_FIELDS = 500  # an upper bound before the instance is known; names are checked after
+MAX_ANSWER_BYTES = 64 * 1024  # the JSON of all answers; a real submission is a few KB
+MAX_LIST_DEPTH = 3  # matrices as nested lists; anything deeper is not an answer
+REGRADE_FIELDS = ("points", "attempt_penalty", "tolerance", "error_carried_forward", "per_entry_credit", "max_attempts")
+PENDING = (Submission.Status.QUEUED, Submission.Status.GRADING)
+S = Submission.Status
+
+
+class SubmissionRefused(Exception):  # noqa: N818 - the API maps it to a 4xx, it is not a crash
+    """A submission that is not accepted; `code` is stable for clients, `message` is for people."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class RegradeError(ValueError):
+    """Invalid regrade changes (unknown or out-of-range settings); the message names them."""
+
+
+# --- variants ---------------------------------------------------------------------------------
+
+
+def variant_seed(question: Question, student, number: int) -> int:
+    """A 63-bit seed from the ids: the same student always gets the same variant, forever."""
+    digest = hashlib.sha256(f"variant:{question.pk}:{student.pk}:{number}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def current_variant(question: Question, student) -> Variant:
+    """The student's variant to work on, drawn and frozen on first access.
+
+    With fresh_variant_per_attempt each attempt moves to a new variant (capped at the last
+    allowed attempt, so a student out of attempts keeps seeing the last one). Attempts still
+    being graded count: otherwise a grading that finishes between "show the variant" and
+    "submit" would attach the answers to a variant the student never saw.
+    """
+    number = 1
+    if question.fresh_variant_per_attempt:
+        number = _attempts_taken(question, student) + 1
+        if question.max_attempts:
+            number = min(number, question.max_attempts)
+    existing = Variant.objects.filter(question=question, student=student, number=number).first()
+    if existing is not None:
+        return existing
+    kind = get_kind(question.kind)
+    seed = variant_seed(question, student, number)
+    instance = kind.generate(question.params, seed)
+    try:
+        with transaction.atomic():
+            return Variant.objects.create(
+                question=question,
+                student=student,
+                number=number,
+                seed=seed,
+                generator_version=kind.version,
+                instance=instance,
+            )
+    except IntegrityError:  # a concurrent request drew the same variant first: use theirs
+        return Variant.objects.get(question=question, student=student, number=number)
+
+
+def student_view(instance: dict) -> dict:
+    """What a student may see of an instance: never answers, alternatives, misconceptions, solution."""
+    return {
+        "kind": instance["kind"],
+        "version": instance["version"],
+        "prompt": {"text": instance["prompt"]["text"], "data": instance["prompt"].get("data", {})},
+        "diagram": instance.get("diagram"),
+        "fields": instance["fields"],
+    }
+
+
+def attempts_used(question: Question, student) -> int:
+    """Counted attempts: graded submissions that received an attempt number."""
+    return Submission.objects.filter(
+        variant__question=question, student=student, status=S.GRADED, attempt_number__isnull=False
+    ).count()
+
+
+def solution_visible(question: Question, student, now: datetime | None = None) -> bool:
+    """The worked solution is shown once the student is out of attempts or the set has closed.
+
+    "Closed" is the end of the late window when there is one, so students still allowed to
+    submit late never see the solution.
+    """
+    now = now or timezone.now()
+    if now >= _closes_at(question.problem_set):
+        return True
+    return bool(question.max_attempts) and attempts_used(question, student) >= question.max_attempts
+
+
+# --- submitting -------------------------------------------------------------------------------
+
+
+def submit(
+    question: Question, student, answers: Any, idempotency_key: str | None = None, now: datetime | None = None
+) -> tuple[Submission, bool]:
+    """Store a submission (status queued) and enqueue its grading after commit.
+
+    Returns (submission, created); created is False when `idempotency_key` was already used
+    with the same answers (the original is returned). Raises SubmissionRefused.
+    """
+    now = now or timezone.now()
+    if idempotency_key is not None and not (isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 200):
+        raise SubmissionRefused("the idempotency key must be a string of 1 to 200 characters", "bad_format")
+    if idempotency_key:
+        original = Submission.objects.filter(student=student, idempotency_key=idempotency_key).first()
+        if original is not None:
+            return _replay(original, question, answers), False
+    check_answers_format(answers)
+    late = _check_window(question.problem_set, now)
+    variant = current_variant(question, student)
+    _check_field_names(variant.instance, answers)
+    with transaction.atomic():
+        _lock_pair(question.pk, student.pk)
+        if question.max_attempts and _attempts_taken(question, student) >= question.max_attempts:
+            raise SubmissionRefused(
+                f"no attempts left: all {question.max_attempts} attempt(s) are used or being graded",
+                "no_attempts_left",
+            )
+        try:
+            with transaction.atomic():
+                submission = Submission.objects.create(
+                    variant=variant,
+                    student=student,
+                    answers=answers,
+                    idempotency_key=idempotency_key or None,
+                    late=late,
+                    enqueue_count=1,
+                )
+        except IntegrityError:  # the same key raced in from a concurrent request
+            original = Submission.objects.get(student=student, idempotency_key=idempotency_key)
+            return _replay(original, question, answers), False
+        enqueue(submission.pk)
+    return submission, True
+
+
+def check_answers_format(answers: Any) -> None:
+    """Cheap structural checks: an object of at most MAX_ANSWER_FIELDS bounded, finite values."""
+    if not isinstance(answers, dict):
+        raise SubmissionRefused("answers must be a JSON object mapping field names to values", "bad_format")
+    if len(answers) > MAX_ANSWER_FIELDS:
+        raise SubmissionRefused(f"too many answer fields ({len(answers)} > {MAX_ANSWER_FIELDS})", "too_large")
+    try:
+        size = len(json.dumps(answers, allow_nan=False))
+    except (TypeError, ValueError):
+        raise SubmissionRefused("answers must be JSON with finite numbers only", "bad_format") from None
+    if size > MAX_ANSWER_BYTES:
+        raise SubmissionRefused(f"answers are too large ({size} bytes > {MAX_ANSWER_BYTES})", "too_large")
+    bad = sorted(str(name) for name, value in answers.items() if not _answer_value_ok(value))
+    if bad:
+        raise SubmissionRefused(
+            f"answer(s) {bad[:10]} must be a string, a number or a list of them", "bad_format"
+        )
+
+
+def _answer_value_ok(value: Any, depth: int = 0) -> bool:
+    if value is None or isinstance(value, str):
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return math.isfinite(value)
+    if isinstance(value, list) and depth < MAX_LIST_DEPTH:
+        return all(v is not None and _answer_value_ok(v, depth + 1) for v in value)
+    return False
+
+
+def _check_field_names(instance: dict, answers: dict) -> None:
+    names = [f["name"] for f in instance["fields"]]
+    unknown = sorted(str(k) for k in answers if k not in names)
+    if unknown:
+        raise SubmissionRefused(f"unknown answer field(s) {unknown[:10]}; this question has {names}", "bad_format")
+
+
+def _check_window(problem_set: ProblemSet, now: datetime) -> bool:
+    """Whether the submission is late; refuses before release and after the (late) deadline."""
+    if now < problem_set.release_at:
+        raise SubmissionRefused(f"this problem set opens at {problem_set.release_at.isoformat()}", "not_released")
+    if now <= problem_set.due_at:
+        return False
+    if problem_set.late_until is not None and now <= problem_set.late_until:
+        return True
+    raise SubmissionRefused(f"this problem set closed at {_closes_at(problem_set).isoformat()}", "closed")
+
+
+def _closes_at(problem_set: ProblemSet) -> datetime:
+    return max(problem_set.due_at, problem_set.late_until or problem_set.due_at)
+
+
+def _replay(original: Submission, question: Question, answers: Any) -> Submission:
+    """The original submission for a reused idempotency key, if the request is the same."""
+    if original.variant.question_id != question.pk or original.answers != answers:
+        raise SubmissionRefused(
+            "this idempotency key was already used for a different submission", "idempotency_conflict"
+        )
+    return original
+
+
+def _attempts_taken(question: Question, student) -> int:
+    """Counted attempts plus submissions still waiting to be graded (they will count)."""
+    return Submission.objects.filter(variant__question=question, student=student).filter(
+        Q(status=S.GRADED, attempt_number__isnull=False) | Q(status__in=PENDING)
+    ).count()
+
+
+def _lock_pair(question_id: int, student_id: int) -> None:
+    """Serialize writers for one (question, student): touch their first variant's row.
+
+    An UPDATE rather than SELECT ... FOR UPDATE: on PostgreSQL both lock the row, but on SQLite
+    only a write as the first statement of a transaction waits for the lock instead of failing.
+    """
+    first = Variant.objects.filter(question_id=question_id, student_id=student_id).order_by("number", "id")
+    Variant.objects.filter(pk__in=Subquery(first.values("pk")[:1])).update(seed=F("seed"))
+
+
+def enqueue(submission_id: int) -> None:
+    """Send the grading message once the current transaction commits (at once outside one).
+
+    A broker failure is logged, not raised: the row is committed and the sweeper re-sends it.
+    """
+
+    def send() -> None:
+        from autograder.tasks import grade_submission as task  # the tasks module imports this one
+
+        try:
+            task.delay(submission_id)
+        except Exception:
+            logger.exception("could not enqueue submission %s; the sweeper will retry", submission_id)
+
+    transaction.on_commit(send)
+
+
+# --- grading ----------------------------------------------------------------------------------
+
+
+def grade_submission_now(submission_id: int) -> Submission:
+    """Grade one submission if nobody has (what the Celery task runs); returns the row after.
+
+    Idempotent: a graded, rejected or errored row, or one another worker is grading, is
+    returned unchanged. Raises Submission.DoesNotExist for an unknown id.
+    """
+    token = _claim(submission_id)
+    if token is None:
+        return Submission.objects.get(pk=submission_id)
+    _test_delay()
+    submission = Submission.objects.select_related("variant__question__problem_set").get(pk=submission_id)
+    question = submission.variant.question
+    try:
+        result = grade_submission(submission.variant.instance, submission.answers, grading_policy(question))
+    except Exception as exc:
+        logger.exception("grading submission %s failed", submission_id)
+        _finish_error(submission_id, token, f"{type(exc).__name__}: {exc}")
+    else:
+        _finish(submission_id, token, result)
+    return Submission.objects.get(pk=submission_id)
+
+
+def grading_policy(question: Question) -> GradingPolicy:
+    """The question's grading options as autograder.grading expects them."""
+    return GradingPolicy(
+        tolerance=question.tolerance or None,
+        per_entry=question.per_entry_credit,
+        error_carried_forward=question.error_carried_forward,
+    )
+
+
+def _claim(submission_id: int) -> datetime | None:
+    """Mark the row grading if it is queued (or abandoned past the hard time limit); the token."""
+    now = timezone.now()
+    abandoned = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
+    claimed = (
+        Submission.objects.filter(pk=submission_id)
+        .filter(Q(status=S.QUEUED) | Q(status=S.GRADING, grading_started_at__lt=abandoned))
+        .update(status=S.GRADING, grading_started_at=now)
+    )
+    return now if claimed else None
+
+
+def _test_delay() -> None:
+    delay = float(os.environ.get("AUTOGRADER_TEST_GRADING_DELAY") or 0)
+    if delay > 0 and not settings.PRODUCTION:
+        time.sleep(delay)
+
+
+def _still_ours(submission_id: int, token: datetime) -> bool:
+    """First statement of the finishing transaction: a write that locks our claimed row."""
+    return bool(
+        Submission.objects.filter(pk=submission_id, status=S.GRADING, grading_started_at=token).update(
+            status=S.GRADING
+        )
+    )
+
+
+def _finish(submission_id: int, token: datetime, result) -> None:
+    """Save a grading result: number the attempt, apply penalties, or reject without counting."""
+    with transaction.atomic():
+        if not _still_ours(submission_id, token):
+            logger.info("submission %s was taken over by another worker; result dropped", submission_id)
+            return
+        sub = Submission.objects.select_related("variant__question__problem_set").get(pk=submission_id)
+        question = sub.variant.question
+        _lock_pair(question.pk, sub.student_id)
+        sub.feedback = result.to_dict()
+        sub.graded_at = timezone.now()
+        sub.error_message = ""
+        if result.status != "graded":
+            sub.status, sub.raw_score, sub.score = S.REJECTED, None, None
+        else:
+            number = _next_attempt_number(question, sub.student_id)
+            if question.max_attempts and number > question.max_attempts:
+                sub.status, sub.raw_score, sub.score = S.REJECTED, None, None
+                sub.feedback = {
+                    "status": "rejected",
+                    "score": 0.0,
+                    "fields": {},
+                    "message": f"No attempts left: all {question.max_attempts} attempt(s) were already used.",
+                }
+            else:
+                sub.status, sub.attempt_number, sub.raw_score = S.GRADED, number, result.score
+                sub.score = final_score(question, result.score, number, sub.late)
+        sub.save()
+    logger.info("graded submission %s: %s, attempt %s, score %s", sub.pk, sub.status, sub.attempt_number, sub.score)
+
+
+def _finish_error(submission_id: int, token: datetime, message: str) -> None:
+    with transaction.atomic():
+        if _still_ours(submission_id, token):
+            Submission.objects.filter(pk=submission_id).update(
+                status=S.ERROR, error_message=message[:2000]
+            )
+
+
+def _next_attempt_number(question: Question, student_id: int) -> int:
+    """Attempts count per (question, student) across variants (fresh_variant_per_attempt)."""
+    last = Submission.objects.filter(
+        variant__question=question, student_id=student_id, status=S.GRADED, attempt_number__isnull=False
+    ).aggregate(m=Max("attempt_number"))["m"]
+    return (last or 0) + 1
+
+
+def final_score(question: Question, raw_score: float, attempt_number: int, late: bool) -> float:
+    """Points after the attempt penalty and, for a late submission, the set's late penalty."""
+    late_penalty = question.problem_set.late_penalty if late else 0.0
+    return round(question.points * apply_penalties(raw_score, attempt_number, question.attempt_penalty, late_penalty), 6)
+
+
+# --- the sweeper ------------------------------------------------------------------------------
+
+
+def sweep_stuck(older_than_seconds: float) -> int:
+    """Re-enqueue submissions whose message or worker was lost; returns how many were sent.
+
+    - queued rows older than the timeout times their enqueue count (so a long backlog is not
+      re-sent every sweep);
+    - grading rows whose claim is older than the timeout (the worker died): back to queued, or
+      to error once they have been enqueued AUTOGRADER_MAX_GRADING_TRIES times (a submission
+      that keeps killing workers must stop);
+    - error rows, until they reach that number of tries.
+    """
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    max_tries = getattr(settings, "AUTOGRADER_MAX_GRADING_TRIES", 5)
+    sent = []
+    for sub in Submission.objects.filter(status=S.QUEUED, submitted_at__lt=cutoff).only(
+        "pk", "submitted_at", "enqueue_count"
+    )[:1000]:
+        if sub.submitted_at < now - timedelta(seconds=older_than_seconds * max(1, sub.enqueue_count)):
+            if _requeue(Q(status=S.QUEUED, enqueue_count=sub.enqueue_count), sub.pk):
+                sent.append(sub.pk)
+    for sub in Submission.objects.filter(
+        Q(status=S.GRADING, grading_started_at__lt=cutoff)
+        | Q(status=S.ERROR, enqueue_count__lt=max_tries, grading_started_at__lt=cutoff)
+    ).only("pk", "status", "grading_started_at", "enqueue_count")[:1000]:
+        same = Q(status=sub.status, enqueue_count=sub.enqueue_count, grading_started_at=sub.grading_started_at)
+        if sub.status == S.GRADING and sub.enqueue_count >= max_tries:
+            Submission.objects.filter(same, pk=sub.pk).update(
+                status=S.ERROR,
+                error_message=f"grading did not finish after {sub.enqueue_count} tries (worker crash or time limit)",
+            )
+        elif _requeue(same, sub.pk):
+            sent.append(sub.pk)
+    for pk in sent:
+        enqueue(pk)
+    return len(sent)
+
+
+def _requeue(unchanged: Q, pk: int) -> bool:
+    """Back to queued with one more enqueue, only if nobody changed the row since we read it."""
+    return bool(
+        Submission.objects.filter(unchanged, pk=pk).update(status=S.QUEUED, enqueue_count=F("enqueue_count") + 1)
+    )
+
+
+# --- gradebook --------------------------------------------------------------------------------
+
+
+def gradebook(problem_set: ProblemSet) -> list[dict]:
+    """One row per student: best score per question (None if never graded) and the total.
+
+    Rows cover the course's students and anyone else who submitted, sorted by username.
+    """
+    questions = list(problem_set.questions.all())
+    best = {
+        (row["student"], row["variant__question"]): row["best"]
+        for row in Submission.objects.filter(variant__question__problem_set=problem_set, status=S.GRADED)
+        .values("student", "variant__question")
+        .annotate(best=Max("score"))
+    }
+    students = {
+        m.user_id: m.user
+        for m in Membership.objects.filter(course_id=problem_set.course_id, role=Membership.Role.STUDENT).select_related("user")
+    }
+    for sub in Submission.objects.filter(variant__question__problem_set=problem_set).exclude(
+        student_id__in=students
+    ).select_related("student"):
+        students[sub.student_id] = sub.student
+    rows = []
+    for user in sorted(students.values(), key=lambda u: u.get_username()):
+        scores = {str(q.pk): best.get((user.pk, q.pk)) for q in questions}
+        rows.append(
+            {
+                "student_id": user.pk,
+                "username": user.get_username(),
+                "scores": scores,
+                "total": round(sum(s for s in scores.values() if s is not None), 6),
+            }
+        )
+    return rows
+
+
+def gradebook_csv(problem_set: ProblemSet) -> str:
+    """The gradebook as CSV: username, one column per question (q<id>_<kind>), total."""
+    questions = list(problem_set.questions.all())
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["username", *[f"q{q.pk}_{q.kind}" for q in questions], "total"])
+    for row in gradebook(problem_set):
+        scores = [row["scores"][str(q.pk)] for q in questions]
+        writer.writerow([row["username"], *["" if s is None else s for s in scores], row["total"]])
+    return out.getvalue()
+
+
+# --- regrades ---------------------------------------------------------------------------------
+
+
+def regrade_preview(question: Question, changes: dict) -> list[dict]:
+    """Whose score would change if the question's settings changed: submission, student, old, new."""
+    changed = _apply_changes(question, changes)
+    return [diff for diff, _, _ in _regrade(changed)]
+
+
+def regrade_apply(question: Question, changes: dict, actor) -> int:
+    """Save the changes, regrade every graded submission, audit it; returns how many changed."""
+    changed = _apply_changes(question, changes)
+    before = Question.objects.filter(pk=question.pk).values(*changes).get()
+    with transaction.atomic():
+        changed.save(update_fields=list(changes))  # a write first: on SQLite the transaction then holds the write lock
+        diffs = []
+        for diff, sub, result in _regrade(changed):
+            sub.raw_score, sub.score, sub.feedback = result.score, diff["new"], result.to_dict()
+            sub.save(update_fields=["raw_score", "score", "feedback"])
+            diffs.append(diff)
+        AuditEntry.objects.create(
+            actor=actor,
+            course_id=changed.problem_set.course_id,
+            action="regrade",
+            details={
+                "question": changed.pk,
+                "changes": {name: {"old": before[name], "new": getattr(changed, name)} for name in changes},
+                "submissions": diffs,
+            },
+        )
+    for name in changes:
+        setattr(question, name, getattr(changed, name))
+    return len(diffs)
+
+
+def _apply_changes(question: Question, changes: dict) -> Question:
+    """A fresh copy of the question with validated `changes` applied (not saved)."""
+    if not isinstance(changes, dict) or not changes:
+        raise RegradeError(f"changes must be a non-empty object with some of {list(REGRADE_FIELDS)}")
+    unknown = sorted(set(changes) - set(REGRADE_FIELDS))
+    if unknown:
+        raise RegradeError(f"cannot regrade with changed {unknown}; allowed: {list(REGRADE_FIELDS)}")
+    copy = Question.objects.select_related("problem_set").get(pk=question.pk)
+    for name, value in changes.items():
+        setattr(copy, name, _valid_setting(name, value))
+    return copy
+
+
+def _valid_setting(name: str, value: Any) -> Any:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if name == "points" and number and value >= 0 and math.isfinite(value):
+        return float(value)
+    if name == "attempt_penalty" and number and 0 <= value <= 1:
+        return float(value)
+    if name in ("error_carried_forward", "per_entry_credit") and isinstance(value, bool):
+        return value
+    if name == "max_attempts" and (value is None or (number and int(value) == value and value >= 1)):
+        return None if value is None else int(value)
+    if name == "tolerance" and _tolerance_ok(value):
+        return value
+    raise RegradeError(f"invalid value {value!r} for {name!r}")
+
+
+def _tolerance_ok(value: Any) -> bool:
+    """None (the kind's default) or a non-empty rtol/atol/sigfigs object autograder.answers accepts."""
+    if value is None:
+        return True
+    if not isinstance(value, dict) or not value:
+        return False
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1e6 for v in value.values()):
+        return False
+    try:
+        Tolerance.coerce(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _regrade(question: Question):
+    """(diff, submission, new result) for every graded submission whose score would change."""
+    policy = grading_policy(question)
+    subs = Submission.objects.filter(
+        variant__question=question, status=S.GRADED, attempt_number__isnull=False
+    ).select_related("variant", "student")
+    for sub in subs.order_by("pk"):
+        result = grade_submission(sub.variant.instance, sub.answers, policy)
+        if result.status != "graded":  # cannot happen with the same answers; keep the old grade
+            continue
+        new = final_score(question, result.score, sub.attempt_number, sub.late)
+        if sub.score is None or abs(new - sub.score) > 1e-9:
+            diff = {
+                "submission": sub.pk,
+                "student": sub.student_id,
+                "username": sub.student.get_username(),
+                "old": sub.score,
+                "new": new,
+            }
+            yield diff, sub, result
+
+
+def membership_role(user, course) -> str | None:
+    """The user's role in the course ("instructor", "ta", "student") or None."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return Membership.objects.filter(user=user, course=course).values_list("role", flat=True).first()

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Run the whole service in the foreground: migrate, seed the demo course (prints logins),
+# a Celery worker with embedded beat (the stuck-submission sweeper) in the background, and the
+# web server. Ctrl-C or SIGTERM stops both.
+#
+# Embedded default: SQLite and kombu's filesystem broker under $AUTOGRADER_VAR_DIR (./var);
+# DATABASE_URL / REDIS_URL switch to PostgreSQL / Redis. Web: gunicorn on
+# $AUTOGRADER_HOST:$AUTOGRADER_PORT (127.0.0.1:8000), or `manage.py runserver` when DJANGO_DEBUG
+# is set to a true value.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${AUTOGRADER_BIN:-.venv/bin}
+HOST=${AUTOGRADER_HOST:-127.0.0.1}
+PORT=${AUTOGRADER_PORT:-8000}
+export AUTOGRADER_VAR_DIR=${AUTOGRADER_VAR_DIR:-$PWD/var}
+VAR=$AUTOGRADER_VAR_DIR
+mkdir -p "$VAR/broker/queue" "$VAR/broker/processed"
+
+"$BIN/python" manage.py migrate --noinput -v 0
+"$BIN/python" manage.py collectstatic --noinput -v 0
+"$BIN/python" manage.py seed_demo
+
+WORKER_PID=""
+SERVER_PID=""
+alive() {
+    local pid
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && return 0; done
+    return 1
+}
+stop() {  # graceful first (gunicorn finishes requests, Celery a warm shutdown), then SIGKILL
+    trap - EXIT INT TERM
+    local pids="$SERVER_PID $WORKER_PID" pid i
+    for pid in $pids; do kill -TERM "$pid" 2>/dev/null || true; done
+    for ((i = 0; i < 60; i++)); do
+        alive $pids || break
+        sleep 0.25
+    done
+    for pid in $pids; do
+        pkill -KILL -P "$pid" 2>/dev/null || true  # its pool processes, if it did not stop them
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+}
+trap stop EXIT INT TERM
+
+"$BIN/celery" -A autograder.celery worker -B -s "$VAR/celerybeat-schedule" \
+    --concurrency "${AUTOGRADER_WORKER_CONCURRENCY:-2}" --loglevel INFO >>"$VAR/worker.log" 2>&1 &
+WORKER_PID=$!
+echo "worker (pid $WORKER_PID) logs to $VAR/worker.log"
+
+case "${DJANGO_DEBUG:-}" in
+    1|true|True|TRUE|yes|on)
+        "$BIN/python" manage.py runserver --noreload "$HOST:$PORT" &
+        ;;
+    *)
+        # Recent gunicorn versions also open a control socket in ~/.gunicorn; two instances clash.
+        extra=()
+        if "$BIN/gunicorn" --help 2>/dev/null | grep -q -- --no-control-socket; then
+            extra=(--no-control-socket)
+        fi
+        "$BIN/gunicorn" autograder.wsgi -b "$HOST:$PORT" --workers "${AUTOGRADER_WEB_WORKERS:-2}" \
+            --access-logfile - ${extra[@]+"${extra[@]}"} &
+        ;;
+esac
+SERVER_PID=$!
+echo "serving on http://$HOST:$PORT/ (API docs at /api/docs/); Ctrl-C stops web and worker"
+# Returns when the server or the worker exits, or a trapped signal arrives; stop() then ends both.
+if (( BASH_VERSINFO[0] > 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] >= 3) )); then
+    wait -n
+else
+    wait "$SERVER_PID"
+fi

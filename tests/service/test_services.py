@@ -1,0 +1,515 @@
+"""exercises.services: variants, submitting, grading, the sweeper, gradebook, regrades.
+
+Grading is driven by calling grade_submission_now directly (what the Celery task runs); the
+enqueue after commit is checked with django_capture_on_commit_callbacks.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from autograder import tasks
+from exercises import services
+from exercises.models import (
+    AuditEntry,
+    Course,
+    Membership,
+    ProblemSet,
+    Question,
+    Submission,
+    Variant,
+)
+from exercises.services import SubmissionRefused
+from nncore.problems import CATALOGUE, get_kind
+
+pytestmark = pytest.mark.django_db
+S = Submission.Status
+HIDDEN = {"answers", "alternatives", "misconceptions", "solution"}
+
+
+def correct(question, student, factor: float = 1.0) -> dict:
+    """The reference answers of the student's current variant, optionally scaled (wrong)."""
+    return {k: v * factor for k, v in services.current_variant(question, student).instance["answers"].items()}
+
+
+def submit_and_grade(question, student, answers, **kwargs) -> Submission:
+    submission, _ = services.submit(question, student, answers, **kwargs)
+    return services.grade_submission_now(submission.pk)
+
+
+def refused(code: str, call, *args, **kwargs) -> str:
+    with pytest.raises(SubmissionRefused) as info:
+        call(*args, **kwargs)
+    assert info.value.code == code, info.value.message
+    return info.value.message
+
+
+def all_keys(value) -> set:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in all_keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in all_keys(v)}
+    return set()
+
+
+# --- variants ---------------------------------------------------------------------------------
+
+
+def test_variant_seed_is_stable_and_depends_on_every_id(make_question, student, make_user):
+    question = make_question()
+    seed = services.variant_seed(question, student, 1)
+    assert seed == services.variant_seed(question, student, 1)
+    assert 0 <= seed < 2**63
+    other = make_user("bob")
+    assert len({seed, services.variant_seed(question, other, 1), services.variant_seed(question, student, 2)}) == 3
+
+
+def test_variants_are_per_student_stable_and_match_the_generator(make_question, student, make_user):
+    question = make_question("forward_mlp", params={"sizes": [2, 2, 1]})
+    first = services.current_variant(question, student)
+    assert services.current_variant(question, student).pk == first.pk
+    assert Variant.objects.filter(question=question, student=student).count() == 1
+    assert first.instance == get_kind("forward_mlp").generate({"sizes": [2, 2, 1]}, first.seed)
+    assert first.generator_version == get_kind("forward_mlp").version
+    other = services.current_variant(question, make_user("bob"))
+    assert other.seed != first.seed and other.instance["prompt"] != first.instance["prompt"]
+
+
+def test_frozen_instance_is_what_the_student_sees_and_is_graded_against(make_question, student):
+    """A later generator change cannot alter a drawn variant: the stored instance is used."""
+    question = make_question()
+    variant = services.current_variant(question, student)
+    frozen = dict(variant.instance, answers={name: 123.0 for name in variant.instance["answers"]})
+    Variant.objects.filter(pk=variant.pk).update(instance=frozen)
+    assert services.current_variant(question, student).instance["answers"] == frozen["answers"]
+    graded = submit_and_grade(question, student, {name: 123.0 for name in frozen["answers"]})
+    assert graded.status == S.GRADED and graded.score == question.points
+
+
+@pytest.mark.parametrize("kind", sorted(CATALOGUE))
+def test_student_view_hides_answers_solution_misconceptions_and_alternatives(kind):
+    try:
+        instance = get_kind(kind).generate({}, 7)
+    except Exception as error:  # a generator bug is the catalogue tests' business, not this one's
+        pytest.skip(f"{kind} does not generate with default parameters: {error!r}")
+    view = services.student_view(instance)
+    assert not all_keys(view) & HIDDEN
+    assert view["fields"] == instance["fields"] and view["prompt"]["text"] == instance["prompt"]["text"]
+    assert set(view) == {"kind", "version", "prompt", "diagram", "fields"}
+
+
+def test_fresh_variant_per_attempt_moves_on_and_counts_attempts_across_variants(make_question, student):
+    question = make_question(fresh_variant_per_attempt=True, max_attempts=3, attempt_penalty=0.25)
+    first = services.current_variant(question, student)
+    one = submit_and_grade(question, student, correct(question, student))
+    second = services.current_variant(question, student)
+    assert (first.number, second.number) == (1, 2) and second.seed != first.seed
+    two = submit_and_grade(question, student, correct(question, student))
+    assert (one.attempt_number, two.attempt_number) == (1, 2)
+    assert (one.variant_id, two.variant_id) == (first.pk, second.pk)
+    assert two.score == pytest.approx(7.5)
+    submit_and_grade(question, student, correct(question, student))
+    assert services.current_variant(question, student).number == 3  # capped at the last attempt
+
+
+def test_fresh_variant_moves_on_at_submit_time_not_when_grading_finishes(make_question, student):
+    question = make_question(fresh_variant_per_attempt=True)
+    first = services.current_variant(question, student)
+    queued, _ = services.submit(question, student, correct(question, student))
+    second = services.current_variant(question, student)
+    assert queued.variant_id == first.pk and second.number == 2
+    services.grade_submission_now(queued.pk)
+    assert services.current_variant(question, student).pk == second.pk
+    rejected = submit_and_grade(question, student, {next(iter(correct(question, student))): "?"})
+    assert rejected.variant_id == second.pk and services.current_variant(question, student).pk == second.pk
+
+
+# --- submitting and grading -------------------------------------------------------------------
+
+
+def test_correct_and_wrong_answers_are_graded_with_attempt_numbers(make_question, student):
+    question = make_question()
+    right = submit_and_grade(question, student, correct(question, student))
+    assert (right.status, right.attempt_number, right.raw_score, right.score) == (S.GRADED, 1, 1.0, 10.0)
+    assert set(right.feedback["fields"]) == set(correct(question, student))
+    wrong = submit_and_grade(question, student, correct(question, student, factor=3.0))
+    assert (wrong.status, wrong.attempt_number, wrong.score) == (S.GRADED, 2, 0.0)
+    assert wrong.graded_at is not None and wrong.grading_started_at is not None
+    assert services.attempts_used(question, student) == 2
+
+
+def test_unreadable_answers_are_rejected_and_do_not_use_an_attempt(make_question, student):
+    question = make_question(max_attempts=1)
+    name = next(iter(correct(question, student)))
+    rejected = submit_and_grade(question, student, {name: "two point five"})
+    assert rejected.status == S.REJECTED and rejected.attempt_number is None and rejected.score is None
+    assert name in rejected.feedback["fields"] and "not counted" in rejected.feedback["message"]
+    assert services.attempts_used(question, student) == 0
+    graded = submit_and_grade(question, student, correct(question, student))
+    assert graded.attempt_number == 1 and graded.score == 10.0
+
+
+def test_attempt_penalty_applies_per_earlier_attempt(make_question, student):
+    question = make_question(attempt_penalty=0.25)
+    scores = [submit_and_grade(question, student, correct(question, student)).score for _ in range(5)]
+    assert scores == [10.0, 7.5, 5.0, 2.5, 0.0]
+
+
+def test_late_submission_loses_the_late_penalty(make_question, student, problem_set):
+    question = make_question(attempt_penalty=0.5)
+    late_time = problem_set.due_at + timedelta(hours=1)
+    late = submit_and_grade(question, student, correct(question, student), now=late_time)
+    assert late.late and late.score == 5.0
+    again = submit_and_grade(question, student, correct(question, student), now=late_time)
+    assert again.score == 2.5  # both penalties multiply: 10 * (1 - 0.5) * (1 - 0.5)
+
+
+def test_window_refusals(make_question, student, problem_set):
+    question = make_question()
+    answers = correct(question, student)
+    refused("not_released", services.submit, question, student, answers, now=problem_set.release_at - timedelta(seconds=1))
+    refused("closed", services.submit, question, student, answers, now=problem_set.late_until + timedelta(seconds=1))
+    problem_set.late_until = None
+    problem_set.save()
+    question.refresh_from_db()
+    refused("closed", services.submit, question, student, answers, now=problem_set.due_at + timedelta(seconds=1))
+    on_time, _ = services.submit(question, student, answers, now=problem_set.due_at)
+    assert not on_time.late
+    assert not Submission.objects.filter(late=True).exists()
+
+
+def test_attempt_limit_counts_queued_submissions_so_a_burst_cannot_exceed_it(make_question, student):
+    question = make_question(max_attempts=2)
+    answers = correct(question, student)
+    first, _ = services.submit(question, student, answers)
+    services.submit(question, student, answers)
+    assert "no attempts left" in refused("no_attempts_left", services.submit, question, student, answers)
+    services.grade_submission_now(first.pk)
+    refused("no_attempts_left", services.submit, question, student, answers)
+    assert Submission.objects.count() == 2
+
+
+def test_attempt_limit_is_checked_again_at_grading(make_question, student):
+    """Rows that got past submit (e.g. a limit lowered later) are rejected, not counted."""
+    question = make_question()
+    subs = [services.submit(question, student, correct(question, student))[0] for _ in range(3)]
+    Question.objects.filter(pk=question.pk).update(max_attempts=2)
+    graded = [services.grade_submission_now(s.pk) for s in subs]
+    assert [g.status for g in graded] == [S.GRADED, S.GRADED, S.REJECTED]
+    assert [g.attempt_number for g in graded] == [1, 2, None]
+    assert "No attempts left" in graded[2].feedback["message"]
+
+
+def test_idempotency_key_returns_the_original_or_conflicts(make_question, student, make_user):
+    question = make_question()
+    answers = correct(question, student)
+    first, created = services.submit(question, student, answers, idempotency_key="k-1")
+    again, created_again = services.submit(question, student, answers, idempotency_key="k-1")
+    assert created and not created_again and again.pk == first.pk
+    assert Submission.objects.count() == 1
+    refused("idempotency_conflict", services.submit, question, student, correct(question, student, 2.0), idempotency_key="k-1")
+    other_question = make_question("forward_layer")
+    refused("idempotency_conflict", services.submit, other_question, student, {}, idempotency_key="k-1")
+    bob = make_user("bob")
+    theirs, created_bob = services.submit(question, bob, correct(question, bob), idempotency_key="k-1")
+    assert created_bob and theirs.pk != first.pk
+    refused("bad_format", services.submit, question, student, answers, idempotency_key="x" * 201)
+
+
+def test_idempotent_replay_works_after_the_deadline(make_question, student, problem_set):
+    question = make_question()
+    answers = correct(question, student)
+    first, _ = services.submit(question, student, answers, idempotency_key="retry")
+    replay, created = services.submit(question, student, answers, idempotency_key="retry", now=problem_set.late_until + timedelta(days=1))
+    assert replay.pk == first.pk and not created
+
+
+@pytest.mark.parametrize(
+    ("answers", "code", "named"),
+    [
+        ([1, 2], "bad_format", "JSON object"),
+        ({"nope": 1, "zzz": 2}, "bad_format", "['nope', 'zzz']"),
+        ({"in_3": True}, "bad_format", "in_3"),
+        ({"in_3": {"x": 1}}, "bad_format", "in_3"),
+        ({"in_3": [[[[1]]]]}, "bad_format", "in_3"),
+        ({"in_3": float("nan")}, "bad_format", "finite"),
+        ({"in_3": "1" * (services.MAX_ANSWER_BYTES + 1)}, "too_large", "bytes"),
+        ({f"f{i}": 1 for i in range(services.MAX_ANSWER_FIELDS + 1)}, "too_large", "fields"),
+    ],
+)
+def test_bad_payloads_are_refused_synchronously(make_question, student, answers, code, named):
+    question = make_question(params={"notation": "graph"})
+    assert named in refused(code, services.submit, question, student, answers)
+    assert not Submission.objects.exists()
+
+
+def test_grading_twice_is_a_no_op(make_question, student):
+    question = make_question()
+    submission, _ = services.submit(question, student, correct(question, student))
+    first = services.grade_submission_now(submission.pk)
+    second = services.grade_submission_now(submission.pk)
+    assert (second.status, second.attempt_number, second.graded_at) == (S.GRADED, 1, first.graded_at)
+
+
+def test_a_row_being_graded_elsewhere_is_left_alone_until_abandoned(make_question, student, settings):
+    question = make_question()
+    submission, _ = services.submit(question, student, correct(question, student))
+    Submission.objects.filter(pk=submission.pk).update(status=S.GRADING, grading_started_at=timezone.now())
+    assert services.grade_submission_now(submission.pk).status == S.GRADING
+    abandoned = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 10)
+    Submission.objects.filter(pk=submission.pk).update(grading_started_at=abandoned)
+    assert services.grade_submission_now(submission.pk).attempt_number == 1
+
+
+def test_a_worker_overtaken_mid_grading_drops_its_result(make_question, student, monkeypatch):
+    """Sweeper re-enqueues a slow row and another worker grades it: numbered exactly once."""
+    question = make_question()
+    submission, _ = services.submit(question, student, correct(question, student))
+    sent = []
+    monkeypatch.setattr(services, "enqueue", sent.append)
+    nested = []
+
+    def another_worker_meanwhile():
+        monkeypatch.setattr(services, "_test_delay", lambda: None)
+        assert services.sweep_stuck(0) == 1
+        nested.append(services.grade_submission_now(submission.pk))
+
+    monkeypatch.setattr(services, "_test_delay", another_worker_meanwhile)
+    final = services.grade_submission_now(submission.pk)
+    assert sent == [submission.pk] and nested[0].attempt_number == 1
+    assert (final.status, final.attempt_number, final.graded_at) == (S.GRADED, 1, nested[0].graded_at)
+    assert Submission.objects.filter(attempt_number__isnull=False).count() == 1
+
+
+def test_an_exception_while_grading_is_stored_as_error_and_retried_a_bounded_number_of_times(
+    make_question, student, monkeypatch, settings
+):
+    settings.AUTOGRADER_MAX_GRADING_TRIES = 3
+    question = make_question()
+    submission, _ = services.submit(question, student, correct(question, student))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("engine exploded")
+
+    monkeypatch.setattr(services, "grade_submission", broken)
+    sent = []
+    monkeypatch.setattr(services, "enqueue", sent.append)
+    failed = services.grade_submission_now(submission.pk)
+    assert failed.status == S.ERROR and "RuntimeError: engine exploded" in failed.error_message
+    for _ in range(5):
+        services.sweep_stuck(0)
+        services.grade_submission_now(submission.pk)
+    failed.refresh_from_db()
+    assert failed.status == S.ERROR and failed.enqueue_count == 3 and len(sent) == 2
+    monkeypatch.undo()
+    Submission.objects.filter(pk=submission.pk).update(status=S.QUEUED)
+    assert services.grade_submission_now(submission.pk).status == S.GRADED
+
+
+def test_submit_enqueues_after_commit_and_survives_a_broker_failure(make_question, student, monkeypatch, django_capture_on_commit_callbacks):
+    question = make_question()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        submission, _ = services.submit(question, student, correct(question, student))
+    assert len(callbacks) == 1
+    submission.refresh_from_db()
+    assert submission.status == S.GRADED and submission.enqueue_count == 1  # eager Celery in tests
+
+    def down(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.grade_submission, "delay", down)
+    with django_capture_on_commit_callbacks(execute=True):
+        queued, _ = services.submit(question, student, correct(question, student))
+    queued.refresh_from_db()
+    assert queued.status == S.QUEUED  # committed anyway: the sweeper will send it
+
+
+# --- the sweeper ------------------------------------------------------------------------------
+
+
+def test_sweeper_requeues_lost_and_crashed_rows_with_backoff_and_a_bound(make_question, student, monkeypatch, settings):
+    settings.AUTOGRADER_MAX_GRADING_TRIES = 2
+    question = make_question()
+    sent = []
+    monkeypatch.setattr(services, "enqueue", sent.append)
+    subs = [services.submit(question, student, correct(question, student))[0] for _ in range(5)]
+    lost, fresh, crashed, hopeless, done = subs
+    old = timezone.now() - timedelta(seconds=100)
+    Submission.objects.filter(pk__in=[lost.pk, crashed.pk, hopeless.pk, done.pk]).update(submitted_at=old)
+    Submission.objects.filter(pk=crashed.pk).update(status=S.GRADING, grading_started_at=old)
+    Submission.objects.filter(pk=hopeless.pk).update(status=S.GRADING, grading_started_at=old, enqueue_count=2)
+    services.grade_submission_now(done.pk)
+    sent.clear()
+
+    assert services.sweep_stuck(60) == 2
+    assert sorted(sent) == sorted([lost.pk, crashed.pk])
+    rows = {s.pk: s for s in Submission.objects.all()}
+    assert (rows[lost.pk].status, rows[lost.pk].enqueue_count) == (S.QUEUED, 2)
+    assert (rows[crashed.pk].status, rows[crashed.pk].enqueue_count) == (S.QUEUED, 2)
+    assert rows[hopeless.pk].status == S.ERROR and "did not finish" in rows[hopeless.pk].error_message
+    assert rows[fresh.pk].enqueue_count == 1 and rows[done.pk].status == S.GRADED
+    assert services.sweep_stuck(60) == 0  # backoff: enqueued twice -> waits 2 x 60 s
+    assert services.sweep_stuck(40) == 2
+
+
+# --- solution, gradebook, roles ---------------------------------------------------------------
+
+
+def test_solution_visible_after_attempts_or_after_the_set_closes(make_question, student, problem_set):
+    question = make_question(max_attempts=2)
+    assert not services.solution_visible(question, student)
+    assert not services.solution_visible(question, student, now=problem_set.due_at + timedelta(hours=1))  # late window open
+    assert services.solution_visible(question, student, now=problem_set.late_until + timedelta(seconds=1))
+    submit_and_grade(question, student, correct(question, student, 2.0))
+    assert not services.solution_visible(question, student)
+    submit_and_grade(question, student, correct(question, student, 2.0))
+    assert services.solution_visible(question, student)
+    unlimited = make_question()
+    submit_and_grade(unlimited, student, correct(unlimited, student))
+    assert not services.solution_visible(unlimited, student)
+
+
+def test_gradebook_has_best_scores_per_question_and_csv(make_question, student, make_user, course, problem_set):
+    q1, q2 = make_question(), make_question("forward_layer", points=4.0)
+    bob = make_user("bob")
+    Membership.objects.create(user=bob, course=course, role=Membership.Role.STUDENT)
+    carol = make_user("carol")  # enrolled, never submitted
+    Membership.objects.create(user=carol, course=course, role=Membership.Role.STUDENT)
+    outsider = make_user("dave")  # not enrolled (e.g. dropped) but submitted
+    submit_and_grade(q1, student, correct(q1, student, 2.0))
+    submit_and_grade(q1, student, correct(q1, student))
+    submit_and_grade(q2, student, correct(q2, student))
+    submit_and_grade(q1, bob, correct(q1, bob, 2.0))
+    submit_and_grade(q1, outsider, {next(iter(correct(q1, outsider))): "??"})  # rejected only
+
+    rows = {row["username"]: row for row in services.gradebook(problem_set)}
+    assert list(rows) == ["alice", "bob", "carol", "dave"]
+    assert rows["alice"]["scores"] == {str(q1.pk): 10.0, str(q2.pk): 4.0} and rows["alice"]["total"] == 14.0
+    assert rows["bob"]["scores"] == {str(q1.pk): 0.0, str(q2.pk): None} and rows["bob"]["total"] == 0.0
+    assert rows["carol"]["scores"] == {str(q1.pk): None, str(q2.pk): None}
+    assert rows["dave"]["student_id"] == outsider.pk
+
+    table = list(csv.reader(io.StringIO(services.gradebook_csv(problem_set))))
+    assert table[0] == ["username", f"q{q1.pk}_forward_neuron", f"q{q2.pk}_forward_layer", "total"]
+    assert table[1] == ["alice", "10.0", "4.0", "14.0"] and table[3] == ["carol", "", "", "0"]
+
+
+def test_membership_role(student, instructor, course, make_user):
+    assert services.membership_role(student, course) == "student"
+    assert services.membership_role(instructor, course) == "instructor"
+    assert services.membership_role(make_user("stranger"), course) is None
+    assert services.membership_role(None, course) is None
+
+
+# --- regrades ---------------------------------------------------------------------------------
+
+
+def test_regrade_preview_and_apply_with_audit(make_question, student, make_user, instructor):
+    question = make_question(attempt_penalty=0.5)
+    bob = make_user("bob")
+    near = submit_and_grade(question, student, correct(question, student, 1.05))  # 5% off
+    right = submit_and_grade(question, bob, correct(question, bob))
+    assert (near.score, right.score) == (0.0, 10.0)
+    changes = {"tolerance": {"rtol": 0.1, "atol": 0}}
+
+    preview = services.regrade_preview(question, changes)
+    assert preview == [{"submission": near.pk, "student": student.pk, "username": "alice", "old": 0.0, "new": 10.0}]
+    question.refresh_from_db()
+    assert question.tolerance is None and not AuditEntry.objects.exists()  # preview saves nothing
+
+    assert services.regrade_apply(question, changes, instructor) == 1
+    near.refresh_from_db()
+    question.refresh_from_db()
+    assert (near.score, near.raw_score, near.attempt_number) == (10.0, 1.0, 1)
+    assert question.tolerance == {"rtol": 0.1, "atol": 0}
+    audit = AuditEntry.objects.get()
+    assert (audit.actor, audit.action, audit.course_id) == (instructor, "regrade", question.problem_set.course_id)
+    assert audit.details["changes"] == {"tolerance": {"old": None, "new": {"rtol": 0.1, "atol": 0}}}
+    assert audit.details["submissions"] == preview
+
+    assert services.regrade_apply(question, {"points": 20}, instructor) == 2
+    assert sorted(Submission.objects.values_list("score", flat=True)) == [20.0, 20.0]
+
+
+def test_regrade_keeps_attempt_and_late_penalties(make_question, student, problem_set, instructor):
+    question = make_question(attempt_penalty=0.5)
+    submit_and_grade(question, student, correct(question, student, 2.0))
+    late = submit_and_grade(question, student, correct(question, student), now=problem_set.due_at + timedelta(hours=1))
+    assert late.score == 2.5
+    assert services.regrade_preview(question, {"points": 4}) == [
+        {"submission": late.pk, "student": student.pk, "username": "alice", "old": 2.5, "new": 1.0}
+    ]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"kind": "loss_value"}, {"points": -1}, {"attempt_penalty": 2}, {"tolerance": {"bogus": 1}}, {"tolerance": {"sigfigs": 0}}, {"per_entry_credit": "yes"}],
+)
+def test_invalid_regrade_changes_are_refused(make_question, instructor, changes):
+    question = make_question()
+    with pytest.raises(services.RegradeError):
+        services.regrade_preview(question, changes)
+    with pytest.raises(ValueError):
+        services.regrade_apply(question, changes, instructor)
+    assert not AuditEntry.objects.exists()
+
+
+def test_chained_question_with_errors_carried_forward(make_question, student):
+    """Later parts consistent with an early slip get credit only when the question carries errors."""
+    scores = {}
+    for ecf in (True, False):
+        question = make_question("backprop_chain", error_carried_forward=ecf)
+        assert submit_and_grade(question, student, correct(question, student)).score == 10.0
+        instance = services.current_variant(question, student).instance
+        answers = dict(instance["answers"], a_3=instance["answers"]["a_3"] + 0.3)
+        carried = get_kind("backprop_chain").recompute(instance, answers)
+        answers.update({k: float(v) for k, v in carried.items() if k != "a_3"})
+        scores[ecf] = submit_and_grade(question, student, answers).raw_score
+    assert scores[False] < scores[True] < 1
+
+
+# --- the demo data ----------------------------------------------------------------------------
+
+
+def test_seed_demo_is_idempotent_and_covers_the_catalogue(monkeypatch):
+    monkeypatch.setenv("DEMO_STUDENT_PASSWORD", "student-pass-123")
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", stdout=io.StringIO())
+    course = Course.objects.get(code="demo")
+    assert set(Question.objects.filter(problem_set__course=course).values_list("kind", flat=True)) == set(CATALOGUE)
+    assert Question.objects.count() == len(CATALOGUE) and Course.objects.count() == 1
+    sets = ProblemSet.objects.filter(course=course)
+    assert sets.count() >= 5 and all(s.release_at <= timezone.now() < s.due_at for s in sets)
+    assert "password=student-pass-123" in out.getvalue() and out.getvalue().count("token=") == 2
+    student = Membership.objects.get(course=course, role="student").user
+    assert student.check_password("student-pass-123")
+    question = Question.objects.filter(problem_set__course=course).first()
+    assert submit_and_grade(question, student, correct(question, student)).score == question.points
+
+
+# --- admin ------------------------------------------------------------------------------------
+
+
+def test_admin_pages_render_and_requeue_action(client, make_user, make_question, student):
+    question = make_question()
+    submission, _ = services.submit(question, student, correct(question, student))
+    Submission.objects.filter(pk=submission.pk).update(status=S.ERROR, error_message="boom")
+    admin_user = make_user("root", is_staff=True, is_superuser=True)
+    client.force_login(admin_user)
+    for model in ("course", "membership", "problemset", "question", "variant", "submission", "auditentry"):
+        assert client.get(f"/admin/exercises/{model}/").status_code == 200, model
+    assert client.get(f"/admin/exercises/submission/{submission.pk}/change/").status_code == 200
+    response = client.post(
+        "/admin/exercises/submission/",
+        {"action": "requeue_submissions", "_selected_action": [submission.pk]},
+    )
+    assert response.status_code == 302
+    submission.refresh_from_db()
+    assert (submission.status, submission.enqueue_count) == (S.QUEUED, 2)
