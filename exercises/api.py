@@ -117,6 +117,8 @@ class ApiError(APIException):
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, with every body reshaped to {"detail", "code"} (+ "errors" for 400s)."""
+    if isinstance(exc, services.VariantUnavailable):
+        return Response({"detail": str(exc), "code": "variant_unavailable"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

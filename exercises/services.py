@@ -67,6 +67,10 @@ class SubmissionRefused(Exception):  # noqa: N818 - the API maps it to a 4xx, it
         self.code = code
 
 
+class VariantUnavailable(Exception):  # noqa: N818 - the API maps it to 503
+    """The question's generator failed for this student's seed: a bug to fix, not the student's."""
+
+
 class RegradeError(ValueError):
     """Invalid regrade changes (unknown or out-of-range settings); the message names them."""
 
@@ -98,7 +102,14 @@ def current_variant(question: Question, student) -> Variant:
         return existing
     kind = get_kind(question.kind)
     seed = variant_seed(question, student, number)
-    instance = kind.generate(question.params, seed)
+    try:
+        instance = kind.generate(question.params, seed)
+    except (ValueError, RuntimeError) as exc:  # ParamError is a ValueError
+        logger.exception("generating %s (question %s) for seed %s failed", question.kind, question.pk, seed)
+        raise VariantUnavailable(
+            "This question could not be generated for you; the instructor has to fix its settings. "
+            f"({exc})"
+        ) from None
     try:
         with transaction.atomic():
             return Variant.objects.create(
@@ -209,8 +220,10 @@ def check_answers_format(answers: Any) -> None:
 
 
 def _answer_value_ok(value: Any, depth: int = 0) -> bool:
-    if value is None or isinstance(value, str):
+    if value is None:
         return True
+    if isinstance(value, str):
+        return "\x00" not in value  # PostgreSQL cannot store NUL characters
     if isinstance(value, bool):
         return False
     if isinstance(value, (int, float)):

@@ -85,6 +85,7 @@ TEMPLATES = {"seed003": _t003, "neuron": _neuron, "product_sum": _product_sum, "
 
 class ComputationalGraph(ProblemKind):
     id = "computational_graph"
+    version = 2  # v2: the diagram no longer shows computed values
     title = "Computational graph: forward values and backward partials"
     description = "Evaluate every node of a scalar graph, then every ∂f/∂node by reverse-mode autodiff (003)."
     topic = "graphs"
@@ -143,7 +144,7 @@ class ComputationalGraph(ProblemKind):
                 for s in steps_
                 if s.op != "const"
             ],
-            diagram=_diagram(steps_, result),
+            diagram=_diagram(steps_),
         )
         consumers = [inp for s in steps_ for inp in s.inputs if isinstance(inp, str)]
         if p["ask"] in ("backward", "both") and len(consumers) > len(set(consumers)):
@@ -208,8 +209,12 @@ def _apply_degrees(op: str, a: list) -> float:
         return math.nan
 
 
-def _diagram(steps_, result) -> dict:
-    nodes = [{"id": s.name, "op": s.op, "label": s.name, "value": s.value} for s in steps_]
+def _diagram(steps_) -> dict:
+    # Only given values: a computed node's value is an answer and students see the diagram.
+    nodes = [
+        {"id": s.name, "op": s.op, "label": s.name, **({"value": s.value} if s.op in ("input", "const") else {})}
+        for s in steps_
+    ]
     edges = [
         {"from": inp, "to": s.name}
         for s in steps_
