@@ -48,6 +48,24 @@ LR_PARAM = Param("lr", "float", 0.5, "learning rate α", minimum=1e-6, maximum=1
 BIAS_PARAM = Param("bias", "bool", True, "whether units have biases w_{0,j} (004's example has none)")
 
 
+def check_network_params(p: dict) -> None:
+    """Sizes, output activation and loss that fit together; a 'layer' within the sizes."""
+    sizes = p["sizes"]
+    if len(sizes) < 2:
+        raise ParamError("parameter 'sizes' needs at least an input and an output layer, e.g. 2,1")
+    loss, out = p["loss"], p["output"]
+    if loss == "nll" and out != "sigmoid":
+        raise ParamError("loss 'nll' needs output 'sigmoid' (a probability in (0, 1))")
+    if loss == "cross_entropy" and out != "softmax":
+        raise ParamError("loss 'cross_entropy' needs output 'softmax'")
+    if out == "softmax" and (loss != "cross_entropy" or sizes[-1] < 2):
+        raise ParamError("output 'softmax' needs loss 'cross_entropy' and at least 2 output units")
+    if loss == "nll" and sizes[-1] != 1:
+        raise ParamError("loss 'nll' is binary: the last size must be 1")
+    if "layer" in p and p["layer"] > len(sizes) - 1:
+        raise ParamError(f"parameter 'layer' must be at most {len(sizes) - 1} for sizes {sizes}")
+
+
 class NetworkKind(ProblemKind):
     """Base of the kinds built on one example through a layered network."""
 
@@ -75,18 +93,7 @@ class NetworkKind(ProblemKind):
     # --- shared machinery -------------------------------------------------------------------
 
     def check_params(self, p: dict) -> None:
-        sizes = p["sizes"]
-        if len(sizes) < 2:
-            raise ParamError("parameter 'sizes' needs at least an input and an output layer, e.g. 2,1")
-        loss, out = p["loss"], p["output"]
-        if loss == "nll" and out != "sigmoid":
-            raise ParamError("loss 'nll' needs output 'sigmoid' (a probability in (0, 1))")
-        if loss == "cross_entropy" and out != "softmax":
-            raise ParamError("loss 'cross_entropy' needs output 'softmax'")
-        if out == "softmax" and (loss != "cross_entropy" or sizes[-1] < 2):
-            raise ParamError("output 'softmax' needs loss 'cross_entropy' and at least 2 output units")
-        if loss == "nll" and sizes[-1] != 1:
-            raise ParamError("loss 'nll' is binary: the last size must be 1")
+        check_network_params(p)
 
     def build(self, p: dict, rng: np.random.Generator) -> Draft:
         sizes = p["sizes"]
@@ -430,11 +437,6 @@ class LayerChoiceKind(NetworkKind):
     """A network kind that asks about one chosen layer."""
 
     params = (*NetworkKind.params, Param("layer", "int", 1, "layer asked about (1 = first)", minimum=1, maximum=6))
-
-    def check_params(self, p):
-        super().check_params(p)
-        if p["layer"] > len(p["sizes"]) - 1:
-            raise ParamError(f"parameter 'layer' must be at most {len(p['sizes']) - 1} for these sizes")
 
 
 class WeightGradient(LayerChoiceKind):

@@ -60,6 +60,7 @@ from nncore.problems.network_kinds import (
     LOSS_PARAM,
     LR_PARAM,
     OUTPUT_PARAM,
+    check_network_params,
     sizes_param,
 )
 from nncore.symmetry import initial_tie_groups, persistent_ties
@@ -327,24 +328,6 @@ def target_param(default: str) -> Param:
     return Param(
         "target", "choice", default, "ask one weight or a whole layer", ("weight", "layer")
     )
-
-
-def check_network_params(p: dict) -> None:
-    """Sizes, output activation and loss that fit together (as NetworkKind checks them)."""
-    sizes = p["sizes"]
-    if len(sizes) < 2:
-        raise ParamError("parameter 'sizes' needs at least an input and an output layer, e.g. 2,1")
-    loss, out = p["loss"], p["output"]
-    if loss == "nll" and out != "sigmoid":
-        raise ParamError("loss 'nll' needs output 'sigmoid' (a probability in (0, 1))")
-    if loss == "cross_entropy" and out != "softmax":
-        raise ParamError("loss 'cross_entropy' needs output 'softmax'")
-    if out == "softmax" and (loss != "cross_entropy" or sizes[-1] < 2):
-        raise ParamError("output 'softmax' needs loss 'cross_entropy' and at least 2 output units")
-    if loss == "nll" and sizes[-1] != 1:
-        raise ParamError("loss 'nll' is binary: the last size must be 1")
-    if "layer" in p and p["layer"] > len(sizes) - 1:
-        raise ParamError(f"parameter 'layer' must be at most {len(sizes) - 1} for sizes {sizes}")
 
 
 def activations_of(p: dict) -> list[str]:
