@@ -53,7 +53,7 @@ class Activation:
         if self.elementwise:
             return self.derivative(z) * grad_a
         s = softmax(z)
-        return s * (grad_a - np.sum(s * grad_a, axis=0, keepdims=True))
+        return s * (grad_a - (s * grad_a).sum(axis=0, keepdims=True))
 
     def kinks(self, z: np.ndarray) -> np.ndarray:
         """Boolean mask of entries of Z that sit exactly on a non-differentiable point."""
@@ -90,9 +90,8 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 def softmax(z: np.ndarray) -> np.ndarray:
     """Column-wise softmax, stable for large logits (subtracts each column's max first)."""
     z = np.asarray(z, dtype=np.float64)
-    shifted = z - np.max(z, axis=0, keepdims=True)
-    exp_z = np.exp(shifted)
-    return exp_z / np.sum(exp_z, axis=0, keepdims=True)
+    exp_z = np.exp(z - z.max(axis=0, keepdims=True))
+    return exp_z / exp_z.sum(axis=0, keepdims=True)
 
 
 def _relu(z, prime_at_zero=1.0):
@@ -100,6 +99,8 @@ def _relu(z, prime_at_zero=1.0):
 
 
 def _relu_prime(z, prime_at_zero=1.0):
+    if prime_at_zero == 1.0:
+        return (z >= 0).astype(np.float64)
     return np.where(z > 0, 1.0, np.where(z < 0, 0.0, prime_at_zero))
 
 
@@ -222,4 +223,9 @@ def get_activation(spec: str | dict | Activation, **params) -> Activation:
             f"activation {key!r} has no parameter(s) {unknown}; allowed: {allowed_text}"
         )
     merged = {k: as_scalar(params.get(k, v), f"{key} parameter {k!r}") for k, v in allowed.items()}
+    if key == "leaky_relu" and not 0.0 <= merged["a"] < 1.0:
+        # max(x, ax) (TU Graz) equals our x / ax split only for 0 <= a < 1.
+        raise ValueError(f"leaky_relu slope a must be in [0, 1), got {merged['a']}")
+    if key == "elu" and merged["a"] < 0:
+        raise ValueError(f"elu parameter a must be >= 0, got {merged['a']}")
     return Activation(key, merged)

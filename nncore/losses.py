@@ -29,7 +29,7 @@ class Loss:
         """Loss of each example (columns of g and y): an array of length batch."""
         _check_pair(g, y)
         if self.name == "squared":
-            return np.sum((y - g) ** 2, axis=0)
+            return ((y - g) ** 2).sum(axis=0)
         _check_probabilities(g, y, self.name)
         if self.name == "nll":
             return -np.sum(y * np.log(g) + (1.0 - y) * np.log(1.0 - g), axis=0)
@@ -59,8 +59,9 @@ class Loss:
             # -[y log σ(z) + (1-y) log(1-σ(z))] = softplus(z) - y z
             return np.sum(np.logaddexp(0.0, z) - y * z, axis=0)
         if self.name == "cross_entropy":
-            log_norm = np.max(z, axis=0) + np.log(np.sum(np.exp(z - np.max(z, axis=0)), axis=0))
-            return -np.sum(y * z, axis=0) + np.sum(y, axis=0) * log_norm
+            m = z.max(axis=0)
+            log_norm = m + np.log(np.exp(z - m).sum(axis=0))
+            return -(y * z).sum(axis=0) + y.sum(axis=0) * log_norm
         raise ValueError(f"loss {self.name!r} has no logit form")
 
     def latex(self) -> str:

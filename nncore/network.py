@@ -22,7 +22,7 @@ from nncore.losses import Loss, get_loss
 from nncore.validation import as_array, as_columns, check_shape, shape_str
 
 
-@dataclass
+@dataclass(eq=False)  # arrays have no single truth value: compare with to_dict() instead
 class Layer:
     """One fully connected layer: weights W (n_in x n_out), biases W0 (n_out x 1), activation f."""
 
@@ -43,7 +43,7 @@ class Layer:
         return Layer(self.W.copy(), self.W0.copy(), self.activation, self.skip)
 
 
-@dataclass
+@dataclass(eq=False)
 class Network:
     """A feed-forward network: a list of layers whose sizes chain."""
 
@@ -197,7 +197,7 @@ class Gradients:
 
 def forward(net: Network, x) -> Trace:
     """Forward pass: x is one example (length n_0) or a batch (n_0 x B)."""
-    A = [as_columns(x, "input x", net.sizes[0])]
+    A = [as_columns(x, "input x", net.layers[0].n_in)]
     Z: list = [None]
     for layer in net.layers:
         z = layer.W.T @ A[-1] + layer.W0
@@ -226,19 +226,22 @@ def output_delta(net: Network, trace: Trace, y, loss: Loss | str) -> tuple[np.nd
     if _uses_combined_form(net, loss):
         return combined_delta(loss, trace.output, y), None
     grad_g = loss.gradient(trace.output, y)
+    if last.activation.name == "sigmoid" and not last.skip:
+        a = trace.output
+        return a * (1.0 - a) * grad_g, grad_g
     return last.activation.backward(trace.Z[-1], grad_g), grad_g
 
 
 def backward(net: Network, trace: Trace, y, loss: Loss | str = "squared") -> Gradients:
     """Backpropagation of loss L(g, y) through the trace of `forward(net, x)`."""
     loss = get_loss(loss)
-    delta_out, grad_g = output_delta(net, trace, y, loss)
+    y_cols = as_columns(y, "target y", net.layers[-1].n_out)
+    delta_out, grad_g = output_delta(net, trace, y_cols, loss)
     grads = backpropagate(net, trace, delta_out, grad_g)
-    y_cols = as_columns(y, "target y", net.sizes[-1])
     if _uses_combined_form(net, loss):
-        grads.loss = float(np.mean(loss.value_from_logits(trace.Z[-1], y_cols)))
+        grads.loss = float(loss.value_from_logits(trace.Z[-1], y_cols).mean())
     else:
-        grads.loss = float(np.mean(loss.value(trace.output, y_cols)))
+        grads.loss = float(loss.value(trace.output, y_cols).mean())
     return grads
 
 
@@ -272,9 +275,13 @@ def backpropagate(
     for l in range(L, 0, -1):
         layer = net.layers[l - 1]
         if l < L:
-            delta[l] = layer.activation.backward(trace.Z[l], dA[l])
+            if layer.activation.name == "sigmoid" and not layer.skip:
+                a = trace.A[l]
+                delta[l] = a * (1.0 - a) * dA[l]
+            else:
+                delta[l] = layer.activation.backward(trace.Z[l], dA[l])
         dW[l] = trace.A[l - 1] @ delta[l].T / batch
-        dW0[l] = np.sum(delta[l], axis=1, keepdims=True) / batch
+        dW0[l] = delta[l].sum(axis=1, keepdims=True) / batch
         dA[l - 1] = layer.W @ delta[l]
         if layer.skip:
             if dA[l] is None:
@@ -287,7 +294,7 @@ def combined_delta(loss: Loss, g: np.ndarray, y: np.ndarray) -> np.ndarray:
     """∂L/∂Z^L for sigmoid + NLL (g - y) and softmax + cross-entropy (g Σ_k y_k - y, which is
     g - y for a one-hot or probability target)."""
     if loss.name == "cross_entropy":
-        return g * np.sum(y, axis=0, keepdims=True) - y
+        return g * y.sum(axis=0, keepdims=True) - y
     return g - y
 
 

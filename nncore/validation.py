@@ -26,7 +26,7 @@ def as_array(value, name: str, *, ndim: int | None = None) -> np.ndarray:
         raise ValueError(
             f"{name} must have {ndim} dimension(s), got shape {shape_str(array.shape)}"
         )
-    if not np.all(np.isfinite(array)):
+    if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinity; only finite numbers are allowed")
     return array
 
