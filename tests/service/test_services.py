@@ -94,10 +94,7 @@ def test_frozen_instance_is_what_the_student_sees_and_is_graded_against(make_que
 
 @pytest.mark.parametrize("kind", sorted(CATALOGUE))
 def test_student_view_hides_answers_solution_misconceptions_and_alternatives(kind):
-    try:
-        instance = get_kind(kind).generate({}, 7)
-    except Exception as error:  # a generator bug is the catalogue tests' business, not this one's
-        pytest.skip(f"{kind} does not generate with default parameters: {error!r}")
+    instance = get_kind(kind).generate({}, 7)
     view = services.student_view(instance)
     assert not all_keys(view) & HIDDEN
     assert view["fields"] == instance["fields"] and view["prompt"]["text"] == instance["prompt"]["text"]
