@@ -297,6 +297,8 @@ def _close(a: Any, b: Any, tol: dict) -> bool:
         return a == b
     if isinstance(a, list) and isinstance(b, list) and any(isinstance(v, str) for v in a + b):
         return sorted(a) == sorted(b)  # sets of choice ids (possibly empty)
+    if type(a) is float and type(b) is float:
+        return abs(a - b) <= tol["atol"] + tol["rtol"] * abs(b)
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.shape != y.shape:
         return False

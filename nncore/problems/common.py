@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nncore.network import Network, Trace, make_network
+from nncore.activations import Activation, get_activation
+from nncore.network import Layer, Network, Trace
 from nncore.notation import neuron_ids
 from nncore.problems.base import Param, Redraw
 
@@ -46,10 +47,22 @@ def draw_network(
     """A network with drawn weights (and biases unless bias=False, the 004 style)."""
     weights = [draw_values(rng, (sizes[l - 1], sizes[l]), style) for l in range(1, len(sizes))]
     if bias:
-        biases = [draw_values(rng, (sizes[l],), style) for l in range(1, len(sizes))]
+        biases = [draw_values(rng, (sizes[l], 1), style) for l in range(1, len(sizes))]
     else:
-        biases = None
-    return make_network(weights, biases, activations)
+        biases = [np.zeros((sizes[l], 1)) for l in range(1, len(sizes))]
+    # Drawn values are finite and shaped by construction: skip make_network's re-validation.
+    layers = [Layer(W, W0, _activation(a)) for W, W0, a in zip(weights, biases, activations, strict=True)]
+    return Network(layers)
+
+
+_ACTIVATIONS: dict[str, Activation] = {}
+
+
+def _activation(name: str) -> Activation:
+    """Activations by name, built once (they are immutable)."""
+    if name not in _ACTIVATIONS:
+        _ACTIVATIONS[name] = get_activation(name)
+    return _ACTIVATIONS[name]
 
 
 def check_calculator_friendly(net: Network, trace: Trace) -> None:
@@ -138,7 +151,7 @@ def network_diagram(net: Network, notation: str, x=None, y=None) -> dict:
                 label = f"x_{{{c + 1}}}" if notation == "matrix" else f"a_{{{j}}} = x_{{{c + 1}}}"
                 node = {"id": j, "layer": 0, "label": label, "role": "input"}
                 if x is not None:
-                    node["value"] = float(np.asarray(x).reshape(-1)[c])
+                    node["value"] = float(np.asarray(x).reshape(-1)[c])  # plain float: cheap to store
             else:
                 role = "output" if l == len(ids) - 1 else "hidden"
                 label = f"a^{{{l}}}_{{{c + 1}}}" if notation == "matrix" else f"a_{{{j}}}"
@@ -154,10 +167,10 @@ def network_diagram(net: Network, notation: str, x=None, y=None) -> dict:
     for l, layer in enumerate(net.layers, start=1):
         for c, j in enumerate(ids[l]):
             bias_label = f"W^{{{l}}}_{{0,{c + 1}}}" if notation == "matrix" else f"w_{{0,{j}}}"
-            edges.append({"from": 0, "to": j, "label": bias_label, "weight": layer.W0[c, 0], "bias": True})
+            edges.append({"from": 0, "to": j, "label": bias_label, "weight": float(layer.W0[c, 0]), "bias": True})
             for r, i in enumerate(ids[l - 1]):
                 label = f"W^{{{l}}}_{{{r + 1},{c + 1}}}" if notation == "matrix" else f"w_{{{i},{j}}}"
-                edges.append({"from": i, "to": j, "label": label, "weight": layer.W[r, c]})
+                edges.append({"from": i, "to": j, "label": label, "weight": float(layer.W[r, c])})
     out = {"notation": notation, "nodes": nodes, "edges": edges}
     if y is not None:
         out["target"] = np.asarray(y, dtype=np.float64).reshape(-1).tolist()

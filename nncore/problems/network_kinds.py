@@ -15,7 +15,17 @@ import numpy as np
 from nncore.losses import get_loss
 from nncore.network import Network, forward, network_from_dict
 from nncore.notation import neuron_ids
-from nncore.problems.base import Draft, Field, Param, ParamError, ProblemKind, Redraw, step
+from nncore.problems.base import (
+    DEFAULT_TOLERANCE,
+    Draft,
+    Field,
+    Param,
+    ParamError,
+    ProblemKind,
+    Redraw,
+    _close,
+    step,
+)
 from nncore.problems.chain import MISTAKES, applicable_mistakes, chain_pass
 from nncore.problems.common import (
     ELEMENTWISE,
@@ -274,10 +284,8 @@ def _pick(values: dict, quantity: str, idx) -> Any:
 
 
 def _differs(misconception: dict, answers: dict) -> bool:
-    return any(
-        not np.allclose(np.asarray(v, dtype=float), np.asarray(answers[k], dtype=float), rtol=1e-2, atol=1e-8)
-        for k, v in misconception["answers"].items()
-    )
+    """Whether the mistake changes at least one asked answer beyond the default tolerance."""
+    return any(not _close(v, answers[k], DEFAULT_TOLERANCE) for k, v in misconception["answers"].items())
 
 
 # --- worked solutions ---------------------------------------------------------------------------

@@ -1,0 +1,237 @@
+"""The reference harness: run one scripted case against a submission, then judge the run.
+
+Split in two so expected values never enter the sandbox:
+- inside the sandbox: `run_case(namespace, public_case(case))` executes the steps against the
+  namespace of the freshly executed submission and returns JSON-safe observations;
+- outside: `judge_case(case, observations)` compares them with the case's expectations.
+
+Steps (each a dict, run in order; the first error stops the case):
+    {"op": "call", "func": F, "args": [...]}              result = namespace[F](*args)
+    {"op": "new", "var": V, "class": C, "args": [...]}    variables[V] = namespace[C](*args)
+    {"op": "set", "var": V, "attr": A, "value": x}        setattr(variables[V], A, x)  (weights
+                                                          injected after construction)
+    {"op": "call", "var": V, "method": M, "args": [...]}  result = variables[V].M(*args)
+    {"op": "get", "var": V, "attr": A}                    result = getattr(variables[V], A)
+A "call" may carry "randint": [i_0, i_1, ...]: during that call numpy.random.randint is replaced
+by a function returning i_0, i_1, ... in turn (it refuses `size=`, a bound that excludes the
+scripted index, and more calls than scripted); the observation records how many calls were made.
+Every argument is decoded afresh for every call (see `values`). When the case has
+"check_inputs_unchanged": true, each call's array arguments are compared before and after the
+call, and any change fails the case ("mutated its input").
+A call or get step with an "expect" value is compared with the tolerance of the case; "expect"
+null (or absent) means the result is not checked (e.g. sgd_step returning None).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nncore.problems.code.values import decode, mismatch, observe
+
+MAX_ERROR = 300  # characters of an exception message kept in an observation
+
+
+class ScriptError(RuntimeError):
+    """The submission used np.random.randint in a way the scripted index order cannot serve."""
+
+
+@contextmanager
+def injected_randint(sequence: Sequence[int]) -> Iterator[list[int]]:
+    """Replace numpy.random.randint by a scripted index sequence; yields the list of returned
+    indices (its length is the number of calls)."""
+    returned: list[int] = []
+    original = np.random.randint
+
+    def scripted(low, high=None, size=None, dtype=int):
+        if size is not None:
+            raise ScriptError(
+                "draw one example index per iteration with np.random.randint(N), without size="
+            )
+        if len(returned) >= len(sequence):
+            raise ScriptError(
+                f"np.random.randint was called more than the {len(sequence)} times scripted "
+                "(once per iteration)"
+            )
+        index = int(sequence[len(returned)])
+        lo, hi = (0, int(low)) if high is None else (int(low), int(high))
+        if not lo <= index < hi:
+            raise ScriptError(
+                f"np.random.randint({lo}, {hi}) cannot give the scripted example index {index}; "
+                "draw it with np.random.randint(N) where N is the number of columns of X"
+            )
+        returned.append(index)
+        return index
+
+    np.random.randint = scripted
+    try:
+        yield returned
+    finally:
+        np.random.randint = original
+
+
+def public_case(case: Mapping) -> dict:
+    """The case without its expectations: what may be shown to students or sent to a sandbox."""
+    out = {k: copy.deepcopy(v) for k, v in case.items() if k != "steps"}
+    out["steps"] = [{k: copy.deepcopy(v) for k, v in s.items() if k != "expect"} for s in case["steps"]]
+    return out
+
+
+def run_case(namespace: Mapping[str, Any], case: Mapping) -> list[dict]:
+    """Execute the steps; one observation per step run: {"step", "ok", "value"?, "error"?,
+    "inputs_changed"?, "randint_calls"?}. Stops after the first step that raises."""
+    variables: dict[str, Any] = {}
+    observations: list[dict] = []
+    check_inputs = bool(case.get("check_inputs_unchanged", False))
+    for index, step in enumerate(case["steps"]):
+        record: dict[str, Any] = {"step": index, "ok": True}
+        try:
+            op = step["op"]
+            if op == "new":
+                cls = _lookup(namespace, step["class"], "class")
+                variables[step["var"]] = cls(*[decode(a, variables) for a in step.get("args", [])])
+            elif op == "set":
+                setattr(_object(variables, step["var"]), step["attr"], decode(step["value"], variables))
+            elif op == "get":
+                record["value"] = observe(getattr(_object(variables, step["var"]), step["attr"]))
+            elif op == "call":
+                target = _callable(namespace, variables, step)
+                args = [decode(a, variables) for a in step.get("args", [])]
+                before = copy.deepcopy([_arrays_only(a) for a in args]) if check_inputs else None
+                if "randint" in step:
+                    with injected_randint(step["randint"]) as returned:
+                        result = target(*args)
+                    record["randint_calls"] = len(returned)
+                else:
+                    result = target(*args)
+                record["value"] = observe(result)
+                if check_inputs:
+                    record["inputs_changed"] = [
+                        i for i, (old, arg) in enumerate(zip(before, args, strict=True))
+                        if not _same(old, _arrays_only(arg))
+                    ]
+            else:
+                raise ValueError(f"unknown step op {op!r}")
+        except Exception as exc:  # any failure of student code is an observation
+            record = {"step": index, "ok": False, "error": f"{type(exc).__name__}: {exc}"[:MAX_ERROR]}
+            observations.append(record)
+            break
+        observations.append(record)
+    return observations
+
+
+def _lookup(namespace: Mapping[str, Any], name: str, what: str) -> Any:
+    if name not in namespace:
+        raise NameError(f"the submission defines no {what} {name!r}")
+    return namespace[name]
+
+
+def _object(variables: Mapping[str, Any], name: str) -> Any:
+    if name not in variables:
+        raise KeyError(f"the case uses {name!r} before creating it")
+    return variables[name]
+
+
+def _callable(namespace: Mapping[str, Any], variables: Mapping[str, Any], step: Mapping) -> Any:
+    if "func" in step:
+        return _lookup(namespace, step["func"], "function")
+    obj = _object(variables, step["var"])
+    method = getattr(obj, step["method"], None)
+    if method is None:
+        raise AttributeError(f"{type(obj).__name__} has no method {step['method']!r}")
+    return method
+
+
+def _arrays_only(value: Any) -> Any:
+    """The array content of an argument (objects passed by 'var' are not input data)."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_arrays_only(v) for v in value]
+    return None
+
+
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(old, np.ndarray):
+        return (
+            isinstance(new, np.ndarray)
+            and old.shape == new.shape
+            and old.dtype == new.dtype
+            and bool(np.array_equal(old, new, equal_nan=True))
+        )
+    if isinstance(old, list):
+        return isinstance(new, list) and len(old) == len(new) and all(map(_same, old, new))
+    return True
+
+
+# --- judging (outside the sandbox) ---------------------------------------------------------------
+
+
+@dataclass
+class CaseVerdict:
+    """Whether a case passed; `message` explains the first failure in one sentence."""
+
+    name: str
+    passed: bool
+    message: str = ""
+    failed_step: int | None = None
+    details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "message": self.message,
+            "failed_step": self.failed_step,
+        }
+
+
+def judge_case(case: Mapping, observations: Sequence[Mapping]) -> CaseVerdict:
+    """Compare a run's observations with the case's expectations (full case, with "expect")."""
+    name = case.get("name", "case")
+    by_step = {o["step"]: o for o in observations}
+    tolerance = case.get("tolerance", {"rtol": 1e-6, "atol": 1e-9})
+    for index, step in enumerate(case["steps"]):
+        where = describe_step(step)
+        obs = by_step.get(index)
+        if obs is None:
+            return CaseVerdict(name, False, f"step {index + 1} ({where}) was not reached", index)
+        if not obs.get("ok"):
+            return CaseVerdict(name, False, f"step {index + 1} ({where}) raised {obs.get('error')}", index)
+        if case.get("check_inputs_unchanged") and obs.get("inputs_changed"):
+            which = ", ".join(f"argument {i + 1}" for i in obs["inputs_changed"])
+            return CaseVerdict(
+                name, False, f"step {index + 1} ({where}) modified its input ({which}); "
+                "work on copies instead of changing the caller's arrays", index
+            )
+        if "randint" in step and obs.get("randint_calls") != len(step["randint"]):
+            return CaseVerdict(
+                name, False, f"step {index + 1} ({where}) called np.random.randint "
+                f"{obs.get('randint_calls', 0)} times, expected {len(step['randint'])} "
+                "(one random example per iteration)", index
+            )
+        expected = step.get("expect")
+        if expected is not None:
+            problem = mismatch(expected, obs.get("value", {"type": "none"}), tolerance, where)
+            if problem:
+                return CaseVerdict(name, False, f"step {index + 1}: {problem}", index)
+    return CaseVerdict(name, True)
+
+
+def describe_step(step: Mapping) -> str:
+    """A short name of a step for messages: 'softmax(...)', 'lin.backward(...)', 'lin.dLdW'."""
+    op = step.get("op")
+    if op == "call":
+        return f"{step['func']}(...)" if "func" in step else f"{step['var']}.{step['method']}(...)"
+    if op == "get":
+        return f"{step['var']}.{step['attr']}"
+    if op == "set":
+        return f"{step['var']}.{step['attr']} = ..."
+    if op == "new":
+        return f"{step['var']} = {step['class']}(...)"
+    return str(op)

@@ -1,0 +1,212 @@
+"""The shared base of code-exercise kinds: parameters, case scripts, bugs, instance assembly.
+
+A kind supplies the reference source, starter code, the typical bugs (as edits of the
+reference source) and `make_cases`, which draws the test cases and computes every expectation
+with the nncore engine. `CodeKind.build` assembles the instance laid out as described in
+`nncore.problems.code_kinds`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nncore.problems.base import Draft, Field, Param, ProblemKind, Redraw
+from nncore.problems.code.harness import public_case
+
+CASE_KINDS = ("small", "edge", "random")
+CASE_TRIES = 100  # draws of one case before the whole instance is redrawn
+KINK_MARGIN = 1e-6  # |z| below this is too close to ReLU's kink for an unambiguous derivative
+
+RANDOM_CASES_PARAM = Param(
+    "random_cases", "int", 4,
+    "number of hidden random test cases, besides the fixed small and edge cases",
+    minimum=0, maximum=20,
+)
+RTOL_PARAM = Param(
+    "rtol", "float", 1e-6, "relative tolerance of every comparison", minimum=1e-9, maximum=0.1
+)
+ATOL_PARAM = Param(
+    "atol", "float", 1e-9, "absolute tolerance of every comparison", minimum=0.0, maximum=0.01
+)
+CODE_PARAMS = (RANDOM_CASES_PARAM, RTOL_PARAM, ATOL_PARAM)
+
+
+@dataclass(frozen=True)
+class Bug:
+    """A typical mistake, written as edits (old snippet -> new snippet) of the reference source."""
+
+    id: str
+    name: str
+    explanation: str
+    edits: tuple[tuple[str, str], ...]
+
+    def apply(self, source: str) -> str:
+        """The buggy variant of `source`; every snippet must occur exactly once."""
+        for old, new in self.edits:
+            count = source.count(old)
+            if count != 1:
+                raise ValueError(f"bug {self.id}: snippet {old!r} occurs {count} times, not once")
+            source = source.replace(old, new)
+        return source
+
+
+# --- case scripts ---------------------------------------------------------------------------------
+
+
+def case(name: str, kind: str, note: str, steps: list[dict]) -> dict:
+    """One test case: a named script of steps; `note` says what it checks (shown to students
+    for visible cases)."""
+    if kind not in CASE_KINDS:
+        raise ValueError(f"case kind must be one of {CASE_KINDS}, got {kind!r}")
+    return {"name": name, "kind": kind, "note": note, "steps": steps}
+
+
+def call(func: str, *args: dict, expect: dict | None = None) -> dict:
+    """Call a function of the submission."""
+    return {"op": "call", "func": func, "args": list(args), "expect": expect}
+
+
+def new(var: str, cls: str, *args: dict) -> dict:
+    """Construct an object of a class of the submission."""
+    return {"op": "new", "var": var, "class": cls, "args": list(args)}
+
+
+def assign(var: str, attr: str, value: dict) -> dict:
+    """Inject an attribute (weights) after construction."""
+    return {"op": "set", "var": var, "attr": attr, "value": value}
+
+
+def method(var: str, name: str, *args: dict, expect: dict | None = None, randint=None) -> dict:
+    """Call a method; `randint` scripts the indices np.random.randint returns during the call."""
+    step = {"op": "call", "var": var, "method": name, "args": list(args), "expect": expect}
+    if randint is not None:
+        step["randint"] = [int(i) for i in randint]
+    return step
+
+
+def get(var: str, attr: str, expect: dict) -> dict:
+    """Read an attribute and compare it."""
+    return {"op": "get", "var": var, "attr": attr, "expect": expect}
+
+
+def draw_until(rng: np.random.Generator, draw: Callable[[np.random.Generator], Any],
+               ok: Callable[[Any], bool], what: str) -> Any:
+    """Draw until `ok` holds (deterministic given rng); Redraw the instance after CASE_TRIES."""
+    for _ in range(CASE_TRIES):
+        value = draw(rng)
+        if ok(value):
+            return value
+    raise Redraw(f"no acceptable draw for {what}")
+
+
+def values(rng: np.random.Generator, shape: tuple[int, ...], hand: bool) -> np.ndarray:
+    """Hand values (integers in [-3, 3] or one decimal in [-1, 1], never 0) or 2-decimal
+    random values in [-2, 2]."""
+    if not hand:
+        return np.round(rng.uniform(-2.0, 2.0, size=shape), 2)
+    if rng.random() < 0.5:
+        out = rng.integers(-3, 4, size=shape).astype(np.float64)
+    else:
+        out = rng.integers(-10, 11, size=shape) / 10.0
+    return np.where(out == 0, 1.0, out)
+
+
+def one_hot_columns(rng: np.random.Generator, K: int, B: int) -> np.ndarray:
+    """K x B targets, one random class per column."""
+    labels = rng.integers(0, K, size=B)
+    out = np.zeros((K, B))
+    out[labels, np.arange(B)] = 1.0
+    return out
+
+
+def off_kink(Zs) -> bool:
+    """Whether no pre-activation sits within KINK_MARGIN of 0."""
+    return all(np.all(np.abs(z) > KINK_MARGIN) for z in Zs)
+
+
+# --- the base kind ----------------------------------------------------------------------------------
+
+
+class CodeKind(ProblemKind):
+    """A code exercise: the student writes `entry` (functions or classes) in Python."""
+
+    topic = "code"
+    params = CODE_PARAMS
+    entry: ClassVar[tuple[str, ...]]
+    signature: ClassVar[str]
+    starter: ClassVar[str]
+    reference: ClassVar[str]
+    bugs: ClassVar[tuple[Bug, ...]] = ()
+
+    # --- what a subclass decides ---------------------------------------------------------------
+
+    def make_cases(self, p: dict, rng: np.random.Generator) -> list[dict]:
+        """Small, edge and p["random_cases"] random cases, expectations from the engine."""
+        raise NotImplementedError
+
+    def task(self, p: dict) -> str:
+        """What to implement (LaTeX in $...$), without the common rules."""
+        raise NotImplementedError
+
+    def solution(self, p: dict, cases: list[dict]) -> list[dict]:
+        """The worked explanation: formulas and one small case worked through."""
+        raise NotImplementedError
+
+    def bugs_for(self, p: dict) -> tuple[Bug, ...]:
+        """The bugs the generated cases are built to catch under these parameters."""
+        return self.bugs
+
+    # --- assembly ------------------------------------------------------------------------------------
+
+    def build(self, p: dict, rng: np.random.Generator) -> Draft:
+        tolerance = {"rtol": p["rtol"], "atol": p["atol"]}
+        cases = []
+        for c in self.make_cases(p, rng):
+            cases.append({
+                "name": c["name"],
+                "kind": c["kind"],
+                "hidden": c["kind"] == "random",
+                "note": c["note"],
+                "check_inputs_unchanged": True,
+                "tolerance": dict(tolerance),
+                "steps": c["steps"],
+            })
+        names = [c["name"] for c in cases]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.id}: duplicate case names {names}")
+        shown = [public_case(c) for c in cases if not c["hidden"]]
+        draft = Draft(
+            text=self.task(p) + " " + rules_text(tolerance, len(cases) - len(shown)),
+            data={
+                "code": {
+                    "language": "python",
+                    "entry": list(self.entry),
+                    "signature": self.signature,
+                    "starter": self.starter,
+                    "cases": shown,
+                    "hidden_cases": len(cases) - len(shown),
+                }
+            },
+            fields=[Field("code", "Your Python code", (), "code")],
+            answers={"code": {"source": self.reference, "entry": list(self.entry), "cases": cases}},
+            solution=self.solution(p, cases),
+            tolerance=dict(tolerance),
+        )
+        for bug in self.bugs_for(p):
+            draft.add_misconception(bug.id, bug.name, bug.explanation, {"code": bug.apply(self.reference)})
+        return draft
+
+
+def rules_text(tolerance: dict, hidden: int) -> str:
+    """The rules every code exercise states."""
+    return (
+        "Arguments are NumPy float64 arrays; column vectors are $n \\times 1$ and a batch is "
+        "features $\\times$ examples. Return NumPy arrays of exactly the stated shapes, and never "
+        "modify the arrays you are given (work on copies). Your code is run on the visible "
+        f"example cases and on {hidden} hidden ones; every number must match within a relative "
+        f"tolerance of {tolerance['rtol']:g} and an absolute tolerance of {tolerance['atol']:g}."
+    )
