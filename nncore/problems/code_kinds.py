@@ -54,6 +54,9 @@ Grading a submission (suggested flow, implemented for reference in code.harness)
        source in a fresh namespace and call run_case(namespace, public) -> observations (JSON);
     2. outside: judge_case(case, observations) -> CaseVerdict(passed, message, failed_step);
     3. score = fraction of passed cases (or all-or-nothing, as the course decides).
+    A comparator on flat lists of float64 arrays can use harness.expected_outputs(case) (every
+    expectation in step order); it must still apply the per-call input-mutation check and the
+    randint call count, which run_case reports per step.
 Sequential.sgd: during a "call" step with "randint", numpy.random.randint is replaced by a
 function returning the scripted indices in order (one call per iteration; `size=` and a bound
 excluding the index are errors); judge_case requires exactly len(randint) calls, so a

@@ -223,6 +223,28 @@ def judge_case(case: Mapping, observations: Sequence[Mapping]) -> CaseVerdict:
     return CaseVerdict(name, True)
 
 
+def expected_outputs(case: Mapping) -> list[np.ndarray]:
+    """Every expectation of a case flattened to float64 arrays, in step order (lists and tuples
+    unrolled, a float as a 0-d array, class indices as exact integers in float64), for a
+    comparator that works on a flat list of arrays. Shape rules stay exact; the case's tolerance
+    is safe for class indices (they differ by at least 1)."""
+    out: list[np.ndarray] = []
+
+    def walk(tagged: Mapping) -> None:
+        if tagged["type"] in ("list", "tuple"):
+            for item in tagged["value"]:
+                walk(item)
+        elif tagged["type"] in ("array", "int_array", "float", "int"):
+            out.append(np.asarray(tagged["value"], dtype=np.float64))
+        else:
+            raise ValueError(f"expectation of type {tagged['type']!r} is not numeric")
+
+    for step in case["steps"]:
+        if step.get("expect") is not None:
+            walk(step["expect"])
+    return out
+
+
 def describe_step(step: Mapping) -> str:
     """A short name of a step for messages: 'softmax(...)', 'lin.backward(...)', 'lin.dLdW'."""
     op = step.get("op")

@@ -30,7 +30,7 @@ RTOL_PARAM = Param(
     "rtol", "float", 1e-6, "relative tolerance of every comparison", minimum=1e-9, maximum=0.1
 )
 ATOL_PARAM = Param(
-    "atol", "float", 1e-9, "absolute tolerance of every comparison", minimum=0.0, maximum=0.01
+    "atol", "float", 1e-9, "absolute tolerance of every comparison", minimum=1e-12, maximum=0.01
 )
 CODE_PARAMS = (RANDOM_CASES_PARAM, RTOL_PARAM, ATOL_PARAM)
 

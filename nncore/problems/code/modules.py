@@ -192,6 +192,7 @@ def nll_case(rng, name, kind, note, K, b, hand) -> dict:
 
 
 def draw_sequential(rng, sizes: list[int], hidden: str, hand: bool) -> Network:
+    """Linear layers with `hidden` activations and a softmax output, as a Network."""
     weights = [values(rng, (sizes[l - 1], sizes[l]), hand) for l in range(1, len(sizes))]
     biases = [values(rng, (sizes[l], 1), hand) for l in range(1, len(sizes))]
     return make_network(weights, biases, [hidden] * (len(sizes) - 2) + ["softmax"])
@@ -216,12 +217,14 @@ def sequential_setup(net: Network) -> list[dict]:
     return steps
 
 
-def weight_checks(net: Network, attr: str = "W") -> list[dict]:
+def weight_checks(net: Network) -> list[dict]:
+    """Read W and W0 of every Linear l1, l2, ... and compare them with net's layers."""
     return [s for l, layer in enumerate(net.layers, start=1)
             for s in (get(f"l{l}", "W", v.array(layer.W)), get(f"l{l}", "W0", v.array(layer.W0)))]
 
 
 def hidden_off_kink(net: Network, X: np.ndarray) -> bool:
+    """No ReLU pre-activation of any column of X near the kink."""
     trace = forward(net, X)
     return off_kink(z for z, layer in zip(trace.Z[1:], net.layers, strict=True)
                     if layer.activation.name == "relu")
@@ -271,6 +274,43 @@ def sgd_case(rng, name, kind, note, sizes, hidden, N, iters, lrate, hand=False) 
     return case(name, kind, note, steps + weight_checks(final))
 
 
+CLASS_TASK = {
+    "Linear": (
+        "`Linear(m, n)` holds $W$ ($m \\times n$) and $W_0$ ($n \\times 1$): `forward(A)` returns "
+        "$Z = W^T A + W_0$; `backward(dLdZ)` stores `dLdW` $= A\\, (\\partial L/\\partial Z)^T$ "
+        "($m \\times n$) and `dLdW0` $= \\sum_{\\text{batch}} \\partial L/\\partial Z$ ($n \\times 1$) "
+        "and returns $\\partial L/\\partial A = W\\, \\partial L/\\partial Z$; `sgd_step(lrate)` "
+        "subtracts `lrate` times the stored gradients."
+    ),
+    "Tanh": (
+        "`Tanh.forward(Z)` returns $\\tanh Z$ entrywise and `backward(dLdA)` returns "
+        "$\\partial L/\\partial Z = \\partial L/\\partial A \\odot (1 - \\tanh^2 Z)$."
+    ),
+    "ReLU": (
+        "`ReLU.forward(Z)` returns $\\max(0, Z)$ entrywise and `backward(dLdA)` returns "
+        "$\\partial L/\\partial Z = \\partial L/\\partial A \\odot [Z > 0]$."
+    ),
+    "SoftMax": (
+        "`SoftMax.forward(Z)` is the column-wise softmax and must not overflow (a column $(1000, 0)$ "
+        "gives $(1, 0)$); `backward(dLdZ)` receives $\\partial L/\\partial Z$ itself and returns it; "
+        "`class_fun(Ypred)` returns the argmax over axis 0 of its argument (one class index per "
+        "column)."
+    ),
+    "NLL": (
+        "`NLL.forward(Ypred, Y)` returns the scalar $-\\sum Y \\log \\hat Y$ summed over classes and "
+        "batch, and `backward()` returns $\\hat Y - Y$, the gradient with respect to the softmax "
+        "input."
+    ),
+    "Sequential": (
+        "`Sequential(modules, loss).sgd(X, Y, iters, lrate)` runs `iters` steps of STOCHASTIC "
+        "gradient descent: each iteration draws one example index with `i = np.random.randint(N)` "
+        "($N$ = columns of $X$; call it exactly this way, once per iteration: the tests script "
+        "the indices it returns), then runs forward on column $i$, the loss, backward through the "
+        "modules in reverse order, and `sgd_step`."
+    ),
+}
+
+
 # --- the kinds ------------------------------------------------------------------------------------------------
 
 
@@ -282,23 +322,19 @@ def part_bugs(part: str) -> tuple[Bug, ...]:
 class ModuleKind(CodeKind):
     """A module exercise: the classes of one part of the MIT homework."""
 
-    topic = "modules"
 
     def task(self, p):
-        classes = ", ".join(f"`{c}`" for c in self.entry)
-        return (
+        names = [f"`{c}`" for c in self.entry]
+        classes = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        parts = [
             f"Implement {classes} with the MIT 6.390 module interface shown in the signature. Data are "
-            "columns: an activation $A$ is features $\\times$ batch. `Linear(m, n)` holds $W$ "
-            "($m \\times n$) and $W_0$ ($n \\times 1$): `forward(A)` returns $Z = W^T A + W_0$; "
-            "`backward(dLdZ)` stores `dLdW` $= A\\, (\\partial L/\\partial Z)^T$ ($m \\times n$) and "
-            "`dLdW0` $= \\sum_{\\text{batch}} \\partial L/\\partial Z$ ($n \\times 1$) and returns "
-            "$\\partial L/\\partial A = W\\, \\partial L/\\partial Z$; `sgd_step(lrate)` subtracts "
-            "`lrate` times the stored gradients. The tests construct objects, then set `W` and `W0` "
-            "directly, so keep the weights in those attributes." + self.extra_task()
-        )
-
-    def extra_task(self) -> str:
-        return ""
+            "columns: an activation $A$ is features $\\times$ batch $b$, one column per example.",
+            *(CLASS_TASK[c] for c in self.entry),
+        ]
+        if "Linear" in self.entry:
+            parts.append("The tests construct each `Linear`, then set `W` and `W0` directly, so keep "
+                         "the weights in those attributes.")
+        return " ".join(parts)
 
     def solution(self, p, cases):
         return [*self.explain(cases), step("Reference implementation", r"\text{see the code}", source=self.reference)]
@@ -349,10 +385,6 @@ class CodeActivationModules(ModuleKind):
     reference = REFERENCE["activations"]
     bugs = part_bugs("activations")
 
-    def extra_task(self):
-        return (" `Tanh` and `ReLU` apply their function entrywise in `forward(Z)`; `backward(dLdA)` "
-                "returns $\\partial L/\\partial Z = \\partial L/\\partial A \\odot f'(Z)$ with "
-                "$\\tanh'(z) = 1 - \\tanh^2 z$ and ReLU$'(z) = [z > 0]$.")
 
     def make_cases(self, p, rng):
         cases = [
@@ -386,13 +418,6 @@ class CodeSoftmaxNllModules(ModuleKind):
     reference = REFERENCE["softmax_nll"]
     bugs = part_bugs("softmax_nll")
 
-    def extra_task(self):
-        return (" `SoftMax.forward(Z)` is the column-wise softmax and must not overflow (a column "
-                "$(1000, 0)$ gives $(1, 0)$); `SoftMax.backward(dLdZ)` receives $\\partial L/\\partial Z$ "
-                "itself and returns it; `class_fun(Ypred)` returns the argmax over axis 0 of its "
-                "argument (one class index per column). `NLL.forward(Ypred, Y)` returns the scalar "
-                "$-\\sum Y \\log \\hat Y$ over classes and batch and `NLL.backward()` returns "
-                "$\\hat Y - Y$, the gradient with respect to the softmax input.")
 
     def make_cases(self, p, rng):
         cases = [
@@ -430,15 +455,6 @@ class CodeSequential(ModuleKind):
     reference = REFERENCE["sequential"]
     bugs = part_bugs("sequential")
 
-    def extra_task(self):
-        return (" The activations return $\\partial L/\\partial Z = \\partial L/\\partial A \\odot f'(Z)$; "
-                "`SoftMax` is stable, passes `dLdZ` on in `backward` and classifies its argument in "
-                "`class_fun`; `NLL` returns the summed loss and $\\hat Y - Y$. "
-                "`Sequential(modules, loss).sgd(X, Y, iters, lrate)` runs `iters` steps of STOCHASTIC "
-                "gradient descent: each iteration draws one example index with "
-                "`i = np.random.randint(N)` ($N$ = columns of $X$; call it exactly this way, once per "
-                "iteration: the tests script the indices it returns), then forward, loss, backward "
-                "through the modules in reverse order, and `sgd_step`.")
 
     def make_cases(self, p, rng):
         lr = p["lrate"]
