@@ -1,0 +1,294 @@
+"""The student child, INSIDE the sandbox: set itself up, then run the submission's test cases.
+
+Shipped as source text like forkserver.py (standard library and NumPy only). The fork server
+calls `child()` right after fork; it never returns. Before any student code runs the child: starts
+its own session; puts /dev/null, the stdout/stderr/result pipes and the job memfd on fds 0-4 and
+closes every other descriptor (the server's socket included); reads the job; drops to uid/gid
+65534 when the server runs as root; sets the rlimits; and loads the seccomp program (with its own
+pid patched in). Then it compiles the code as "<submission>", calls the entry point once per case
+with private copies of the inputs, turns each return value into float64 arrays and writes one
+record per case on fd 3 (see frames.py); an exception becomes an error record whose traceback
+shows only the student's frames. It ends with os._exit, so atexit handlers, finalizers and
+leftover threads never run on.
+
+From the first line of student code on, this process is the student's: anything below may be
+replaced or bypassed, and the parent trusts none of it beyond "bytes to parse".
+"""
+
+from __future__ import annotations
+
+import builtins
+import ctypes
+import fcntl
+import io
+import linecache
+import os
+import resource
+import struct
+import sys
+import traceback
+
+try:  # inside the sandbox the bootstrap registers frames.py under this name
+    import sandbox_frames as frames  # type: ignore[import-not-found]
+except ImportError:  # outside (tests, unsandboxed development mode)
+    from autograder.sandbox import frames
+
+import numpy as np
+
+FILENAME = "<submission>"
+MODULE_NAME = "submission"
+# The child failed before student code ran. Never trusted: a student can exit with 121 too.
+EXIT_SETUP_FAILED = 121
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_SECCOMP = 22
+_SECCOMP_MODE_FILTER = 2
+_MAX_CASES = 10_000
+
+
+# --- the job (written by the parent into a memfd, read by the child) ---------------------------
+
+
+def encode_job(code: str, entry: str, encoded_cases: list[bytes]) -> bytes:
+    raw_code = code.encode("utf-8", "surrogatepass")
+    raw_entry = entry.encode("utf-8")
+    return b"".join(
+        (
+            struct.pack("<III", len(raw_code), len(raw_entry), len(encoded_cases)),
+            raw_code,
+            raw_entry,
+            *encoded_cases,
+        )
+    )
+
+
+def decode_job(data: bytes):
+    code_len, entry_len, ncases = struct.unpack_from("<III", data, 0)
+    pos = 12
+    code = data[pos : pos + code_len].decode("utf-8", "surrogatepass")
+    pos += code_len
+    entry = data[pos : pos + entry_len].decode("utf-8")
+    pos += entry_len
+    if ncases > _MAX_CASES:
+        raise ValueError("too many cases")
+    stream = frames.parse_stream(
+        memoryview(data)[pos:], max_records=ncases, max_bytes=len(data), dtypes=frames.INPUT_DTYPES
+    )
+    records = stream.records
+    if (
+        stream.end != "clean"
+        or len(records) != ncases
+        or not all(isinstance(r, frames.ArraysRecord) for r in records)
+    ):
+        raise ValueError(f"bad job inputs: {stream.end} {stream.problem}")
+    return code, entry, [r.arrays for r in records]
+
+
+# --- setting up the child -----------------------------------------------------------------------
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.prctl.argtypes = [
+    ctypes.c_int,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+]
+_libc.prctl.restype = ctypes.c_int
+
+
+def drop_privileges(config) -> None:
+    if config.drop:
+        uid, gid = int(config.drop[0]), int(config.drop[1])
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+
+
+def child(config, limits: dict, fds: list[int], baseline: int) -> None:
+    """Set up the student child and run the harness. Never returns."""
+    try:
+        os.setsid()
+        job_fd, out_w, err_w, res_w = (_dup_high(fd) for fd in fds)
+        null = os.open(os.devnull, os.O_RDONLY)
+        for src, dst in ((null, 0), (out_w, 1), (err_w, 2), (res_w, 3), (job_fd, 4)):
+            os.dup2(src, dst, inheritable=False)
+        os.closerange(5, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        job = _read_all(4)
+        os.close(4)
+        drop_privileges(config)
+        os.chdir(config.tmp)
+        os.umask(0o077)
+        _set_limits(limits, baseline + 3 * len(job))
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+        sys.stdout = io.TextIOWrapper(
+            io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace"
+        )
+        sys.stderr = io.TextIOWrapper(
+            io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace"
+        )
+        if config.filter is not None:
+            _load_seccomp(config)
+    except BaseException:
+        os._exit(EXIT_SETUP_FAILED)
+    try:
+        _harness(job)
+    finally:
+        os._exit(0)
+
+
+def _dup_high(fd: int) -> int:
+    """A copy of fd numbered 10 or above, so the dup2s into 0-4 cannot clobber each other."""
+    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    os.lseek(fd, 0, os.SEEK_SET)
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _set_limits(limits: dict, address_space: int) -> None:
+    mb = 1 << 20
+    cpu = max(1, int(-(-float(limits.get("cpu_s", 5)) // 1)))
+    wanted = {
+        resource.RLIMIT_CPU: (cpu, cpu + 1),
+        resource.RLIMIT_AS: (address_space + int(limits.get("memory_mb", 512)) * mb,) * 2,
+        resource.RLIMIT_NPROC: (int(limits.get("nproc", 32)),) * 2,
+        resource.RLIMIT_NOFILE: (int(limits.get("nofile", 64)),) * 2,
+        resource.RLIMIT_FSIZE: (int(limits.get("fsize_mb", 16)) * mb,) * 2,
+        resource.RLIMIT_CORE: (0, 0),
+        resource.RLIMIT_MEMLOCK: (0, 0),
+        resource.RLIMIT_MSGQUEUE: (0, 0),
+    }
+    for which, (soft, hard) in wanted.items():
+        _, current_hard = resource.getrlimit(which)
+        if current_hard != resource.RLIM_INFINITY:
+            hard = min(hard, current_hard)
+            soft = min(soft, hard)
+        resource.setrlimit(which, (soft, hard))
+
+
+def _load_seccomp(config) -> None:
+    program = config.filter
+    if config.pid_index >= 0:  # our own copy of the buffer (copy-on-write after fork)
+        struct.pack_into("<I", program, config.pid_index * 8 + 4, os.getpid())
+    fprog = _SockFprog(len(program) // 8, ctypes.addressof(program))
+    if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+    if _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP)")
+
+
+# --- the harness: from here on, the process is the student's -----------------------------------
+
+# Bound now, before student code can replace them (a courtesy: the parent trusts none of it).
+_write = os.write
+_exit = os._exit
+_np_array = np.array
+_float64 = np.float64
+_encode_arrays = frames.encode_arrays
+_encode_error = frames.encode_error
+_MEMORY_ERROR_RECORD = frames.encode_error("MemoryError", "MemoryError\n")
+
+
+def _harness(job: bytes) -> None:
+    try:
+        code, entry, cases = decode_job(job)
+    except Exception:
+        _exit(EXIT_SETUP_FAILED)
+    linecache.cache[FILENAME] = (len(code), None, code.splitlines(True), FILENAME)
+    namespace = {"__name__": MODULE_NAME, "__builtins__": builtins}
+    try:
+        exec(compile(code, FILENAME, "exec"), namespace)
+        function = namespace.get(entry)
+        if not callable(function):
+            raise NameError(f"the submission does not define a function named {entry!r}")
+    except BaseException as exc:
+        record = _error_record(exc)
+        _flush()
+        for _ in cases:
+            _send(record)
+        _exit(0)
+    for args in cases:
+        try:
+            value = function(*[_np_array(a, copy=True) for a in args])
+            record = _encode_arrays(_as_float64(value))
+        except BaseException as exc:
+            record = _error_record(exc)
+        _flush()
+        _send(record)
+    _flush()
+    _exit(0)
+
+
+def _as_float64(value) -> list:
+    """The call's outputs as fresh float64 base arrays: a tuple is several outputs, anything
+    else one (lists included). Student __array__/__float__ methods may run here: harmless, the
+    parent only ever sees the numbers."""
+    items = list(value) if isinstance(value, tuple) else [value]
+    if len(items) > frames.MAX_ARRAYS:
+        raise ValueError(
+            f"the function returned {len(items)} outputs (at most {frames.MAX_ARRAYS})"
+        )
+    out = []
+    for item in items:
+        out.append(_np_array(item, dtype=_float64, copy=True))  # subok=False: a base ndarray
+    return out
+
+
+def _error_record(exc: BaseException) -> bytes:
+    try:
+        name = type(exc).__name__
+        if not isinstance(name, str):
+            name = "Exception"
+        return _encode_error(name, format_student_traceback(exc))
+    except MemoryError:
+        return _MEMORY_ERROR_RECORD
+    except BaseException:
+        return _encode_error("Exception", "(the exception could not be formatted)\n")
+
+
+def format_student_traceback(exc: BaseException, limit: int = 16 * 1024) -> str:
+    """The traceback with only the student's own frames (file "<submission>"), cut to `limit`."""
+    te = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
+    seen = set()
+    stack = [te]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.stack = traceback.StackSummary.from_list(
+            [frame for frame in current.stack if frame.filename == FILENAME]
+        )
+        stack.extend(x for x in (current.__cause__, current.__context__) if x is not None)
+    text = "".join(te.format())
+    if len(text) > limit:
+        text = text[: limit // 2] + "\n[... traceback cut ...]\n" + text[-limit // 2 :]
+    return text
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+
+
+def _send(record: bytes) -> None:
+    view = memoryview(record)
+    try:
+        while view:
+            view = view[_write(3, view) :]
+    except BaseException:
+        _exit(0)

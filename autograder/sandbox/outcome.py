@@ -1,0 +1,124 @@
+"""From one raw run (exit report, pipes' bytes) to one CaseOutcome per test case.
+
+Trust: the exit report comes from the fork server, which never runs student code; the result
+bytes, stdout and stderr come from the student child and are only parsed (frames.parse_stream)
+or shown. The child's exit code means nothing (a student can exit with any code), so it is
+only quoted in messages.
+
+Statuses:
+  ok         the case returned; `outputs` holds its float64 arrays (not yet compared!)
+  error      it raised (traceback filtered to the student's frames), or the process ended
+             before returning this case (sys.exit at import, os._exit, ...)
+  timeout    the CPU or wall-clock limit
+  memory     MemoryError (the address-space limit)
+  killed     a signal (crash, forbidden ABI), the output limit, or the sandbox failing
+  malformed  the result channel did not parse, or exceeded its size limit
+A result stream that is invalid anywhere makes every case of the run malformed: a valid record
+next to garbage proves nothing.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from autograder.sandbox import frames
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.server import RawRun
+
+STATUSES = ("ok", "error", "timeout", "memory", "killed", "malformed")
+_MEMORY_ERRORS = {"MemoryError", "_ArrayMemoryError"}
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare fields, not outcomes
+class CaseOutcome:
+    """The outcome of one test case of one run. stdout/stderr/cpu/wall are the whole run's."""
+
+    status: str
+    outputs: tuple[np.ndarray, ...] = ()
+    message: str = ""
+    traceback: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    details: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def assemble(raw: RawRun, ncases: int, limits: Limits) -> list[CaseOutcome]:
+    """One CaseOutcome per case, in order."""
+    exit_info = raw.exit or {}
+    common = {
+        "stdout": _text(raw.stdout, raw.output_exceeded),
+        "stderr": _text(raw.stderr, raw.output_exceeded),
+        "cpu_s": float(exit_info.get("cpu_s", 0.0)),
+        "wall_s": float(exit_info.get("wall_s", 0.0)),
+        "details": {"exit": dict(exit_info), "failure": raw.failure},
+    }
+    stream = frames.parse_stream(raw.results, max_records=ncases, max_bytes=limits.result_bytes)
+    if stream.end == "invalid":
+        message = f"malformed result: {stream.problem}"
+        return [CaseOutcome("malformed", message=message, **common) for _ in range(ncases)]
+    outcomes = [_from_record(record, **common) for record in stream.records]
+    rest_status, rest_message = _missing(raw, stream, limits)
+    outcomes += [
+        CaseOutcome(rest_status, message=rest_message, **common)
+        for _ in range(ncases - len(outcomes))
+    ]
+    return outcomes
+
+
+def _from_record(record, **common) -> CaseOutcome:
+    if isinstance(record, frames.ArraysRecord):
+        return CaseOutcome("ok", outputs=record.arrays, **common)
+    name = record.name.strip() or "Exception"
+    status = "memory" if name in _MEMORY_ERRORS else "error"
+    message = "out of memory (the memory limit)" if status == "memory" else f"raised {name}"
+    return CaseOutcome(status, message=message, traceback=record.text, **common)
+
+
+def _missing(raw: RawRun, stream: frames.Stream, limits: Limits) -> tuple[str, str]:
+    """Status and message for the cases that got no record, from how the run ended."""
+    info = raw.exit or {}
+    how, code, sig = info.get("how"), info.get("code"), info.get("signal")
+    if raw.result_exceeded:
+        return "malformed", f"malformed result: more than {limits.result_mb} MB of results"
+    if raw.output_exceeded:
+        return "killed", f"killed: more than {limits.output_kb} KB of output"
+    if raw.failure is not None:
+        if raw.timed_out:
+            return "timeout", f"timeout: the run did not end within {limits.wall_s:g} s"
+        return "killed", f"killed: sandbox failure ({raw.failure})"
+    if how == "wall":
+        return "timeout", f"timeout: wall-clock limit of {limits.wall_s:g} s"
+    cpu_soft, _hard = limits.cpu_rlimit
+    if how == "signaled" and (
+        sig == signal.SIGXCPU
+        or (sig == signal.SIGKILL and info.get("cpu_s", 0.0) >= cpu_soft - 0.05)
+    ):
+        return "timeout", f"timeout: CPU time limit of {limits.cpu_s:g} s"
+    if how == "killed":
+        return "killed", "killed by the sandbox"
+    if how == "signaled":
+        return "killed", f"killed: the process died from {_signal_name(sig)}"
+    if stream.end == "truncated":
+        return "malformed", f"malformed result: {stream.problem}"
+    return "error", f"the submission exited (code {code}) before returning a result for this case"
+
+
+def _signal_name(sig) -> str:
+    try:
+        return signal.Signals(sig).name
+    except (ValueError, TypeError):
+        return f"signal {sig}"
+
+
+def _text(raw: bytes, cut: bool) -> str:
+    text = raw.decode("utf-8", "replace")
+    return text + "\n[... output cut at the limit ...]\n" if cut else text

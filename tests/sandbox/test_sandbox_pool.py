@@ -1,0 +1,248 @@
+"""SandboxPool with honest code: exact arrays back, errors explained, servers replaced and recycled.
+
+Needs a working bubblewrap: skipped with the reason when it is missing, FAILS under CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from autograder.sandbox import (
+    CaseOutcome,
+    Limits,
+    SandboxPool,
+    SandboxUnavailable,
+    outputs_match,
+    sandbox_available,
+)
+from autograder.sandbox import pool as pool_module
+
+IN_CI = os.environ.get("CI") == "true"
+LIMITS = Limits(cpu_s=2, wall_s=4, memory_mb=256, output_kb=64)
+
+
+def require_sandbox() -> None:
+    ok, reason = sandbox_available()
+    if not ok:
+        if IN_CI:
+            pytest.fail(f"the sandbox must work under CI=true, but: {reason}")
+        pytest.skip(f"sandbox unavailable: {reason}")
+
+
+@pytest.fixture(scope="module")
+def pool():
+    require_sandbox()
+    with SandboxPool(limits=LIMITS) as p:
+        yield p
+
+
+LAYER = """
+import numpy as np
+
+def forward(x, w, b):
+    z = x @ w + b
+    return np.maximum(z, 0.0), z.sum(axis=0)
+"""
+
+
+def reference_forward(x, w, b):
+    z = x @ w + b
+    return np.maximum(z, 0.0), z.sum(axis=0)
+
+
+def test_correct_code_returns_bit_exact_arrays(pool):
+    rng = np.random.default_rng(0)
+    cases = [
+        [rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=2)] for _ in range(3)
+    ]
+    outcomes = pool.run(LAYER, "forward", cases)
+    assert len(outcomes) == 3
+    for outcome, case in zip(outcomes, cases, strict=True):
+        assert isinstance(outcome, CaseOutcome)
+        assert outcome.status == "ok", outcome
+        expected = reference_forward(*case)
+        assert [a.shape for a in outcome.outputs] == [(4, 2), (2,)]
+        for got, exp in zip(outcome.outputs, expected, strict=True):
+            assert type(got) is np.ndarray and got.dtype == np.float64
+            assert got.tobytes() == exp.tobytes()  # same NumPy, same bits
+        assert outputs_match(outcome.outputs, expected, rtol=0, atol=0)
+
+
+def test_return_values_become_float64_arrays(pool):
+    code = (
+        "def f(x):\n"
+        "    return 3\n"
+        "def g(x):\n"
+        "    return [[1, 2], [3, 4]]\n"
+        "def h(x):\n"
+        "    return x, float(x.sum()), True\n"
+    )
+    x = np.array([1.5, 2.5])
+    (f,) = pool.run(code, "f", [[x]])
+    assert f.outputs[0].shape == () and f.outputs[0] == 3.0
+    (g,) = pool.run(code, "g", [[x]])
+    assert g.outputs[0].tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    (h,) = pool.run(code, "h", [[x]])
+    assert [o.tolist() for o in h.outputs] == [[1.5, 2.5], 4.0, 1.0]
+
+
+def test_inputs_keep_their_kind_and_are_private_copies(pool):
+    code = (
+        "import numpy as np\n"
+        "def f(labels, mask, x):\n"
+        "    x *= 2\n"  # in place: must not leak into the next case
+        "    return float(labels.dtype == np.int64), float(mask.dtype == np.bool_), x, float(x.flags.writeable)\n"
+    )
+    case = [np.array([0, 2, 1]), np.array([True, False]), np.ones(2)]
+    outcomes = pool.run(code, "f", [case, case])
+    for outcome in outcomes:
+        assert outcome.status == "ok", outcome
+        assert [o.tolist() for o in outcome.outputs] == [1.0, 1.0, [2.0, 2.0], 1.0]
+
+
+def test_stdout_stderr_and_filtered_tracebacks(pool):
+    code = (
+        "import sys\n"
+        "def helper(v):\n"
+        "    return v[10]\n"
+        "def f(x):\n"
+        "    print('looking at', x.shape)\n"
+        "    print('careful', file=sys.stderr)\n"
+        "    return helper(x)\n"
+    )
+    (outcome,) = pool.run(code, "f", [[np.ones(3)]])
+    assert outcome.status == "error" and outcome.message == "raised IndexError"
+    assert "looking at (3,)" in outcome.stdout and "careful" in outcome.stderr
+    assert 'File "<submission>", line 7, in f' in outcome.traceback
+    assert 'File "<submission>", line 3, in helper' in outcome.traceback
+    assert "IndexError: index 10 is out of bounds" in outcome.traceback
+    for internal in ("forkserver", "harness", "sandbox"):
+        assert internal not in outcome.traceback
+
+
+def test_bad_submissions_are_errors_for_every_case(pool):
+    for code, words in [
+        ("def f(x) return x\n", "SyntaxError"),
+        ("def g(x):\n    return x\n", "does not define a function named 'f'"),
+        ("f = 3\n", "does not define a function named 'f'"),
+        ("import tensorflow\ndef f(x):\n    return x\n", "No module named 'tensorflow'"),
+        (
+            "import os, sys\nsys.path.insert(0, '/work/main')\nimport autograder\n",
+            "No module named 'autograder'",
+        ),
+    ]:
+        outcomes = pool.run(code, "f", [[np.ones(1)], [np.ones(2)]])
+        assert [o.status for o in outcomes] == ["error", "error"], code
+        assert words in outcomes[0].traceback, (code, outcomes[0].traceback)
+
+
+def test_per_run_limits_override(pool):
+    code = "import time\ndef f(x):\n    time.sleep(1.5)\n    return x\n"
+    (slow,) = pool.run(code, "f", [[np.ones(1)]], limits=Limits(cpu_s=1, wall_s=0.5))
+    assert slow.status == "timeout" and "wall-clock" in slow.message
+    (fine,) = pool.run(code, "f", [[np.ones(1)]])
+    assert fine.status == "ok"
+
+
+def test_the_child_runs_as_nobody_with_the_limits(pool):
+    code = (
+        "import os, resource\n"
+        "def f(x):\n"
+        "    return (float(os.getuid()), float(os.getgid()),\n"
+        "            float(resource.getrlimit(resource.RLIMIT_NOFILE)[1]),\n"
+        "            float(resource.getrlimit(resource.RLIMIT_FSIZE)[1]),\n"
+        "            float(resource.getrlimit(resource.RLIMIT_NPROC)[1]),\n"
+        "            float(resource.getrlimit(resource.RLIMIT_CPU)[0]))\n"
+    )
+    (outcome,) = pool.run(code, "f", [[np.ones(1)]])
+    assert [float(v) for v in outcome.outputs] == [
+        65534.0, 65534.0, LIMITS.nofile, LIMITS.fsize_mb * 2**20, LIMITS.nproc, 2.0
+    ]  # fmt: skip
+
+
+def test_bad_arguments_raise_value_error(pool):
+    with pytest.raises(ValueError):
+        pool.run("def f(x): return x", "f", [])
+    with pytest.raises(ValueError):
+        pool.run("def f(x): return x", "not an identifier", [[np.ones(1)]])
+    with pytest.raises(ValueError):
+        pool.run("def f(x): return x", "f", [[np.array(["text"])]])
+    with pytest.raises(ValueError):
+        pool.run("def f(x): return x", "f", [[np.array([1 + 2j])]])
+
+
+def test_recycled_every_max_jobs():
+    require_sandbox()
+    with SandboxPool(limits=LIMITS, max_jobs=2) as small:
+        for i in range(5):
+            (outcome,) = small.run("def f(x):\n    return x + 1\n", "f", [[np.array([float(i)])]])
+            assert outcome.status == "ok" and outcome.outputs[0].tolist() == [i + 1.0]
+        assert small.restarts == 2
+
+
+def test_a_dead_server_is_replaced():
+    require_sandbox()
+    with SandboxPool(limits=LIMITS) as fresh:
+        assert fresh.run("def f(x):\n    return x\n", "f", [[np.ones(1)]])[0].ok
+        os.killpg(fresh._server.proc.pid, signal.SIGKILL)
+        fresh._server.proc.wait()
+        (outcome,) = fresh.run("def f(x):\n    return x * 3\n", "f", [[np.ones(1)]])
+        assert outcome.ok and outcome.outputs[0].tolist() == [3.0]
+        assert fresh.restarts == 1
+
+
+def test_a_job_sent_to_a_server_that_just_died_is_retried_once():
+    require_sandbox()
+    with SandboxPool(limits=LIMITS) as fresh:
+        assert fresh.run("def f(x):\n    return x\n", "f", [[np.ones(1)]])[0].ok
+        server = fresh._server
+        os.killpg(server.proc.pid, signal.SIGKILL)
+        server.proc.wait()
+        server.sock.settimeout(10)
+        assert (
+            server.sock.recv(100) == b""
+        )  # the fork server inside is gone too (--die-with-parent)
+        server.alive = lambda: True  # ... but the pool has not noticed yet
+        (outcome,) = fresh.run("def f(x):\n    return x * 5\n", "f", [[np.ones(1)]])
+        assert outcome.ok and outcome.outputs[0].tolist() == [5.0]
+        assert fresh.restarts == 1
+
+
+def test_numpy_is_complete_inside(pool):
+    code = """
+import numpy as np
+def f(a):
+    rng = np.random.default_rng()          # OS entropy: getrandom
+    seeded = np.random.default_rng(7).normal(size=3)
+    inv = np.linalg.inv(a)
+    spectrum = np.abs(np.fft.fft(a[0]))
+    return inv, np.einsum("ij,jk->ik", a, inv), seeded, spectrum, float(rng.random() < 1.0)
+"""
+    a = np.array([[2.0, 1.0], [1.0, 3.0]])
+    (outcome,) = pool.run(code, "f", [[a]])
+    assert outcome.status == "ok", outcome.traceback
+    inv, identity, seeded, spectrum, flag = outcome.outputs
+    assert inv.tobytes() == np.linalg.inv(a).tobytes()
+    assert np.allclose(identity, np.eye(2))
+    assert seeded.tobytes() == np.random.default_rng(7).normal(size=3).tobytes()
+    assert spectrum.tobytes() == np.abs(np.fft.fft(a[0])).tobytes() and flag == 1.0
+
+
+def test_missing_bubblewrap_is_a_clear_error_unless_unsandboxed_is_allowed(monkeypatch):
+    monkeypatch.setattr(pool_module.bwrap, "find_bwrap", lambda: None)
+    try:
+        ok, reason = sandbox_available(refresh=True)
+        assert not ok and "bubblewrap" in reason and "install_system_deps.sh" in reason
+        with pytest.raises(SandboxUnavailable, match="bubblewrap"):
+            SandboxPool()
+        with SandboxPool(limits=LIMITS, allow_unsandboxed=True) as dev:
+            assert not dev.sandboxed
+            (outcome,) = dev.run("def f(x):\n    return x * 2\n", "f", [[np.array([2.0])]])
+            assert outcome.ok and outcome.outputs[0].tolist() == [4.0]
+    finally:
+        monkeypatch.undo()
+        sandbox_available(refresh=True)
