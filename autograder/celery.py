@@ -14,8 +14,21 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "autograder.settings")
 
-from celery import Celery  # noqa: E402 - after the environment above
+from celery import Celery, signals  # noqa: E402 - after the environment above
 
 app = Celery("autograder", include=["autograder.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _replace_stale_connections(task=None, **_kwargs) -> None:
+    """Keep one DB connection per worker process across tasks (CELERY_DB_REUSE_MAX), but drop it
+    when it is broken or older than CONN_MAX_AGE, as Django does around each request. Not for
+    eager tasks: they run inside a web request that owns its connection."""
+    if task is not None and task.request.is_eager:
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

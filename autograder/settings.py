@@ -153,6 +153,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("AUTOGRADER_TASK_TIME_LIMIT", 60))
 CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("AUTOGRADER_TASK_SOFT_TIME_LIMIT", 50))
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django fixup closes the DB connection around every task unless told to reuse it; a new
+# PostgreSQL connection per grading cost ~7 ms of CPU (bench/bench_service.py). Stale or broken
+# connections are still replaced (autograder/celery.py, close_old_connections).
+CELERY_DB_REUSE_MAX = int(os.environ.get("AUTOGRADER_DB_REUSE_MAX", 1000))
 CELERY_RESULT_BACKEND = None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A submission still queued/grading after this many seconds is re-enqueued by the sweeper.
