@@ -36,6 +36,7 @@ from nncore.problems.base import (
     step,
 )
 from nncore.problems.common import (
+    KINK_MARGIN,
     NOTATION_PARAM,
     STYLE_PARAM,
     activation_derivative_from_output,
@@ -52,7 +53,6 @@ from nncore.problems.common import (
 
 ROUNDED_PATHS = (3, 4)  # significant figures of the calculator paths graders also accept
 TOPIC = "diagnostics"
-KINK_TOLERANCE = 1e-9  # |z| below this is the kink z = 0 missed by float rounding
 TANH_SATURATION = 2.5  # |in_j| above this leaves tanh'(in_j) = 1 - a_j^2 < 0.03, lost to rounding a_j
 
 BIAS_PARAM = Param("bias", "bool", True, "whether units have biases w_{0,j}")
@@ -94,11 +94,11 @@ def add_if_differs(draft: Draft, id: str, name: str, explanation: str, wrong: di
 def check_no_near_kink(net: Network, trace) -> None:
     """Redraw when a ReLU pre-activation is 0 up to rounding (e.g. 0.7·2 − 1·2 + 0.6 = −1e-16).
 
-    `check_calculator_friendly` only sees exact zeros; a float a hair off 0 would decide
-    "dead" or "alive" by rounding error where the student computes exactly 0.
+    Same margin as `check_calculator_friendly` (KINK_MARGIN), applied here also to the draws
+    that skip its saturation check.
     """
     for l, layer in enumerate(net.layers, start=1):
-        if layer.activation.name in ("relu", "leaky_relu") and np.any(np.abs(trace.Z[l]) < KINK_TOLERANCE):
+        if layer.activation.name in ("relu", "leaky_relu") and np.any(np.abs(trace.Z[l]) < KINK_MARGIN):
             raise Redraw(f"pre-activation on the kink (up to rounding) in layer {l}")
 
 
