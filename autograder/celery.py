@@ -32,3 +32,25 @@ def _replace_stale_connections(task=None, **_kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@signals.worker_process_init.connect
+def _start_sandbox(**_kwargs) -> None:
+    """Start this worker process's sandbox now, so no student waits for its cold start."""
+    from autograder.sandbox import SandboxUnavailable
+    from autograder.sandbox_runner import sandbox_mode, sandbox_pool
+
+    try:
+        sandbox_pool()
+    except SandboxUnavailable:
+        import logging
+
+        logging.getLogger(__name__).warning("no sandbox in this worker: %s", sandbox_mode())
+
+
+@signals.worker_process_shutdown.connect
+@signals.worker_shutdown.connect
+def _stop_sandbox(**_kwargs) -> None:
+    from autograder.sandbox_runner import close_sandbox_pool
+
+    close_sandbox_pool()

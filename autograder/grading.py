@@ -11,6 +11,9 @@ Rules:
   but right against `recompute(instance, student's own answers)` gets full credit, with a note.
 - The raw score is the mean of the field scores (0..1); attempt and late penalties are applied
   by `apply_penalties`.
+- A code field (Python source) is run on the instance's test cases in the sandbox and scored by
+  the fraction of cases passed (autograder.code_grading); a source that does not parse is
+  unreadable like any other field.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from autograder.answers import FieldResult, FieldSpec, InvalidAnswer, grade_field, parse_answer
+from autograder.code_grading import CodeResult, RunCases, grade_code
 from nncore.problems import get_kind
 
 MAX_FIELDS = 200
@@ -50,8 +54,14 @@ class SubmissionGrade:
         return {"status": self.status, "score": self.score, "fields": self.fields, "message": self.message}
 
 
-def grade_submission(instance: Mapping, answers: Any, policy: GradingPolicy = GradingPolicy()) -> SubmissionGrade:
-    """Grade raw `answers` ({field name: raw input}) against a stored instance."""
+def grade_submission(
+    instance: Mapping, answers: Any, policy: GradingPolicy = GradingPolicy(), run_code: RunCases | None = None
+) -> SubmissionGrade:
+    """Grade raw `answers` ({field name: raw input}) against a stored instance.
+
+    Code fields run in `run_code` (default: this process's sandbox, autograder.sandbox_runner),
+    which raises autograder.sandbox.SandboxUnavailable when student code cannot be run safely.
+    """
     if not isinstance(answers, Mapping):
         return SubmissionGrade("rejected", 0.0, message="answers must be an object mapping field names to values")
     fields = instance["fields"]
@@ -62,12 +72,17 @@ def grade_submission(instance: Mapping, answers: Any, policy: GradingPolicy = Gr
             "rejected", 0.0, message=f"unknown answer field(s) {unknown}; this question has {names}"
         )
     tolerance = policy.tolerance or instance.get("tolerance")
-    results: dict[str, FieldResult] = {}
+    results: dict[str, FieldResult | CodeResult] = {}
     for spec in fields:
         name = spec["name"]
         raw = answers.get(name)
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             results[name] = FieldResult("incorrect", 0.0, "No answer given.", field=name)
+            continue
+        if spec["type"] == "code":
+            results[name] = grade_code(
+                raw, instance, run_code or _default_runner(), field_name=name, tolerance=policy.tolerance
+            )
             continue
         results[name] = grade_field(
             raw,
@@ -92,6 +107,12 @@ def grade_submission(instance: Mapping, answers: Any, policy: GradingPolicy = Gr
         results = _carry_errors_forward(instance, answers, results, tolerance, policy)
     score = float(np.mean([r.score for r in results.values()])) if results else 0.0
     return SubmissionGrade("graded", score, {n: r.to_dict() for n, r in results.items()})
+
+
+def _default_runner() -> RunCases:
+    from autograder.sandbox_runner import run_cases  # Django settings: only when code is graded
+
+    return run_cases
 
 
 def apply_penalties(raw_score: float, attempt_number: int, attempt_penalty: float, late_penalty: float) -> float:

@@ -164,6 +164,14 @@ AUTOGRADER_STUCK_AFTER_SECONDS = int(os.environ.get("AUTOGRADER_STUCK_AFTER_SECO
 # After this many sends, a submission that keeps failing stays in status "error" for an admin.
 AUTOGRADER_MAX_GRADING_TRIES = int(os.environ.get("AUTOGRADER_MAX_GRADING_TRIES", 5))
 AUTOGRADER_SWEEP_EVERY_SECONDS = float(os.environ.get("AUTOGRADER_SWEEP_EVERY_SECONDS", 30))
+# Student code runs only inside the bubblewrap sandbox (autograder.sandbox). Without bubblewrap a
+# worker refuses code questions (status "error" with the reason) unless this development setting
+# allows running them as plain subprocesses (same limits and seccomp filter, no namespaces).
+AUTOGRADER_ALLOW_UNSANDBOXED_CODE = env_bool("AUTOGRADER_ALLOW_UNSANDBOXED_CODE", False)
+if PRODUCTION and AUTOGRADER_ALLOW_UNSANDBOXED_CODE:
+    raise ImproperlyConfigured("AUTOGRADER_ALLOW_UNSANDBOXED_CODE is a development setting only")
+# The sandbox's fork server is replaced after this many runs (a fresh interpreter now and then).
+AUTOGRADER_SANDBOX_MAX_JOBS = int(os.environ.get("AUTOGRADER_SANDBOX_MAX_JOBS", 500))
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-submissions": {
         "task": "autograder.tasks.sweep_stuck_submissions",

@@ -21,6 +21,7 @@ import builtins
 import ctypes
 import fcntl
 import io
+import json
 import linecache
 import os
 import resource
@@ -35,7 +36,15 @@ except ImportError:  # outside (tests, unsandboxed development mode)
 
 import numpy as np
 
+# The case-script runner (nncore.problems.code.harness): inside the sandbox the bootstrap has
+# registered it under this name from source text; outside it is the ordinary module.
+from nncore.problems.code import harness as script
+
 FILENAME = "<submission>"
+# The entry of a "script" job: each case is a JSON case script (bytes in an int64 array), run
+# with script.run_case; the result of a case is its observations as JSON bytes in a float64
+# array (one byte per entry). Not an identifier, so no submission's function can be named so.
+SCRIPT_ENTRY = "<script>"
 MODULE_NAME = "submission"
 # The child failed before student code ran. Never trusted: a student can exit with 121 too.
 EXIT_SETUP_FAILED = 121
@@ -198,6 +207,15 @@ _float64 = np.float64
 _encode_arrays = frames.encode_arrays
 _encode_error = frames.encode_error
 _MEMORY_ERROR_RECORD = frames.encode_error("MemoryError", "MemoryError\n")
+_run_case = script.run_case
+_json_loads = json.loads
+_json_dumps = json.dumps
+_np_frombuffer = np.frombuffer
+_uint8 = np.uint8
+
+
+def _bytes_of(encoded: np.ndarray) -> bytes:
+    return encoded.astype(_uint8).tobytes()
 
 
 def _harness(job: bytes) -> None:
@@ -207,11 +225,13 @@ def _harness(job: bytes) -> None:
         _exit(EXIT_SETUP_FAILED)
     linecache.cache[FILENAME] = (len(code), None, code.splitlines(True), FILENAME)
     namespace = {"__name__": MODULE_NAME, "__builtins__": builtins}
+    function = None
     try:
         exec(compile(code, FILENAME, "exec"), namespace)
-        function = namespace.get(entry)
-        if not callable(function):
-            raise NameError(f"the submission does not define a function named {entry!r}")
+        if entry != SCRIPT_ENTRY:
+            function = namespace.get(entry)
+            if not callable(function):
+                raise NameError(f"the submission does not define a function named {entry!r}")
     except BaseException as exc:
         record = _error_record(exc)
         _flush()
@@ -220,14 +240,25 @@ def _harness(job: bytes) -> None:
         _exit(0)
     for args in cases:
         try:
-            value = function(*[_np_array(a, copy=True) for a in args])
-            record = _encode_arrays(_as_float64(value))
+            if function is None:
+                record = _encode_arrays(_script_result(namespace, args[0]))
+            else:
+                value = function(*[_np_array(a, copy=True) for a in args])
+                record = _encode_arrays(_as_float64(value))
         except BaseException as exc:
             record = _error_record(exc)
         _flush()
         _send(record)
     _flush()
     _exit(0)
+
+
+def _script_result(namespace: dict, encoded_case: np.ndarray) -> list:
+    """Run one case script against the submission; its observations as JSON bytes."""
+    case = _json_loads(_bytes_of(encoded_case))
+    observations = _run_case(namespace, case, format_student_traceback)
+    text = _json_dumps(observations, allow_nan=False, separators=(",", ":"))
+    return [_np_frombuffer(text.encode("utf-8"), dtype=_uint8).astype(_float64)]
 
 
 def _as_float64(value) -> list:

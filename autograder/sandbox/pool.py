@@ -17,11 +17,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from autograder.sandbox import bwrap, frames, harness
+from autograder.sandbox import bwrap, frames, harness, script
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.outcome import CaseOutcome, assemble
 from autograder.sandbox.seccomp import Filter, UnsupportedArch, build_filter
@@ -140,8 +140,22 @@ class SandboxPool:
         student code does. A sandbox that dies before taking the job is replaced and the job
         sent once more.
         """
-        limits = limits or self.limits
-        job = _encode_job(code, entry, cases)
+        return self._run_job(_encode_job(code, entry, cases), len(cases), limits or self.limits)
+
+    def run_script(
+        self, code: str, public_cases: Sequence[Mapping], *, limits: Limits | None = None
+    ) -> list[CaseOutcome]:
+        """Run case scripts (nncore.problems.code.harness) against `code` in one fresh child.
+
+        Each case must be PUBLIC (no expectations: they never enter the sandbox). An "ok"
+        outcome's outputs hold the case's observations; read them with
+        script.decode_observations, which refuses anything malformed.
+        """
+        cases = [[script.encode_case(case)] for case in public_cases]
+        job = _encode_job(code, script.SCRIPT_ENTRY, cases)
+        return self._run_job(job, len(cases), limits or self.limits)
+
+    def _run_job(self, job: bytes, ncases: int, limits: Limits) -> list[CaseOutcome]:
         with self._lock:
             for attempt in (1, 2):
                 server = self._ready_server()
@@ -156,7 +170,7 @@ class SandboxPool:
                 elif server.jobs >= self.max_jobs:
                     self._replace(kill=False)
                 break
-        return assemble(raw, len(cases), limits)
+        return assemble(raw, ncases, limits)
 
     def close(self) -> None:
         with self._lock:
@@ -233,7 +247,11 @@ def _input_array(value) -> np.ndarray:
 
 
 def _encode_job(code: str, entry: str, cases: Sequence[Sequence]) -> bytes:
-    if not isinstance(code, str) or not isinstance(entry, str) or not entry.isidentifier():
+    if (
+        not isinstance(code, str)
+        or not isinstance(entry, str)
+        or not (entry.isidentifier() or entry == script.SCRIPT_ENTRY)
+    ):
         raise ValueError("code must be a string and entry a Python identifier")
     if len(code.encode("utf-8", "surrogatepass")) > MAX_CODE_BYTES:
         raise ValueError(f"code larger than {MAX_CODE_BYTES} bytes")

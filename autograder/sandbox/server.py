@@ -2,7 +2,7 @@
 
 The fork server is started under bubblewrap (or, only in development with allow_unsandboxed, as a
 plain subprocess) with an empty environment. Its code is frames.py, harness.py and forkserver.py
-passed as source text on the command line, so the sandbox needs no project file.
+(and nncore's case-script runner) passed as source text on the command line, so the sandbox needs no project file.
 
 One run, from the parent's side: write the job into a memfd; create three pipes (stdout, stderr,
 result); send {"op": "run"} with the memfd and the three write ends; close our copies of them; then
@@ -30,9 +30,11 @@ from pathlib import Path
 from autograder.sandbox import bwrap, forkserver
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.seccomp import Filter
+from nncore.problems.code import harness as code_harness
 
-# The sandbox's `python -c` program: load frames.py, harness.py and forkserver.py from argv, run
-# the server.
+# The sandbox's `python -c` program: load frames.py, nncore's case-script modules (values.py and
+# harness.py, under their own package names), the sandbox's harness.py and forkserver.py from
+# argv, run the server.
 BOOTSTRAP = """\
 import sys, types
 def _load(name, source):
@@ -43,9 +45,14 @@ def _load(name, source):
     return module
 sys.path.insert(0, sys.argv[1])
 import numpy
+for _package in ("nncore", "nncore.problems", "nncore.problems.code"):
+    sys.modules[_package] = types.ModuleType(_package)
+    sys.modules[_package].__path__ = []
 _load("sandbox_frames", sys.argv[2])
-_load("sandbox_harness", sys.argv[3])
-sys.exit(_load("sandbox_forkserver", sys.argv[4]).main(sys.argv[5]))
+_load("nncore.problems.code.values", sys.argv[3])
+_load("nncore.problems.code.harness", sys.argv[4])
+_load("sandbox_harness", sys.argv[5])
+sys.exit(_load("sandbox_forkserver", sys.argv[6]).main(sys.argv[7]))
 """
 
 GRACE_S = 3.0  # on top of wall_s, for the server to kill, reap and report
@@ -79,6 +86,11 @@ class RawRun:
 
 def _source(name: str) -> str:
     return (Path(__file__).parent / name).read_text(encoding="utf-8")
+
+
+def _script_source(name: str) -> str:
+    """A module of nncore.problems.code (the case-script runner: standard library + NumPy)."""
+    return (Path(code_harness.__file__).parent / name).read_text(encoding="utf-8")
 
 
 class ServerProcess:
@@ -121,7 +133,13 @@ class ServerProcess:
             site = str(runtime.numpy_dir.parent)
             command = [str(runtime.executable)]
         command += ["-I", "-S", "-B", "-c", BOOTSTRAP, site]
-        command += [_source(name) for name in ("frames.py", "harness.py", "forkserver.py")]
+        command += [
+            _source("frames.py"),
+            _script_source("values.py"),
+            _script_source("harness.py"),
+            _source("harness.py"),
+            _source("forkserver.py"),
+        ]
         command.append(json.dumps(config))
         try:
             self.proc = subprocess.Popen(

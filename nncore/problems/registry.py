@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nncore.problems.base import ProblemKind
 from nncore.problems.classification_kinds import KINDS as CLASSIFICATION_KINDS
+from nncore.problems.code_kinds import KINDS as CODE_KINDS
 from nncore.problems.diagnostic_kinds import KINDS as DIAGNOSTIC_KINDS
 from nncore.problems.graph_kinds import KINDS as GRAPH_KINDS
 from nncore.problems.network_kinds import KINDS as NETWORK_KINDS
@@ -15,6 +16,7 @@ _KIND_CLASSES: tuple[type[ProblemKind], ...] = (
     *CLASSIFICATION_KINDS,
     *GRAPH_KINDS,
     *DIAGNOSTIC_KINDS,
+    *CODE_KINDS,
 )
 
 CATALOGUE: dict[str, ProblemKind] = {cls.id: cls() for cls in _KIND_CLASSES}

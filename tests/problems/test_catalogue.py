@@ -44,7 +44,7 @@ INSTANCE_KEYS = {
     "misconceptions",
     "chained",
 }
-FIELD_TYPES = {"number", "vector", "matrix", "choice", "choices"}
+FIELD_TYPES = {"number", "vector", "matrix", "choice", "choices", "code"}
 PARAM_TYPES = {"int", "float", "choice", "bool", "int_list"}
 MISCONCEPTION_RTOL, MISCONCEPTION_ATOL = 1e-2, 1e-8
 
@@ -80,6 +80,15 @@ def shape_problem(field: dict, value) -> str | None:
         if not all(_is_number(v) for v in flat):
             return f"{value!r} has non-finite or non-numeric entries"
         return None
+    if ftype == "code":  # the reference {"source", "entry", "cases"} or a buggy source
+        source = value.get("source") if isinstance(value, dict) else value
+        if not isinstance(source, str) or not source.strip():
+            return f"{value!r} holds no Python source"
+        try:
+            compile(source, "<answer>", "exec")
+        except SyntaxError as exc:
+            return f"the source does not compile: {exc}"
+        return None
     ids = _choice_ids(field)
     if not ids:
         return f"{ftype} field lists no choices"
@@ -93,7 +102,10 @@ def shape_problem(field: dict, value) -> str | None:
 
 
 def differs(wrong, right, rtol: float, atol: float) -> bool:
-    """Whether a misconception's answer is distinguishable from the correct one."""
+    """Whether a misconception's answer is distinguishable from the correct one (for code, a
+    different source; test_code_kinds checks that each buggy source fails a case)."""
+    if isinstance(right, dict) and "source" in right:
+        return wrong != right["source"]
     if isinstance(right, str) or isinstance(wrong, str):
         return wrong != right
     if isinstance(right, list) and right and isinstance(right[0], str):

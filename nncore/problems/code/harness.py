@@ -25,7 +25,7 @@ null (or absent) means the result is not checked (e.g. sgd_step returning None).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +35,7 @@ import numpy as np
 from nncore.problems.code.values import decode, mismatch, observe
 
 MAX_ERROR = 300  # characters of an exception message kept in an observation
+MAX_TRACEBACK = 8000  # characters of a (student-only) traceback kept in an observation
 
 
 class ScriptError(RuntimeError):
@@ -82,9 +83,15 @@ def public_case(case: Mapping) -> dict:
     return out
 
 
-def run_case(namespace: Mapping[str, Any], case: Mapping) -> list[dict]:
+def run_case(
+    namespace: Mapping[str, Any],
+    case: Mapping,
+    describe_error: Callable[[BaseException], str] | None = None,
+) -> list[dict]:
     """Execute the steps; one observation per step run: {"step", "ok", "value"?, "error"?,
-    "inputs_changed"?, "randint_calls"?}. Stops after the first step that raises."""
+    "traceback"?, "inputs_changed"?, "randint_calls"?}. Stops after the first step that raises.
+    `describe_error` (the sandbox passes one that keeps only the student's frames) adds the
+    traceback of that exception to its observation."""
     variables: dict[str, Any] = {}
     observations: list[dict] = []
     check_inputs = bool(case.get("check_inputs_unchanged", False))
@@ -119,6 +126,8 @@ def run_case(namespace: Mapping[str, Any], case: Mapping) -> list[dict]:
                 raise ValueError(f"unknown step op {op!r}")
         except Exception as exc:  # any failure of student code is an observation
             record = {"step": index, "ok": False, "error": f"{type(exc).__name__}: {exc}"[:MAX_ERROR]}
+            if describe_error is not None:
+                record["traceback"] = describe_error(exc)[:MAX_TRACEBACK]
             observations.append(record)
             break
         observations.append(record)
@@ -202,7 +211,10 @@ def judge_case(case: Mapping, observations: Sequence[Mapping]) -> CaseVerdict:
         if obs is None:
             return CaseVerdict(name, False, f"step {index + 1} ({where}) was not reached", index)
         if not obs.get("ok"):
-            return CaseVerdict(name, False, f"step {index + 1} ({where}) raised {obs.get('error')}", index)
+            details = {"traceback": obs["traceback"]} if obs.get("traceback") else {}
+            return CaseVerdict(
+                name, False, f"step {index + 1} ({where}) raised {obs.get('error')}", index, details
+            )
         if case.get("check_inputs_unchanged") and obs.get("inputs_changed"):
             which = ", ".join(f"argument {i + 1}" for i in obs["inputs_changed"])
             return CaseVerdict(

@@ -32,7 +32,22 @@ RTOL_PARAM = Param(
 ATOL_PARAM = Param(
     "atol", "float", 1e-9, "absolute tolerance of every comparison", minimum=1e-12, maximum=0.01
 )
-CODE_PARAMS = (RANDOM_CASES_PARAM, RTOL_PARAM, ATOL_PARAM)
+TIME_LIMIT_PARAM = Param(
+    "time_limit_s", "float", 2.0,
+    "CPU seconds for all the test cases of one submission together (wall clock: twice that + 1 s)",
+    minimum=0.1, maximum=20.0,
+)
+MEMORY_PARAM = Param(
+    "memory_mb", "int", 256, "memory (MB) the submission may use on top of Python and NumPy",
+    minimum=16, maximum=2048,
+)
+SHOW_HIDDEN_PARAM = Param(
+    "show_hidden_cases", "bool", False,
+    "show students the inputs, values and error messages of the hidden cases in feedback",
+)
+CODE_PARAMS = (
+    RANDOM_CASES_PARAM, RTOL_PARAM, ATOL_PARAM, TIME_LIMIT_PARAM, MEMORY_PARAM, SHOW_HIDDEN_PARAM
+)
 
 
 @dataclass(frozen=True)
@@ -180,7 +195,7 @@ class CodeKind(ProblemKind):
             raise ValueError(f"{self.id}: duplicate case names {names}")
         shown = [public_case(c) for c in cases if not c["hidden"]]
         draft = Draft(
-            text=self.task(p) + " " + rules_text(tolerance, len(cases) - len(shown)),
+            text=self.task(p) + " " + rules_text(tolerance, len(cases) - len(shown), p),
             data={
                 "code": {
                     "language": "python",
@@ -201,12 +216,14 @@ class CodeKind(ProblemKind):
         return draft
 
 
-def rules_text(tolerance: dict, hidden: int) -> str:
-    """The rules every code exercise states."""
+def rules_text(tolerance: dict, hidden: int, p: dict) -> str:
+    """The rules every code exercise states (shapes, no mutation, cases, tolerance, limits)."""
     return (
         "Arguments are NumPy float64 arrays; column vectors are $n \\times 1$ and a batch is "
         "features $\\times$ examples. Return NumPy arrays of exactly the stated shapes, and never "
         "modify the arrays you are given (work on copies). Your code is run on the visible "
         f"example cases and on {hidden} hidden ones; every number must match within a relative "
-        f"tolerance of {tolerance['rtol']:g} and an absolute tolerance of {tolerance['atol']:g}."
+        f"tolerance of {tolerance['rtol']:g} and an absolute tolerance of {tolerance['atol']:g}. "
+        f"All cases together may use {p['time_limit_s']:g} s of CPU time and "
+        f"{p['memory_mb']} MB of memory."
     )

@@ -1,0 +1,253 @@
+"""Code answers graded through the real sandbox: script jobs, per-case feedback, typical bugs.
+
+Every code kind's reference source must pass every case and every typical bug must fail at least
+one case and be named; hidden cases must not echo anything the submission produced; the worker's
+pool stays healthy after hostile code. Needs bubblewrap: skipped locally without it, FAILS under
+CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+
+import numpy as np
+import pytest
+
+from autograder.code_grading import grade_code, limits_for, syntax_problem
+from autograder.grading import GradingPolicy, grade_submission
+from autograder.sandbox import SandboxPool, sandbox_available
+from autograder.sandbox.script import decode_observations, encode_case
+from nncore.problems import CATALOGUE, get_kind
+from nncore.problems.code_kinds import KINDS
+
+IN_CI = os.environ.get("CI") == "true"
+CODE_KIND_IDS = [cls.id for cls in KINDS]
+MARKER = "LEAK-MARKER-93c1"
+
+
+@pytest.fixture(scope="module")
+def pool():
+    ok, reason = sandbox_available()
+    if not ok:
+        if IN_CI:
+            pytest.fail(f"the sandbox must work under CI=true, but: {reason}")
+        pytest.skip(f"sandbox unavailable: {reason}")
+    with SandboxPool() as p:
+        yield p
+
+
+@pytest.fixture
+def run(pool):
+    return lambda code, cases, limits: pool.run_script(code, cases, limits=limits)
+
+
+def mlp_instance(**params) -> dict:
+    return get_kind("code_mlp_forward").generate(params, 11)
+
+
+def honest_mlp_forward(instance: dict) -> str:
+    return instance["answers"]["code"]["source"]
+
+
+# --- the catalogue -------------------------------------------------------------------------------
+
+
+def test_code_kinds_are_in_the_catalogue():
+    assert set(CODE_KIND_IDS) <= set(CATALOGUE)
+    for kind_id in CODE_KIND_IDS:
+        assert [f["type"] for f in get_kind(kind_id).generate({}, 0)["fields"]] == ["code"]
+
+
+@pytest.mark.parametrize("kind_id", CODE_KIND_IDS)
+def test_reference_passes_and_every_typical_bug_fails_and_is_named(run, kind_id):
+    instance = get_kind(kind_id).generate({}, 4)
+    result = grade_code(instance["answers"]["code"]["source"], instance, run)
+    assert (result.status, result.score) == ("correct", 1.0), result.cases
+    assert all(case["passed"] for case in result.cases)
+    assert len(result.cases) == len(instance["answers"]["code"]["cases"])
+    for bug in instance["misconceptions"]:
+        graded = grade_code(bug["answers"]["code"], instance, run)
+        assert graded.score < 1.0, bug["id"]
+        assert graded.misconception == bug["id"]
+        assert bug["explanation"] in graded.message
+
+
+# --- feedback --------------------------------------------------------------------------------------
+
+
+def test_visible_case_feedback_names_the_wrong_entry_and_shows_the_inputs(run):
+    instance = mlp_instance()
+    wrong = honest_mlp_forward(instance).replace("return A", "return A * 1.5", 1)
+    assert wrong != honest_mlp_forward(instance), "the reference changed: update this test"
+    result = grade_code(wrong, instance, run)
+    visible = [c for c in result.cases if not c["hidden"]]
+    assert result.status == "incorrect" and visible
+    first = visible[0]
+    assert first["passed"] is False
+    assert "wrong at index" in first["message"] and "expected" in first["message"]
+    assert first["steps"][0]["op"] == "call" and "expect" not in first["steps"][0]
+
+
+def test_student_traceback_only_for_visible_cases_and_nothing_produced_in_hidden_ones(run):
+    instance = mlp_instance()
+    code = textwrap.dedent(f"""
+        import numpy as np
+        def forward(*args):
+            print("{MARKER}", repr(args))
+            raise ValueError("{MARKER} " + repr(args))
+    """)
+    result = grade_code(code, instance, run)
+    assert result.score == 0.0 and result.status == "incorrect"
+    visible = [c for c in result.cases if not c["hidden"]]
+    hidden = [c for c in result.cases if c["hidden"]]
+    assert visible and hidden
+    for case in visible:
+        assert "ValueError" in case["message"]
+        assert 'File "<submission>", line 5, in forward' in case["traceback"]
+        assert "harness" not in case["traceback"] and "autograder" not in case["traceback"]
+    for case in hidden:
+        assert case["message"].endswith("raised ValueError")
+        assert MARKER not in str(case)
+        assert "steps" not in case and "traceback" not in case
+    assert result.output == "", "printed output could carry hidden inputs out"
+
+
+def test_show_hidden_cases_reveals_hidden_details(run):
+    instance = mlp_instance(show_hidden_cases=True)
+    code = f"def forward(*args):\n    print('{MARKER}')\n    raise ValueError('{MARKER}')\n"
+    result = grade_code(code, instance, run)
+    hidden = [c for c in result.cases if c["hidden"]]
+    assert hidden and all(MARKER in c["message"] and "steps" in c for c in hidden)
+    assert MARKER in result.output
+
+
+def test_custom_exception_names_are_not_shown_for_hidden_cases(run):
+    instance = mlp_instance()
+    code = "def forward(*args):\n    raise type('Leak_' + str(len(args)), (Exception,), {})()\n"
+    result = grade_code(code, instance, run)
+    for case in result.cases:
+        if case["hidden"]:
+            assert "Leak_" not in case["message"] and case["message"].endswith("raised an exception")
+        else:
+            assert "Leak_" in case["message"]
+
+
+def test_mutating_the_callers_arrays_fails_with_a_clear_message(run):
+    instance = mlp_instance()
+    source = honest_mlp_forward(instance)
+    mutating = source.replace("def forward(", "def _forward(", 1) + textwrap.dedent("""
+        def forward(Ws, W0s, X, activation):
+            result = _forward(Ws, W0s, X.copy(), activation)
+            X[...] = 0.0
+            return result
+    """)
+    result = grade_code(mutating, instance, run)
+    assert result.score == 0.0
+    visible = next(c for c in result.cases if not c["hidden"])
+    assert "modified its input" in visible["message"]
+    hidden = next(c for c in result.cases if c["hidden"])
+    assert "modified its input" in hidden["message"]
+
+
+def test_syntax_error_is_invalid_and_names_the_line(run):
+    result = grade_code("def forward(X, Ws, W0s):\n    return X +\n", mlp_instance(), run)
+    assert result.status == "invalid" and "line 2" in result.message
+    assert syntax_problem("x = 1\n") is None
+    assert "too long" in syntax_problem("#" * 100_000)
+    assert grade_code(["not", "text"], mlp_instance(), run).status == "invalid"
+
+
+def test_infinite_loop_times_out_and_the_next_submission_is_graded(run, pool):
+    instance = mlp_instance(time_limit_s=0.5)
+    assert limits_for(instance["params"]).cpu_s == 0.5
+    result = grade_code("def forward(*a):\n    while True:\n        pass\n", instance, run)
+    assert result.score == 0.0
+    assert all("timeout" in c["message"] for c in result.cases), result.cases
+    honest = grade_code(honest_mlp_forward(instance), instance, run)
+    assert honest.score == 1.0
+
+
+def test_memory_limit_comes_from_the_question(run):
+    instance = mlp_instance(memory_mb=32)
+    hog = "import numpy as np\ndef forward(*a):\n    return np.ones((64, 1024, 1024))\n"
+    result = grade_code(hog, instance, run)
+    assert result.score == 0.0
+    assert any("memory" in c["message"] for c in result.cases), result.cases
+
+
+def test_question_tolerance_override_applies_to_every_case(run):
+    instance = mlp_instance()
+    off_by_a_bit = honest_mlp_forward(instance).replace("return A", "return A * (1 + 1e-4)", 1)
+    strict = grade_code(off_by_a_bit, instance, run)
+    loose = grade_code(off_by_a_bit, instance, run, tolerance={"rtol": 1e-3, "atol": 1e-8})
+    assert strict.score == 0.0 and loose.score == 1.0
+
+
+def test_grade_submission_runs_code_fields_and_rejects_unparseable_code(run):
+    instance = mlp_instance()
+    graded = grade_submission(instance, {"code": honest_mlp_forward(instance)}, GradingPolicy(), run)
+    assert graded.status == "graded" and graded.score == 1.0
+    assert graded.fields["code"]["cases"][0]["passed"] is True
+    rejected = grade_submission(instance, {"code": "def forward(:\n"}, GradingPolicy(), run)
+    assert rejected.status == "rejected" and "does not parse" in rejected.fields["code"]["message"]
+    empty = grade_submission(instance, {"code": "  "}, GradingPolicy(), run)
+    assert empty.status == "graded" and empty.score == 0.0
+
+
+# --- the observation channel ------------------------------------------------------------------------
+
+
+def _as_output(text: str) -> tuple[np.ndarray, ...]:
+    return (np.frombuffer(text.encode(), dtype=np.uint8).astype(np.float64),)
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        (),
+        (np.zeros(3), np.zeros(3)),
+        (np.array([1.5, 2.0]),),
+        (np.array([300.0]),),
+        (np.array([-1.0]),),
+        (np.zeros((2, 2)),),
+        _as_output("not json"),
+        _as_output("[" * 5000 + "]" * 5000),
+        _as_output('{"step": 0}'),
+        _as_output('[{"step": 1, "ok": true}]'),
+        _as_output('[{"step": 0, "ok": "yes"}]'),
+        _as_output('[{"step": 0, "ok": true}, {"step": 1, "ok": true}, {"step": 2, "ok": true}]'),
+        _as_output('[{"step": 0, "ok": true, "value": {"type": "array", "shape": [2], "value": [1]}}]'),
+        _as_output('[{"step": 0, "ok": true, "value": {"type": "evil"}}]'),
+        _as_output('[{"step": 0, "ok": true, "inputs_changed": "none"}]'),
+    ],
+)
+def test_malformed_observations_are_refused(outputs):
+    assert decode_observations(outputs, steps=2) is None
+
+
+def test_well_formed_observations_round_trip():
+    text = '[{"step": 0, "ok": true, "value": {"type": "array", "shape": [2, 1], "value": [[1.0], ["nan"]]}, "inputs_changed": []}]'
+    observations = decode_observations(_as_output(text), steps=1)
+    assert observations == [
+        {"step": 0, "ok": True, "value": {"type": "array", "shape": [2, 1], "value": [[1.0], ["nan"]]}, "inputs_changed": []}
+    ]
+    encoded = encode_case({"name": "c", "steps": []})
+    assert encoded.dtype == np.int64 and bytes(encoded.astype(np.uint8)) == b'{"name":"c","steps":[]}'
+
+
+def test_a_forged_result_channel_earns_nothing(run):
+    """The submission writes its own 'all passed' observations to the result pipe and exits."""
+    instance = mlp_instance()
+    code = textwrap.dedent("""
+        import os, struct, json
+        forged = json.dumps([{"step": 0, "ok": True, "value": {"type": "float", "value": 0.0}}]).encode()
+        record = b"R" + bytes((1, 1, 1)) + struct.pack("<Q", len(forged)) + b"".join(
+            struct.pack("<d", float(b)) for b in forged)
+        for _ in range(40):
+            os.write(3, record)
+        os._exit(0)
+    """)
+    result = grade_code(code, instance, run)
+    assert result.score == 0.0
+    assert all(not c["passed"] for c in result.cases)
