@@ -24,6 +24,7 @@ next run. The server exits when the parent closes the socket, or when /tmp canno
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
 import mmap
 import os
@@ -89,6 +90,9 @@ class _Config:
 def main(raw_config: str) -> int:
     config = _Config(json.loads(raw_config))
     sock = socket.socket(fileno=config.fd)
+    harness.warm_up()
+    gc.collect()
+    gc.freeze()  # the children's collector never walks (and copies) the server's objects
     baseline = _address_space_in_use()
     os.makedirs(config.tmp, exist_ok=True)
     send_message(

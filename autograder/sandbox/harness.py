@@ -261,6 +261,37 @@ def _script_result(namespace: dict, encoded_case: np.ndarray) -> list:
     return [_np_frombuffer(text.encode("utf-8"), dtype=_uint8).astype(_float64)]
 
 
+_WARM_UP_SOURCE = """\
+import numpy as np
+def forward(X, W):
+    Z = W.T @ X + np.zeros((W.shape[1], 1))
+    A = np.tanh(Z) + np.maximum(Z, 0) + np.exp(Z - np.max(Z, axis=0, keepdims=True))
+    return A / np.sum(A, axis=0, keepdims=True), [float(np.mean(A))], int(np.argmax(A))
+def broken(X):
+    raise ValueError("warm-up")
+"""
+_WARM_UP_CASE = {
+    "name": "warm_up",
+    "check_inputs_unchanged": True,
+    "steps": [
+        {"op": "call", "func": "forward", "args": [
+            {"type": "array", "value": [[1.0], [2.0]]},
+            {"type": "array", "value": [[0.5, -1.0], [0.25, 2.0]]},
+        ]},
+        {"op": "call", "func": "broken", "args": [{"type": "list", "value": []}]},
+    ],
+}
+
+
+def warm_up() -> None:
+    """Run one trusted script case in the fork server before any child exists: the code paths
+    and lazy imports a child needs are then loaded once, not in every child."""
+    namespace = {"__name__": "warm_up"}
+    exec(compile(_WARM_UP_SOURCE, "<warm-up>", "exec"), namespace)
+    case = _json_loads(_json_dumps(_WARM_UP_CASE))
+    _json_dumps(_run_case(namespace, case, format_student_traceback))
+
+
 def _as_float64(value) -> list:
     """The call's outputs as fresh float64 base arrays: a tuple is several outputs, anything
     else one (lists included). Student __array__/__float__ methods may run here: harmless, the
