@@ -8,11 +8,13 @@ CI=true.
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 
 import numpy as np
 import pytest
+from test_sandbox_attacks import ATTACKS, SECRET, SECRET_NAME
 
 from autograder.code_grading import grade_code, limits_for, syntax_problem
 from autograder.grading import GradingPolicy, grade_submission
@@ -33,8 +35,16 @@ def pool():
         if IN_CI:
             pytest.fail(f"the sandbox must work under CI=true, but: {reason}")
         pytest.skip(f"sandbox unavailable: {reason}")
-    with SandboxPool() as p:
-        yield p
+    previous = os.environ.get(SECRET_NAME)
+    os.environ[SECRET_NAME] = SECRET  # a worker secret the attacks must not find
+    try:
+        with SandboxPool() as p:
+            yield p
+    finally:
+        if previous is None:
+            os.environ.pop(SECRET_NAME, None)
+        else:
+            os.environ[SECRET_NAME] = previous
 
 
 @pytest.fixture
@@ -251,3 +261,27 @@ def test_a_forged_result_channel_earns_nothing(run):
     result = grade_code(code, instance, run)
     assert result.score == 0.0
     assert all(not c["passed"] for c in result.cases)
+
+
+# --- the attack suite through the code-question path ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def softmax_instance():
+    return get_kind("code_softmax").generate({"time_limit_s": 1, "memory_mb": 192, "show_hidden_cases": True}, 2)
+
+
+@pytest.mark.parametrize("case", ATTACKS)
+def test_every_attack_earns_nothing_as_a_code_answer(run, softmax_instance, case):
+    """Each hostile submission of the sandbox attack suite, handed in as the answer of a code
+    question (script jobs): zero points, a message for every failed case, no leak marker anywhere
+    in the feedback (every detail shown), and the next honest answer is graded right."""
+    source = textwrap.dedent(case.code).replace("def solve(", "def softmax(")
+    result = grade_code(source, softmax_instance, run)
+    assert result.score == 0.0 and result.status in ("incorrect", "invalid"), result.cases
+    assert all(c["message"] for c in result.cases if not c["passed"])
+    shown = json.dumps(result.to_dict())
+    for marker in case.leaks:
+        assert marker not in shown
+    honest = grade_code(softmax_instance["answers"]["code"]["source"], softmax_instance, run)
+    assert honest.score == 1.0
