@@ -47,15 +47,33 @@ def render_text(instance: dict) -> str:
     lines = [f"{instance['kind']} v{instance['version']}  seed {instance['seed']}", ""]
     lines += [instance["prompt"]["text"], "", "Answers:"]
     for field in instance["fields"]:
-        lines.append(f"  {field['name']:<14} {field['label']:<36} = {instance['answers'][field['name']]}")
+        answer = instance["answers"][field["name"]]
+        if field["type"] == "code":
+            lines += _render_code_answer(field, answer)
+        else:
+            lines.append(f"  {field['name']:<14} {field['label']:<36} = {answer}")
     if instance["misconceptions"]:
         lines += ["", "Misconceptions:"]
         for m in instance["misconceptions"]:
-            shown = ", ".join(f"{k}={v}" for k, v in list(m["answers"].items())[:3])
+            shown = ", ".join(
+                f"{k}=<{len(v.splitlines())} lines of code>" if isinstance(v, str) and "\n" in v else f"{k}={v}"
+                for k, v in list(m["answers"].items())[:3]
+            )
             lines.append(f"  {m['id']}: {m['name']} -> {shown}")
     lines += ["", "Worked solution:"]
     lines += [f"  {s['title']}: {s['latex']}" for s in instance["solution"]]
     return "\n".join(lines)
+
+
+def _render_code_answer(field: dict, answer: dict) -> list[str]:
+    """A code field's reference source, then one line per test case."""
+    lines = [f"  {field['name']}: reference implementation", ""]
+    lines += ["    " + line for line in answer["source"].splitlines()]
+    lines += ["", f"  test cases ({len(answer['cases'])}):"]
+    for case in answer["cases"]:
+        shown = "hidden " if case["hidden"] else "visible"
+        lines.append(f"    {case['name']:<22} {case['kind']:<7} {shown}  {case['note']}")
+    return lines
 
 
 if __name__ == "__main__":

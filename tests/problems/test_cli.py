@@ -100,6 +100,11 @@ def test_show_every_kind(kind_id, capsys):
     lines = out.splitlines()
     for field in instance["fields"]:
         name, answer = field["name"], instance["answers"][field["name"]]
+        if field["type"] == "code":  # the reference source, then one line per test case
+            assert f"  {name}: reference implementation" in lines
+            assert all("    " + line in lines for line in answer["source"].splitlines() if line)
+            assert all(any(line.lstrip().startswith(c["name"] + " ") for line in lines) for c in answer["cases"])
+            continue
         assert any(
             line.lstrip().startswith(name) and line.endswith(f"= {answer}") for line in lines
         ), f"no answer line for {name}"
