@@ -19,6 +19,7 @@ mkdir -p "$VAR/broker/queue" "$VAR/broker/processed"
 "$BIN/python" manage.py migrate --noinput -v 0
 "$BIN/python" manage.py collectstatic --noinput -v 0
 "$BIN/python" manage.py seed_demo
+"$BIN/python" manage.py sandbox_status || true  # says how student code runs (sandboxed or not)
 
 WORKER_PID=""
 SERVER_PID=""

@@ -6,9 +6,11 @@ test_integration_code.py. Needs bubblewrap: skipped locally without it, FAILS un
 
 from __future__ import annotations
 
+import io
 import os
 
 import pytest
+from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from autograder import sandbox_runner
@@ -128,3 +130,17 @@ def test_production_refuses_the_unsandboxed_setting():
                AUTOGRADER_ALLOW_UNSANDBOXED_CODE="1", DJANGO_SETTINGS_MODULE="autograder.settings")
     done = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True)
     assert done.returncode != 0 and "AUTOGRADER_ALLOW_UNSANDBOXED_CODE" in done.stderr
+
+
+def test_sandbox_status_says_how_code_runs(require_sandbox, monkeypatch, settings):
+    out = io.StringIO()
+    call_command("sandbox_status", stdout=out)
+    assert out.getvalue().startswith("student code: sandboxed: bubblewrap")
+
+    monkeypatch.setattr(sandbox_runner, "sandbox_available", lambda: (False, "bubblewrap (bwrap) is not installed"))
+    settings.AUTOGRADER_ALLOW_UNSANDBOXED_CODE = False
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("sandbox_status", stdout=out)
+    assert exit_info.value.code == 1
+    assert "code questions refused: bubblewrap (bwrap) is not installed" in out.getvalue()
