@@ -172,11 +172,15 @@ class ServerProcess:
                 data = b""
         message = forkserver.decode_message(data) if data else None
         if message is None or message.get("op") != "hello":
+            if ready:  # it exited: let it finish writing why before reading its stderr
+                try:
+                    self.proc.wait(timeout=1.0)
+                except subprocess.TimeoutExpired:
+                    pass
+            output = self.stderr_text()  # before kill(), which closes the stderr file
             self.kill()
             why = "timed out" if not ready else "exited"
-            raise ServerFailed(
-                f"the sandbox {why} before it was ready: {self.stderr_text() or 'no output'}"
-            )
+            raise ServerFailed(f"the sandbox {why} before it was ready: {output or 'no output'}")
         self.hello = message
         return message
 

@@ -246,3 +246,15 @@ def test_missing_bubblewrap_is_a_clear_error_unless_unsandboxed_is_allowed(monke
     finally:
         monkeypatch.undo()
         sandbox_available(refresh=True)
+
+
+def test_a_sandbox_that_fails_to_start_reports_bwraps_own_words(tmp_path):
+    """What bwrap printed before dying is the operator's only clue (e.g. a refused uid map)."""
+    from autograder.sandbox import bwrap, server
+
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    process = server.ServerProcess(bwrap.discover_runtime(), None, bwrap_path=str(fake))
+    with pytest.raises(server.ServerFailed, match="setting up uid map: Permission denied"):
+        process.wait_ready(10.0)
