@@ -24,7 +24,6 @@ null (or absent) means the result is not checked (e.g. sgd_step returning None).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -112,7 +111,7 @@ def run_case(
             elif op == "call":
                 target = _callable(namespace, variables, step)
                 args = [decode(a, variables) for a in step.get("args", [])]
-                before = copy.deepcopy([_arrays_only(a) for a in args]) if check_inputs else None
+                before = [_snapshot(a) for a in args] if check_inputs else None
                 if "randint" in step:
                     with injected_randint(step["randint"]) as returned:
                         result = target(*args)
@@ -157,6 +156,15 @@ def _callable(namespace: Mapping[str, Any], variables: Mapping[str, Any], step: 
     if method is None:
         raise AttributeError(f"{type(obj).__name__} has no method {step['method']!r}")
     return method
+
+
+def _snapshot(value: Any) -> Any:
+    """A private copy of an argument's array content (what _arrays_only compares against)."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (list, tuple)):
+        return [_snapshot(v) for v in value]
+    return None
 
 
 def _arrays_only(value: Any) -> Any:
