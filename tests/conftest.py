@@ -20,8 +20,15 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Property tests draw the same examples on every run (a CI run must not pass or fail by luck);
+# HYPOTHESIS_PROFILE=explore draws fresh ones, to hunt for new counterexamples locally.
+hypothesis_settings.register_profile("repeatable", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 IN_CI = os.environ.get("CI") == "true"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
 

@@ -100,13 +100,24 @@ def half_unit(values: np.ndarray, sigfigs: int) -> np.ndarray:
     magnitude = np.abs(np.asarray(values, dtype=np.float64))
     positive = magnitude > 0
     safe = np.where(positive, magnitude, 1.0)
-    with np.errstate(over="ignore", under="ignore"):
-        exponent = np.floor(np.log10(safe))
-        # log10 can be off by one ulp at exact powers of ten; fix the decade explicitly.
-        exponent = np.where(10.0 ** (exponent + 1) <= safe, exponent + 1, exponent)
-        exponent = np.where(10.0**exponent > safe, exponent - 1, exponent)
-        half = 0.5 * 10.0 ** (exponent - sigfigs + 1)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        exponent = np.floor(np.log10(safe)).astype(np.int64)
+    # log10 can be off by one at exact powers of ten (and NumPy's power by an ulp, so 10.0**22
+    # may exceed 1e22): fix the decade against correctly rounded powers of ten.
+    exponent = np.where(_pow10(exponent + 1) <= safe, exponent + 1, exponent)
+    exponent = np.where(_pow10(exponent) > safe, exponent - 1, exponent)
+    half = 0.5 * _pow10(exponent - sigfigs + 1)
     return np.where(positive, half, 0.0)
+
+
+_POW10_MIN, _POW10_MAX = -400, 400
+# 10^k correctly rounded (parsed from decimal text), for k in [_POW10_MIN, _POW10_MAX].
+_POW10 = np.array([float(f"1e{k}") for k in range(_POW10_MIN, _POW10_MAX + 1)])
+
+
+def _pow10(exponents: np.ndarray) -> np.ndarray:
+    """Correctly rounded 10**k for integer arrays k (0 and inf beyond the float64 range)."""
+    return _POW10[np.clip(exponents, _POW10_MIN, _POW10_MAX) - _POW10_MIN]
 
 
 def round_sigfigs(values: np.ndarray, sigfigs: int) -> np.ndarray:
