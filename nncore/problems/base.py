@@ -144,9 +144,38 @@ class Draft:
         )
 
 
+# Validated parameters by (kind, the parameters as given): a class of students opens one exercise,
+# so the same parameters come again and again. Values are pure functions of that key.
+_VALIDATED: dict[tuple, dict] = {}
+_VALIDATED_MAX = 1024
+
+
+def _params_key(kind: ProblemKind, params: dict | None) -> tuple | None:
+    """A hashable key telling the given parameters apart by value and type, or None."""
+    if not params:
+        return (kind,)
+    try:
+        key = (kind, *sorted((name, _frozen(value)) for name, value in params.items()))
+        hash(key)
+    except TypeError:  # unhashable or unorderable: validate without the cache
+        return None
+    return key
+
+
+def _frozen(value: Any) -> tuple:
+    if type(value) is list or type(value) is tuple:
+        return (type(value), tuple(_frozen(v) for v in value))
+    return (type(value), value)
+
+
 def step(title: str, latex: str, **values: Any) -> dict:
     """One line of a worked solution: a title, the LaTeX written on the board, values used."""
     return {"title": title, "latex": latex, "values": values}
+
+
+def canonical_step(title: str, latex: str, **values: Any) -> Canonical:
+    """canonical(step(title, latex, **values)), built directly."""
+    return Canonical(title=title, latex=latex, values={k: canonical(v) for k, v in values.items()})
 
 
 class ProblemKind:
@@ -174,6 +203,17 @@ class ProblemKind:
 
     def validate_params(self, params: dict | None) -> dict:
         """Defaults filled in, values converted; unknown names list the allowed ones."""
+        key = _params_key(self, params)
+        values = _VALIDATED.get(key) if key is not None else None
+        if values is None:
+            values = self._validate_params(params)
+            if key is not None:
+                if len(_VALIDATED) >= _VALIDATED_MAX:
+                    _VALIDATED.clear()
+                _VALIDATED[key] = values
+        return {k: list(v) if type(v) is list else v for k, v in values.items()}  # the caller's own
+
+    def _validate_params(self, params: dict | None) -> dict:
         params = dict(params or {})
         known = {p.name: p for p in self.params}
         unknown = sorted(set(params) - set(known))
@@ -247,43 +287,113 @@ class ProblemKind:
 def canonical(value: Any) -> Any:
     """JSON-safe copy: arrays to lists, floats rounded to SIGNIFICANT_DIGITS, -0.0 to 0.0."""
     kind = type(value)
+    if kind in _ATOMS:
+        return value
     if kind is float:
-        return _canonical_float(value)
+        return canonical_float(value)
     if kind is dict:
-        return {str(k): canonical(v) for k, v in value.items()}
+        return _canonical_dict(value)
     if kind is list or kind is tuple:
-        return [canonical(v) for v in value]
+        return _canonical_list(value)
+    if kind is Canonical:
+        return dict(value)
     if kind is np.ndarray:
         if value.dtype.kind == "f":
             if not np.all(np.isfinite(value)):
                 raise ValueError("instance contains a non-finite number")
             return _nested(value.tolist())
         return canonical(value.tolist())
-    if value is None or kind is str or kind is int:
-        return value
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        return _canonical_float(float(value))
+        return canonical_float(float(value))
     if isinstance(value, dict):
-        return {str(k): canonical(v) for k, v in value.items()}
+        return _canonical_dict(value)
     raise TypeError(f"cannot store {type(value).__name__} in an instance")
 
 
-def _canonical_float(value: float) -> float:
+class Canonical(dict):
+    """A dict built canonical from the start, which `canonical` keeps instead of copying.
+
+    Whoever builds one guarantees what `canonical` would otherwise ensure: every float passed
+    through `canonical_float`, only dicts with str keys, lists, str, int, bool and None inside,
+    and nothing shared with other instances. Instances are mostly such small dicts, and
+    copying them entry by entry was most of the cost of `ProblemKind.generate`.
+    """
+
+
+# Types `canonical` returns as they are (bool(b) is b itself).
+_ATOMS = frozenset((str, int, bool, type(None)))
+
+
+def _canonical_dict(value: dict) -> dict:
+    """canonical of a dict: keys as str, values canonical (leaves inline: this loop is hot)."""
+    get = _ROUNDED.get
+    out = {}
+    for k, v in value.items():
+        kind = type(v)
+        if kind is float:
+            rounded = get(v)
+            v = canonical_float(v) if rounded is None else rounded
+        elif kind not in _ATOMS:
+            v = canonical(v)
+        out[k if type(k) is str else str(k)] = v
+    return out
+
+
+def _canonical_list(value: list | tuple) -> list:
+    """canonical of a list or tuple (leaves inline: this loop is hot)."""
+    get = _ROUNDED.get
+    out = []
+    for v in value:
+        kind = type(v)
+        if kind is float:
+            rounded = get(v)
+            v = canonical_float(v) if rounded is None else rounded
+        elif kind not in _ATOMS:
+            v = canonical(v)
+        out.append(v)
+    return out
+
+
+# Rounded floats already seen: the same weights, inputs and answers recur across an instance's
+# prompt, diagram, solution and alternatives. A pure function of the value; cleared when full.
+_ROUNDED: dict[float, float] = {}
+_ROUNDED_MAX = 4096
+
+
+def canonical_float(value: float) -> float:
+    """canonical of a float: rounded to SIGNIFICANT_DIGITS, -0.0 as 0.0; non-finite refused."""
+    rounded = _ROUNDED.get(value)
+    if rounded is not None:
+        return rounded
     if not math.isfinite(value):
         raise ValueError(f"instance contains a non-finite number {value}")
     rounded = float(f"{value:.{SIGNIFICANT_DIGITS}g}")
-    return 0.0 if rounded == 0 else rounded
+    rounded = 0.0 if rounded == 0 else rounded
+    if len(_ROUNDED) >= _ROUNDED_MAX:
+        _ROUNDED.clear()
+    _ROUNDED[value] = rounded
+    return rounded
+
+
+def canonical_floats(values: list[float]) -> list[float]:
+    """[canonical_float(v) for v in values], with the memo read inline (a hot loop)."""
+    get = _ROUNDED.get
+    out = []
+    for v in values:
+        rounded = get(v)
+        out.append(canonical_float(v) if rounded is None else rounded)
+    return out
 
 
 def _nested(items: list) -> list:
     """Canonical floats of an ndarray.tolist() (already checked finite)."""
     if items and type(items[0]) is list:
         return [_nested(row) for row in items]
-    return [(float(f"{v:.{SIGNIFICANT_DIGITS}g}") or 0.0) for v in items]
+    return canonical_floats(items)
 
 
 def to_json(instance: dict) -> str:
@@ -299,7 +409,17 @@ def _close(a: Any, b: Any, tol: dict) -> bool:
         return sorted(a) == sorted(b)  # sets of choice ids (possibly empty)
     if type(a) is float and type(b) is float:
         return abs(a - b) <= tol["atol"] + tol["rtol"] * abs(b)
+    if type(a) is list and type(b) is list and _flat_floats(a) and _flat_floats(b):
+        # The array test below, entry by entry with the same float operations.
+        atol, rtol = tol["atol"], tol["rtol"]
+        return len(a) == len(b) and all(
+            abs(u - v) <= atol + rtol * abs(v) for u, v in zip(a, b, strict=True)
+        )
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.shape != y.shape:
         return False
     return bool(np.all(np.abs(x - y) <= tol["atol"] + tol["rtol"] * np.abs(y)))
+
+
+def _flat_floats(values: list) -> bool:
+    return all(type(v) is float for v in values)

@@ -14,12 +14,19 @@ notes do, so a student's wrong a_j propagates exactly as it would on paper.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import add
 
 import numpy as np
 
 from nncore.losses import get_loss
 from nncore.network import Network, combined_delta
-from nncore.problems.common import activation_derivative_from_output, round_sig
+from nncore.problems.common import (
+    activation_columns,
+    activation_derivative_from_output,
+    check_layer,
+    round_sig,
+    round_sig_values,
+)
 
 MISTAKES: dict[str, tuple[str, str]] = {
     "no_factor_2": (
@@ -149,24 +156,103 @@ def chain_pass(
     return values
 
 
+def forward_columns(
+    net: Network,
+    x: list[float],
+    paths: list[tuple[int | None, str | None]],
+    *,
+    check: bool = False,
+) -> list[dict[str, list[float]]]:
+    """The Z{l} and A{l} of `chain_pass(..., round_to=k, mistake=m, forward_only=True)` for
+    every (k, m) of `paths`, bit for bit, as lists of floats (the n x 1 columns); no "L".
+
+    The same float operations as chain_pass, batched over the paths: one matmul per layer
+    (a stack of columns: NumPy runs each slice exactly as a single W^T @ A) and one call of
+    the activation's transcendental function. `check=True` raises Redraw as
+    `check_calculator_friendly` would for the exact pass (None, None), layer by layer, so a
+    redrawn network stops early. Written for tiny layers: plain loops, few temporaries.
+    """
+    for _, mistake in paths:
+        if mistake is not None and mistake not in MISTAKES:
+            raise ValueError(f"unknown mistake {mistake!r}; known: {', '.join(MISTAKES)}")
+    if not paths:
+        return []
+    columns = [[float(v) for v in x]] * len(paths)
+    swapped = [mistake == "w_not_transposed" for _, mistake in paths]
+    out: list[dict[str, list[float]]] = [{} for _ in paths]
+    for l, layer in enumerate(net.layers, start=1):
+        bias = layer.W0.ravel().tolist()
+        no_bias = [0.0] * len(bias)
+        Z = [
+            list(map(add, product, no_bias if mistake == "forgot_bias" else bias))
+            for (_, mistake), product in zip(paths, _products(layer, columns, swapped), strict=True)
+        ]
+        for i, (round_to, mistake) in enumerate(paths):
+            if round_to is not None:
+                Z[i] = round_sig_values(Z[i], round_to)
+            elif check and mistake is None:
+                check_layer(layer.activation, Z[i], l)
+        columns = activation_columns(layer.activation, Z)
+        for i, (round_to, _) in enumerate(paths):
+            if round_to is not None:
+                columns[i] = round_sig_values(columns[i], round_to)
+        z_name, a_name = f"Z{l}", f"A{l}"
+        for values, z, a in zip(out, Z, columns, strict=True):
+            values[z_name] = z
+            values[a_name] = a
+    return out
+
+
+def _products(layer, columns: list[list[float]], swapped: list[bool]) -> list[list[float]]:
+    """W^T @ a for every column a (W @ a where `swapped` and W is square), as lists."""
+    if _square(layer.W) and any(swapped):
+        out: list = [None] * len(columns)
+        for flag, M in ((False, layer.W.T), (True, layer.W)):
+            indices = [i for i, s in enumerate(swapped) if s is flag]
+            for i, product in zip(indices, _stacked(M, [columns[i] for i in indices]), strict=True):
+                out[i] = product
+        return out
+    first = columns[0]
+    if all(column is first for column in columns):  # layer 1: every path reads x
+        return [(layer.W.T @ np.array(first)).tolist()] * len(columns)
+    return _stacked(layer.W.T, columns)
+
+
+def _stacked(M: np.ndarray, columns: list[list[float]]) -> list[list[float]]:
+    """M @ a for each column a, by one matmul over the stack of (n, 1) columns."""
+    if not columns:
+        return []
+    return (M @ np.array(columns).reshape(len(columns), -1, 1))[:, :, 0].tolist()
+
+
 def applicable_mistakes(net: Network, loss: str, asked: set[str]) -> list[str]:
     """The mistakes that can change the asked quantities of this network."""
-    names = {layer.activation.name for layer in net.layers}
     out = []
-    asks_backward = any(q[0] in "DdW" for q in asked) or any(q.startswith("W") for q in asked)
-    asks_update = any(q.endswith("_new") for q in asked)
-    if asks_backward and get_loss(loss).name == "squared":
-        out += ["no_factor_2", "sign_error"]
-    if asks_backward:
+    if not {q[0] for q in asked}.isdisjoint("DdW"):  # a Δ, a gradient or an update is asked
+        if get_loss(loss).name == "squared":
+            out += ["no_factor_2", "sign_error"]
+        names = {layer.activation.name for layer in net.layers}
         out.append("sigma_prime_is_sigma" if names == {"sigmoid"} else "g_instead_of_gprime")
         if net.depth > 1:
             out += ["in_instead_of_a", "updated_later_weights"]
     out.append("forgot_bias")
-    if any(_square(layer.W) for layer in net.layers) and min(net.sizes) > 1:
+    if transpose_matters(net):
         out.append("w_not_transposed")
-    if asks_update:
+    if any(q.endswith("_new") for q in asked):
         out += ["plus_update", "no_update"]
     return out
+
+
+def chain_loss(output: list[float], y, loss: str) -> np.ndarray:
+    """chain_pass's "L" for a forward_columns output column and the target y."""
+    g = np.array(output).reshape(-1, 1)
+    return _loss_value(get_loss(loss), g, np.asarray(y, dtype=np.float64).reshape(g.shape))
+
+
+def transpose_matters(net: Network) -> bool:
+    """Whether forgetting the transpose of a square W^l can give other numbers (W^l square, and
+    no layer of one unit)."""
+    return min(net.sizes) > 1 and any(_square(layer.W) for layer in net.layers)
 
 
 def _loss_value(loss_fn, g: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -9,12 +9,25 @@ Number styles:
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Callable
+from itertools import chain
+
 import numpy as np
+from numpy.random import PCG64
 
 from nncore.activations import Activation, get_activation
 from nncore.network import Layer, Network, Trace
 from nncore.notation import neuron_ids
-from nncore.problems.base import Param, Redraw
+from nncore.problems.base import (
+    Canonical,
+    Param,
+    Redraw,
+    canonical,
+    canonical_float,
+    canonical_floats,
+)
 
 STYLES = ("hand", "random")
 NOTATIONS = ("matrix", "graph")
@@ -39,6 +52,147 @@ def draw_values(rng: np.random.Generator, shape: tuple[int, ...], style: str, *,
     if nonzero:
         values = np.where(values == 0, 1.0, values)
     return values
+
+
+# --- exact replica of the Generator calls, read from the raw stream ------------------------------
+
+_U32 = 0xFFFFFFFF
+_DOUBLE_UNIT = 1.0 / 9007199254740992.0  # numpy's next_double: (raw >> 11) * 2**-53
+
+
+class Draws:
+    """The draws `draw_values` makes, without NumPy's per-call overhead and with the same stream.
+
+    Generator.random() and Generator.integers() with a range below 2**32 are deterministic
+    functions of the PCG64 raw 64-bit outputs (Lemire's method on 32-bit halves, the spare half
+    kept in the bit generator); this reads those raw outputs and repeats NumPy's arithmetic, so
+    every value and the generator's position are identical. Once `generator()` has handed the
+    Generator back, every draw is a plain Generator call (so is every draw from a bit generator
+    other than PCG64).
+    """
+
+    __slots__ = ("_rng", "_bitgen", "_raw", "_half")
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self._rng = rng
+        self._bitgen = rng.bit_generator
+        self._half = None
+        self._raw = self._bitgen.random_raw if type(self._bitgen) is PCG64 else None
+        if self._raw is not None:
+            state = self._bitgen.state
+            if state["has_uint32"]:
+                self._half = state["uinteger"]
+
+    def generator(self) -> np.random.Generator:
+        """The Generator, positioned exactly after the draws made here; later draws go to it."""
+        if self._half is not None:
+            state = self._bitgen.state
+            state["has_uint32"], state["uinteger"] = 1, self._half
+            self._bitgen.state = state
+            self._half = None
+        self._raw = None
+        return self._rng
+
+    def random(self) -> float:
+        """Generator.random()."""
+        if self._raw is None:
+            return self._rng.random()
+        return (self._raw() >> 11) * _DOUBLE_UNIT
+
+    def integers(self, low: int, high: int, count: int) -> list[int]:
+        """Generator.integers(low, high, size=count).tolist() (also size=None for count 1)."""
+        raw = self._raw
+        if raw is None or high - low > _U32:
+            return self.generator().integers(low, high, size=count).tolist()
+        span = high - 1 - low
+        if span == 0:
+            return [low] * count
+        excl = span + 1
+        # Lemire: m = u * excl for 32-bit u, kept unless m's low half < (2**32 - excl) % excl.
+        threshold = (_U32 - span) % excl
+        half = self._half
+        out = []
+        for _ in range(count):
+            while True:
+                if half is None:  # next_uint32: a raw output's low half now, its high half next
+                    u = raw()
+                    half = u >> 32
+                    m = (u & _U32) * excl
+                else:
+                    m = half * excl
+                    half = None
+                if m & _U32 >= threshold:
+                    break
+            out.append(low + (m >> 32))
+        self._half = half
+        return out
+
+    def uniform(self, low: float, high: float, count: int) -> list[float]:
+        """Generator.uniform(low, high, size=count).tolist(): low + (high - low) * next_double."""
+        if self._raw is None:
+            return self._rng.uniform(low, high, size=count).tolist()
+        span = high - low
+        return [low + span * self.random() for _ in range(count)]
+
+    def _uint32(self) -> int:
+        """PCG64's next_uint32: the low half of a raw output, the high half kept for next time."""
+        half = self._half
+        if half is not None:
+            self._half = None
+            return half
+        raw = self._raw()
+        self._half = raw >> 32
+        return raw & _U32
+
+def drawn_values(draws: Draws, count: int, style: str, nonzero: bool = True) -> list[float]:
+    """`draw_values(rng, shape, style, nonzero=...)` flattened (C order), from a Draws."""
+    if style == "random":
+        return [_round_half_even(v * 100.0) / 100.0 for v in draws.uniform(-2.0, 2.0, count)]
+    if draws.random() < 0.5:
+        values = [float(k) for k in draws.integers(-3, 4, count)]
+    else:
+        values = [k / 10.0 for k in draws.integers(-10, 11, count)]
+    if nonzero:
+        values = [v if v != 0 else 1.0 for v in values]
+    return values
+
+
+def _round_half_even(v: float) -> float:
+    """np.rint(v) for finite v (Python's round is also half-to-even; keeps the sign of zero)."""
+    return math.copysign(float(round(v)), v)
+
+
+def drawn_weights(
+    draws: Draws, sizes: list[int], style: str, bias: bool = True
+) -> tuple[list[list[float]], list[list[float]]]:
+    """The values `draw_network` draws, from a Draws: per layer W (n_{l-1} x n_l, C order) and
+    W_0, as flat lists (network_of makes them the same Network)."""
+    weights = [drawn_values(draws, sizes[l - 1] * sizes[l], style) for l in range(1, len(sizes))]
+    if bias:
+        biases = [drawn_values(draws, sizes[l], style) for l in range(1, len(sizes))]
+    else:
+        biases = [[0.0] * sizes[l] for l in range(1, len(sizes))]
+    return weights, biases
+
+
+def network_of(weights: list[list[float]], biases: list[list[float]], activations: list[str]) -> Network:
+    """The Network of `drawn_weights`' values (W's rows of n_l entries, W_0 a column)."""
+    net = object.__new__(_DrawnNetwork)  # shapes chain and values are finite by construction
+    net.layers = []
+    for W, W0, name in zip(weights, biases, activations, strict=True):
+        n_out = len(W0)
+        net.layers.append(Layer(np.array(W).reshape(-1, n_out), np.array(W0).reshape(-1, 1), _activation(name)))
+    net.sizes = [len(weights[0]) // len(biases[0]), *map(len, biases)]
+    net.numbers = [v for W, W0 in zip(weights, biases, strict=True) for v in (*W, *W0)]
+    return net
+
+
+class _DrawnNetwork(Network):
+    """A drawn Network: its layers never change, so its sizes and numbers (see
+    `network_numbers`) are stored at construction instead of recomputed."""
+
+    sizes = None  # an instance attribute (set by network_of) in place of Network.sizes
+    numbers: list[float] | None = None
 
 
 def draw_network(
@@ -68,15 +222,28 @@ def _activation(name: str) -> Activation:
 def check_calculator_friendly(net: Network, trace: Trace) -> None:
     """Raise Redraw on a kink, a saturated squashing unit or a softmax near-tie."""
     for l, layer in enumerate(net.layers, start=1):
-        z = trace.Z[l]
-        # Decimal sums that are 0 on paper may come out as ±1e-16, so "on the kink" is |z| < 1e-9.
-        near_kink = np.abs(z) < KINK_MARGIN
-        if np.any(layer.activation.kinks(np.where(near_kink, 0.0, z))):
-            raise Redraw(f"pre-activation on a kink in layer {l}")
-        if layer.activation.name in ("sigmoid", "tanh") and np.any(np.abs(z) > SATURATION):
+        check_layer(layer.activation, trace.Z[l], l)
+
+
+def check_layer(activation: Activation, z: np.ndarray | list[float], l: int) -> None:
+    """The check of layer l's pre-activations z (an array, or one column as a list of floats)."""
+    name = activation.name
+    values = z if type(z) is list else z.ravel().tolist()
+    if name == "sigmoid" or name == "tanh":
+        if any(abs(v) > SATURATION for v in values):
             raise Redraw(f"saturated unit in layer {l}")
-        if layer.activation.name == "softmax":
-            check_no_tie(z)
+    elif name == "softmax":
+        check_no_tie(np.array(z).reshape(-1, 1) if type(z) is list else z)
+    elif _kinked_at_zero(activation) and any(abs(v) < KINK_MARGIN for v in values):
+        # Decimal sums that are 0 on paper may come out as ±1e-16, so "on the kink" is |z| < 1e-9.
+        raise Redraw(f"pre-activation on a kink in layer {l}")
+
+
+def _kinked_at_zero(activation: Activation) -> bool:
+    """Whether the activation has a kink (at 0, as every kinked activation of the notes has);
+    the rule of Activation.kinks."""
+    name = activation.name
+    return name in ("relu", "leaky_relu", "step") or (name == "elu" and activation.params.get("a", 1.0) != 1.0)
 
 
 def check_no_tie(scores: np.ndarray, gap: float = 0.1) -> None:
@@ -94,42 +261,222 @@ def round_sig(x, sig: int):
     return np.round(x * factor) / factor
 
 
+# Exponents of round_sig's 10.0 ** (sig - 1 - magnitude), computed once by the same np.power.
+_POW10_RANGE = 300
+_POW10 = dict(
+    zip(
+        range(-_POW10_RANGE, _POW10_RANGE + 1),
+        np.power(10.0, np.arange(-_POW10_RANGE, _POW10_RANGE + 1, dtype=np.float64)).tolist(),
+        strict=True,
+    )
+)
+
+
+def round_sig_values(values: list[float], sig: int) -> list[float]:
+    """`round_sig(values, sig)` on a list of floats, with the same result bit for bit.
+
+    The arithmetic is the same IEEE operations on Python floats; floor(log10|x|) comes from
+    math.log10 except within 1e-11 of an integer, where NumPy's own log10 decides it.
+    Non-finite or extreme values take round_sig itself.
+    """
+    out = []
+    for x in values:
+        if x == 0:
+            out.append(x)  # x * factor / factor keeps the zero and its sign
+            continue
+        if not math.isfinite(x):
+            return round_sig(values, sig).tolist()
+        t = math.log10(abs(x))
+        magnitude = math.floor(t)
+        if not 1e-11 < t - magnitude < 1 - 1e-11:
+            magnitude = math.floor(np.log10(np.array([abs(x)]))[0])
+        factor = _POW10.get(sig - 1 - magnitude)
+        if factor is None:
+            return round_sig(values, sig).tolist()
+        # np.round is half to even, as round() is; |x * factor| >= 10**(sig - 1), never 0.
+        out.append(round(x * factor) / factor)
+    return out
+
+
+# --- activations on lists of floats -----------------------------------------------------------
+
+
+def _sigmoid_values(zs: list[float], params: dict) -> list[float]:
+    e = np.exp(np.array([-abs(z) for z in zs])).tolist()
+    return [(1.0 if z >= 0 else ez) / (1.0 + ez) for z, ez in zip(zs, e, strict=True)]
+
+
+def _relu_values(zs: list[float], params: dict) -> list[float]:
+    return [z if z > 0.0 or z != z else 0.0 for z in zs]  # np.maximum(z, 0.0): NaN kept, -0 -> 0
+
+
+def _leaky_values(zs: list[float], params: dict) -> list[float]:
+    a = params["a"]
+    return [z if z >= 0 else a * z for z in zs]
+
+
+def _elu_values(zs: list[float], params: dict) -> list[float]:
+    a = params["a"]
+    e = np.expm1(np.minimum(np.array(zs), 0.0)).tolist()
+    return [z if z >= 0 else a * ez for z, ez in zip(zs, e, strict=True)]
+
+
+def _ufunc_values(ufunc) -> Callable[[list[float], dict], list[float]]:
+    return lambda zs, params: ufunc(np.array(zs)).tolist()
+
+
+# The elementwise activations of nncore.activations, written as the same float operations; the
+# transcendental part is one NumPy call on a contiguous 1-D array, the loop NumPy runs on (n, 1).
+_ELEMENTWISE_VALUES: dict[str, Callable[[list[float], dict], list[float]]] = {
+    "identity": lambda zs, params: list(zs),
+    "sigmoid": _sigmoid_values,
+    "tanh": _ufunc_values(np.tanh),
+    "relu": _relu_values,
+    "leaky_relu": _leaky_values,
+    "elu": _elu_values,
+    "softplus": lambda zs, params: np.logaddexp(0.0, np.array(zs)).tolist(),
+}
+
+
+def activation_columns(activation: Activation, columns: list[list[float]]) -> list[list[float]]:
+    """`activation(z)` of each column z (as an n x 1 array would give it), as lists.
+
+    Elementwise activations run once over all columns (of one length); others (softmax)
+    column by column.
+    """
+    values = _ELEMENTWISE_VALUES.get(activation.name)
+    if values is None:
+        return [activation(np.array(z).reshape(-1, 1))[:, 0].tolist() for z in columns]
+    if len(columns) == 1:
+        return [values(columns[0], activation.params)]
+    n = len(columns[0])
+    flat = values(list(chain.from_iterable(columns)), activation.params)
+    return [flat[i : i + n] for i in range(0, len(flat), n)]
+
+
 # --- LaTeX --------------------------------------------------------------------------------------
 
 
 def fmt(x: float, digits: int = 4) -> str:
     """A number as the notes print it: integers plainly, others to `digits` significant figures."""
     x = float(x)
-    if x == int(x) and abs(x) < 1e6:
+    if digits == 4:
+        text = _FMT4.get(x)
+        if text is None:
+            text = _fmt(x, 4)
+            if len(_FMT4) >= _FMT4_MAX:
+                _FMT4.clear()
+            _FMT4[x] = text
+        return text
+    return _fmt(x, digits)
+
+
+# fmt(x) already written: a pure function of x, and the same weights recur in an instance's
+# prompt and solution (and the hand-style values across instances). Cleared when full.
+_FMT4: dict[float, str] = {}
+_FMT4_MAX = 4096
+
+
+def _fmt(x: float, digits: int) -> str:
+    if x == int(x) and abs(x) < 1e6:  # int(x) refuses NaN and infinities, as fmt always has
         return str(int(x))
     return f"{x:.{digits}g}"
 
 
 def latex_matrix(m, digits: int = 4) -> str:
     """A vector (as a column) or matrix as a LaTeX bmatrix."""
-    m = np.asarray(m, dtype=np.float64)
-    if m.ndim == 1:
-        m = m.reshape(-1, 1)
-    rows = [" & ".join(fmt(v, digits) for v in row) for row in m]
-    return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
+    if type(m) is list and all(type(v) is float for v in m):
+        rows, cols, entries = len(m), 1, m  # a column, as the array path below writes it
+    else:
+        m = np.asarray(m, dtype=np.float64)
+        if m.ndim == 1:
+            m = m.reshape(-1, 1)
+        if m.ndim != 2:  # not a vector or matrix: as it always did (mostly a TypeError)
+            rows = [" & ".join(fmt(v, digits) for v in row) for row in m]
+            return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
+        (rows, cols), entries = m.shape, m.ravel().tolist()
+    return _layout(bmatrix_slots(rows, cols)).format(*[fmt(v, digits) for v in entries])
+
+
+# --- layouts: text with a slot for every number, worked out once per shape ------------------------
+# An instance's prompt, diagram and solution repeat the same text around different numbers;
+# the text around them depends on the sizes and notation only.
+
+SLOT = "\x00"  # marks where a number goes in a layout's text
+
+
+@functools.lru_cache(maxsize=512)
+def _layout(text: str) -> str:
+    """A str.format template of `text`: braces escaped, each SLOT a {} field."""
+    return text.replace("{", "{{").replace("}", "}}").replace(SLOT, "{}")
+
+
+@functools.lru_cache(maxsize=256)
+def bmatrix_slots(rows: int, cols: int) -> str:
+    """latex_matrix's text for a rows x cols matrix, with a SLOT for each entry (row by row)."""
+    row = " & ".join([SLOT] * cols)
+    return r"\begin{bmatrix}" + r" \\ ".join([row] * rows) + r"\end{bmatrix}"
+
+
+def fill(text: str, numbers: list[float]) -> str:
+    """`text` with its SLOTs replaced by fmt(number), in order."""
+    return _layout(text).format(*fmts(numbers))
+
+
+def fmts(numbers: list[float]) -> list[str]:
+    """[fmt(v) for v in numbers], with fmt's memo read inline (a hot loop)."""
+    get = _FMT4.get
+    return [get(v) or fmt(v) for v in numbers]
 
 
 def describe_network(net: Network, notation: str) -> str:
     """The weights written out in the chosen notation."""
+    text, slots = describe_layout(tuple(net.sizes), notation)
+    return fill(text, network_numbers(net, slots))
+
+
+def network_numbers(net: Network, slots: tuple[int, ...] | None = None) -> list[float]:
+    """Every weight of the network in one list, layer by layer W^l (row by row) then W_0^l;
+    or those at the given positions of that list (a layout's slots, see `weight_slot`)."""
+    numbers = getattr(net, "numbers", None)
+    if numbers is None:
+        numbers = []
+        for layer in net.layers:
+            numbers += layer.W.ravel().tolist()
+            numbers += layer.W0.ravel().tolist()
+    return numbers if slots is None else [numbers[i] for i in slots]
+
+
+def weight_slot(sizes: tuple[int, ...], l: int, r: int, c: int | None) -> int:
+    """The position in network_numbers of W^l[r, c], or of W_0^l[r] when c is None."""
+    start = sum(sizes[k - 1] * sizes[k] + sizes[k] for k in range(1, l))
+    if c is None:
+        return start + sizes[l - 1] * sizes[l] + r
+    return start + r * sizes[l] + c
+
+
+@functools.lru_cache(maxsize=256)
+def describe_layout(sizes: tuple[int, ...], notation: str) -> tuple[str, tuple]:
+    """describe_network's text with SLOTs, and the network_numbers position each slot shows."""
+    slots: list[int] = []
     if notation == "matrix":
         parts = []
-        for l, layer in enumerate(net.layers, start=1):
-            parts.append(
-                f"$W^{{{l}}} = {latex_matrix(layer.W)}$, $W_0^{{{l}}} = {latex_matrix(layer.W0)}$"
-            )
-        return "; ".join(parts)
-    ids = neuron_ids(net.sizes)
+        for l in range(1, len(sizes)):
+            n_in, n_out = sizes[l - 1], sizes[l]
+            slots += [weight_slot(sizes, l, r, c) for r in range(n_in) for c in range(n_out)]
+            slots += [weight_slot(sizes, l, r, None) for r in range(n_out)]
+            parts.append(f"$W^{{{l}}} = {bmatrix_slots(n_in, n_out)}$, $W_0^{{{l}}} = {bmatrix_slots(n_out, 1)}$")
+        return "; ".join(parts), tuple(slots)
+    ids = neuron_ids(list(sizes))
     terms = []
-    for l, layer in enumerate(net.layers, start=1):
+    for l in range(1, len(sizes)):
         for c, j in enumerate(ids[l]):
-            terms.append(f"w_{{0,{j}}} = {fmt(layer.W0[c, 0])}")
-            terms.extend(f"w_{{{i},{j}}} = {fmt(layer.W[r, c])}" for r, i in enumerate(ids[l - 1]))
-    return "$" + r",\; ".join(terms) + "$"
+            terms.append(f"w_{{0,{j}}} = {SLOT}")
+            slots.append(weight_slot(sizes, l, c, None))
+            for r, i in enumerate(ids[l - 1]):
+                terms.append(f"w_{{{i},{j}}} = {SLOT}")
+                slots.append(weight_slot(sizes, l, r, c))
+    return "$" + r",\; ".join(terms) + "$", tuple(slots)
 
 
 def activation_sentence(net: Network) -> str:
@@ -143,38 +490,70 @@ def activation_sentence(net: Network) -> str:
 
 def network_diagram(net: Network, notation: str, x=None, y=None) -> dict:
     """Nodes by layer and labelled edges, for a UI to draw the network as the slides do."""
-    ids = neuron_ids(net.sizes)
+    names = tuple(layer.activation.name for layer in net.layers)
+    node_layout, inputs, edge_layout, edge_slots = _diagram_layout(tuple(net.sizes), notation, names)
+    nodes = list(map(dict, node_layout))
+    if x is not None:
+        x = x if type(x) is list and all(type(v) is float for v in x) else np.asarray(x).reshape(-1).tolist()
+        for position, c in inputs:
+            nodes[position]["value"] = canonical_float(float(x[c]))
+    weights = canonical_floats(network_numbers(net, edge_slots))
+    edges = [dict(edge, weight=w) for edge, w in zip(edge_layout, weights, strict=True)]
+    out = Canonical(notation=notation, nodes=nodes, edges=edges)
+    if y is not None:
+        out["target"] = canonical_floats(np.asarray(y, dtype=np.float64).reshape(-1).tolist())
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _diagram_layout(sizes: tuple[int, ...], notation: str, activations: tuple[str, ...]) -> tuple:
+    """network_diagram's nodes and edges without the numbers: (nodes, (node position, input
+    index) of each input, edges with weight None, the network_numbers slots of their weights)."""
+    ids = neuron_ids(list(sizes))
     nodes = [{"id": 0, "layer": 0, "label": "1", "role": "bias"}] if notation == "graph" else []
+    inputs = []
     for l, layer_ids in enumerate(ids):
         for c, j in enumerate(layer_ids):
             if l == 0:
                 label = f"x_{{{c + 1}}}" if notation == "matrix" else f"a_{{{j}}} = x_{{{c + 1}}}"
+                inputs.append((len(nodes), c))
                 node = {"id": j, "layer": 0, "label": label, "role": "input"}
-                if x is not None:
-                    node["value"] = float(np.asarray(x).reshape(-1)[c])  # plain float: cheap to store
             else:
                 role = "output" if l == len(ids) - 1 else "hidden"
                 label = f"a^{{{l}}}_{{{c + 1}}}" if notation == "matrix" else f"a_{{{j}}}"
-                node = {
-                    "id": j,
-                    "layer": l,
-                    "label": label,
-                    "role": role,
-                    "activation": net.layers[l - 1].activation.name,
-                }
+                node = {"id": j, "layer": l, "label": label, "role": role, "activation": activations[l - 1]}
             nodes.append(node)
-    edges = []
-    for l, layer in enumerate(net.layers, start=1):
+    edges, slots = [], []
+    for l in range(1, len(ids)):
         for c, j in enumerate(ids[l]):
             bias_label = f"W^{{{l}}}_{{0,{c + 1}}}" if notation == "matrix" else f"w_{{0,{j}}}"
-            edges.append({"from": 0, "to": j, "label": bias_label, "weight": float(layer.W0[c, 0]), "bias": True})
+            edges.append({"from": 0, "to": j, "label": bias_label, "weight": None, "bias": True})
+            slots.append(weight_slot(sizes, l, c, None))
             for r, i in enumerate(ids[l - 1]):
                 label = f"W^{{{l}}}_{{{r + 1},{c + 1}}}" if notation == "matrix" else f"w_{{{i},{j}}}"
-                edges.append({"from": i, "to": j, "label": label, "weight": float(layer.W[r, c])})
-    out = {"notation": notation, "nodes": nodes, "edges": edges}
-    if y is not None:
-        out["target"] = np.asarray(y, dtype=np.float64).reshape(-1).tolist()
-    return out
+                edges.append({"from": i, "to": j, "label": label, "weight": None})
+                slots.append(weight_slot(sizes, l, r, c))
+    return tuple(nodes), tuple(inputs), tuple(edges), tuple(slots)
+
+
+def canonical_network(net: Network) -> dict:
+    """canonical(net.to_dict()), built directly (float weights, as in every Network)."""
+    sizes = net.sizes
+    numbers = canonical_floats(network_numbers(net))
+    layers, start = [], 0
+    for l, layer in enumerate(net.layers, start=1):
+        n_out = sizes[l]
+        stop = start + sizes[l - 1] * n_out
+        layers.append(
+            {
+                "W": [numbers[i : i + n_out] for i in range(start, stop, n_out)],
+                "W0": numbers[stop : stop + n_out],
+                "activation": canonical(layer.activation.to_dict()),
+                "skip": layer.skip,
+            }
+        )
+        start = stop + n_out
+    return {"sizes": list(sizes), "layers": layers}
 
 
 def activation_derivative_from_output(name: str, a: np.ndarray, params: dict) -> np.ndarray:

@@ -8,15 +8,19 @@ can change those fields and the rounded-intermediate alternatives graders accept
 
 from __future__ import annotations
 
+import functools
+import itertools
+import math
 from typing import Any, ClassVar
 
 import numpy as np
 
 from nncore.losses import get_loss
-from nncore.network import Network, forward, network_from_dict
+from nncore.network import Network, network_from_dict
 from nncore.notation import neuron_ids
 from nncore.problems.base import (
     DEFAULT_TOLERANCE,
+    Canonical,
     Draft,
     Field,
     Param,
@@ -24,21 +28,37 @@ from nncore.problems.base import (
     ProblemKind,
     Redraw,
     _close,
+    canonical,
+    canonical_float,
+    canonical_floats,
+    canonical_step,
     step,
 )
-from nncore.problems.chain import MISTAKES, applicable_mistakes, chain_pass
+from nncore.problems.chain import (
+    MISTAKES,
+    applicable_mistakes,
+    chain_loss,
+    chain_pass,
+    forward_columns,
+    transpose_matters,
+)
 from nncore.problems.common import (
     ELEMENTWISE,
     NOTATION_PARAM,
     STYLE_PARAM,
+    Draws,
     activation_sentence,
-    check_calculator_friendly,
-    describe_network,
-    draw_network,
-    draw_values,
+    bmatrix_slots,
+    canonical_network,
+    describe_layout,
+    drawn_values,
+    drawn_weights,
+    fill,
     fmt,
     latex_matrix,
     network_diagram,
+    network_numbers,
+    network_of,
 )
 
 ROUNDED_PATHS = (3, 4)  # significant figures of the calculator paths graders also accept
@@ -108,55 +128,81 @@ class NetworkKind(ProblemKind):
     def build(self, p: dict, rng: np.random.Generator) -> Draft:
         sizes = p["sizes"]
         activations = [p["hidden"]] * (len(sizes) - 2) + [p["output"]]
-        net = draw_network(rng, sizes, activations, p["style"], bias=p["bias"])
-        x = draw_values(rng, (sizes[0],), p["style"])
-        y = self.draw_target(p, rng)
-        trace = forward(net, x)
-        check_calculator_friendly(net, trace)
-        if not np.all(np.isfinite(trace.output)):
+        draws = Draws(rng)
+        weights, biases = drawn_weights(draws, sizes, p["style"], bias=p["bias"])
+        x = drawn_values(draws, sizes[0], p["style"])
+        net = network_of(weights, biases, activations)
+        # Every forward pass a forward-only question uses, at once; the exact one is checked
+        # layer by layer before anything else, so a redrawn network costs little more than that.
+        forward_paths = _forward_paths(net)
+        forwards = dict(zip(forward_paths, forward_columns(net, x, forward_paths, check=True), strict=True))
+        exact = forwards[None, None]
+        if not all(math.isfinite(v) for v in exact[f"A{net.depth}"]):
             raise Redraw("non-finite output")
-        asks = self.asks(p, net, rng)
+        y = self.draw_target(p, draws)
+        asks = self.asks(p, net, draws.generator())
         quantities = {q for _, q, _ in asks}
-        forward_only = all(q.startswith(("Z", "A")) or q == "L" for q in quantities)
-        values = chain_pass(net, x, y, p["loss"], p["lr"], forward_only=forward_only)
-        self.check_interesting(values, quantities)
-        answers = {f.name: _pick(values, q, idx) for f, q, idx in asks}
+        mistakes = applicable_mistakes(net, p["loss"], quantities)
+        paths = [(k, None) for k in ROUNDED_PATHS] + [(None, m) for m in mistakes]
+        if all(q.startswith(("Z", "A")) or q == "L" for q in quantities):  # forward only
+            values = self._with_loss(exact, net, y, p["loss"], quantities)
+            self.check_interesting(values, quantities)
+            missing = [path for path in paths if path not in forwards]
+            forwards.update(zip(missing, forward_columns(net, x, missing), strict=True))
+            passes = [self._with_loss(forwards[path], net, y, p["loss"], quantities) for path in paths]
+        else:
+            values = chain_pass(net, x, y, p["loss"], p["lr"])
+            self.check_interesting(values, quantities)
+            passes = [chain_pass(net, x, y, p["loss"], p["lr"], round_to=k, mistake=m) for k, m in paths]
+        names = [f.name for f, _, _ in asks]
+        specs = [(q, idx) for _, q, idx in asks]
+        answers = dict(zip(names, _picks(values, specs), strict=True))
         draft = Draft(
             text=self.prompt_text(p, net, x, y),
-            data={
-                "network": net.to_dict(),
-                "x": x,
-                "y": y,
-                "loss": p["loss"],
-                "lr": p["lr"],
-                "notation": p["notation"],
-                "quantities": {f.name: [q, list(idx) if idx else None] for f, q, idx in asks},
-            },
+            data=Canonical(
+                network=canonical_network(net),
+                x=canonical_floats(x),
+                y=canonical_floats(y),
+                loss=p["loss"],
+                lr=canonical_float(p["lr"]),
+                notation=p["notation"],
+                quantities={f.name: [q, list(idx) if idx else None] for f, q, idx in asks},
+            ),
             fields=[f for f, _, _ in asks],
-            answers=answers,
+            answers=Canonical(zip(answers, _canonical_values(answers.values()), strict=True)),
             solution=solution_steps(net, p["notation"], values, quantities, p["loss"], p["lr"]),
             diagram=network_diagram(net, p["notation"], x, y),
         )
-        for k in ROUNDED_PATHS:
-            rounded = chain_pass(net, x, y, p["loss"], p["lr"], round_to=k, forward_only=forward_only)
-            for f, q, idx in asks:
-                draft.alternatives.setdefault(f.name, []).append(_pick(rounded, q, idx))
-        for mistake in applicable_mistakes(net, p["loss"], quantities):
-            wrong = chain_pass(net, x, y, p["loss"], p["lr"], mistake=mistake, forward_only=forward_only)
-            name, explanation = MISTAKES[mistake]
-            picked = {f.name: _pick(wrong, q, idx) for f, q, idx in asks}
-            finite = {k: v for k, v in picked.items() if np.all(np.isfinite(v))}
-            draft.add_misconception(mistake, name, explanation, finite)
-        draft.misconceptions = [m for m in draft.misconceptions if _differs(m, answers)]
+        draft.alternatives = _alternatives(names, [_picks(v, specs) for v in passes[: len(ROUNDED_PATHS)]])
+        for mistake, wrong in zip(mistakes, passes[len(ROUNDED_PATHS) :], strict=True):
+            finite = {k: v for k, v in zip(names, _picks(wrong, specs), strict=True) if _all_finite(v)}
+            if _differs({"answers": finite}, answers):
+                name, explanation = MISTAKES[mistake]
+                draft.misconceptions.append(
+                    Canonical(
+                        id=mistake,
+                        name=name,
+                        explanation=explanation,
+                        answers=dict(zip(finite, _canonical_values(finite.values()), strict=True)),
+                    )
+                )
         return draft
 
-    def draw_target(self, p: dict, rng: np.random.Generator) -> np.ndarray:
+    @staticmethod
+    def _with_loss(values: dict, net: Network, y: list[float], loss: str, quantities: set[str]) -> dict:
+        """Forward values plus chain_pass's "L" when it is asked (nothing else reads it)."""
+        if "L" not in quantities:
+            return values
+        return {**values, "L": chain_loss(values[f"A{net.depth}"], y, loss)}
+
+    def draw_target(self, p: dict, draws: Draws) -> list[float]:
         n_out = p["sizes"][-1]
         if p["loss"] == "cross_entropy":
-            return np.eye(n_out)[int(rng.integers(n_out))]
+            k = draws.integers(0, n_out, 1)[0]
+            return [1.0 if i == k else 0.0 for i in range(n_out)]  # np.eye(n_out)[k]
         if p["loss"] == "nll" or p["output"] == "sigmoid":
-            return rng.integers(0, 2, size=n_out).astype(np.float64)
-        return draw_values(rng, (n_out,), p["style"], nonzero=False)
+            return [float(v) for v in draws.integers(0, 2, n_out)]
+        return drawn_values(draws, n_out, p["style"], nonzero=False)
 
     def check_interesting(self, values: dict, quantities: set[str]) -> None:
         """Redraw when every asked gradient is zero (a dead network says nothing about Δ)."""
@@ -164,17 +210,11 @@ class NetworkKind(ProblemKind):
         if grads and all(np.all(np.abs(g) < 1e-12) for g in grads):
             raise Redraw("all asked gradients vanish")
 
-    def prompt_text(self, p: dict, net: Network, x: np.ndarray, y: np.ndarray) -> str:
-        sizes = "-".join(map(str, net.sizes))
-        loss = get_loss(p["loss"])
-        parts = [
-            f"A {sizes} feed-forward network has weights {describe_network(net, p['notation'])}.",
-            activation_sentence(net),
-            f"The input is $x = {latex_matrix(x)}$ with target $y = {latex_matrix(y)}$; "
-            f"the loss is ${loss.latex()}$ and the learning rate is $\\alpha = {fmt(p['lr'])}$.",
-            self.question(p, net),
-        ]
-        return " ".join(parts)
+    def prompt_text(self, p: dict, net: Network, x: list[float], y: list[float]) -> str:
+        text, slots = _prompt_layout(
+            tuple(net.sizes), p["notation"], activation_sentence(net), p["loss"], fmt(p["lr"]), self.question(p, net)
+        )
+        return fill(text, [*network_numbers(net, slots), *x, *y])
 
     def recompute(self, instance: dict, given: dict[str, Any]) -> dict[str, Any]:
         """Expected answers when the student's own earlier values are carried forward."""
@@ -204,27 +244,57 @@ class NetworkKind(ProblemKind):
         }
 
 
+@functools.lru_cache(maxsize=256)
+def _prompt_layout(
+    sizes: tuple[int, ...], notation: str, activations: str, loss: str, lr: str, question: str
+) -> tuple[str, tuple]:
+    """NetworkKind.prompt_text with SLOTs for the weights (their network_numbers slots), then
+    the entries of x, then those of y."""
+    described, slots = describe_layout(sizes, notation)
+    parts = [
+        f"A {'-'.join(map(str, sizes))} feed-forward network has weights {described}.",
+        activations,
+        f"The input is $x = {bmatrix_slots(sizes[0], 1)}$ with target $y = {bmatrix_slots(sizes[-1], 1)}$; "
+        f"the loss is ${get_loss(loss).latex()}$ and the learning rate is $\\alpha = {lr}$.",
+        question,
+    ]
+    return " ".join(parts), slots
+
+
 # --- field construction -------------------------------------------------------------------------
 
 
 def quantity_asks(net: Network, notation: str, quantity: str, entries=None, depends_on=()) -> list[Ask]:
     """Fields for one chain quantity: whole vectors/matrices in matrix notation, one number per
     neuron or edge in graph notation (`entries` restricts which)."""
+    entries = tuple(tuple(idx) for idx in entries) if entries else None
+    return [
+        (Field(name, label, shape, ftype, depends_on=list(depends_on)), quantity, idx)
+        for name, label, shape, ftype, idx in _field_specs(tuple(net.sizes), notation, quantity, entries)
+    ]
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_specs(sizes: tuple[int, ...], notation: str, quantity: str, entries) -> tuple:
+    """(name, label, shape, type, entry) of quantity_asks' fields: they depend on the network's
+    sizes and the notation only, so each layout is worked out once."""
     kind, l = _split(quantity)
-    value_shape = _shape(net, kind, l)
+    if not 1 <= l < len(sizes):
+        raise ValueError(f"layer number must be in 1..{len(sizes) - 1}, got {l}")
+    value_shape = (sizes[l - 1], sizes[l]) if kind in ("dW", "Wnew") else (sizes[l], 1)
     if notation == "matrix":
         label, name = _matrix_label(kind, l)
         shape = (value_shape[0],) if value_shape[1] == 1 else value_shape
         ftype = "vector" if len(shape) == 1 else "matrix"
         if shape == (1,):
             shape, ftype = (), "number"
-        return [(Field(name, label, shape, ftype, depends_on=list(depends_on)), quantity, None)]
-    ids = neuron_ids(net.sizes)
-    asks = []
-    for idx in entries or np.ndindex(*value_shape):
+        return ((name, label, shape, ftype, None),)
+    ids = neuron_ids(list(sizes))
+    specs = []
+    for idx in entries or itertools.product(range(value_shape[0]), range(value_shape[1])):
         name, label = _graph_name(kind, l, idx, ids)
-        asks.append((Field(name, label, (), "number", depends_on=list(depends_on)), quantity, tuple(idx)))
-    return asks
+        specs.append((name, label, (), "number", tuple(idx)))
+    return tuple(specs)
 
 
 def _split(quantity: str) -> tuple[str, int]:
@@ -236,13 +306,6 @@ def _split(quantity: str) -> tuple[str, int]:
         if quantity.startswith(prefix):
             return prefix, int(quantity[len(prefix):])
     raise ValueError(f"unknown quantity {quantity!r}")
-
-
-def _shape(net: Network, kind: str, l: int) -> tuple[int, int]:
-    layer = net.layer(l)
-    if kind in ("dW", "Wnew"):
-        return layer.W.shape
-    return (layer.n_out, 1)
 
 
 def _matrix_label(kind: str, l: int) -> tuple[str, str]:
@@ -257,17 +320,22 @@ def _matrix_label(kind: str, l: int) -> tuple[str, str]:
     }[kind]
 
 
+# Field name and label of a per-unit quantity of unit j (str.format templates).
+_UNIT_NAMES = {
+    "Z": ("in_{j}", "$in_{{{j}}}$"),
+    "A": ("a_{j}", "$a_{{{j}}}$"),
+    "D": ("delta_{j}", "$\\Delta_{{{j}}}$"),
+    "dW0": ("dJdw_0_{j}", "$\\partial J/\\partial w_{{0,{j}}}$"),
+    "W0new": ("w_0_{j}_new", "$w_{{0,{j}}}^{{(t+1)}}$"),
+}
+
+
 def _graph_name(kind: str, l: int, idx: tuple[int, int], ids: list[list[int]]) -> tuple[str, str]:
     r, c = idx
-    if kind in ("Z", "A", "D", "dW0", "W0new"):
+    if kind in _UNIT_NAMES:
+        name, label = _UNIT_NAMES[kind]
         j = ids[l][r]
-        return {
-            "Z": (f"in_{j}", f"$in_{{{j}}}$"),
-            "A": (f"a_{j}", f"$a_{{{j}}}$"),
-            "D": (f"delta_{j}", f"$\\Delta_{{{j}}}$"),
-            "dW0": (f"dJdw_0_{j}", f"$\\partial J/\\partial w_{{0,{j}}}$"),
-            "W0new": (f"w_0_{j}_new", f"$w_{{0,{j}}}^{{(t+1)}}$"),
-        }[kind]
+        return name.format(j=j), label.format(j=j)
     i, j = ids[l - 1][r], ids[l][c]
     if kind == "dW":
         return f"dJdw_{i}_{j}", f"$\\partial J/\\partial w_{{{i},{j}}}$"
@@ -276,11 +344,82 @@ def _graph_name(kind: str, l: int, idx: tuple[int, int], ids: list[list[int]]) -
 
 def _pick(values: dict, quantity: str, idx) -> Any:
     value = values[quantity]
+    if type(value) is list:  # an n x 1 column from forward_columns
+        if idx is not None:
+            return value[idx[0]]
+        return value[0] if len(value) == 1 else value
     if idx is not None:
         return float(value[tuple(idx)])
     if value.size == 1:
         return float(value.reshape(()))
     return value[:, 0] if value.ndim == 2 and value.shape[1] == 1 else value
+
+
+def _alternatives(names: list[str], rounded: list[list]) -> dict[str, list]:
+    """Each field's value on every rounded path (`_picks` of each), canonical; raw if one is
+    not finite, so that `_finish` refuses it where it always has."""
+    picked: dict[str, list] = {}
+    for values in rounded:
+        for name, value in zip(names, values, strict=True):
+            picked.setdefault(name, []).append(value)
+    try:
+        return Canonical(zip(picked, map(_canonical_values, picked.values()), strict=True))
+    except ValueError:
+        return picked
+
+
+def _picks(values: dict, specs: list[tuple[str, Any]]) -> list:
+    """[_pick(values, q, idx) for q, idx in specs], columns of forward_columns read inline."""
+    out = []
+    for quantity, idx in specs:
+        value = values[quantity]
+        if type(value) is not list:
+            out.append(_pick(values, quantity, idx))
+        elif idx is not None:
+            out.append(value[idx[0]])
+        else:
+            out.append(value[0] if len(value) == 1 else value)
+    return out
+
+
+def _canonical_values(values) -> list:
+    """[canonical(v) for v in values]: floats and lists of floats without the dispatch."""
+    out = []
+    for v in values:
+        if type(v) is float:
+            out.append(canonical_float(v))
+        elif type(v) is list:
+            out.append(canonical_floats(v) if all(type(e) is float for e in v) else canonical(v))
+        else:
+            out.append(canonical(v))
+    return out
+
+
+def _forward_paths(net: Network) -> list[tuple[int | None, str | None]]:
+    """(round_to, mistake) of the exact pass, the rounded paths and the forward mistakes."""
+    paths = [(None, None), *((k, None) for k in ROUNDED_PATHS), (None, "forgot_bias")]
+    return paths + [(None, "w_not_transposed")] if transpose_matters(net) else paths
+
+
+def _all_finite(value: Any) -> bool:
+    """np.all(np.isfinite(value)) for a float, a list of floats or an array."""
+    if type(value) is float:
+        return math.isfinite(value)
+    if type(value) is list:
+        return all(math.isfinite(v) for v in value)
+    return bool(np.all(np.isfinite(value)))
+
+
+def _entries(value: Any) -> list[float]:
+    """The entries of an n x 1 quantity: the list itself, or the array's column as a list."""
+    return value if type(value) is list else value[:, 0].tolist()
+
+
+@functools.lru_cache(maxsize=256)
+def _forward_step_layout(l: int, f: str, n: int) -> str:
+    """The LaTeX of a layer's forward step, with SLOTs for Z^l's then A^l's n entries."""
+    column = bmatrix_slots(n, 1)
+    return f"Z^{{{l}}} = (W^{{{l}}})^T A^{{{l - 1}}} + W_0^{{{l}}} = {column},\\;A^{{{l}}} = {f}(Z^{{{l}}}) = {column}"
 
 
 def _differs(misconception: dict, answers: dict) -> bool:
@@ -292,21 +431,25 @@ def _differs(misconception: dict, answers: dict) -> bool:
 
 
 def solution_steps(net: Network, notation: str, values: dict, asked: set[str], loss: str, lr: float) -> list[dict]:
-    """The board work up to the last asked quantity: forward, loss, Δ, gradients, updates."""
+    """The board work up to the last asked quantity: forward, loss, Δ, gradients, updates.
+
+    The steps come canonical (see Canonical); with a non-finite value they come plain, for
+    `_finish` to refuse as it always has.
+    """
+    try:
+        return _solution_steps(net, values, asked, loss, lr, canonical_step)
+    except ValueError:
+        return _solution_steps(net, values, asked, loss, lr, step)
+
+
+def _solution_steps(net: Network, values: dict, asked: set[str], loss: str, lr: float, step) -> list[dict]:
     L = net.depth
     steps = []
     needs_backward = any(not (q.startswith(("Z", "A")) or q == "L") for q in asked)
     for l, layer in enumerate(net.layers, start=1):
-        f = layer.activation.latex()
-        steps.append(
-            step(
-                f"Layer {l} forward",
-                f"Z^{{{l}}} = (W^{{{l}}})^T A^{{{l - 1}}} + W_0^{{{l}}} = {latex_matrix(values[f'Z{l}'])},\\;"
-                f"A^{{{l}}} = {f}(Z^{{{l}}}) = {latex_matrix(values[f'A{l}'])}",
-                Z=values[f"Z{l}"][:, 0],
-                A=values[f"A{l}"][:, 0],
-            )
-        )
+        z, a = _entries(values[f"Z{l}"]), _entries(values[f"A{l}"])
+        text = _forward_step_layout(l, layer.activation.latex(), len(z))
+        steps.append(step(f"Layer {l} forward", fill(text, z + a), Z=z, A=a))
     if "L" in asked or needs_backward:
         steps.append(step("Loss", f"{get_loss(loss).latex()} = {fmt(values['L'])}", L=float(values["L"])))
     if not needs_backward:
