@@ -24,7 +24,8 @@ What it does (everything on 127.0.0.1, cleaned up on success, failure or Ctrl-C)
 
 Knobs also read environment defaults: BENCH_WEB_WORKERS, BENCH_WEB_THREADS, BENCH_CELERY_WORKERS,
 BENCH_CONCURRENCY, BENCH_POOL, BENCH_CLIENTS. --profile adds an in-process breakdown (SQL per
-POST and per grading, cProfile of both, cost of a new database connection).
+POST and per grading, cProfile of both, cost of a new database connection). --what-if-prepared N
+runs the servers with PostgreSQL prepared statements (an experiment, not the project's settings).
 """
 
 from __future__ import annotations
@@ -98,6 +99,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--what-if-db-reuse", type=int, default=0, metavar="N",
         help="experiment, not the project's configuration: workers keep their database connection "
         "(CELERY_DB_REUSE_MAX=N set on the Celery app by a start-up shim)",
+    )
+    p.add_argument(
+        "--what-if-prepared", type=int, default=None, metavar="N",
+        help="experiment, not the project's configuration: the servers run with psycopg server-side "
+        "binding and prepare a query after N runs (DATABASES OPTIONS server_side_binding / "
+        "prepare_threshold, through a settings module written to the temporary directory)",
     )
     p.add_argument("--profile", action="store_true", help="in-process SQL counts and cProfile of POST and grading")
     p.add_argument("--keep-logs", action="store_true", help="keep the temporary directory with the server logs")
@@ -412,6 +419,21 @@ DB_REUSE_SHIM = (
     "import sys; from autograder.celery import app; "
     "app.conf.update(CELERY_DB_REUSE_MAX=int(sys.argv[1])); app.worker_main(sys.argv[2:])"
 )
+
+
+# --what-if-prepared: Django turns psycopg's prepared statements off by default (for connection
+# poolers); planning then costs PostgreSQL more CPU than running most of our statements.
+PREPARED_SETTINGS = """from autograder.settings import *  # noqa: F403
+
+DATABASES["default"].setdefault("OPTIONS", {{}}).update(server_side_binding=True, prepare_threshold={threshold})
+"""
+
+
+def use_prepared_statements(env: dict[str, str], directory: Path, threshold: int) -> None:
+    """Point the servers' environment at a settings module that enables prepared statements."""
+    (directory / "bench_prepared_settings.py").write_text(PREPARED_SETTINGS.format(threshold=threshold))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(directory), env.get("PYTHONPATH", "")) if p)
+    env["DJANGO_SETTINGS_MODULE"] = "bench_prepared_settings"
 
 
 def celery_command(args: argparse.Namespace, index: int) -> list[str]:
@@ -756,6 +778,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{dict(zip(question_ids, KINDS, strict=True))} ({time.time() - t:.1f} s)"
         )
 
+        if args.what_if_prepared is not None:
+            use_prepared_statements(env, tmp, args.what_if_prepared)
         port = h.free_port()
         services["web"] = h.Service("gunicorn", gunicorn_command(args, port, tmp), env, tmp / "gunicorn.log").start()
         for i in range(args.celery_workers):
@@ -787,6 +811,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{_conn_max_age()} (settings); PostgreSQL synchronous_commit={h.pg_setting('synchronous_commit')}; "
             f"wrong answers {args.wrong_fraction:.0%}; load average before start {load1:.2f}"
         )
+        if args.what_if_prepared is not None:
+            print(
+                f"WHAT-IF: servers use prepared statements (server_side_binding, prepare_threshold="
+                f"{args.what_if_prepared}; not in the project's settings)"
+            )
         if args.what_if_db_reuse:
             print(
                 f"WHAT-IF: workers started with CELERY_DB_REUSE_MAX={args.what_if_db_reuse} (not in the "

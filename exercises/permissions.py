@@ -3,19 +3,21 @@
 The rule everywhere: an object the user may not even know about (another course's, a problem
 set not yet released to a student, another student's submission) is a 404, never a 403, so the
 API does not leak what exists; an object the user can see but may not act on is a 403.
-Roles come from `services.membership_role` (instructor | ta | student | None).
+Roles come from `services.membership_role` (instructor | ta | student | None), or from the same
+lookup folded into the object's query (`with_role`) on the hot paths.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import CharField, OuterRef, QuerySet, Subquery, Value
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied
 
-from exercises import services
+from exercises import services, sql
 from exercises.models import Course, Membership, ProblemSet, Question, Submission
 
 INSTRUCTOR = Membership.Role.INSTRUCTOR.value
@@ -60,21 +62,49 @@ def member_course(user, course_id: int) -> tuple[Course, str]:
     return course, course_role(user, course)
 
 
+def with_role(queryset: QuerySet, user, course_field: str) -> QuerySet:
+    """`queryset` annotated with `viewer_role`, the user's role in the course at `course_field`
+    (None for non-members and anonymous users): the object and the role in one query."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return queryset.annotate(viewer_role=Value(None, output_field=CharField()))
+    role = Membership.objects.filter(course_id=OuterRef(course_field), user_id=user.pk).values("role")[:1]
+    return queryset.annotate(viewer_role=Subquery(role))
+
+
+def _member_role(role: str | None) -> str:
+    if role is None:
+        raise NotFound("No such course.")
+    return role
+
+
 def visible_problem_set(user, problem_set_id: int) -> tuple[ProblemSet, str]:
     """A problem set of one of the user's courses; students only see released ones."""
-    problem_set = get_object_or_404(ProblemSet.objects.select_related("course"), pk=problem_set_id)
-    role = course_role(user, problem_set.course)
+    problem_set = get_object_or_404(
+        with_role(ProblemSet.objects.select_related("course"), user, "course_id"), pk=problem_set_id
+    )
+    role = _member_role(problem_set.viewer_role)
     if role == STUDENT and not is_released(problem_set):
         raise NotFound("No such problem set.")
     return problem_set, role
 
 
 def visible_question(user, question_id: int) -> tuple[Question, str]:
-    """A question of a problem set the user can see (see `visible_problem_set`)."""
-    question = get_object_or_404(
-        Question.objects.select_related("problem_set__course"), pk=question_id
+    """A question of a problem set the user can see (see `visible_problem_set`).
+
+    One query for the question, its problem set and the user's role (every submission asks
+    this, so it is plain SQL, see exercises.sql)."""
+    row = sql.fetch_one(
+        f"SELECT {sql.columns(Question, 'q')}, {sql.columns(ProblemSet, 'p')}, "
+        f"(SELECT m.role FROM {sql.table(Membership)} m WHERE m.course_id = p.course_id AND m.user_id = %s) "
+        f"FROM {sql.table(Question)} q JOIN {sql.table(ProblemSet)} p ON p.id = q.problem_set_id "
+        "WHERE q.id = %s",
+        [user.pk if getattr(user, "is_authenticated", False) else None, question_id],
     )
-    role = course_role(user, question.problem_set.course)
+    if row is None:
+        raise Http404(f"No {Question._meta.object_name} matches the given query.")
+    question = sql.RowLoader.of(Question).load(row)
+    question.problem_set = sql.RowLoader.of(ProblemSet).load(row, sql.RowLoader.of(Question).width)
+    role = _member_role(row[-1])
     if role == STUDENT and not is_released(question.problem_set):
         raise NotFound("No such question.")
     return question, role

@@ -6,12 +6,14 @@ sent, and grading reads only what is stored (the raw answers and the variant's f
 so a lost message is re-sent by the sweeper and a duplicate message is a no-op.
 
 Grading a submission, with no transaction open while grading:
+0. read the row with its variant, question and problem set (one query; a finished row stops here).
 1. claim: one conditional UPDATE queued -> grading (atomic on every database; the loser of a
    race updates 0 rows and stops). The claim token is grading_started_at.
 2. grade the stored answers against the stored instance (pure Python, no database).
 3. finish: in one transaction whose first statement writes (PostgreSQL row lock; on SQLite the
-   write lock, taken before any read so the busy timeout applies), check the row is still ours,
-   lock the (question, student) pair, number the attempt and save.
+   write lock, taken before any read so the busy timeout applies), lock the (question, student)
+   pair, number the attempt and save with one UPDATE conditional on the claim token: a row that
+   is no longer ours is left alone. A rejection (no attempt number) is that UPDATE alone.
 A worker killed between 1 and 3 leaves the row "grading"; a redelivered message may re-claim it
 once the task's hard time limit has passed (the old worker is dead by then), and the sweeper
 resets it after AUTOGRADER_STUCK_AFTER_SECONDS. Either way the attempt is numbered exactly once.
@@ -27,6 +29,7 @@ sleeps after the claim, so integration tests can kill a worker in the middle of 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -39,13 +42,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Q, Subquery
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from autograder.answers import Tolerance
 from autograder.grading import GradingPolicy, apply_penalties, grade_submission
 from exercises.models import AuditEntry, Membership, ProblemSet, Question, Submission, Variant
+from exercises.sql import RowLoader, columns, execute, fetch_one, insert_row, prep, table
 from nncore.problems import get_kind
 
 logger = logging.getLogger(__name__)
@@ -92,11 +96,7 @@ def current_variant(question: Question, student) -> Variant:
     being graded count: otherwise a grading that finishes between "show the variant" and
     "submit" would attach the answers to a variant the student never saw.
     """
-    number = 1
-    if question.fresh_variant_per_attempt:
-        number = _attempts_taken(question, student) + 1
-        if question.max_attempts:
-            number = min(number, question.max_attempts)
+    number = _variant_number(question, student)
     existing = Variant.objects.filter(question=question, student=student, number=number).first()
     if existing is not None:
         return existing
@@ -122,6 +122,34 @@ def current_variant(question: Question, student) -> Variant:
             )
     except IntegrityError:  # a concurrent request drew the same variant first: use theirs
         return Variant.objects.get(question=question, student=student, number=number)
+
+
+def _variant_number(question: Question, student) -> int:
+    """Which of the student's variants is current: 1, or the next attempt's (see current_variant)."""
+    if not question.fresh_variant_per_attempt:
+        return 1
+    number = _attempts_taken(question, student) + 1
+    return min(number, question.max_attempts) if question.max_attempts else number
+
+
+# The answer fields of a stored instance, extracted by the database (a 10 KB instance is not
+# sent, decoded and dropped for a list of a few names); elsewhere the whole instance is read.
+FIELDS_OF_INSTANCE = {"postgresql": "instance -> 'fields'", "sqlite": "json_extract(instance, '$.fields')"}
+
+
+def _answer_fields(question: Question, student) -> tuple[int, list[dict]]:
+    """(id, answer fields) of the current variant, read without the rest of its instance;
+    draws the variant if it is new."""
+    extract = FIELDS_OF_INSTANCE.get(connection.vendor, "instance")
+    row = fetch_one(
+        f"SELECT id, {extract} FROM {table(Variant)} WHERE question_id = %s AND student_id = %s AND number = %s",
+        [question.pk, student.pk, _variant_number(question, student)],
+    )
+    if row is None:
+        variant = current_variant(question, student)
+        return variant.pk, variant.instance["fields"]
+    value = json.loads(row[1]) if isinstance(row[1], (str, bytes)) else row[1]
+    return row[0], value if extract != "instance" else value["fields"]
 
 
 def student_view(instance: dict) -> dict:
@@ -164,6 +192,11 @@ def submit(
 
     Returns (submission, created); created is False when `idempotency_key` was already used
     with the same answers (the original is returned). Raises SubmissionRefused.
+
+    The common case, no attempt limit and no key, is two statements (the variant's id and answer
+    fields, then one INSERT in autocommit); the (question, student) lock and the count are taken
+    only when there is a limit to check. Load `question` with its problem set (as
+    permissions.visible_question does), or reading it is one more query.
     """
     now = now or timezone.now()
     if idempotency_key is not None and not (isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 200):
@@ -174,29 +207,45 @@ def submit(
             return _replay(original, question, answers), False
     check_answers_format(answers)
     late = _check_window(question.problem_set, now)
-    variant = current_variant(question, student)
-    _check_field_names(variant.instance, answers)
+    variant_id, fields = _answer_fields(question, student)
+    _check_field_names(fields, answers)
+    submission = Submission(
+        variant_id=variant_id,
+        student=student,
+        answers=answers,
+        idempotency_key=idempotency_key or None,
+        late=late,
+        enqueue_count=1,
+    )
+    if not question.max_attempts:
+        return _insert(submission, question)
     with transaction.atomic():
         _lock_pair(question.pk, student.pk)
-        if question.max_attempts and _attempts_taken(question, student) >= question.max_attempts:
+        if _attempts_taken(question, student) >= question.max_attempts:
             raise SubmissionRefused(
                 f"no attempts left: all {question.max_attempts} attempt(s) are used or being graded",
                 "no_attempts_left",
             )
+        return _insert(submission, question)
+
+
+def _insert(submission: Submission, question: Question) -> tuple[Submission, bool]:
+    """INSERT the new row and enqueue it after commit.
+
+    With an idempotency key a concurrent request may have inserted the same key first: the
+    unique constraint refuses ours and theirs is replayed. Inside a transaction the INSERT
+    gets a savepoint so the transaction survives that IntegrityError; in autocommit it needs none.
+    """
+    if submission.idempotency_key is None:
+        insert_row(submission)
+    else:
         try:
-            with transaction.atomic():
-                submission = Submission.objects.create(
-                    variant=variant,
-                    student=student,
-                    answers=answers,
-                    idempotency_key=idempotency_key or None,
-                    late=late,
-                    enqueue_count=1,
-                )
-        except IntegrityError:  # the same key raced in from a concurrent request
-            original = Submission.objects.get(student=student, idempotency_key=idempotency_key)
-            return _replay(original, question, answers), False
-        enqueue(submission.pk)
+            with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+                insert_row(submission)
+        except IntegrityError:
+            original = Submission.objects.get(student_id=submission.student_id, idempotency_key=submission.idempotency_key)
+            return _replay(original, question, submission.answers), False
+    enqueue(submission.pk)
     return submission, True
 
 
@@ -233,8 +282,8 @@ def _answer_value_ok(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def _check_field_names(instance: dict, answers: dict) -> None:
-    names = [f["name"] for f in instance["fields"]]
+def _check_field_names(fields: list[dict], answers: dict) -> None:
+    names = [f["name"] for f in fields]
     unknown = sorted(str(k) for k in answers if k not in names)
     if unknown:
         raise SubmissionRefused(f"unknown answer field(s) {unknown[:10]}; this question has {names}", "bad_format")
@@ -277,8 +326,11 @@ def _lock_pair(question_id: int, student_id: int) -> None:
     An UPDATE rather than SELECT ... FOR UPDATE: on PostgreSQL both lock the row, but on SQLite
     only a write as the first statement of a transaction waits for the lock instead of failing.
     """
-    first = Variant.objects.filter(question_id=question_id, student_id=student_id).order_by("number", "id")
-    Variant.objects.filter(pk__in=Subquery(first.values("pk")[:1])).update(seed=F("seed"))
+    execute(
+        f"UPDATE {table(Variant)} SET seed = seed WHERE id = (SELECT id FROM {table(Variant)} "
+        "WHERE question_id = %s AND student_id = %s ORDER BY number, id LIMIT 1)",
+        [question_id, student_id],
+    )
 
 
 def enqueue(submission_id: int) -> None:
@@ -307,20 +359,22 @@ def grade_submission_now(submission_id: int) -> Submission:
     Idempotent: a graded, rejected or errored row, or one another worker is grading, is
     returned unchanged. Raises Submission.DoesNotExist for an unknown id.
     """
-    token = _claim(submission_id)
+    submission = _for_grading(submission_id)
+    token = _claim(submission)
     if token is None:
-        return Submission.objects.get(pk=submission_id)
+        return submission
     _test_delay()
-    submission = Submission.objects.select_related("variant__question__problem_set").get(pk=submission_id)
-    question = submission.variant.question
     try:
-        result = grade_submission(submission.variant.instance, submission.answers, grading_policy(question))
+        result = grade_submission(submission.variant.instance, submission.answers, grading_policy(submission.variant.question))
     except Exception as exc:
         logger.exception("grading submission %s failed", submission_id)
-        _finish_error(submission_id, token, f"{type(exc).__name__}: {exc}")
+        ours = _finish_error(submission, token, f"{type(exc).__name__}: {exc}")
     else:
-        _finish(submission_id, token, result)
-    return Submission.objects.get(pk=submission_id)
+        ours = _finish(submission, token, result)
+    if not ours:
+        logger.info("submission %s was taken over by another worker; result dropped", submission_id)
+        return Submission.objects.get(pk=submission_id)
+    return submission
 
 
 def grading_policy(question: Question) -> GradingPolicy:
@@ -332,16 +386,54 @@ def grading_policy(question: Question) -> GradingPolicy:
     )
 
 
-def _claim(submission_id: int) -> datetime | None:
-    """Mark the row grading if it is queued (or abandoned past the hard time limit); the token."""
+def _for_grading(submission_id: int) -> Submission:
+    """The row with its variant, question and problem set (what grading reads): one query."""
+    row = fetch_one(
+        f"SELECT {columns(Submission, 's')}, {columns(Variant, 'v')}, {columns(Question, 'q')}, "
+        f"{columns(ProblemSet, 'p')} FROM {table(Submission)} s JOIN {table(Variant)} v ON v.id = s.variant_id "
+        f"JOIN {table(Question)} q ON q.id = v.question_id JOIN {table(ProblemSet)} p ON p.id = q.problem_set_id "
+        "WHERE s.id = %s",
+        [submission_id],
+    )
+    if row is None:
+        raise Submission.DoesNotExist(f"no submission {submission_id}")
+    at = 0
+    loaded = []
+    for model in (Submission, Variant, Question, ProblemSet):
+        loader = RowLoader.of(model)
+        loaded.append(loader.load(row, at))
+        at += loader.width
+    submission, variant, question, problem_set = loaded
+    question.problem_set = problem_set
+    variant.question = question
+    submission.variant = variant
+    return submission
+
+
+def _claim(submission: Submission) -> datetime | None:
+    """Mark the row grading if it is queued (or abandoned past the hard time limit); the token.
+
+    The conditional UPDATE decides; the row as read only spares it when it cannot succeed
+    (a duplicate message for a finished row). On success the in-memory row is updated too.
+    """
     now = timezone.now()
     abandoned = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
-    claimed = (
-        Submission.objects.filter(pk=submission_id)
-        .filter(Q(status=S.QUEUED) | Q(status=S.GRADING, grading_started_at__lt=abandoned))
-        .update(status=S.GRADING, grading_started_at=now)
+    if not (
+        submission.status == S.QUEUED
+        or (submission.status == S.GRADING and submission.grading_started_at and submission.grading_started_at < abandoned)
+    ):
+        return None
+    at = prep(Submission, "grading_started_at", now)
+    claimed = execute(
+        f"UPDATE {table(Submission)} SET status = %s, grading_started_at = %s WHERE id = %s "
+        "AND (status = %s OR (status = %s AND grading_started_at < %s))",
+        [S.GRADING, at, submission.pk, S.QUEUED, S.GRADING, prep(Submission, "grading_started_at", abandoned)],
     )
-    return now if claimed else None
+    if not claimed:  # someone else was quicker: report the row as it is now
+        submission.refresh_from_db(fields=["status", "grading_started_at", "attempt_number", "score", "graded_at"])
+        return None
+    submission.status, submission.grading_started_at = S.GRADING, now
+    return now
 
 
 def _test_delay() -> None:
@@ -350,59 +442,96 @@ def _test_delay() -> None:
         time.sleep(delay)
 
 
-def _still_ours(submission_id: int, token: datetime) -> bool:
-    """First statement of the finishing transaction: a write that locks our claimed row."""
-    return bool(
-        Submission.objects.filter(pk=submission_id, status=S.GRADING, grading_started_at=token).update(
-            status=S.GRADING
-        )
+def _save_if_ours(submission: Submission, token: datetime, **fields: Any) -> bool:
+    """Write `fields` only if the row is still claimed with our token (one conditional UPDATE,
+    which also row-locks it on PostgreSQL); mirror them on the in-memory row when written."""
+    assignments = ", ".join(f"{connection.ops.quote_name(Submission._meta.get_field(name).column)} = %s" for name in fields)
+    written = execute(
+        f"UPDATE {table(Submission)} SET {assignments} WHERE id = %s AND status = %s AND grading_started_at = %s",
+        [
+            *(prep(Submission, name, value) for name, value in fields.items()),
+            submission.pk, S.GRADING, prep(Submission, "grading_started_at", token),
+        ],
+    )
+    if written:
+        for name, value in fields.items():
+            setattr(submission, name, value)
+    return bool(written)
+
+
+def _finish(submission: Submission, token: datetime, result) -> bool:
+    """Save a grading result: number the attempt, apply penalties, or reject without counting.
+
+    Returns False when the row was taken over meanwhile (nothing written). Numbering runs in
+    one transaction that first locks the (question, student) pair (a write, so on SQLite the
+    write lock is held before the count is read), then counts, then writes the row.
+    """
+    if result.status != "graded":  # unreadable answers: no attempt number, so no pair lock
+        ours = _save_if_ours(submission, token, **_rejected(result.to_dict()))
+    else:
+        with transaction.atomic():
+            _lock_pair(submission.variant.question_id, submission.student_id)
+            ours = _save_if_ours(submission, token, **_numbered(submission, result))
+    if ours:
+        _log_graded(submission)
+    return ours
+
+
+def _rejected(feedback: dict) -> dict:
+    """The fields of a rejected row: finished, not counted as an attempt."""
+    return {
+        "status": S.REJECTED,
+        "raw_score": None,
+        "score": None,
+        "feedback": feedback,
+        "graded_at": timezone.now(),
+        "error_message": "",
+    }
+
+
+def _numbered(submission: Submission, result) -> dict:
+    """The fields of a graded row: the next attempt number and the score after penalties, or a
+    rejection when the attempts are used up (the limit may have been lowered after submitting).
+    Call with the (question, student) pair locked."""
+    question = submission.variant.question
+    number = _next_attempt_number(question, submission.student_id)
+    if question.max_attempts and number > question.max_attempts:
+        return _rejected({
+            "status": "rejected",
+            "score": 0.0,
+            "fields": {},
+            "message": f"No attempts left: all {question.max_attempts} attempt(s) were already used.",
+        })
+    return {
+        "status": S.GRADED,
+        "attempt_number": number,
+        "raw_score": result.score,
+        "score": final_score(question, result.score, number, submission.late),
+        "feedback": result.to_dict(),
+        "graded_at": timezone.now(),
+        "error_message": "",
+    }
+
+
+def _log_graded(submission: Submission) -> None:
+    """One line per finished grading (the integration tests count them: never two per row)."""
+    logger.info(
+        "graded submission %s: %s, attempt %s, score %s",
+        submission.pk, submission.status, submission.attempt_number, submission.score,
     )
 
 
-def _finish(submission_id: int, token: datetime, result) -> None:
-    """Save a grading result: number the attempt, apply penalties, or reject without counting."""
-    with transaction.atomic():
-        if not _still_ours(submission_id, token):
-            logger.info("submission %s was taken over by another worker; result dropped", submission_id)
-            return
-        sub = Submission.objects.select_related("variant__question__problem_set").get(pk=submission_id)
-        question = sub.variant.question
-        _lock_pair(question.pk, sub.student_id)
-        sub.feedback = result.to_dict()
-        sub.graded_at = timezone.now()
-        sub.error_message = ""
-        if result.status != "graded":
-            sub.status, sub.raw_score, sub.score = S.REJECTED, None, None
-        else:
-            number = _next_attempt_number(question, sub.student_id)
-            if question.max_attempts and number > question.max_attempts:
-                sub.status, sub.raw_score, sub.score = S.REJECTED, None, None
-                sub.feedback = {
-                    "status": "rejected",
-                    "score": 0.0,
-                    "fields": {},
-                    "message": f"No attempts left: all {question.max_attempts} attempt(s) were already used.",
-                }
-            else:
-                sub.status, sub.attempt_number, sub.raw_score = S.GRADED, number, result.score
-                sub.score = final_score(question, result.score, number, sub.late)
-        sub.save()
-    logger.info("graded submission %s: %s, attempt %s, score %s", sub.pk, sub.status, sub.attempt_number, sub.score)
-
-
-def _finish_error(submission_id: int, token: datetime, message: str) -> None:
-    with transaction.atomic():
-        if _still_ours(submission_id, token):
-            Submission.objects.filter(pk=submission_id).update(
-                status=S.ERROR, error_message=message[:2000]
-            )
+def _finish_error(submission: Submission, token: datetime, message: str) -> bool:
+    return _save_if_ours(submission, token, status=S.ERROR, error_message=message[:2000])
 
 
 def _next_attempt_number(question: Question, student_id: int) -> int:
     """Attempts count per (question, student) across variants (fresh_variant_per_attempt)."""
-    last = Submission.objects.filter(
-        variant__question=question, student_id=student_id, status=S.GRADED, attempt_number__isnull=False
-    ).aggregate(m=Max("attempt_number"))["m"]
+    last = fetch_one(
+        f"SELECT MAX(s.attempt_number) FROM {table(Submission)} s JOIN {table(Variant)} v ON v.id = s.variant_id "
+        "WHERE v.question_id = %s AND s.student_id = %s AND s.status = %s AND s.attempt_number IS NOT NULL",
+        [question.pk, student_id, S.GRADED],
+    )[0]
     return (last or 0) + 1
 
 

@@ -1,0 +1,193 @@
+"""The per-submission hot paths: plain-SQL loading, statement budgets, and the races the lean
+submit and grading paths must still get right (on whichever database the suite runs on).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from exercises import services, sql
+from exercises.models import ProblemSet, Question, Submission, Variant
+
+pytestmark = pytest.mark.django_db
+S = Submission.Status
+
+
+def answers_of(question, student, factor: float = 1.0) -> dict:
+    return {k: v * factor for k, v in services.current_variant(question, student).instance["answers"].items()}
+
+
+def field_values(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+def load_raw(model, pk):
+    """The row as sql.RowLoader loads it from a plain `SELECT <columns()>`."""
+    row = sql.fetch_one(f"SELECT {sql.columns(model, 't')} FROM {sql.table(model)} t WHERE t.id = %s", [pk])
+    return sql.RowLoader.of(model).load(row)
+
+
+def test_row_loader_reads_every_field_as_the_orm_does(make_question, student):
+    question = make_question(tolerance={"rtol": 0.01}, max_attempts=3, per_entry_credit=True)
+    submission, _ = services.submit(question, student, answers_of(question, student), idempotency_key="k")
+    services.grade_submission_now(submission.pk)  # datetimes, floats, JSON feedback, attempt number
+    token = Token.objects.create(user=student)
+    for model, pk in (
+        (Submission, submission.pk),
+        (Variant, submission.variant_id),
+        (Question, question.pk),
+        (ProblemSet, question.problem_set_id),
+        (get_user_model(), student.pk),
+    ):
+        assert field_values(load_raw(model, pk)) == field_values(model.objects.get(pk=pk)), model.__name__
+    raw_token = sql.RowLoader.of(Token).load(
+        sql.fetch_one(f"SELECT {sql.columns(Token, 't')} FROM {sql.table(Token)} t", [])
+    )
+    assert field_values(raw_token) == field_values(token)
+
+
+def test_graded_row_returned_matches_the_stored_row(make_question, student):
+    question = make_question(attempt_penalty=0.1)
+    first, _ = services.submit(question, student, answers_of(question, student, 2.0))
+    second, _ = services.submit(question, student, answers_of(question, student))
+    for submission in (first, second):
+        returned = services.grade_submission_now(submission.pk)
+        assert field_values(returned) == field_values(Submission.objects.get(pk=submission.pk))
+    assert Submission.objects.get(pk=second.pk).attempt_number == 2
+
+
+def test_submit_without_limit_or_key_is_two_statements(make_question, student):
+    question = Question.objects.select_related("problem_set").get(pk=make_question().pk)
+    answers = answers_of(question, student)
+    with CaptureQueriesContext(connection) as queries:
+        services.submit(question, student, answers)
+    assert len(queries) == 2, [q["sql"] for q in queries]
+
+
+def test_grading_reads_once_and_writes_three_times(make_question, student):
+    question = make_question()
+    submission, _ = services.submit(question, student, answers_of(question, student))
+    with CaptureQueriesContext(connection) as queries:
+        services.grade_submission_now(submission.pk)
+    statements = [q["sql"].split()[0].upper() for q in queries if "SAVEPOINT" not in q["sql"]]
+    assert statements == ["SELECT", "UPDATE", "UPDATE", "SELECT", "UPDATE"], [q["sql"] for q in queries]
+    with CaptureQueriesContext(connection) as queries:
+        assert services.grade_submission_now(submission.pk).status == S.GRADED
+    assert len(queries) == 1  # a duplicate message only reads the row
+
+
+def test_api_submission_is_four_statements_with_token_auth(make_question, student):
+    question = make_question()
+    answers = answers_of(question, student)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + Token.objects.create(user=student).key)
+    url = f"/api/questions/{question.pk}/submissions/"
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(url, {"answers": answers}, format="json")
+    assert response.status_code == 202, response.content
+    assert len(queries) == 4, [q["sql"] for q in queries]  # token + user, question + role, variant, INSERT
+
+
+def test_token_auth_refuses_unknown_tokens_and_inactive_users(make_question, student):
+    question = make_question()
+    client = APIClient()
+    url = f"/api/questions/{question.pk}/variant/"
+    client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    response = client.get(url)
+    assert response.status_code == 401 and response.json()["detail"] == "Invalid token."
+    token = Token.objects.create(user=student)
+    client.credentials(HTTP_AUTHORIZATION="Token " + token.key)
+    assert client.get(url).status_code == 200
+    get_user_model().objects.filter(pk=student.pk).update(is_active=False)
+    response = client.get(url)
+    assert response.status_code == 401 and response.json()["detail"] == "User inactive or deleted."
+
+
+def test_claim_lost_between_read_and_update_is_not_graded(make_question, student):
+    question = make_question()
+    submission, _ = services.submit(question, student, answers_of(question, student))
+    read = services._for_grading(submission.pk)
+    elsewhere = timezone.now()
+    Submission.objects.filter(pk=submission.pk).update(status=S.GRADING, grading_started_at=elsewhere)
+    assert services._claim(read) is None
+    assert (read.status, read.grading_started_at) == (S.GRADING, elsewhere)
+
+
+def test_abandoned_claim_is_taken_over_and_the_old_claimer_writes_nothing(make_question, student, settings):
+    question = make_question()
+    submission, _ = services.submit(question, student, answers_of(question, student))
+    old = services._for_grading(submission.pk)
+    old_token = services._claim(old)
+    Submission.objects.filter(pk=submission.pk).update(
+        grading_started_at=timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 10)
+    )
+    assert services.grade_submission_now(submission.pk).attempt_number == 1
+    assert not services._finish_error(old, old_token, "late result")
+    stored = Submission.objects.get(pk=submission.pk)
+    assert (stored.status, stored.attempt_number, stored.error_message) == (S.GRADED, 1, "")
+
+
+def check_key_race_replays(question, student, monkeypatch) -> None:
+    """The key lookup missed, then another request inserted the same key: ours replays theirs."""
+    answers = answers_of(question, student)
+    real_check = services._check_field_names
+
+    def racing_request(fields, given):
+        real_check(fields, given)
+        variant = services.current_variant(question, student)
+        Submission.objects.create(variant=variant, student=student, answers=given, idempotency_key="race")
+
+    monkeypatch.setattr(services, "_check_field_names", racing_request)
+    replayed, created = services.submit(question, student, answers, idempotency_key="race")
+    assert not created
+    assert Submission.objects.filter(idempotency_key="race").count() == 1
+    assert replayed.pk == Submission.objects.get(idempotency_key="race").pk
+    assert Submission.objects.count() == 1  # a surrounding transaction survived the refused INSERT
+
+
+@pytest.mark.parametrize("max_attempts", [None, 5])
+def test_key_race_in_a_transaction_is_replayed(make_question, student, monkeypatch, max_attempts):
+    check_key_race_replays(make_question(max_attempts=max_attempts), student, monkeypatch)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_key_race_in_autocommit_is_replayed(make_question, student, monkeypatch):
+    assert not connection.in_atomic_block
+    check_key_race_replays(make_question(), student, monkeypatch)
+
+
+def test_answer_fields_without_json_extraction_reads_the_whole_instance(make_question, student, monkeypatch):
+    question = make_question()
+    variant = services.current_variant(question, student)
+    extracted = services._answer_fields(question, student)
+    monkeypatch.setattr(services, "FIELDS_OF_INSTANCE", {})
+    assert services._answer_fields(question, student) == extracted == (variant.pk, variant.instance["fields"])
+
+
+def test_answer_fields_draws_a_missing_variant(make_question, student):
+    question = make_question()
+    variant_id, fields = services._answer_fields(question, student)
+    variant = Variant.objects.get(pk=variant_id)
+    assert (variant.student_id, variant.question_id, fields) == (student.pk, question.pk, variant.instance["fields"])
+
+
+@pytest.mark.parametrize("returning", [True, False])
+def test_insert_row_stores_what_save_would(make_question, student, monkeypatch, returning):
+    if not returning and connection.vendor == "postgresql":
+        pytest.skip("PostgreSQL always has RETURNING (the ORM's own fallback would need lastrowid)")
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", returning)
+    variant = services.current_variant(make_question(), student)
+    row = Submission(variant=variant, student=student, answers={"a_3": [1.5, None]}, late=True, enqueue_count=1)
+    sql.insert_row(row)
+    assert row.pk is not None and row.submitted_at is not None and not row._state.adding
+    stored = Submission.objects.get(pk=row.pk)
+    assert field_values(stored) == field_values(row)
+    assert (stored.status, stored.feedback, stored.idempotency_key) == (S.QUEUED, {}, None)
