@@ -471,10 +471,35 @@ def _finish(submission: Submission, token: datetime, result) -> bool:
     else:
         with transaction.atomic():
             _lock_pair(submission.variant.question_id, submission.student_id)
-            ours = _save_if_ours(submission, token, **_numbered(submission, result))
+            result = _under_current_settings(submission, result)
+            fields = _numbered(submission, result) if result.status == "graded" else _rejected(result.to_dict())
+            ours = _save_if_ours(submission, token, **fields)
     if ours:
         _log_graded(submission)
     return ours
+
+
+def _under_current_settings(submission: Submission, result):
+    """The result under the question's settings as they are now, not as they were read before
+    grading: a regrade applied meanwhile must not be undone by this late save.
+
+    Reads the settings FOR SHARE (PostgreSQL): a regrade's UPDATE of the question then waits for
+    this transaction (and its own pass over graded rows sees this row), or this read waits for
+    the regrade to commit and sees its settings. On SQLite the write lock orders them the same
+    way. Grades again only when the grading policy changed (points and penalties are applied by
+    `_numbered` from the refreshed question). Call inside the finishing transaction.
+    """
+    question = submission.variant.question
+    lock = " FOR SHARE" if connection.features.has_select_for_update else ""
+    row = fetch_one(f"SELECT {columns(Question, 'q')} FROM {table(Question)} q WHERE q.id = %s{lock}", [question.pk])
+    current = RowLoader.of(Question).load(row)
+    used = grading_policy(question)
+    for name in REGRADE_FIELDS:
+        setattr(question, name, getattr(current, name))
+    if grading_policy(question) == used:
+        return result
+    logger.info("submission %s: question %s settings changed while grading; graded again", submission.pk, question.pk)
+    return grade_submission(submission.variant.instance, submission.answers, grading_policy(question))
 
 
 def _rejected(feedback: dict) -> dict:

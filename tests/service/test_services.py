@@ -445,6 +445,39 @@ def test_regrade_keeps_attempt_and_late_penalties(make_question, student, proble
     ]
 
 
+def regrade_during_grading(monkeypatch, question, changes, instructor) -> None:
+    """Make the next grading apply `changes` as a regrade after it has read the question."""
+    real = services.grade_submission
+    done = []
+
+    def grade_then_regrade(*args, **kwargs):
+        result = real(*args, **kwargs)
+        if not done:
+            done.append(services.regrade_apply(Question.objects.get(pk=question.pk), changes, instructor))
+        return result
+
+    monkeypatch.setattr(services, "grade_submission", grade_then_regrade)
+
+
+def test_a_regrade_applied_while_a_submission_is_graded_also_covers_it(make_question, student, instructor, monkeypatch):
+    question = make_question()
+    submission, _ = services.submit(question, student, correct(question, student, 1.05))  # 5% off
+    regrade_during_grading(monkeypatch, question, {"tolerance": {"rtol": 0.1, "atol": 0}}, instructor)
+    graded = services.grade_submission_now(submission.pk)  # graded under rtol 1e-2, saved after the regrade
+    graded.refresh_from_db()
+    assert (graded.status, graded.raw_score, graded.score) == (S.GRADED, 1.0, 10.0)
+    assert graded.feedback["score"] == 1.0
+
+
+def test_points_changed_while_grading_apply_to_the_late_save(make_question, student, instructor, monkeypatch):
+    question = make_question(points=10.0)
+    submission, _ = services.submit(question, student, correct(question, student))
+    regrade_during_grading(monkeypatch, question, {"points": 4}, instructor)
+    graded = services.grade_submission_now(submission.pk)
+    graded.refresh_from_db()
+    assert (graded.status, graded.raw_score, graded.score) == (S.GRADED, 1.0, 4.0)
+
+
 @pytest.mark.parametrize(
     "changes",
     [{}, {"kind": "loss_value"}, {"points": -1}, {"attempt_penalty": 2}, {"tolerance": {"bogus": 1}}, {"tolerance": {"sigfigs": 0}}, {"per_entry_credit": "yes"}],
