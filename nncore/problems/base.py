@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+from numpy.random import PCG64
+from numpy.random.bit_generator import ISpawnableSeedSequence
 
 MAX_REDRAWS = 200
 DEFAULT_TOLERANCE = {"rtol": 1e-2, "atol": 1e-8}
@@ -115,11 +117,12 @@ class Field:
     depends_on: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """The field as an instance stores it (lists copied: a Field may serve many instances)."""
         out = {"name": self.name, "label": self.label, "shape": list(self.shape), "type": self.type}
         if self.choices is not None:
-            out["choices"] = self.choices
+            out["choices"] = list(self.choices)
         if self.depends_on:
-            out["depends_on"] = self.depends_on
+            out["depends_on"] = list(self.depends_on)
         return out
 
 
@@ -163,9 +166,20 @@ def _params_key(kind: ProblemKind, params: dict | None) -> tuple | None:
 
 
 def _frozen(value: Any) -> tuple:
-    if type(value) is list or type(value) is tuple:
-        return (type(value), tuple(_frozen(v) for v in value))
-    return (type(value), value)
+    """The key of one parameter value: equal keys must validate alike, so only plain JSON-like
+    values get one (a TypeError for others, which are validated without the cache)."""
+    kind = type(value)
+    if kind is list or kind is tuple:
+        return (kind, tuple(_frozen(v) for v in value))
+    if kind is float:  # 0.0 == -0.0, but they validate to floats of different signs
+        return (kind, value, math.copysign(1.0, value))
+    if kind in _KEY_TYPES:
+        return (kind, value)
+    # e.g. Decimal("1") == Decimal("1.0"), yet an int parameter accepts only the first
+    raise TypeError(f"no cache key for {kind.__name__}")
+
+
+_KEY_TYPES = frozenset((str, int, bool, type(None)))
 
 
 def step(title: str, latex: str, **values: Any) -> dict:
@@ -244,7 +258,7 @@ class ProblemKind:
             raise ParamError(f"seed must be a non-negative integer; got {seed!r}")
         p = self.validate_params(params)
         for attempt in range(MAX_REDRAWS):
-            rng = np.random.default_rng([int(seed), attempt])
+            rng = seeded_generator(int(seed), attempt)  # np.random.default_rng([seed, attempt])
             try:
                 draft = self.build(p, rng)
                 instance = self._finish(draft, p, int(seed), attempt)
@@ -282,6 +296,110 @@ class ProblemKind:
             "misconceptions": misconceptions,
             "chained": self.chained,
         }
+
+
+# --- seeding: np.random.default_rng([seed, attempt]), bit for bit, without its overhead ---------
+# default_rng hashes its entropy with NumPy's SeedSequence, whose implementation works on NumPy
+# arrays and scalars: about 15% of a forward-pass instance, once per draw. The same hash on
+# Python ints (SeedSequence's algorithm, numpy/random/bit_generator.pyx) feeds PCG64 through
+# ISeedSequence, the interface NumPy's bit generators take custom seedings by.
+
+_MASK32 = 0xFFFFFFFF
+_POOL_SIZE = 4  # SeedSequence's default pool of 32-bit words
+_INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875  # hashmix while mixing the entropy into the pool
+_INIT_B, _MULT_B = 0x8B51F9DD, 0x58F38DED  # hashing the pool out into the state
+_MIX_MULT_L, _MIX_MULT_R = 0xCA01F9DD, 0x4973F715
+
+
+def seeded_generator(*entropy: int) -> np.random.Generator:
+    """np.random.default_rng(list(entropy)) for non-negative ints: the same PCG64 state, and
+    the same children from spawn() (only bit_generator.seed_seq is not a SeedSequence)."""
+    return np.random.Generator(PCG64(_SeedPool(entropy, _seed_pool(entropy))))
+
+
+def _seed_pool(entropy: tuple[int, ...]) -> list[int]:
+    """SeedSequence(list(entropy)).pool: the entropy mixed into four 32-bit words.
+
+    hashmix(v) is ((v ^ c_k) * c_{k+1}) xor-shifted, c_k the k-th hash constant of the run;
+    mix(x, y) is (L*x - R*y) xor-shifted. Written out inline: this runs once per draw.
+    """
+    words = []
+    for n in entropy:  # each int as its little-endian 32-bit words (0 as one word)
+        if n < 0:
+            raise ValueError("seed entropy must be non-negative")
+        words.append(n & _MASK32)
+        n >>= 32
+        while n:
+            words.append(n & _MASK32)
+            n >>= 32
+    words += [0] * (_POOL_SIZE - len(words))  # a short entropy is hashed on as zeros
+    c = _hash_constants(_INIT_A, _MULT_A, _POOL_SIZE * len(words) + 1)
+    pool = []
+    for k in range(_POOL_SIZE):
+        h = (words[k] ^ c[k]) * c[k + 1] & _MASK32
+        pool.append(h ^ (h >> 16))
+    k = _POOL_SIZE
+    for i_src, i_dst in _POOL_PAIRS:  # every pool word into every other: late bits reach early ones
+        h = (pool[i_src] ^ c[k]) * c[k + 1] & _MASK32
+        h ^= h >> 16
+        mixed = (_MIX_MULT_L * pool[i_dst] - _MIX_MULT_R * h) & _MASK32
+        pool[i_dst] = mixed ^ (mixed >> 16)
+        k += 1
+    for word in words[_POOL_SIZE:]:  # entropy beyond the pool, into every word
+        for i_dst in range(_POOL_SIZE):
+            h = (word ^ c[k]) * c[k + 1] & _MASK32
+            h ^= h >> 16
+            mixed = (_MIX_MULT_L * pool[i_dst] - _MIX_MULT_R * h) & _MASK32
+            pool[i_dst] = mixed ^ (mixed >> 16)
+            k += 1
+    return pool
+
+
+_POOL_PAIRS = [(i_src, i_dst) for i_src in range(_POOL_SIZE) for i_dst in range(_POOL_SIZE) if i_src != i_dst]
+
+
+_HASH_CONSTANTS: dict[tuple[int, int], list[int]] = {}
+
+
+def _hash_constants(init: int, mult: int, count: int) -> list[int]:
+    """init * mult**k (32 bits) for k = 0, 1, ...: the hash constants SeedSequence runs through
+    (at least `count` of them; worked out once)."""
+    table = _HASH_CONSTANTS.setdefault((init, mult), [init])
+    while len(table) < count:
+        table.append(table[-1] * mult & _MASK32)
+    return table
+
+
+class _SeedPool(ISpawnableSeedSequence):
+    """A mixed pool that hands out SeedSequence.generate_state's words (what PCG64 seeds from)."""
+
+    __slots__ = ("entropy", "pool", "_spawner")
+
+    def __init__(self, entropy: tuple[int, ...], pool: list[int]) -> None:
+        self.entropy = entropy
+        self.pool = pool
+        self._spawner = None
+
+    def spawn(self, n_children: int) -> list[np.random.SeedSequence]:
+        """SeedSequence(list(entropy)).spawn(n_children), by a SeedSequence made on first use
+        (it counts the children already spawned)."""
+        if self._spawner is None:
+            self._spawner = np.random.SeedSequence(list(self.entropy))
+        return self._spawner.spawn(n_children)
+
+    def generate_state(self, n_words: int, dtype=np.uint32) -> np.ndarray:
+        """SeedSequence.generate_state(n_words, dtype) for uint32 or uint64."""
+        wide = dtype is np.uint64 or np.dtype(dtype) == np.dtype(np.uint64)
+        if not wide and np.dtype(dtype) != np.dtype(np.uint32):
+            raise TypeError("only support uint32 or uint64")
+        count = n_words * 2 if wide else n_words
+        c, pool, out = _hash_constants(_INIT_B, _MULT_B, count + 1), self.pool, []
+        for k in range(count):
+            h = (pool[k % _POOL_SIZE] ^ c[k]) * c[k + 1] & _MASK32
+            out.append(h ^ (h >> 16))
+        if wide:  # pairs of words, little-endian, as SeedSequence views them
+            out = [out[i] | out[i + 1] << 32 for i in range(0, count, 2)]
+        return np.array(out, dtype=dtype)
 
 
 def canonical(value: Any) -> Any:
@@ -359,9 +477,11 @@ def _canonical_list(value: list | tuple) -> list:
 
 
 # Rounded floats already seen: the same weights, inputs and answers recur across an instance's
-# prompt, diagram, solution and alternatives. A pure function of the value; cleared when full.
+# prompt, diagram, solution and alternatives, and hand-style values and the calculator paths'
+# rounded answers across instances. A pure function of the value; cleared when full (16,384
+# entries: about 1.5 MB, enough to keep the recurring values of a run of instances).
 _ROUNDED: dict[float, float] = {}
-_ROUNDED_MAX = 4096
+_ROUNDED_MAX = 16384
 
 
 def canonical_float(value: float) -> float:

@@ -183,23 +183,22 @@ def forward_columns(
     for l, layer in enumerate(net.layers, start=1):
         bias = layer.W0.ravel().tolist()
         no_bias = [0.0] * len(bias)
-        Z = [
-            list(map(add, product, no_bias if mistake == "forgot_bias" else bias))
-            for (_, mistake), product in zip(paths, _products(layer, columns, swapped), strict=True)
-        ]
-        for i, (round_to, mistake) in enumerate(paths):
+        Z = []
+        for (round_to, mistake), product in zip(paths, _products(layer, columns, swapped), strict=True):
+            z = list(map(add, product, no_bias if mistake == "forgot_bias" else bias))
             if round_to is not None:
-                Z[i] = round_sig_values(Z[i], round_to)
+                z = round_sig_values(z, round_to)
             elif check and mistake is None:
-                check_layer(layer.activation, Z[i], l)
+                check_layer(layer.activation, z, l)
+            Z.append(z)
         columns = activation_columns(layer.activation, Z)
+        z_name, a_name = f"Z{l}", f"A{l}"
         for i, (round_to, _) in enumerate(paths):
             if round_to is not None:
                 columns[i] = round_sig_values(columns[i], round_to)
-        z_name, a_name = f"Z{l}", f"A{l}"
-        for values, z, a in zip(out, Z, columns, strict=True):
-            values[z_name] = z
-            values[a_name] = a
+            values = out[i]
+            values[z_name] = Z[i]
+            values[a_name] = columns[i]
     return out
 
 

@@ -71,26 +71,33 @@ class Draws:
     other than PCG64).
     """
 
-    __slots__ = ("_rng", "_bitgen", "_raw", "_half")
+    __slots__ = ("_rng", "_bitgen", "_raw", "_half", "_last", "_held")
 
     def __init__(self, rng: np.random.Generator) -> None:
         self._rng = rng
         self._bitgen = rng.bit_generator
-        self._half = None
+        self._half = None  # the spare 32-bit half NumPy would hand out next, if any
         self._raw = self._bitgen.random_raw if type(self._bitgen) is PCG64 else None
         if self._raw is not None:
             state = self._bitgen.state
+            # random_raw leaves the bit generator's (has_uint32, uinteger) alone: `_held` is what
+            # it holds until generator() writes back `_half` and `_last` (the uinteger NumPy's
+            # next_uint32 would have left, kept even once its half is used).
+            self._held = (state["has_uint32"], state["uinteger"])
+            self._last = state["uinteger"]
             if state["has_uint32"]:
                 self._half = state["uinteger"]
 
     def generator(self) -> np.random.Generator:
         """The Generator, positioned exactly after the draws made here; later draws go to it."""
-        if self._half is not None:
-            state = self._bitgen.state
-            state["has_uint32"], state["uinteger"] = 1, self._half
-            self._bitgen.state = state
+        if self._raw is not None:
+            spare = (0 if self._half is None else 1, self._last)
+            if spare != self._held:  # also when the held half was used up here (has_uint32 -> 0)
+                state = self._bitgen.state
+                state["has_uint32"], state["uinteger"] = spare
+                self._bitgen.state = state
             self._half = None
-        self._raw = None
+            self._raw = None
         return self._rng
 
     def random(self) -> float:
@@ -116,7 +123,7 @@ class Draws:
             while True:
                 if half is None:  # next_uint32: a raw output's low half now, its high half next
                     u = raw()
-                    half = u >> 32
+                    half = self._last = u >> 32
                     m = (u & _U32) * excl
                 else:
                     m = half * excl
@@ -129,32 +136,22 @@ class Draws:
 
     def uniform(self, low: float, high: float, count: int) -> list[float]:
         """Generator.uniform(low, high, size=count).tolist(): low + (high - low) * next_double."""
-        if self._raw is None:
-            return self._rng.uniform(low, high, size=count).tolist()
         span = high - low
+        if self._raw is None or not math.isfinite(span):  # NumPy refuses an infinite range
+            return self.generator().uniform(low, high, size=count).tolist()
         return [low + span * self.random() for _ in range(count)]
 
-    def _uint32(self) -> int:
-        """PCG64's next_uint32: the low half of a raw output, the high half kept for next time."""
-        half = self._half
-        if half is not None:
-            self._half = None
-            return half
-        raw = self._raw()
-        self._half = raw >> 32
-        return raw & _U32
 
 def drawn_values(draws: Draws, count: int, style: str, nonzero: bool = True) -> list[float]:
     """`draw_values(rng, shape, style, nonzero=...)` flattened (C order), from a Draws."""
     if style == "random":
         return [_round_half_even(v * 100.0) / 100.0 for v in draws.uniform(-2.0, 2.0, count)]
+    # the integer k is 0 exactly when the value is 0 (never -0.0): nonzero=True makes it 1.0
     if draws.random() < 0.5:
-        values = [float(k) for k in draws.integers(-3, 4, count)]
-    else:
-        values = [k / 10.0 for k in draws.integers(-10, 11, count)]
-    if nonzero:
-        values = [v if v != 0 else 1.0 for v in values]
-    return values
+        ints = draws.integers(-3, 4, count)
+        return [float(k) if k or not nonzero else 1.0 for k in ints]
+    ints = draws.integers(-10, 11, count)
+    return [k / 10.0 if k or not nonzero else 1.0 for k in ints]
 
 
 def _round_half_even(v: float) -> float:
@@ -237,6 +234,31 @@ def check_layer(activation: Activation, z: np.ndarray | list[float], l: int) -> 
     elif _kinked_at_zero(activation) and any(abs(v) < KINK_MARGIN for v in values):
         # Decimal sums that are 0 on paper may come out as ±1e-16, so "on the kink" is |z| < 1e-9.
         raise Redraw(f"pre-activation on a kink in layer {l}")
+
+
+def clearly_saturated(W: list[float], W0: list[float], x: list[float], activation: str) -> bool:
+    """Whether a first layer of sigmoid or tanh units (W flat, n_in x n_out in C order, W0 and
+    x as lists) has a pre-activation beyond SATURATION by far more than any rounding: the
+    Redraw that `check_layer` makes of the exact pass, found before the network is built.
+
+    About 40% of hand-style draws are redrawn for this; building the network and every forward
+    path first was most of their cost. The sums here are Python floats in another order than
+    NumPy's matmul, so a value within SATURATION_SLACK of the bound is left to the exact check
+    (the draws have a few terms of magnitude <= 9: rounding is below 1e-13).
+    """
+    if activation != "sigmoid" and activation != "tanh":
+        return False
+    n_out = len(W0)
+    bound = SATURATION + SATURATION_SLACK
+    for c, z in enumerate(W0):
+        for r, v in enumerate(x):
+            z += W[r * n_out + c] * v
+        if abs(z) > bound:
+            return True
+    return False
+
+
+SATURATION_SLACK = 1e-6
 
 
 def _kinked_at_zero(activation: Activation) -> bool:
@@ -374,7 +396,7 @@ def fmt(x: float, digits: int = 4) -> str:
 # fmt(x) already written: a pure function of x, and the same weights recur in an instance's
 # prompt and solution (and the hand-style values across instances). Cleared when full.
 _FMT4: dict[float, str] = {}
-_FMT4_MAX = 4096
+_FMT4_MAX = 16384
 
 
 def _fmt(x: float, digits: int) -> str:
@@ -420,7 +442,17 @@ def bmatrix_slots(rows: int, cols: int) -> str:
 
 def fill(text: str, numbers: list[float]) -> str:
     """`text` with its SLOTs replaced by fmt(number), in order."""
-    return _layout(text).format(*fmts(numbers))
+    pieces, texts = _pieces(text), fmts(numbers)
+    if len(texts) != len(pieces) - 1:  # as str.format has it: too few raise, extras go unused
+        return _layout(text).format(*texts)
+    return "".join(chain.from_iterable(zip(pieces[:-1], texts, strict=True))) + pieces[-1]
+
+
+@functools.lru_cache(maxsize=512)
+def _pieces(text: str) -> tuple[str, ...]:
+    """The text between `text`'s SLOTs (one more than the slots): joined around the numbers,
+    they cost less than str.format parsing a long template every time."""
+    return tuple(text.split(SLOT))
 
 
 def fmts(numbers: list[float]) -> list[str]:
@@ -501,7 +533,8 @@ def network_diagram(net: Network, notation: str, x=None, y=None) -> dict:
     edges = [dict(edge, weight=w) for edge, w in zip(edge_layout, weights, strict=True)]
     out = Canonical(notation=notation, nodes=nodes, edges=edges)
     if y is not None:
-        out["target"] = canonical_floats(np.asarray(y, dtype=np.float64).reshape(-1).tolist())
+        y = y if type(y) is list and all(type(v) is float for v in y) else np.asarray(y, dtype=np.float64).reshape(-1).tolist()
+        out["target"] = canonical_floats(y)
     return out
 
 

@@ -19,6 +19,7 @@ from nncore.losses import get_loss
 from nncore.network import Network, network_from_dict
 from nncore.notation import neuron_ids
 from nncore.problems.base import (
+    _ROUNDED,
     DEFAULT_TOLERANCE,
     Canonical,
     Draft,
@@ -50,6 +51,7 @@ from nncore.problems.common import (
     activation_sentence,
     bmatrix_slots,
     canonical_network,
+    clearly_saturated,
     describe_layout,
     drawn_values,
     drawn_weights,
@@ -112,9 +114,14 @@ class NetworkKind(ProblemKind):
         BIAS_PARAM,
     )
 
+    # Whether `asks` draws (which weight to ask about). Kinds that ask the same fields of every
+    # network set it False and get rng=None: nothing is drawn after the target then, so build
+    # skips handing the Generator back (a state read and write, see Draws.generator).
+    asks_draw: ClassVar[bool] = True
+
     # --- what a subclass decides ------------------------------------------------------------
 
-    def asks(self, p: dict, net: Network, rng: np.random.Generator) -> list[Ask]:
+    def asks(self, p: dict, net: Network, rng: np.random.Generator | None) -> list[Ask]:
         raise NotImplementedError
 
     def question(self, p: dict, net: Network) -> str:
@@ -131,6 +138,8 @@ class NetworkKind(ProblemKind):
         draws = Draws(rng)
         weights, biases = drawn_weights(draws, sizes, p["style"], bias=p["bias"])
         x = drawn_values(draws, sizes[0], p["style"])
+        if clearly_saturated(weights[0], biases[0], x, activations[0]):
+            raise Redraw("saturated unit in layer 1")  # as forward_columns' check would
         net = network_of(weights, biases, activations)
         # Every forward pass a forward-only question uses, at once; the exact one is checked
         # layer by layer before anything else, so a redrawn network costs little more than that.
@@ -140,7 +149,7 @@ class NetworkKind(ProblemKind):
         if not all(math.isfinite(v) for v in exact[f"A{net.depth}"]):
             raise Redraw("non-finite output")
         y = self.draw_target(p, draws)
-        asks = self.asks(p, net, draws.generator())
+        asks = self.asks(p, net, draws.generator() if self.asks_draw else None)
         quantities = {q for _, q, _ in asks}
         mistakes = applicable_mistakes(net, p["loss"], quantities)
         paths = [(k, None) for k in ROUNDED_PATHS] + [(None, m) for m in mistakes]
@@ -148,7 +157,8 @@ class NetworkKind(ProblemKind):
             values = self._with_loss(exact, net, y, p["loss"], quantities)
             self.check_interesting(values, quantities)
             missing = [path for path in paths if path not in forwards]
-            forwards.update(zip(missing, forward_columns(net, x, missing), strict=True))
+            if missing:
+                forwards.update(zip(missing, forward_columns(net, x, missing), strict=True))
             passes = [self._with_loss(forwards[path], net, y, p["loss"], quantities) for path in paths]
         else:
             values = chain_pass(net, x, y, p["loss"], p["lr"])
@@ -268,10 +278,17 @@ def quantity_asks(net: Network, notation: str, quantity: str, entries=None, depe
     """Fields for one chain quantity: whole vectors/matrices in matrix notation, one number per
     neuron or edge in graph notation (`entries` restricts which)."""
     entries = tuple(tuple(idx) for idx in entries) if entries else None
-    return [
+    return list(_quantity_asks(tuple(net.sizes), notation, quantity, entries, tuple(depends_on)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _quantity_asks(sizes: tuple[int, ...], notation: str, quantity: str, entries, depends_on: tuple) -> tuple:
+    """quantity_asks' asks, made once per layout: every instance of the layout shares these
+    Field objects, which are only read (Field.to_dict gives each instance its own lists)."""
+    return tuple(
         (Field(name, label, shape, ftype, depends_on=list(depends_on)), quantity, idx)
-        for name, label, shape, ftype, idx in _field_specs(tuple(net.sizes), notation, quantity, entries)
-    ]
+        for name, label, shape, ftype, idx in _field_specs(sizes, notation, quantity, entries)
+    )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -358,14 +375,13 @@ def _pick(values: dict, quantity: str, idx) -> Any:
 def _alternatives(names: list[str], rounded: list[list]) -> dict[str, list]:
     """Each field's value on every rounded path (`_picks` of each), canonical; raw if one is
     not finite, so that `_finish` refuses it where it always has."""
-    picked: dict[str, list] = {}
-    for values in rounded:
-        for name, value in zip(names, values, strict=True):
-            picked.setdefault(name, []).append(value)
+    picked = {name: list(values) for name, values in zip(names, zip(*rounded, strict=True), strict=True)} if rounded else {}
     try:
-        return Canonical(zip(picked, map(_canonical_values, picked.values()), strict=True))
+        flat = _canonical_values([v for values in picked.values() for v in values])  # one pass
     except ValueError:
         return picked
+    k = len(rounded)
+    return Canonical((name, flat[i : i + k]) for name, i in zip(picked, range(0, len(flat), k), strict=True))
 
 
 def _picks(values: dict, specs: list[tuple[str, Any]]) -> list:
@@ -384,10 +400,12 @@ def _picks(values: dict, specs: list[tuple[str, Any]]) -> list:
 
 def _canonical_values(values) -> list:
     """[canonical(v) for v in values]: floats and lists of floats without the dispatch."""
+    get = _ROUNDED.get  # canonical_float's memo, read inline (a hot loop)
     out = []
     for v in values:
         if type(v) is float:
-            out.append(canonical_float(v))
+            rounded = get(v)
+            out.append(canonical_float(v) if rounded is None else rounded)
         elif type(v) is list:
             out.append(canonical_floats(v) if all(type(e) is float for e in v) else canonical(v))
         else:
@@ -502,6 +520,7 @@ class ForwardMLP(NetworkKind):
     description = "Compute every pre-activation and activation of a small MLP for one input."
     topic = "forward"
     params = (*NetworkKind.params, Param("ask", "choice", "all", "which values to ask", ("all", "output")))
+    asks_draw = False
 
     def asks(self, p, net, rng):
         asks: list[Ask] = []
@@ -547,6 +566,8 @@ class LossValue(NetworkKind):
     description = "Forward pass to the output, then the loss value (squared, NLL or cross-entropy)."
     topic = "loss"
 
+    asks_draw = False
+
     def asks(self, p, net, rng):
         out = quantity_asks(net, p["notation"], f"A{net.depth}")
         return out + [(Field("L", "$\\mathcal{L}$", (), "number"), "L", None)]
@@ -559,6 +580,8 @@ class OutputDelta(NetworkKind):
     id = "output_delta"
     title = "Output-layer Δ"
     description = "Δ_j = ∂L/∂in_j of the output units (base case of backpropagation)."
+
+    asks_draw = False
 
     def asks(self, p, net, rng):
         return quantity_asks(net, p["notation"], f"D{net.depth}")
@@ -576,6 +599,8 @@ class HiddenDelta(NetworkKind):
         super().check_params(p)
         if len(p["sizes"]) < 3:
             raise ParamError("parameter 'sizes' needs a hidden layer, e.g. 2,2,1")
+
+    asks_draw = False
 
     def asks(self, p, net, rng):
         return quantity_asks(net, p["notation"], f"D{net.depth - 1}")
@@ -609,6 +634,8 @@ class LayerGradient(LayerChoiceKind):
     id = "layer_gradient"
     title = "Gradient of a whole layer"
     description = "∂L/∂W^l = A^{l-1} (Δ^l)^T and ∂L/∂W_0^l = Δ^l for one layer."
+
+    asks_draw = False
 
     def asks(self, p, net, rng):
         l = p["layer"]
@@ -657,6 +684,8 @@ class BackpropChain(NetworkKind):
         super().check_params(p)
         if len(p["sizes"]) < 3:
             raise ParamError("parameter 'sizes' needs a hidden layer, e.g. 2,2,1")
+
+    asks_draw = False
 
     def asks(self, p, net, rng):
         notation, L = p["notation"], net.depth
