@@ -471,17 +471,21 @@ def _finish(submission: Submission, token: datetime, result) -> bool:
     else:
         with transaction.atomic():
             _lock_pair(submission.variant.question_id, submission.student_id)
-            result = _under_current_settings(submission, result)
-            fields = _numbered(submission, result) if result.status == "graded" else _rejected(result.to_dict())
+            result, number = _under_current_settings(submission, result)
+            fields = _numbered(submission, result, number) if result.status == "graded" else _rejected(result.to_dict())
             ours = _save_if_ours(submission, token, **fields)
     if ours:
         _log_graded(submission)
     return ours
 
 
-def _under_current_settings(submission: Submission, result):
-    """The result under the question's settings as they are now, not as they were read before
-    grading: a regrade applied meanwhile must not be undone by this late save.
+def _under_current_settings(submission: Submission, result) -> tuple[Any, int]:
+    """(the result under the question's settings as they are now, the next attempt number).
+
+    Settings as they are now, not as they were read before grading: a regrade applied meanwhile
+    must not be undone by this late save. Attempts count per (question, student) across
+    variants (fresh_variant_per_attempt); the caller holds the pair lock, so the count stands.
+    Both come from one query.
 
     Reads the settings FOR SHARE (PostgreSQL): a regrade's UPDATE of the question then waits for
     this transaction (and its own pass over graded rows sees this row), or this read waits for
@@ -491,15 +495,20 @@ def _under_current_settings(submission: Submission, result):
     """
     question = submission.variant.question
     lock = " FOR SHARE" if connection.features.has_select_for_update else ""
-    row = fetch_one(f"SELECT {columns(Question, 'q')} FROM {table(Question)} q WHERE q.id = %s{lock}", [question.pk])
-    current = RowLoader.of(Question).load(row)
+    row = fetch_one(
+        f"SELECT {columns(Question, 'q')}, (SELECT MAX(s.attempt_number) FROM {table(Submission)} s "
+        f"JOIN {table(Variant)} v ON v.id = s.variant_id WHERE v.question_id = q.id AND s.student_id = %s "
+        f"AND s.status = %s AND s.attempt_number IS NOT NULL) FROM {table(Question)} q WHERE q.id = %s{lock}",
+        [submission.student_id, S.GRADED, question.pk],
+    )
+    current, number = RowLoader.of(Question).load(row), (row[-1] or 0) + 1
     used = grading_policy(question)
     for name in REGRADE_FIELDS:
         setattr(question, name, getattr(current, name))
     if grading_policy(question) == used:
-        return result
+        return result, number
     logger.info("submission %s: question %s settings changed while grading; graded again", submission.pk, question.pk)
-    return grade_submission(submission.variant.instance, submission.answers, grading_policy(question))
+    return grade_submission(submission.variant.instance, submission.answers, grading_policy(question)), number
 
 
 def _rejected(feedback: dict) -> dict:
@@ -514,12 +523,11 @@ def _rejected(feedback: dict) -> dict:
     }
 
 
-def _numbered(submission: Submission, result) -> dict:
-    """The fields of a graded row: the next attempt number and the score after penalties, or a
+def _numbered(submission: Submission, result, number: int) -> dict:
+    """The fields of a graded row: attempt `number` and the score after penalties, or a
     rejection when the attempts are used up (the limit may have been lowered after submitting).
     Call with the (question, student) pair locked."""
     question = submission.variant.question
-    number = _next_attempt_number(question, submission.student_id)
     if question.max_attempts and number > question.max_attempts:
         return _rejected({
             "status": "rejected",
@@ -548,16 +556,6 @@ def _log_graded(submission: Submission) -> None:
 
 def _finish_error(submission: Submission, token: datetime, message: str) -> bool:
     return _save_if_ours(submission, token, status=S.ERROR, error_message=message[:2000])
-
-
-def _next_attempt_number(question: Question, student_id: int) -> int:
-    """Attempts count per (question, student) across variants (fresh_variant_per_attempt)."""
-    last = fetch_one(
-        f"SELECT MAX(s.attempt_number) FROM {table(Submission)} s JOIN {table(Variant)} v ON v.id = s.variant_id "
-        "WHERE v.question_id = %s AND s.student_id = %s AND s.status = %s AND s.attempt_number IS NOT NULL",
-        [question.pk, student_id, S.GRADED],
-    )[0]
-    return (last or 0) + 1
 
 
 def final_score(question: Question, raw_score: float, attempt_number: int, late: bool) -> float:
