@@ -57,6 +57,7 @@ from exercises import services, sql
 from exercises.models import AuditEntry, Course, Membership, Question, Submission
 from exercises.permissions import (
     INSTRUCTOR,
+    course_student,
     member_course,
     problem_sets_for,
     require_instructor,
@@ -80,6 +81,7 @@ from exercises.serializers import (
     RegradeRequestSerializer,
     RegradeResultSerializer,
     SolutionSerializer,
+    StaffVariantSerializer,
     SubmissionAcceptedSerializer,
     SubmissionCreateSerializer,
     SubmissionSerializer,
@@ -645,10 +647,15 @@ class VariantView(ApiView):
     def get(self, request, question_id: int):
         question, role = visible_question(request.user, question_id)
         require_student(role, "have variants")
-        variant = services.current_variant(question, request.user)
-        used = services.attempts_used(question, request.user)
+        _, data = self.variant_data(question, request.user)
+        return Response(VariantSerializer(data).data)
+
+    def variant_data(self, question: Question, student) -> tuple[Any, dict]:
+        """(the student's current variant, what the student sees of it), drawing it if new."""
+        variant = services.current_variant(question, student)
+        used = services.attempts_used(question, student)
         problem_set = question.problem_set
-        data = {
+        return variant, {
             **services.student_view(variant.instance),
             "question": question.pk,
             "variant": variant.number,
@@ -660,11 +667,43 @@ class VariantView(ApiView):
             "due_at": problem_set.due_at,
             "late_until": problem_set.late_until,
             "late_penalty": problem_set.late_penalty,
-            "solution_available": services.solution_visible(question, request.user),
+            "solution_available": services.solution_visible(question, student),
             "submissions_url": self.url("api-question-submissions", question.pk),
             "solution_url": self.url("api-question-solution", question.pk),
         }
-        return Response(VariantSerializer(data).data)
+
+
+class StaffVariantView(VariantView):
+    """One student's variant as the course's staff see it."""
+
+    serializer_class = StaffVariantSerializer
+
+    @extend_schema(
+        summary="A student's variant, with its answers (instructors and TAs)",
+        description="What the student sees (drawn now if they have not opened the question yet, "
+        "the same draw they will get), plus the reference answers, tolerance, typical mistakes "
+        "and worked solution, the seed and the generator version: to check a student's numbers "
+        "or answer \"my question looks wrong\". Draft problem sets too. 404 if the user is not a "
+        "student of the course.",
+        responses={200: StaffVariantSerializer, **errors(403, 404)},
+    )
+    def get(self, request, question_id: int, student_id: int):
+        question, role = visible_question(request.user, question_id)
+        require_staff(role, "see students' variants")
+        student = course_student(question.problem_set.course_id, student_id)
+        variant, data = self.variant_data(question, student)
+        instance = variant.instance
+        data.update(
+            student=student.pk,
+            username=student.get_username(),
+            seed=variant.seed,
+            generator_version=variant.generator_version,
+            answers=instance["answers"],
+            tolerance=instance["tolerance"],
+            misconceptions=instance.get("misconceptions", []),
+            solution=instance.get("solution", []),
+        )
+        return Response(StaffVariantSerializer(data).data)
 
 
 def idempotency_key(request) -> str | None:

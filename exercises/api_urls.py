@@ -23,6 +23,11 @@ urlpatterns = [
     path("questions/<int:question_id>/", api.QuestionDetailView.as_view(), name="api-question-detail"),
     path("questions/<int:question_id>/variant/", api.VariantView.as_view(), name="api-question-variant"),
     path(
+        "questions/<int:question_id>/variants/<int:student_id>/",
+        api.StaffVariantView.as_view(),
+        name="api-question-student-variant",
+    ),
+    path(
         "questions/<int:question_id>/submissions/",
         api.SubmissionListView.as_view(),
         name="api-question-submissions",

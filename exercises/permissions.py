@@ -57,6 +57,17 @@ def require_student(role: str, action: str) -> None:
         )
 
 
+def course_student(course_id: int, user_id: int):
+    """The user with that id if they are a student of the course; 404 otherwise (staff asking
+    about someone who is not their student learn nothing about that account)."""
+    membership = (
+        Membership.objects.select_related("user").filter(course_id=course_id, user_id=user_id, role=STUDENT).first()
+    )
+    if membership is None:
+        raise NotFound("No such student in this course.")
+    return membership.user
+
+
 def member_course(user, course_id: int) -> tuple[Course, str]:
     course = get_object_or_404(Course, pk=course_id)
     return course, course_role(user, course)

@@ -290,6 +290,20 @@ class VariantSerializer(serializers.Serializer):
     solution_url = serializers.CharField()
 
 
+class StaffVariantSerializer(VariantSerializer):
+    """A student's variant as the course's staff see it: what the student sees, plus the
+    reference answers, tolerance, misconceptions and worked solution, and how it was drawn."""
+
+    student = serializers.IntegerField()
+    username = serializers.CharField()
+    seed = serializers.IntegerField()
+    generator_version = serializers.IntegerField()
+    answers = serializers.JSONField(help_text="reference answers, by field name")
+    tolerance = serializers.JSONField()
+    misconceptions = serializers.JSONField(help_text="typical mistakes with the answers they produce")
+    solution = serializers.JSONField(help_text="the worked solution, step by step")
+
+
 @extend_schema_field(
     {
         "type": "object",

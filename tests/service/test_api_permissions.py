@@ -80,6 +80,9 @@ def world(db) -> dict[str, Any]:
             "q_closed": q_closed.pk,
             "submission": submission.pk,
             "student_membership": Membership.objects.get(user=users["student"]).pk,
+            "student_user": users["student"].pk,
+            "ta_user": users["ta"].pk,
+            "other_student_user": users["other_student"].pk,
         },
     }
 
@@ -149,6 +152,11 @@ ROWS = [
     Row("question-patch-draft", "PATCH", "/api/questions/{q_draft}/", INSTRUCTOR_ACT_DRAFT, {"max_attempts": 5}),
     Row("variant", "GET", "/api/questions/{q_open}/variant/", STUDENT_ONLY),
     Row("variant-draft", "GET", "/api/questions/{q_draft}/variant/", (401, 404, 404, 404, 403, 403, 404)),
+    Row("staff-variant", "GET", "/api/questions/{q_open}/variants/{student_user}/", STAFF_READ),
+    Row("staff-variant-draft", "GET", "/api/questions/{q_draft}/variants/{student_user}/", STAFF_ONLY_VIEW),
+    # not a student of this course (their TA; a student of another course): 404 for staff
+    Row("staff-variant-not-student", "GET", "/api/questions/{q_open}/variants/{ta_user}/", (401, 403, 403, 404, 404, 404, 404)),
+    Row("staff-variant-other-course", "GET", "/api/questions/{q_open}/variants/{other_student_user}/", (401, 403, 403, 404, 404, 404, 404)),
     Row("submit", "POST", "/api/questions/{q_open}/submissions/", (401, 202, 202, 404, 403, 403, 404), {"answers": {"in_3": "1"}}),
     Row("submit-closed", "POST", "/api/questions/{q_closed}/submissions/", (401, 403, 403, 404, 403, 403, 404), {"answers": {}}),
     Row("submit-draft", "POST", "/api/questions/{q_draft}/submissions/", (401, 404, 404, 404, 403, 403, 404), {"answers": {}}),

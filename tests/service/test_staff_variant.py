@@ -1,0 +1,56 @@
+"""GET /api/questions/{id}/variants/{student}/: staff see exactly the student's variant, with its answers."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from exercises import services
+from exercises.models import Membership, Variant
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def ta(make_user, course):
+    user = make_user("tina")
+    Membership.objects.create(user=user, course=course, role=Membership.Role.TA)
+    return user
+
+
+def test_staff_see_the_students_own_variant_with_its_answers(make_question, student, instructor, ta):
+    question = make_question("forward_mlp", max_attempts=3)
+    mine = client_for(student).get(f"/api/questions/{question.pk}/variant/").json()
+    variant = Variant.objects.get(question=question, student=student)
+    for staff in (instructor, ta):
+        seen = client_for(staff).get(f"/api/questions/{question.pk}/variants/{student.pk}/").json()
+        assert {k: seen[k] for k in mine} == mine  # the same prompt, diagram, fields, attempts, ...
+        assert (seen["student"], seen["username"], seen["seed"]) == (student.pk, "alice", variant.seed)
+        assert seen["generator_version"] == variant.generator_version
+        assert seen["answers"] == variant.instance["answers"] and seen["answers"]
+        assert seen["solution"] == variant.instance["solution"] and seen["solution"]
+        assert seen["tolerance"] == variant.instance["tolerance"]
+        assert seen["misconceptions"] == variant.instance["misconceptions"]
+    assert "answers" not in mine and "solution" not in mine
+
+
+def test_looking_draws_the_variant_the_student_will_get(make_question, student, instructor):
+    question = make_question()
+    seen = client_for(instructor).get(f"/api/questions/{question.pk}/variants/{student.pk}/").json()
+    assert Variant.objects.filter(question=question, student=student).count() == 1
+    assert services.current_variant(question, student).seed == seen["seed"]
+    mine = client_for(student).get(f"/api/questions/{question.pk}/variant/").json()
+    assert mine["prompt"] == seen["prompt"]
+
+
+def test_unknown_student_is_a_clear_404(make_question, instructor):
+    question = make_question()
+    response = client_for(instructor).get(f"/api/questions/{question.pk}/variants/999999/")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "No such student in this course."
