@@ -100,7 +100,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_b
     # and planning them again each time cost PostgreSQL more CPU than running them (the service
     # benchmark: ~2.7 -> ~2.0 ms of PostgreSQL CPU per submission). Turn off behind a pooler in
     # transaction mode that cannot keep prepared statements (PgBouncer before 1.21).
-    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options.setdefault("server_side_binding", True)  # options given in DATABASE_URL win
+    options.setdefault("prepare_threshold", 5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [

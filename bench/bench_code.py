@@ -57,15 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not sandbox_figures():
         return 0
-    defaults = [
-        "--question", QUESTION,
+    defaults = [] if any(a == "--question" or a.startswith("--question=") for a in argv) else ["--question", QUESTION]
+    defaults += [
         "--target-rate", str(TARGET_RATE),
         "--target-p95-ms", "0",  # no latency target for code (the issue sets none)
         "--rates", "100,max",
         "--submissions", "1000",
         "--warmup", "100",
     ]
-    return bench_service.main(defaults + argv)  # later options win: argparse keeps the last
+    return bench_service.main(defaults + argv)  # later options win (argparse keeps the last value)
 
 
 if __name__ == "__main__":

@@ -647,15 +647,14 @@ class VariantView(ApiView):
     def get(self, request, question_id: int):
         question, role = visible_question(request.user, question_id)
         require_student(role, "have variants")
-        _, data = self.variant_data(question, request.user)
+        data = self.variant_data(question, request.user, services.current_variant(question, request.user))
         return Response(VariantSerializer(data).data)
 
-    def variant_data(self, question: Question, student) -> tuple[Any, dict]:
-        """(the student's current variant, what the student sees of it), drawing it if new."""
-        variant = services.current_variant(question, student)
+    def variant_data(self, question: Question, student, variant) -> dict:
+        """What the student sees of their variant, with attempts and times."""
         used = services.attempts_used(question, student)
         problem_set = question.problem_set
-        return variant, {
+        return {
             **services.student_view(variant.instance),
             "question": question.pk,
             "variant": variant.number,
@@ -680,8 +679,8 @@ class StaffVariantView(VariantView):
 
     @extend_schema(
         summary="A student's variant, with its answers (instructors and TAs)",
-        description="What the student sees (drawn now if they have not opened the question yet, "
-        "the same draw they will get), plus the reference answers, tolerance, typical mistakes "
+        description="What the student sees (if they have not opened the question yet, the draw "
+        "they will get; looking does not store it), plus the reference answers, tolerance, typical mistakes "
         "and worked solution, the seed and the generator version: to check a student's numbers "
         "or answer \"my question looks wrong\". Draft problem sets too. 404 if the user is not a "
         "student of the course.",
@@ -691,7 +690,8 @@ class StaffVariantView(VariantView):
         question, role = visible_question(request.user, question_id)
         require_staff(role, "see students' variants")
         student = course_student(question.problem_set.course_id, student_id)
-        variant, data = self.variant_data(question, student)
+        variant = services.peek_variant(question, student)  # never stored here: see peek_variant
+        data = self.variant_data(question, student, variant)
         instance = variant.instance
         data.update(
             student=student.pk,
@@ -699,7 +699,7 @@ class StaffVariantView(VariantView):
             seed=variant.seed,
             generator_version=variant.generator_version,
             answers=instance["answers"],
-            tolerance=instance["tolerance"],
+            tolerance=instance.get("tolerance"),
             misconceptions=instance.get("misconceptions", []),
             solution=instance.get("solution", []),
         )

@@ -96,6 +96,21 @@ def current_variant(question: Question, student) -> Variant:
     being graded count: otherwise a grading that finishes between "show the variant" and
     "submit" would attach the answers to a variant the student never saw.
     """
+    variant = peek_variant(question, student)
+    if variant.pk is not None:
+        return variant
+    try:
+        with transaction.atomic():
+            variant.save(force_insert=True)
+            return variant
+    except IntegrityError:  # a concurrent request drew the same variant first: use theirs
+        return Variant.objects.get(question=question, student=student, number=variant.number)
+
+
+def peek_variant(question: Question, student) -> Variant:
+    """The student's current variant as `current_variant` gives it, without storing a new one:
+    the stored row, or the same deterministic draw unsaved (pk None). Staff looking at a
+    student's variant use this, so looking never freezes a draft question's settings."""
     number = _variant_number(question, student)
     existing = Variant.objects.filter(question=question, student=student, number=number).first()
     if existing is not None:
@@ -110,18 +125,9 @@ def current_variant(question: Question, student) -> Variant:
             "This question could not be generated for you; the instructor has to fix its settings. "
             f"({exc})"
         ) from None
-    try:
-        with transaction.atomic():
-            return Variant.objects.create(
-                question=question,
-                student=student,
-                number=number,
-                seed=seed,
-                generator_version=kind.version,
-                instance=instance,
-            )
-    except IntegrityError:  # a concurrent request drew the same variant first: use theirs
-        return Variant.objects.get(question=question, student=student, number=number)
+    return Variant(
+        question=question, student=student, number=number, seed=seed, generator_version=kind.version, instance=instance
+    )
 
 
 def _variant_number(question: Question, student) -> int:
@@ -221,6 +227,10 @@ def submit(
         return _insert(submission, question)
     with transaction.atomic():
         _lock_pair(question.pk, student.pk)
+        if idempotency_key:  # a retry that waited for the pair lock while its original committed
+            original = Submission.objects.filter(student=student, idempotency_key=idempotency_key).first()
+            if original is not None:
+                return _replay(original, question, answers), False
         if _attempts_taken(question, student) >= question.max_attempts:
             raise SubmissionRefused(
                 f"no attempts left: all {question.max_attempts} attempt(s) are used or being graded",
@@ -364,13 +374,22 @@ def grade_submission_now(submission_id: int) -> Submission:
     if token is None:
         return submission
     _test_delay()
-    try:
-        result = grade_submission(submission.variant.instance, submission.answers, grading_policy(submission.variant.question))
-    except Exception as exc:
-        logger.exception("grading submission %s failed", submission_id)
-        ours = _finish_error(submission, token, f"{type(exc).__name__}: {exc}")
+    question = submission.variant.question
+    for _ in range(POLICY_TRIES):
+        policy = grading_policy(question)
+        try:
+            result = grade_submission(submission.variant.instance, submission.answers, policy)
+        except Exception as exc:
+            logger.exception("grading submission %s failed", submission_id)
+            ours = _finish_error(submission, token, f"{type(exc).__name__}: {exc}")
+            break
+        ours = _finish(submission, token, result, policy)
+        if ours is not None:
+            break
+        # a regrade changed the settings while we graded (`question` now holds the new ones)
+        logger.info("submission %s: question %s settings changed while grading; grading again", submission_id, question.pk)
     else:
-        ours = _finish(submission, token, result)
+        ours = _finish_error(submission, token, "the question's settings kept changing while grading; sent again later")
     if not ours:
         logger.info("submission %s was taken over by another worker; result dropped", submission_id)
         return Submission.objects.get(pk=submission_id)
@@ -430,7 +449,7 @@ def _claim(submission: Submission) -> datetime | None:
         [S.GRADING, at, submission.pk, S.QUEUED, S.GRADING, prep(Submission, "grading_started_at", abandoned)],
     )
     if not claimed:  # someone else was quicker: report the row as it is now
-        submission.refresh_from_db(fields=["status", "grading_started_at", "attempt_number", "score", "graded_at"])
+        submission.refresh_from_db()
         return None
     submission.status, submission.grading_started_at = S.GRADING, now
     return now
@@ -459,28 +478,34 @@ def _save_if_ours(submission: Submission, token: datetime, **fields: Any) -> boo
     return bool(written)
 
 
-def _finish(submission: Submission, token: datetime, result) -> bool:
+POLICY_TRIES = 5  # gradings of one claim when a regrade keeps changing the settings meanwhile
+
+
+def _finish(submission: Submission, token: datetime, result, policy: GradingPolicy) -> bool | None:
     """Save a grading result: number the attempt, apply penalties, or reject without counting.
 
-    Returns False when the row was taken over meanwhile (nothing written). Numbering runs in
-    one transaction that first locks the (question, student) pair (a write, so on SQLite the
-    write lock is held before the count is read), then counts, then writes the row.
+    Returns False when the row was taken over meanwhile (nothing written), None when the
+    question's grading policy is no longer `policy` (a regrade landed while grading: nothing
+    written, grade again outside any transaction). Numbering runs in one transaction that first
+    locks the (question, student) pair (a write, so on SQLite the write lock is held before the
+    count is read), then reads the settings and the count, then writes the row.
     """
     if result.status != "graded":  # unreadable answers: no attempt number, so no pair lock
         ours = _save_if_ours(submission, token, **_rejected(result.to_dict()))
     else:
         with transaction.atomic():
             _lock_pair(submission.variant.question_id, submission.student_id)
-            result, number = _under_current_settings(submission, result)
-            fields = _numbered(submission, result, number) if result.status == "graded" else _rejected(result.to_dict())
-            ours = _save_if_ours(submission, token, **fields)
+            number = _current_settings(submission)
+            if grading_policy(submission.variant.question) != policy:
+                return None
+            ours = _save_if_ours(submission, token, **_numbered(submission, result, number))
     if ours:
         _log_graded(submission)
     return ours
 
 
-def _under_current_settings(submission: Submission, result) -> tuple[Any, int]:
-    """(the result under the question's settings as they are now, the next attempt number).
+def _current_settings(submission: Submission) -> int:
+    """Refresh the question's regradable settings in place; the next attempt number.
 
     Settings as they are now, not as they were read before grading: a regrade applied meanwhile
     must not be undone by this late save. Attempts count per (question, student) across
@@ -490,8 +515,8 @@ def _under_current_settings(submission: Submission, result) -> tuple[Any, int]:
     Reads the settings FOR SHARE (PostgreSQL): a regrade's UPDATE of the question then waits for
     this transaction (and its own pass over graded rows sees this row), or this read waits for
     the regrade to commit and sees its settings. On SQLite the write lock orders them the same
-    way. Grades again only when the grading policy changed (points and penalties are applied by
-    `_numbered` from the refreshed question). Call inside the finishing transaction.
+    way. Call inside the finishing transaction. Raises Submission.DoesNotExist if the question
+    was deleted meanwhile.
     """
     question = submission.variant.question
     lock = " FOR SHARE" if connection.features.has_select_for_update else ""
@@ -501,14 +526,12 @@ def _under_current_settings(submission: Submission, result) -> tuple[Any, int]:
         f"AND s.status = %s AND s.attempt_number IS NOT NULL) FROM {table(Question)} q WHERE q.id = %s{lock}",
         [submission.student_id, S.GRADED, question.pk],
     )
-    current, number = RowLoader.of(Question).load(row), (row[-1] or 0) + 1
-    used = grading_policy(question)
+    if row is None:
+        raise Submission.DoesNotExist(f"question {question.pk} of submission {submission.pk} no longer exists")
+    current = RowLoader.of(Question).load(row)
     for name in REGRADE_FIELDS:
         setattr(question, name, getattr(current, name))
-    if grading_policy(question) == used:
-        return result, number
-    logger.info("submission %s: question %s settings changed while grading; graded again", submission.pk, question.pk)
-    return grade_submission(submission.variant.instance, submission.answers, grading_policy(question)), number
+    return (row[-1] or 0) + 1
 
 
 def _rejected(feedback: dict) -> dict:
@@ -670,13 +693,25 @@ def regrade_preview(question: Question, changes: dict) -> list[dict]:
 
 
 def regrade_apply(question: Question, changes: dict, actor) -> int:
-    """Save the changes, regrade every graded submission, audit it; returns how many changed."""
+    """Save the changes, regrade every graded submission, audit it; returns how many changed.
+
+    The regrading itself (student code runs again for code questions) happens before the
+    transaction: graded rows never change their answers, instance, attempt or lateness, so
+    those results stay valid. The transaction saves the settings first (which waits for
+    gradings finishing under the old settings, see `_current_settings`), regrades only rows
+    graded since, and writes. Gradings finishing later see the new settings.
+    """
     changed = _apply_changes(question, changes)
     before = Question.objects.filter(pk=question.pk).values(*changes).get()
+    seen: set[int] = set()
+    computed = list(_regrade(changed, seen=seen))
     with transaction.atomic():
         changed.save(update_fields=list(changes))  # a write first: on SQLite the transaction then holds the write lock
+        graded_since = set(_graded(changed).values_list("pk", flat=True)) - seen
+        if graded_since:
+            computed += _regrade(changed, only=graded_since)
         diffs = []
-        for diff, sub, result in _regrade(changed):
+        for diff, sub, result in computed:
             sub.raw_score, sub.score, sub.feedback = result.score, diff["new"], result.to_dict()
             sub.save(update_fields=["raw_score", "score", "feedback"])
             diffs.append(diff)
@@ -738,13 +773,23 @@ def _tolerance_ok(value: Any) -> bool:
     return True
 
 
-def _regrade(question: Question):
-    """(diff, submission, new result) for every graded submission whose score would change."""
+def _graded(question: Question):
+    """The question's graded (counted) submissions."""
+    return Submission.objects.filter(variant__question=question, status=S.GRADED, attempt_number__isnull=False)
+
+
+def _regrade(question: Question, *, seen: set[int] | None = None, only: set[int] | None = None):
+    """(diff, submission, new result) for every graded submission whose score would change.
+
+    `only` limits it to those ids; `seen` collects the ids of every row looked at.
+    """
     policy = grading_policy(question)
-    subs = Submission.objects.filter(
-        variant__question=question, status=S.GRADED, attempt_number__isnull=False
-    ).select_related("variant", "student")
+    subs = _graded(question).select_related("variant", "student")
+    if only is not None:
+        subs = subs.filter(pk__in=only)
     for sub in subs.order_by("pk"):
+        if seen is not None:
+            seen.add(sub.pk)
         result = grade_submission(sub.variant.instance, sub.answers, policy)
         if result.status != "graded":  # cannot happen with the same answers; keep the old grade
             continue

@@ -469,6 +469,87 @@ def test_a_regrade_applied_while_a_submission_is_graded_also_covers_it(make_ques
     assert graded.feedback["score"] == 1.0
 
 
+def test_grading_again_after_a_regrade_runs_outside_any_transaction(make_question, student, instructor, monkeypatch):
+    from django.db import connection
+
+    question = make_question()
+    submission, _ = services.submit(question, student, correct(question, student, 1.05))
+    regrade_during_grading(monkeypatch, question, {"tolerance": {"rtol": 0.1, "atol": 0}}, instructor)
+    first_grading = services.grade_submission
+    depths = []
+
+    def recording(*args, **kwargs):
+        depths.append(len(connection.atomic_blocks))
+        return first_grading(*args, **kwargs)
+
+    monkeypatch.setattr(services, "grade_submission", recording)
+    outside = len(connection.atomic_blocks)  # the test's own transaction
+    assert services.grade_submission_now(submission.pk).score == 10.0
+    assert depths == [outside, outside]  # graded twice, before and after the regrade; no lock held
+
+
+def test_a_failure_when_grading_again_marks_the_row_error(make_question, student, instructor, monkeypatch):
+    question = make_question()
+    submission, _ = services.submit(question, student, correct(question, student))
+    regrade_during_grading(monkeypatch, question, {"tolerance": {"rtol": 0.1, "atol": 0}}, instructor)
+    calls = []
+    regrading = services.grade_submission
+
+    def fail_second_time(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("sandbox went away")
+        return regrading(*args, **kwargs)
+
+    monkeypatch.setattr(services, "grade_submission", fail_second_time)
+    row = services.grade_submission_now(submission.pk)
+    row.refresh_from_db()
+    assert (row.status, row.error_message) == (S.ERROR, "RuntimeError: sandbox went away")
+
+
+def test_a_retry_racing_its_original_for_the_last_attempt_is_a_replay(make_question, student, monkeypatch):
+    question = make_question(max_attempts=1)
+    answers = correct(question, student)
+    check = services.check_answers_format
+    originals = []
+
+    def original_commits_meanwhile(value):  # runs after the retry's first look-up of its key
+        check(value)
+        if not originals:
+            monkeypatch.setattr(services, "check_answers_format", check)
+            originals.append(services.submit(question, student, answers, idempotency_key="k1")[0])
+
+    monkeypatch.setattr(services, "check_answers_format", original_commits_meanwhile)
+    replayed, created = services.submit(question, student, answers, idempotency_key="k1")
+    assert (replayed.pk, created) == (originals[0].pk, False)  # not "no attempts left"
+    assert Submission.objects.count() == 1
+
+
+def test_a_row_graded_while_a_regrade_computes_is_regraded_too(make_question, student, make_user, instructor, monkeypatch):
+    question = make_question()
+    bob = make_user("bob")
+    near = submit_and_grade(question, student, correct(question, student, 1.05))  # 5% off
+    assert near.score < 10.0
+    late_row, _ = services.submit(question, bob, correct(question, bob, 1.05))  # still queued
+    first_pass = services._regrade
+    passes = []
+
+    def regrade_then_grade_bobs(changed, **kwargs):
+        rows = list(first_pass(changed, **kwargs))
+        passes.append(kwargs)
+        if len(passes) == 1:  # bob's row finishes (under the old settings) before the transaction
+            assert services.grade_submission_now(late_row.pk).score < 10.0
+        return rows
+
+    monkeypatch.setattr(services, "_regrade", regrade_then_grade_bobs)
+    assert services.regrade_apply(question, {"tolerance": {"rtol": 0.1, "atol": 0}}, instructor) == 2
+    assert passes[1] == {"only": {late_row.pk}}  # the second pass looks at bob's row only
+    near.refresh_from_db()
+    late_row.refresh_from_db()
+    assert (near.score, late_row.score) == (10.0, 10.0)
+    assert [d["submission"] for d in AuditEntry.objects.get().details["submissions"]] == [near.pk, late_row.pk]
+
+
 def test_points_changed_while_grading_apply_to_the_late_save(make_question, student, instructor, monkeypatch):
     question = make_question(points=10.0)
     submission, _ = services.submit(question, student, correct(question, student))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from exercises import services
-from exercises.models import Membership, Variant
+from exercises.models import Membership, ProblemSet, Question, Variant
 
 pytestmark = pytest.mark.django_db
 
@@ -40,13 +42,24 @@ def test_staff_see_the_students_own_variant_with_its_answers(make_question, stud
     assert "answers" not in mine and "solution" not in mine
 
 
-def test_looking_draws_the_variant_the_student_will_get(make_question, student, instructor):
+def test_looking_shows_the_draw_the_student_will_get_without_storing_it(make_question, student, instructor):
     question = make_question()
     seen = client_for(instructor).get(f"/api/questions/{question.pk}/variants/{student.pk}/").json()
-    assert Variant.objects.filter(question=question, student=student).count() == 1
-    assert services.current_variant(question, student).seed == seen["seed"]
+    assert not Variant.objects.filter(question=question).exists()
     mine = client_for(student).get(f"/api/questions/{question.pk}/variant/").json()
-    assert mine["prompt"] == seen["prompt"]
+    assert mine["prompt"] == seen["prompt"] and mine["fields"] == seen["fields"]
+    assert Variant.objects.get(question=question, student=student).seed == seen["seed"]
+
+
+def test_looking_at_a_draft_leaves_its_settings_editable(course, student, instructor, ta):
+    now = timezone.now()
+    draft = ProblemSet.objects.create(course=course, title="Draft", release_at=now + timedelta(days=7), due_at=now + timedelta(days=8))
+    question = Question.objects.create(problem_set=draft, kind="forward_neuron", params={}, points=10)
+    assert client_for(ta).get(f"/api/questions/{question.pk}/variants/{student.pk}/").status_code == 200
+    response = client_for(instructor).patch(
+        f"/api/questions/{question.pk}/", {"params": {"bias": False}}, format="json"
+    )
+    assert response.status_code == 200, response.content
 
 
 def test_unknown_student_is_a_clear_404(make_question, instructor):
