@@ -138,22 +138,28 @@ def course(db):
     return Course.objects.create(code="nn101", title="Neural networks")
 
 
-@pytest.fixture
-def instructor(make_user, course):
+def make_member(make_user, course, username: str, role: str):
+    """A new user with that role in the course."""
     from exercises.models import Membership
 
-    user = make_user("teacher")
-    Membership.objects.create(user=user, course=course, role=Membership.Role.INSTRUCTOR)
+    user = make_user(username)
+    Membership.objects.create(user=user, course=course, role=role)
     return user
+
+
+@pytest.fixture
+def instructor(make_user, course):
+    return make_member(make_user, course, "teacher", "instructor")
+
+
+@pytest.fixture
+def ta(make_user, course):
+    return make_member(make_user, course, "tina", "ta")
 
 
 @pytest.fixture
 def student(make_user, course):
-    from exercises.models import Membership
-
-    user = make_user("alice")
-    Membership.objects.create(user=user, course=course, role=Membership.Role.STUDENT)
-    return user
+    return make_member(make_user, course, "alice", "student")
 
 
 @pytest.fixture

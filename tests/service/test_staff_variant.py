@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from exercises.models import Membership, ProblemSet, Question, Variant
+from exercises.models import ProblemSet, Question, Variant
 
 pytestmark = pytest.mark.django_db
 
@@ -17,13 +17,6 @@ def client_for(user) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
-
-
-@pytest.fixture
-def ta(make_user, course):
-    user = make_user("tina")
-    Membership.objects.create(user=user, course=course, role=Membership.Role.TA)
-    return user
 
 
 def test_staff_see_the_students_own_variant_with_its_answers(make_question, student, instructor, ta):
