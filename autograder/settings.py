@@ -140,6 +140,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Courses, problem sets, per-student variants, submissions and grading.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # exercises.api_urls.IdConverter: ids are 64-bit integers in the schema, not patterned strings
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 0, "maximum": 2**63 - 1}},
 }
 
 # --- Celery: the database is the source of truth; the broker only wakes workers. ---------------
