@@ -36,4 +36,4 @@ RUN DJANGO_SECRET_KEY=build-only DJANGO_ALLOWED_HOSTS=localhost python manage.py
 # Numeric, so a runtime that insists on a non-root user (runAsNonRoot) can check it.
 USER 10001:10001
 EXPOSE 8000
-CMD ["gunicorn", "autograder.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "autograder.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--access-logfile", "-"]

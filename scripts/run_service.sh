@@ -60,6 +60,7 @@ case "${DJANGO_DEBUG:-}" in
             extra=(--no-control-socket)
         fi
         "$BIN/gunicorn" autograder.wsgi -b "$HOST:$PORT" --workers "${AUTOGRADER_WEB_WORKERS:-2}" \
+            --threads "${AUTOGRADER_WEB_THREADS:-4}" \
             --access-logfile - ${extra[@]+"${extra[@]}"} &
         ;;
 esac
