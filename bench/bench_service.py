@@ -222,6 +222,11 @@ class Poller(threading.Thread):
             self.failure = exc
 
 
+# What reusing a kept-alive connection the server has just closed (idle timeout) raises; the
+# request was never read, so HTTP clients send it again on a new connection (as urllib3 does).
+STALE_CONNECTION = (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected)
+
+
 def send_all(jobs: list[Job], rate: float | None, port: int, clients: int, poller: Poller, deadline: float) -> list[Sent | None]:
     """Open loop: job i is due at t0 + i/rate (all at t0 for max rate); `clients` threads send."""
     work: queue.SimpleQueue = queue.SimpleQueue()
@@ -241,16 +246,22 @@ def send_all(jobs: list[Job], rate: float | None, port: int, clients: int, polle
                 start = time.time()
                 status: int | str
                 submission_id = None
-                try:
-                    conn.request("POST", job.path, job.body, headers)
-                    response = conn.getresponse()
-                    data = response.read()
-                    status = response.status
-                    if status == 202:
-                        submission_id = int(json.loads(data)["id"])
-                except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
-                    status = type(exc).__name__
-                    conn.close()
+                reused = conn.sock is not None
+                while True:
+                    try:
+                        conn.request("POST", job.path, job.body, headers)
+                        response = conn.getresponse()
+                        data = response.read()
+                        status = response.status
+                        if status == 202:
+                            submission_id = int(json.loads(data)["id"])
+                    except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
+                        status = type(exc).__name__
+                        conn.close()
+                        if reused and isinstance(exc, STALE_CONNECTION):
+                            reused = False  # the server closed a kept-alive connection unread: once more
+                            continue
+                    break
                 end = time.time()
                 if submission_id is not None:
                     poller.add(submission_id)
