@@ -254,8 +254,7 @@ class TokenAuth(TokenAuthentication):
         )
         if row is None:
             raise AuthenticationFailed(gettext_lazy("Invalid token."))
-        token = sql.RowLoader.of(Token).load(row)
-        token.user = sql.RowLoader.of(user_model).load(row, sql.RowLoader.of(Token).width)
+        token, token.user = sql.load_models(row, Token, user_model)
         if not token.user.is_active:
             raise AuthenticationFailed(gettext_lazy("User inactive or deleted."))
         return token.user, token

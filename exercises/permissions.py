@@ -3,15 +3,15 @@
 The rule everywhere: an object the user may not even know about (another course's, a problem
 set not yet released to a student, another student's submission) is a 404, never a 403, so the
 API does not leak what exists; an object the user can see but may not act on is a 403.
-Roles come from `services.membership_role` (instructor | ta | student | None), or from the same
-lookup folded into the object's query (`with_role`) on the hot paths.
+Roles come from `services.membership_role` (instructor | ta | student | None), or on the hot
+path (`visible_question`) from the same lookup folded into the object's query.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import CharField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -33,7 +33,11 @@ def is_released(problem_set: ProblemSet, now: datetime | None = None) -> bool:
 
 def course_role(user, course: Course) -> str:
     """The user's role in the course; 404 for non-members (they must not learn it exists)."""
-    role = services.membership_role(user, course)
+    return member_role(services.membership_role(user, course))
+
+
+def member_role(role: str | None) -> str:
+    """A looked-up role, or 404 for a non-member (None)."""
     if role is None:
         raise NotFound("No such course.")
     return role
@@ -73,27 +77,10 @@ def member_course(user, course_id: int) -> tuple[Course, str]:
     return course, course_role(user, course)
 
 
-def with_role(queryset: QuerySet, user, course_field: str) -> QuerySet:
-    """`queryset` annotated with `viewer_role`, the user's role in the course at `course_field`
-    (None for non-members and anonymous users): the object and the role in one query."""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return queryset.annotate(viewer_role=Value(None, output_field=CharField()))
-    role = Membership.objects.filter(course_id=OuterRef(course_field), user_id=user.pk).values("role")[:1]
-    return queryset.annotate(viewer_role=Subquery(role))
-
-
-def _member_role(role: str | None) -> str:
-    if role is None:
-        raise NotFound("No such course.")
-    return role
-
-
 def visible_problem_set(user, problem_set_id: int) -> tuple[ProblemSet, str]:
     """A problem set of one of the user's courses; students only see released ones."""
-    problem_set = get_object_or_404(
-        with_role(ProblemSet.objects.select_related("course"), user, "course_id"), pk=problem_set_id
-    )
-    role = _member_role(problem_set.viewer_role)
+    problem_set = get_object_or_404(ProblemSet.objects.select_related("course"), pk=problem_set_id)
+    role = course_role(user, problem_set.course)
     if role == STUDENT and not is_released(problem_set):
         raise NotFound("No such problem set.")
     return problem_set, role
@@ -113,9 +100,8 @@ def visible_question(user, question_id: int) -> tuple[Question, str]:
     )
     if row is None:
         raise Http404(f"No {Question._meta.object_name} matches the given query.")
-    question = sql.RowLoader.of(Question).load(row)
-    question.problem_set = sql.RowLoader.of(ProblemSet).load(row, sql.RowLoader.of(Question).width)
-    role = _member_role(row[-1])
+    question, question.problem_set = sql.load_models(row, Question, ProblemSet)
+    role = member_role(row[-1])
     if role == STUDENT and not is_released(question.problem_set):
         raise NotFound("No such question.")
     return question, role

@@ -49,7 +49,16 @@ from django.utils import timezone
 from autograder.answers import Tolerance
 from autograder.grading import GradingPolicy, apply_penalties, grade_submission
 from exercises.models import AuditEntry, Membership, ProblemSet, Question, Submission, Variant
-from exercises.sql import RowLoader, columns, execute, fetch_one, insert_row, prep, table
+from exercises.sql import (
+    RowLoader,
+    columns,
+    execute,
+    fetch_one,
+    insert_row,
+    load_models,
+    prep,
+    table,
+)
 from nncore.problems import get_kind
 
 logger = logging.getLogger(__name__)
@@ -207,10 +216,8 @@ def submit(
     now = now or timezone.now()
     if idempotency_key is not None and not (isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 200):
         raise SubmissionRefused("the idempotency key must be a string of 1 to 200 characters", "bad_format")
-    if idempotency_key:
-        original = Submission.objects.filter(student=student, idempotency_key=idempotency_key).first()
-        if original is not None:
-            return _replay(original, question, answers), False
+    if idempotency_key and (replayed := _replay_of_key(student.pk, idempotency_key, question, answers)):
+        return replayed, False
     check_answers_format(answers)
     late = _check_window(question.problem_set, now)
     variant_id, fields = _answer_fields(question, student)
@@ -227,10 +234,9 @@ def submit(
         return _insert(submission, question)
     with transaction.atomic():
         _lock_pair(question.pk, student.pk)
-        if idempotency_key:  # a retry that waited for the pair lock while its original committed
-            original = Submission.objects.filter(student=student, idempotency_key=idempotency_key).first()
-            if original is not None:
-                return _replay(original, question, answers), False
+        # a retry that waited for the pair lock while its original committed
+        if idempotency_key and (replayed := _replay_of_key(student.pk, idempotency_key, question, answers)):
+            return replayed, False
         if _attempts_taken(question, student) >= question.max_attempts:
             raise SubmissionRefused(
                 f"no attempts left: all {question.max_attempts} attempt(s) are used or being graded",
@@ -253,8 +259,10 @@ def _insert(submission: Submission, question: Question) -> tuple[Submission, boo
             with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
                 insert_row(submission)
         except IntegrityError:
-            original = Submission.objects.get(student_id=submission.student_id, idempotency_key=submission.idempotency_key)
-            return _replay(original, question, submission.answers), False
+            replayed = _replay_of_key(submission.student_id, submission.idempotency_key, question, submission.answers)
+            if replayed is None:  # the constraint refused something else
+                raise
+            return replayed, False
     enqueue(submission.pk)
     return submission, True
 
@@ -312,6 +320,13 @@ def _check_window(problem_set: ProblemSet, now: datetime) -> bool:
 
 def _closes_at(problem_set: ProblemSet) -> datetime:
     return max(problem_set.due_at, problem_set.late_until or problem_set.due_at)
+
+
+def _replay_of_key(student_id: int, key: str, question: Question, answers: Any) -> Submission | None:
+    """The submission the student already stored under this idempotency key (see `_replay`),
+    or None when the key is new."""
+    original = Submission.objects.filter(student_id=student_id, idempotency_key=key).first()
+    return None if original is None else _replay(original, question, answers)
 
 
 def _replay(original: Submission, question: Question, answers: Any) -> Submission:
@@ -416,13 +431,7 @@ def _for_grading(submission_id: int) -> Submission:
     )
     if row is None:
         raise Submission.DoesNotExist(f"no submission {submission_id}")
-    at = 0
-    loaded = []
-    for model in (Submission, Variant, Question, ProblemSet):
-        loader = RowLoader.of(model)
-        loaded.append(loader.load(row, at))
-        at += loader.width
-    submission, variant, question, problem_set = loaded
+    submission, variant, question, problem_set = load_models(row, Submission, Variant, Question, ProblemSet)
     question.problem_set = problem_set
     variant.question = question
     submission.variant = variant
