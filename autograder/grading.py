@@ -24,7 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from autograder.answers import FieldResult, FieldSpec, InvalidAnswer, grade_field, parse_answer
+from autograder.answers import (
+    FieldResult,
+    FieldSpec,
+    InvalidAnswer,
+    Misconception,
+    Tolerance,
+    grade_field,
+    parse_answer,
+)
 from autograder.code_grading import CodeResult, RunCases, grade_code
 from nncore.problems import get_kind
 
@@ -71,7 +79,7 @@ def grade_submission(
         return SubmissionGrade(
             "rejected", 0.0, message=f"unknown answer field(s) {unknown}; this question has {names}"
         )
-    tolerance = policy.tolerance or instance.get("tolerance")
+    tolerance = Tolerance.coerce(policy.tolerance or instance.get("tolerance"))
     results: dict[str, FieldResult | CodeResult] = {}
     for spec in fields:
         name = spec["name"]
@@ -121,18 +129,20 @@ def apply_penalties(raw_score: float, attempt_number: int, attempt_penalty: floa
     return round(raw_score * factor, 6)
 
 
-def _misconceptions_for(instance: Mapping, name: str) -> list[dict]:
+def _misconceptions_for(instance: Mapping, name: str) -> list[Misconception]:
     return [
-        {"id": m["id"], "name": m["name"], "explanation": m["explanation"], "answer": m["answers"][name]}
+        Misconception(m["id"], m["name"], m["explanation"], m["answers"][name])
         for m in instance.get("misconceptions", [])
         if name in m["answers"]
     ]
 
 
 def _carry_errors_forward(
-    instance: Mapping, answers: Mapping, results: dict[str, FieldResult], tolerance, policy: GradingPolicy
+    instance: Mapping, answers: Mapping, results: dict[str, FieldResult], tolerance: Tolerance, policy: GradingPolicy
 ) -> dict[str, FieldResult]:
     """Re-grade wrong later fields against values recomputed from the student's own answers."""
+    if all(result.status == "correct" for result in results.values()):
+        return results  # nothing to re-grade
     given = {}
     for spec in instance["fields"]:
         raw = answers.get(spec["name"])

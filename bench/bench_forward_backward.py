@@ -24,6 +24,7 @@ import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _machine_speed import speed_line  # noqa: E402
 
 from nncore.losses import one_hot  # noqa: E402
 from nncore.network import Network, backward, forward, make_network  # noqa: E402
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25, help="rows of the profile to print")
     args = parser.parse_args(argv)
 
+    print(speed_line())
     print(
         f"forward + backward, {'-'.join(map(str, SIZES))} net, numpy {np.__version__}, "
         f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}"

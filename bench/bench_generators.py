@@ -20,6 +20,8 @@ import pstats  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
+from _machine_speed import speed_line  # noqa: E402
+
 from nncore.problems import CATALOGUE  # noqa: E402
 
 FORWARD_KINDS = ("forward_neuron", "forward_layer", "forward_mlp")
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown kind(s) {', '.join(unknown)}; known: {', '.join(CATALOGUE)}")
 
+    print(speed_line())
     print(f"{'kind':<26} {'inst/s':>10} {'ms/inst':>9}  target")
     missed = []
     for kind_id in kind_ids:

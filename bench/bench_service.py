@@ -56,6 +56,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import _service_harness as h  # noqa: E402
+from _machine_speed import speed_line  # noqa: E402
 
 if str(h.REPO) not in sys.path:  # the project packages, however the script is started
     sys.path.insert(0, str(h.REPO))
@@ -790,6 +791,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"bench_service: skipped, {' and '.join(missing)} not reachable on 127.0.0.1")
         return 0
+    print(speed_line(), flush=True)
 
     def terminate(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")

@@ -9,6 +9,7 @@ field raises ValueError; only the student's answer produces an "invalid" result.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -59,6 +60,8 @@ class Expectation:
 
     def accepts(self, got: np.ndarray) -> np.ndarray:
         """Entrywise correctness of a numeric answer of the reference's shape."""
+        if got.ndim == 0:
+            return np.asarray(self._accepts_number(float(got)))
         reference = np.asarray(self.reference)
         ok = self.tolerance.matches(got, reference)
         for alternative in self.alternatives:
@@ -67,6 +70,13 @@ class Expectation:
             paths = np.stack([reference, *self.alternatives])
             ok |= self.tolerance.matches_range(got, paths.min(axis=0), paths.max(axis=0))
         return ok
+
+    def _accepts_number(self, got: float) -> bool:
+        """:meth:`accepts` for a single-number field, in plain floats (the common case)."""
+        paths = [float(self.reference), *(float(a) for a in self.alternatives)]
+        if any(self.tolerance.matches_number(got, path) for path in paths):
+            return True
+        return len(paths) > 1 and self.tolerance.matches_number_range(got, min(paths), max(paths))
 
 
 def prepare(
@@ -153,7 +163,7 @@ def _compare_numeric(
     if got.shape != reference.shape:
         message = f"Expected {describe_shape(reference.shape)}, got {describe_shape(got.shape)}."
         return FieldResult.invalid(message, notes, name)
-    if not np.isfinite(got).all():
+    if not _all_finite(got):
         return FieldResult.invalid("Answers must be finite numbers.", notes, name)
 
     ok = expectation.accepts(got)
@@ -166,7 +176,7 @@ def _compare_numeric(
     )
     matched = None
     for misconception, answer in expectation.misconceptions:
-        if expectation.tolerance.matches(got, np.asarray(answer)).all():
+        if _matches_all(expectation.tolerance, got, answer):
             matched = misconception
             message = f"{message} {misconception.explanation}".strip()
             break
@@ -230,9 +240,20 @@ def _numeric(value: object, spec: FieldSpec, what: str) -> np.ndarray:
         raise ValueError(
             f"field {spec.name!r}: {what} has shape {array.shape}, the field has {spec.shape}"
         )
-    if not np.isfinite(array).all():
+    if not _all_finite(array):
         raise ValueError(f"field {spec.name!r}: {what} is not finite")
     return array
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    return math.isfinite(array) if array.ndim == 0 else bool(np.isfinite(array).all())
+
+
+def _matches_all(tolerance: Tolerance, got: np.ndarray, expected: np.ndarray) -> bool:
+    """Whether every entry of ``got`` is within tolerance of ``expected`` (same shapes)."""
+    if got.ndim == 0:
+        return tolerance.matches_number(float(got), float(expected))
+    return bool(tolerance.matches(got, np.asarray(expected)).all())
 
 
 def _choice(value: object, spec: FieldSpec, what: str) -> ChoiceValue:

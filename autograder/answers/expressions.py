@@ -17,12 +17,13 @@ leading sign, so ``-2^2`` is -4 and ``2^-1`` is 0.5)::
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from .errors import NO_ANSWER, InvalidAnswer
 from .limits import MAX_NESTING, MAX_SCALAR_CHARS
-from .tokenizer import END, LPAREN, NAME, NUMBER, OPERATOR, RPAREN, Token, tokenize
+from .tokenizer import END, LPAREN, NAME, NUMBER, NUMBER_PATTERN, OPERATOR, RPAREN, Token, tokenize
 
 TOO_LARGE = "The number is too large (answers must be finite numbers)."
 NOT_FINITE = "Answers must be finite numbers; '{name}' is not allowed."
@@ -52,6 +53,9 @@ FUNCTIONS: dict[str, Callable[[float], float]] = {
 }
 CONSTANTS: dict[str, float] = {"e": math.e, "pi": math.pi}
 _NON_FINITE_NAMES = {"nan", "inf", "infinity"}
+# An optional sign and one number token: its value is float() of the text, exactly what the
+# parser computes, so parse_scalar reads it without tokenizing.
+_PLAIN_NUMBER = re.compile(r"[+-]?" + NUMBER_PATTERN)
 
 
 def parse_scalar(text: str) -> float:
@@ -65,6 +69,10 @@ def parse_scalar(text: str) -> float:
         raise InvalidAnswer(
             f"The expression is too long ({len(stripped)} characters; at most {MAX_SCALAR_CHARS})."
         )
+    if _PLAIN_NUMBER.fullmatch(stripped):  # the usual answer, such as -0.348 or 2.5e-3
+        value = float(stripped)
+        if math.isfinite(value):
+            return value
     return evaluate_tokens(tokenize(stripped))
 
 

@@ -23,7 +23,8 @@ SEMICOLON = ";"
 END = "end"
 
 # ASCII digits only: re's \d would also accept other scripts' digits, which float() reads.
-_NUMBER_RE = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+NUMBER_PATTERN = r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_NUMBER_RE = re.compile(NUMBER_PATTERN)
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PUNCTUATION = {
     "(": LPAREN,

@@ -85,6 +85,22 @@ class Tolerance:
             ok |= got == round_sigfigs(expected, self.sigfigs)
         return ok & np.isfinite(got)
 
+    def matches_number(self, got: float, expected: float) -> bool:
+        """:meth:`matches` for two floats; most answer fields are single numbers, and plain float
+        arithmetic (the same IEEE operations) avoids NumPy's per-call cost."""
+        if self.sigfigs is not None:
+            return bool(self.matches(np.float64(got), np.float64(expected)))
+        width = (self.atol + self.rtol * abs(expected)) * (1 + _SLACK)
+        return math.isfinite(got) and abs(got - expected) <= width
+
+    def matches_number_range(self, got: float, low: float, high: float) -> bool:
+        """:meth:`matches_range` for floats (see :meth:`matches_number`)."""
+        if self.sigfigs is not None:
+            return bool(self.matches_range(np.float64(got), np.float64(low), np.float64(high)))
+        above_low = got >= low - (self.atol + self.rtol * abs(low)) * (1 + _SLACK)
+        below_high = got <= high + (self.atol + self.rtol * abs(high)) * (1 + _SLACK)
+        return math.isfinite(got) and above_low and below_high
+
     def matches_range(self, got: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
         """Entrywise: is ``got`` within tolerance of the interval ``[low, high]``?"""
         got, low = _same_shape(got, low)
