@@ -36,7 +36,7 @@ TARGET_RATE = 100.0
 
 def sandbox_figures() -> bool:
     """Print the sandbox's cold start and warm per-run overhead; False when there is no sandbox."""
-    from autograder.sandbox.__main__ import _percentile, cold_start_ms, run_overhead_ms
+    from autograder.sandbox.__main__ import cold_start_ms, run_overhead
     from autograder.sandbox.pool import sandbox_available
 
     ok, reason = sandbox_available()
@@ -44,11 +44,10 @@ def sandbox_figures() -> bool:
         print(f"bench_code: skipped, no sandbox here ({reason})")
         return False
     cold = cold_start_ms(10)
-    warm = run_overhead_ms(200)
+    warm = run_overhead(200)
     print(
         f"sandbox: cold start (bwrap + python + import numpy) p50 {statistics.median(cold):.1f} ms over "
-        f"{len(cold)}; fork-server run overhead p50 {statistics.median(warm):.2f} ms, "
-        f"p95 {_percentile(warm, 0.95):.2f} ms over {len(warm)} runs"
+        f"{len(cold)}; {warm.summary()}"
     )
     return True
 

@@ -109,6 +109,18 @@ def _fast_password_hashing():
 
 
 @pytest.fixture(scope="session")
+def require_sandbox() -> None:
+    """Skip, or FAIL under CI=true, unless bubblewrap can run student code on this machine."""
+    from autograder.sandbox import sandbox_available
+
+    ok, reason = sandbox_available()
+    if not ok:
+        if IN_CI:
+            pytest.fail(f"the sandbox must work under CI=true, but: {reason}")
+        pytest.skip(f"sandbox unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
 def integration_redis_url() -> str:
     return redis_url()
 

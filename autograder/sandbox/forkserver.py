@@ -184,6 +184,7 @@ def _run(sock, config: _Config, limits: dict, fds: list[int], baseline: int) -> 
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "wall_s": wall,
         "maxrss_kb": usage.ru_maxrss,
+        "minflt": usage.ru_minflt,  # mostly copy-on-write faults: what a fork costs the child
     }
     if parent_gone:
         return False

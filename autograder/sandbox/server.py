@@ -370,6 +370,7 @@ def _valid_report(message: dict | None) -> dict | None:
     try:
         cpu_s, wall_s = float(message.get("cpu_s", 0.0)), float(message.get("wall_s", 0.0))
         maxrss = int(message.get("maxrss_kb", 0))
+        minflt = int(message.get("minflt", 0))
     except (TypeError, ValueError):
         return None
     return {
@@ -379,4 +380,5 @@ def _valid_report(message: dict | None) -> dict | None:
         "cpu_s": cpu_s,
         "wall_s": wall_s,
         "maxrss_kb": maxrss,
+        "minflt": minflt,
     }

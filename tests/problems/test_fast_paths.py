@@ -1162,3 +1162,27 @@ def test_fill_equals_format_of_its_layout():
     with pytest.raises(IndexError):
         common.fill(text, [1.0, 2.0])
     assert common.fill("no numbers", []) == "no numbers"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ([1.0, 2.0], [1.0, 2.0]),
+        ([1.0, 2.0], [1.0, 2.5]),  # mutated
+        ([np.nan, 1.0], [np.nan, 1.0]),  # NaN in the input, untouched
+        ([np.nan, 1.0], [np.nan, 2.0]),
+        ([np.nan, 1.0], [0.0, 1.0]),  # NaN overwritten
+        ([0.0, 1.0], [np.nan, 1.0]),  # NaN written
+        ([0.0, -0.0], [-0.0, 0.0]),  # signed zeros are equal, as array_equal says
+        ([np.inf, -np.inf], [np.inf, -np.inf]),
+        ([np.inf], [-np.inf]),
+        ([], []),
+    ],
+)
+def test_input_unchanged_check_equals_array_equal_with_nan(old, new):
+    """code.harness._same's fast path (entrywise ==) gives what array_equal(equal_nan=True) gives."""
+    from nncore.problems.code.harness import _same
+
+    a, b = np.array(old, dtype=np.float64), np.array(new, dtype=np.float64)
+    assert _same(a, b) is bool(np.array_equal(a, b, equal_nan=True))
+    assert _same([a, [b]], [a.copy(), [b.copy()]]) is True

@@ -6,6 +6,7 @@ Needs a working bubblewrap: skipped with the reason when it is missing, FAILS un
 from __future__ import annotations
 
 import os
+import re
 import signal
 
 import numpy as np
@@ -21,21 +22,11 @@ from autograder.sandbox import (
 )
 from autograder.sandbox import pool as pool_module
 
-IN_CI = os.environ.get("CI") == "true"
 LIMITS = Limits(cpu_s=2, wall_s=4, memory_mb=256, output_kb=64)
 
 
-def require_sandbox() -> None:
-    ok, reason = sandbox_available()
-    if not ok:
-        if IN_CI:
-            pytest.fail(f"the sandbox must work under CI=true, but: {reason}")
-        pytest.skip(f"sandbox unavailable: {reason}")
-
-
 @pytest.fixture(scope="module")
-def pool():
-    require_sandbox()
+def pool(require_sandbox):
     with SandboxPool(limits=LIMITS) as p:
         yield p
 
@@ -175,8 +166,35 @@ def test_bad_arguments_raise_value_error(pool):
         pool.run("def f(x): return x", "f", [[np.array([1 + 2j])]])
 
 
-def test_recycled_every_max_jobs():
-    require_sandbox()
+def test_exit_report_gives_the_childs_cpu_and_page_faults(pool):
+    """What `python -m autograder.sandbox --bench` and bench_code.py print per run."""
+    (outcome,) = pool.run("def f(x):\n    return x\n", "f", [[np.ones(1)]])
+    report = outcome.details["exit"]
+    assert isinstance(report["minflt"], int) and report["minflt"] > 0  # a forked child always faults
+    assert 0 < outcome.cpu_s < LIMITS.cpu_s
+
+
+@pytest.mark.parametrize("minflt", ["many", None, [1]])
+def test_exit_report_with_a_bad_fault_count_is_malformed(minflt):
+    from autograder.sandbox.server import _valid_report
+
+    report = {"op": "exit", "how": "exited", "code": 0, "signal": None, "cpu_s": 0.01, "wall_s": 0.02}
+    assert _valid_report(report)["minflt"] == 0  # an older server that does not send it
+    assert _valid_report({**report, "minflt": 12})["minflt"] == 12
+    assert _valid_report({**report, "minflt": minflt}) is None
+
+
+def test_sandbox_command_prints_cold_start_and_run_overhead(require_sandbox, capsys):
+    from autograder.sandbox.__main__ import main
+
+    assert main(["--bench", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "sandbox available: True" in out
+    assert re.search(r"cold start .*p50 [0-9.]+ ms", out)
+    assert re.search(r"run overhead p50 [0-9.]+ ms.*child CPU p50 [0-9.]+ ms, [0-9]+ page faults", out)
+
+
+def test_recycled_every_max_jobs(require_sandbox):
     with SandboxPool(limits=LIMITS, max_jobs=2) as small:
         for i in range(5):
             (outcome,) = small.run("def f(x):\n    return x + 1\n", "f", [[np.array([float(i)])]])
@@ -184,8 +202,7 @@ def test_recycled_every_max_jobs():
         assert small.restarts == 2
 
 
-def test_a_dead_server_is_replaced():
-    require_sandbox()
+def test_a_dead_server_is_replaced(require_sandbox):
     with SandboxPool(limits=LIMITS) as fresh:
         assert fresh.run("def f(x):\n    return x\n", "f", [[np.ones(1)]])[0].ok
         os.killpg(fresh._server.proc.pid, signal.SIGKILL)
@@ -195,8 +212,7 @@ def test_a_dead_server_is_replaced():
         assert fresh.restarts == 1
 
 
-def test_a_job_sent_to_a_server_that_just_died_is_retried_once():
-    require_sandbox()
+def test_a_job_sent_to_a_server_that_just_died_is_retried_once(require_sandbox):
     with SandboxPool(limits=LIMITS) as fresh:
         assert fresh.run("def f(x):\n    return x\n", "f", [[np.ones(1)]])[0].ok
         server = fresh._server

@@ -7,12 +7,9 @@ integration services: skipped locally without them, FAILS under CI=true.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from test_integration_worker import broker, redis_db, start_worker, wait_until_done  # noqa: F401 - fixtures
 
-from autograder.sandbox import sandbox_available
 from exercises import services
 from exercises.models import Submission
 
@@ -21,12 +18,7 @@ S = Submission.Status
 
 
 @pytest.fixture
-def code_question(make_question):
-    ok, reason = sandbox_available()
-    if not ok:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the sandbox must work under CI=true, but: {reason}")
-        pytest.skip(f"sandbox unavailable: {reason}")
+def code_question(make_question, require_sandbox):
     return make_question("code_sgd_step", params={"random_cases": 4})
 
 
