@@ -3,12 +3,14 @@
 The 2-core VMs these benchmarks run on change speed by up to 2x between sessions (and by
 ±15 % within one). Every benchmark prints this line beside its figures: a result taken at
 ``python loop 0.90 s`` was measured on a machine about half as fast as one at ``0.45 s``.
-The workload is plain bytecode (a counting loop) and one small NumPy call repeated: what
-the generators, Django and the workers spend their time on.
+The workloads are plain bytecode (a counting loop), one small NumPy call repeated, and a
+ping-pong between two processes: what the generators, Django, the workers and the IPC
+between web, worker, PostgreSQL and Redis spend their time on.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -41,9 +43,34 @@ def numpy_call_microseconds() -> float:
     return best / NUMPY_CALLS * 1e6
 
 
+def pipe_round_trip_microseconds(trips: int = 2000) -> float:
+    """Microseconds per one-byte ping-pong between two processes over pipes: the wake-ups and
+    context switches that web, worker, PostgreSQL and Redis pay on every submission."""
+    to_child_r, to_child_w = os.pipe()
+    to_parent_r, to_parent_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for _ in range(trips):
+                os.read(to_child_r, 1)
+                os.write(to_parent_w, b"x")
+        finally:
+            os._exit(0)
+    started = time.perf_counter()
+    for _ in range(trips):
+        os.write(to_child_w, b"x")
+        os.read(to_parent_r, 1)
+    elapsed = time.perf_counter() - started
+    os.waitpid(pid, 0)
+    for fd in (to_child_r, to_child_w, to_parent_r, to_parent_w):
+        os.close(fd)
+    return elapsed / trips * 1e6
+
+
 def speed_line() -> str:
-    """One line to print before a benchmark's figures (lower is a faster machine)."""
+    """One line to print beside a benchmark's figures (lower is a faster machine)."""
     return (
         f"machine speed: python loop {python_loop_seconds() * 2:.2f} s per 10M steps, "
-        f"numpy {numpy_call_microseconds():.2f} us per small call (lower is faster; this VM varies up to 2x)"
+        f"numpy {numpy_call_microseconds():.2f} us per small call, "
+        f"pipe round trip {pipe_round_trip_microseconds():.0f} us (lower is faster; this VM varies up to 2x)"
     )

@@ -891,6 +891,7 @@ def main(argv: list[str] | None = None) -> int:
             offset += args.submissions
             results.append(run_phase(str(number), rate, jobs, ctx, args, deadline))
         verdict(results, args.target_rate, args.target_p95_ms)
+        print(f"after the phases, {speed_line()}")  # the VM drifts within a run too
         if args.profile:
             profile_in_process(question_ids, tokens, answers)
         print(f"\ntotal bench time {time.time() - started:.1f} s; logs in {tmp}{' (kept)' if args.keep_logs else ' (removed)'}")
