@@ -45,6 +45,7 @@ from rest_framework.exceptions import (
     ValidationError,
 )
 from rest_framework.generics import GenericAPIView
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -260,6 +261,15 @@ class TokenAuth(TokenAuthentication):
         return token.user, token
 
 
+class ApiMetadata(SimpleMetadata):
+    """OPTIONS: the view's name, description and media types, without DRF's "actions" (the
+    writable fields), which DRF finds by calling get_object(): these views resolve their objects
+    through exercises.permissions instead, so that call failed with a 500."""
+
+    def determine_actions(self, request, view) -> dict:
+        return {}
+
+
 class ApiView(GenericAPIView):
     # Base of every view: token then session auth (so anonymous is 401), strict JSON, our errors.
     # (A comment, not a docstring: drf-spectacular would show it on every operation.)
@@ -268,6 +278,7 @@ class ApiView(GenericAPIView):
     permission_classes = [IsAuthenticated]
     parser_classes = [SafeJSONParser]
     pagination_class = Pagination
+    metadata_class = ApiMetadata
 
     def get_exception_handler(self):
         return api_exception_handler

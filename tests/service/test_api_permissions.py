@@ -208,6 +208,25 @@ def test_status(world, row: Row, role: str, expected: int):
         assert response["WWW-Authenticate"].startswith("Token")
 
 
+OPTIONS_PATHS = sorted({row.path.split("?")[0] for row in ROWS if row.name not in ("schema", "docs")})
+
+
+@pytest.mark.parametrize("path", OPTIONS_PATHS)
+def test_options_describes_every_endpoint(world, path: str):
+    """OPTIONS (what DRF's browsable API and CORS preflights send) is 401 for anonymous and the
+    view's description for anyone signed in, never a server error; it reveals no object, so it
+    is 200 even where GET would be 404."""
+    for role in ROLES:
+        response = request(world, Row("options", "OPTIONS", path, ()), role)
+        public = path == "/api/auth/token/"
+        expected = 200 if role != "anonymous" or public else 401
+        assert response.status_code == expected, (path, role, response.content[:300])
+        if expected == 200:
+            body = response.json()
+            assert body["name"] and "application/json" in body["renders"], body
+            assert "actions" not in body
+
+
 HTML_ROWS = [row for row in ROWS if row.method == "GET" and row.name not in ("schema", "docs") and "csv" not in row.name]
 
 

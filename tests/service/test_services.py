@@ -606,6 +606,31 @@ def test_seed_demo_is_idempotent_and_covers_the_catalogue(monkeypatch):
     assert submit_and_grade(question, student, correct(question, student)).score == question.points
 
 
+def test_seed_demo_runs_again_after_an_instructor_edited_the_demo():
+    """`make run` seeds at every start: an instructor's extra question of a demo kind, a second
+    set with a demo title and moved positions must not break it, and stay as they are."""
+    call_command("seed_demo", stdout=io.StringIO())
+    course = Course.objects.get(code="demo")
+    first_set = ProblemSet.objects.filter(course=course).order_by("id").first()
+    original = list(first_set.questions.order_by("position"))
+    extra = Question.objects.create(problem_set=first_set, kind=original[0].kind, params=original[0].params, position=2)
+    twin = ProblemSet.objects.create(
+        course=course, title=first_set.title, release_at=first_set.release_at, due_at=first_set.due_at
+    )
+    Question.objects.create(problem_set=twin, kind=original[0].kind, params=original[0].params, position=1)
+    original[-1].delete()  # the instructor removed one demo question
+    before = Question.objects.count()
+
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+
+    assert "1 new question(s)" in out.getvalue()  # only the deleted one is back
+    assert Question.objects.count() == before + 1
+    restored = first_set.questions.get(kind=original[-1].kind)
+    assert restored.position == max(q.position for q in first_set.questions.exclude(pk=restored.pk)) + 1
+    assert Question.objects.get(pk=extra.pk).position == 2 and twin.questions.count() == 1
+
+
 # --- admin ------------------------------------------------------------------------------------
 
 

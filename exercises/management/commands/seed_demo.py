@@ -61,26 +61,42 @@ class Command(BaseCommand):
             self.stdout.write(f"  {role:<10} username={username} password={password} token={token}")
 
     def create_sets(self, course: Course) -> int:
+        """Add the demo sets and questions that are missing; never touch what is there.
+
+        The demo is meant to be edited: an instructor may add a second question of a kind, or a
+        set with a demo title, and `make run` runs this command at every start. So a set is found
+        by title (the first one, if there are several) and a kind counts as present if any
+        question of the set has it; new questions go after the set's last one (a demo kind whose
+        question was deleted comes back at the next start).
+        """
         now = timezone.now()
         created = 0
         for title, kinds in demo_sets():
-            problem_set, _ = ProblemSet.objects.get_or_create(
-                course=course,
-                title=title,
-                defaults={
-                    "release_at": now,
-                    "due_at": now + timedelta(days=14),
-                    "late_until": now + timedelta(days=16),
-                    "late_penalty": 0.2,
-                },
-            )
-            for position, kind in enumerate(kinds, start=1):
-                _, new = Question.objects.get_or_create(
+            problem_set = ProblemSet.objects.filter(course=course, title=title).order_by("id").first()
+            if problem_set is None:
+                problem_set = ProblemSet.objects.create(
+                    course=course,
+                    title=title,
+                    release_at=now,
+                    due_at=now + timedelta(days=14),
+                    late_until=now + timedelta(days=16),
+                    late_penalty=0.2,
+                )
+            present = set(problem_set.questions.values_list("kind", flat=True))
+            position = max(problem_set.questions.values_list("position", flat=True), default=0)
+            for kind in kinds:
+                if kind in present:
+                    continue
+                position += 1
+                Question.objects.create(
                     problem_set=problem_set,
                     kind=kind,
-                    defaults={"position": position, "points": 10.0, "max_attempts": 3, "attempt_penalty": 0.1},
+                    position=position,
+                    points=10.0,
+                    max_attempts=3,
+                    attempt_penalty=0.1,
                 )
-                created += new
+                created += 1
         return created
 
     def create_user(self, course: Course, username: str, role: str, env_name: str) -> tuple:
