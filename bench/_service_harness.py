@@ -246,9 +246,11 @@ def _all_pids() -> Iterable[int]:
 
 def cpu_seconds_by_group(pgids: dict[str, Iterable[int]]) -> dict[str, float]:
     """CPU time (user + system, seconds) per named set of process groups, plus "postgres"
-    (every postgres process, with the postmaster's reaped children) and "redis"."""
+    (every postgres process, with the postmaster's reaped children), "redis" and "sandbox"
+    (bubblewrap and the fork servers it runs, with the student children they reaped; bwrap
+    starts a new session, so they are in none of the workers' groups)."""
     wanted = {pgid: name for name, ids in pgids.items() for pgid in ids}
-    totals = dict.fromkeys([*pgids, "postgres", "redis"], 0.0)
+    totals = dict.fromkeys([*pgids, "postgres", "redis", "sandbox"], 0.0)
     for pid in _all_pids():
         f = _stat_fields(pid)
         if f is None:
@@ -267,7 +269,16 @@ def cpu_seconds_by_group(pgids: dict[str, Iterable[int]]) -> dict[str, float]:
             totals["postgres"] += own + (reaped if int(f[3]) == 1 or _is_postmaster(f) else 0.0)
         elif comm.startswith("redis-server"):
             totals["redis"] += own
+        elif comm == "bwrap":
+            totals["sandbox"] += own
+        elif _parent_comm(f) == "bwrap":  # a fork server: the children it forked are reaped
+            totals["sandbox"] += own + reaped
     return totals
+
+
+def _parent_comm(fields: list[str]) -> str | None:
+    parent = _stat_fields(int(fields[3]))
+    return None if parent is None else parent[1]
 
 
 def _is_postmaster(fields: list[str]) -> bool:
