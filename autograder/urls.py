@@ -1,8 +1,10 @@
 """URL map: the REST API under /api/, its schema and docs, the admin."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from exercises.api import api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -10,4 +12,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api-auth/", include("rest_framework.urls")),
     path("api/", include("exercises.api_urls")),
+    re_path(r"^api/", api_not_found),  # last: a JSON 404 for any other /api/ URL
 ]

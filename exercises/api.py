@@ -28,10 +28,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.db import IntegrityError, connection, transaction
+from django.http import HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -135,6 +137,31 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
         response.data = {"detail": str(detail), "code": str(code), **getattr(exc, "extra", {})}
     return response
+
+
+@csrf_exempt  # changes nothing; token clients send no CSRF cookie and must get this JSON, not a 403
+def api_not_found(request, *args, **kwargs) -> HttpResponse:
+    """Any /api/ URL no route matches: a 404 in the API's error format, never Django's HTML page.
+
+    A URL that lacks only its trailing slash is redirected for GET and HEAD; for other methods the
+    reply names the right URL instead, because a redirected POST arrives as a GET and the
+    submission in its body would be silently dropped.
+    """
+    path = request.path_info
+    if not path.endswith("/") and _is_api_route(path + "/"):
+        if request.method in ("GET", "HEAD"):
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+        detail = f"No API endpoint at {request.path}: API URLs end with a slash ({request.method} {request.path}/)."
+    else:
+        detail = f"No API endpoint at {request.path}."
+    return JsonResponse({"detail": detail, "code": "not_found"}, status=404)
+
+
+def _is_api_route(path: str) -> bool:
+    try:
+        return resolve(path).func is not api_not_found
+    except Resolver404:
+        return False
 
 
 def _parse_int(text: str) -> int:

@@ -247,3 +247,45 @@ def test_fuzz_submission_endpoint_never_5xx(world, body: bytes, key: str | None)
     assert response.status_code < 500, (body[:200], response.content[:300])
     if response.status_code >= 400:
         assert response.json()["detail"]
+
+
+# --- URLs that match no route ---------------------------------------------------------------
+
+
+WRITES = [e for e in ENDPOINTS if e.method != "GET"]
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "debug"])
+@pytest.mark.parametrize("endpoint", WRITES, ids=[e.name for e in WRITES])
+def test_a_write_without_the_trailing_slash_is_refused_and_names_the_url(world, endpoint, debug, settings):
+    """Django would redirect it (a POST then arrives as a GET: the submission silently lost) or,
+    in DEBUG, fail with a 500. Instead: a JSON 404 naming the right URL, and nothing stored."""
+    settings.DEBUG = debug
+    path = endpoint.path.format(**world["ids"])
+    before = (Submission.objects.count(), Course.objects.count(), Question.objects.count())
+    client = world["clients"][endpoint.role]
+    response = client.generic(endpoint.method, path.rstrip("/"), json.dumps(endpoint.valid), content_type="application/json")
+    assert response.status_code == 404, response.content[:300]
+    assert response.json() == {
+        "detail": f"No API endpoint at {path.rstrip('/')}: API URLs end with a slash ({endpoint.method} {path}).",
+        "code": "not_found",
+    }
+    assert (Submission.objects.count(), Course.objects.count(), Question.objects.count()) == before
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "debug"])
+def test_a_read_without_the_trailing_slash_is_redirected(world, debug, settings):
+    settings.DEBUG = debug
+    response = world["clients"]["student"].get("/api/courses?limit=1")
+    assert response.status_code == 301 and response["Location"] == "/api/courses/?limit=1"
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "debug"])
+@pytest.mark.parametrize("role", ["anonymous", "student"])
+@pytest.mark.parametrize("path", ["/api/nope/", "/api/nope", "/api/questions/1/nope/", "/api/courses/abc/"])
+def test_an_unknown_api_url_is_a_json_404(world, path, role, debug, settings):
+    settings.DEBUG = debug
+    for method in ("GET", "POST", "DELETE"):
+        response = world["clients"][role].generic(method, path, "{}", content_type="application/json")
+        assert response.status_code == 404, (method, response.content[:200])
+        assert response.json() == {"detail": f"No API endpoint at {path}.", "code": "not_found"}
