@@ -289,3 +289,17 @@ def test_an_unknown_api_url_is_a_json_404(world, path, role, debug, settings):
         response = world["clients"][role].generic(method, path, "{}", content_type="application/json")
         assert response.status_code == 404, (method, response.content[:200])
         assert response.json() == {"detail": f"No API endpoint at {path}.", "code": "not_found"}
+
+
+@pytest.mark.parametrize("body", ["", "{}"], ids=["no body", "a body"])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("PUT", "/api/courses/"), ("PATCH", "/api/kinds/"), ("POST", "/api/questions/{question}/"), ("PUT", "/api/questions/{question}/submissions/")],
+)
+def test_a_method_the_endpoint_lacks_is_405_with_or_without_a_body(world, method, path, body):
+    """Not a 400 "the request body is empty": the body is not what is wrong."""
+    response = world["clients"]["instructor"].generic(
+        method, path.format(**world["ids"]), body, **({"content_type": "application/json"} if body else {})
+    )
+    assert response.status_code == 405, response.content[:200]
+    assert response.json()["code"] == "method_not_allowed"
