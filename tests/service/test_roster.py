@@ -1,0 +1,177 @@
+"""Enrolling a class list: `manage.py import_roster` and exercises.roster behind it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import stat
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from exercises.models import Course, Membership
+from exercises.roster import RosterError, import_roster, read_roster
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def course():
+    return Course.objects.create(code="nn101", title="NN")
+
+
+def write(tmp_path, text: str, name: str = "roster.csv", encoding: str = "utf-8") -> str:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return str(path)
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command("import_roster", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_a_class_list_is_enrolled_with_new_accounts_that_can_sign_in(tmp_path, course):
+    User.objects.create_user("dora", password="dora-pw")  # an account from another course
+    roster = write(
+        tmp_path,
+        "\ufeffusername,email,first_name,last_name\n"  # a spreadsheet's UTF-8 export starts with a BOM
+        "alice,alice@uni.example,Alice,Ng\nbob,,Bob,\n dora ,,,\n",
+    )
+    credentials = str(tmp_path / "new.csv")
+
+    output = run("nn101", roster, "--credentials", credentials)
+
+    assert "nn101: 3 added as student, 0 already enrolled, 2 new account(s)" in output
+    assert set(Membership.objects.filter(course=course, role="student").values_list("user__username", flat=True)) == {
+        "alice",
+        "bob",
+        "dora",
+    }
+    alice = User.objects.get(username="alice")
+    assert (alice.email, alice.first_name, alice.last_name) == ("alice@uni.example", "Alice", "Ng")
+    assert User.objects.get(username="dora").check_password("dora-pw")  # existing account untouched
+    assert stat.S_IMODE(os.stat(credentials).st_mode) == 0o600
+    with open(credentials, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["username"] for r in rows] == ["alice", "bob"]
+    client = APIClient()
+    for row in rows:
+        assert User.objects.get(username=row["username"]).check_password(row["password"])
+        response = client.post("/api/auth/token/", {"username": row["username"], "password": row["password"]}, format="json")
+        assert response.status_code == 200 and response.json()["token"] == row["token"]
+    assert Token.objects.filter(user__username="dora").exists()  # every enrolled account can use the API
+
+
+def test_running_it_again_changes_nothing(tmp_path, course):
+    roster = write(tmp_path, "username\nalice\nbob\n")
+    run("nn101", roster)
+    passwords = dict(User.objects.values_list("username", "password"))
+
+    output = run("nn101", roster, "--credentials", str(tmp_path / "again.csv"))
+
+    assert "0 added as student, 2 already enrolled, 0 new account(s)" in output
+    assert dict(User.objects.values_list("username", "password")) == passwords
+    assert Membership.objects.count() == 2
+
+
+def test_a_student_list_never_demotes_staff(tmp_path, course):
+    ta = User.objects.create_user("tina")
+    Membership.objects.create(user=ta, course=course, role="ta")
+    output = run("nn101", write(tmp_path, "username\ntina\nalice\n"))
+    assert "tina is already a ta in nn101: role kept" in output
+    assert Membership.objects.get(user=ta).role == "ta"
+    assert Membership.objects.get(user__username="alice").role == "student"
+
+
+def test_tas_are_enrolled_with_role_ta_and_printed_credentials_without_passwords(tmp_path, course):
+    output = run("nn101", write(tmp_path, "username\ntina\n"), "--role", "ta", "--no-passwords")
+    assert Membership.objects.get(user__username="tina").role == "ta"
+    assert not User.objects.get(username="tina").has_usable_password()
+    token = Token.objects.get(user__username="tina").key
+    assert f"tina  -  {token}" in output
+
+
+@pytest.mark.parametrize(
+    ("text", "problems"),
+    [
+        ("username\nalice\nal ice\nbob\n", ["line 3: 'al ice' is not a valid username"]),
+        ("username,email\nalice,not-an-address\n", ["line 2: 'not-an-address' is not an e-mail address"]),
+        ("username\nalice\nbob\nalice\n", ["line 4: 'alice' is already on line 2"]),
+        ("username,email\nalice,\n,b@uni.example\n", ["line 3: the username is empty"]),
+        ("username\nal\x00ice\n", ["line 2: 'al\\x00ice' is not a valid username"]),
+        ("username\n" + "x" * 151 + "\n", ["line 2: the username is longer than 150 characters"]),
+        ("name,email\nalice,a@b.example\n", ["line 1: the header must name a 'username' column"]),
+        ("username,phone\nalice,123\n", ["line 1: unknown column(s) ['phone']"]),
+        ("username\nalice,extra\n", ["line 2: more cells than the header has columns"]),
+        ("username\n", ["the roster lists no one"]),
+        ("username\nal ice\nbo b\n", ["line 2:", "line 3:"]),  # every bad line, not just the first
+    ],
+)
+def test_a_bad_roster_imports_nothing_and_names_every_bad_line(tmp_path, course, text, problems):
+    credentials = tmp_path / "new.csv"
+    with pytest.raises(CommandError) as error:
+        run("nn101", write(tmp_path, text), "--credentials", str(credentials))
+    message = str(error.value)
+    assert "nothing imported" in message
+    for problem in problems:
+        assert problem in message
+    assert User.objects.count() == 0 and Membership.objects.count() == 0
+    assert not credentials.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope", "ROSTER"], "no course with code 'nope'"),
+        (["nn101", "/no/such/roster.csv"], "cannot read /no/such/roster.csv"),
+        (["nn101", "ROSTER", "--credentials", "EXISTING"], "exists; choose a new file"),
+    ],
+)
+def test_command_errors_say_what_is_wrong(tmp_path, course, args, message):
+    roster = write(tmp_path, "username\nalice\n")
+    existing = write(tmp_path, "keep me", name="existing.csv")
+    args = [roster if a == "ROSTER" else existing if a == "EXISTING" else a for a in args]
+    with pytest.raises(CommandError, match=message):
+        run(*args)
+    assert Membership.objects.count() == 0
+    assert open(existing).read() == "keep me"
+
+
+def test_a_roster_that_is_not_utf8_or_not_csv_is_refused(tmp_path, course):
+    with pytest.raises(CommandError, match="not UTF-8"):
+        run("nn101", write(tmp_path, "username\nJosé\n", encoding="latin-1"))
+    with pytest.raises(CommandError, match="not a readable CSV file: field larger than field limit"):
+        run("nn101", write(tmp_path, "username\n" + "a" * 200_000 + "\n"))
+    assert User.objects.count() == 0
+
+
+def test_passwords_are_hashed_before_the_transaction(course, monkeypatch):
+    """Hashing takes ~0.5 s a password: it must not hold the database for a whole class."""
+    from django.db import connections
+
+    main = connections["default"]  # this thread's connection (hashing runs in other threads)
+    depths = []  # nested atomic blocks (savepoints) open on it while each password is hashed
+    monkeypatch.setattr("exercises.roster.make_password", lambda raw: depths.append(len(main.savepoint_ids)) or "md5$x$y")
+    outside = len(main.savepoint_ids)
+    result = import_roster(course, read_roster(io.StringIO("username\nalice\nbob\n")))
+    assert [name for name, _, _ in result.created] == ["alice", "bob"]
+    assert depths == [outside, outside]
+
+
+def test_read_roster_reports_problems_as_lines():
+    with pytest.raises(RosterError) as error:
+        read_roster(io.StringIO("username\nbad name\n"))
+    assert error.value.problems == ["line 2: 'bad name' is not a valid username (letters, digits and @ . + - _ only)"]
