@@ -688,8 +688,14 @@ def gradebook_csv(problem_set: ProblemSet) -> str:
     writer.writerow(["username", *[f"q{q.pk}_{q.kind}" for q in questions], "total"])
     for row in gradebook(problem_set):
         scores = [row["scores"][str(q.pk)] for q in questions]
-        writer.writerow([row["username"], *["" if s is None else s for s in scores], row["total"]])
+        writer.writerow([spreadsheet_text(row["username"]), *["" if s is None else s for s in scores], row["total"]])
     return out.getvalue()
+
+
+def spreadsheet_text(text: str) -> str:
+    """Text a spreadsheet shows as text: one starting with = + - @ (usernames may, e.g. "-1+1")
+    would be read as a formula, so it gets a leading apostrophe (OWASP's CSV-injection advice)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # --- regrades ---------------------------------------------------------------------------------

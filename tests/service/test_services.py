@@ -397,6 +397,17 @@ def test_gradebook_has_best_scores_per_question_and_csv(make_question, student, 
     assert table[1] == ["alice", "10.0", "4.0", "14.0"] and table[3] == ["carol", "", "", "0"]
 
 
+@pytest.mark.parametrize(
+    ("username", "shown"),
+    [("-1+1", "'-1+1"), ("+49", "'+49"), ("@sum", "'@sum"), ("alice-b", "alice-b"), ("a@b.example", "a@b.example")],
+)
+def test_gradebook_csv_keeps_usernames_from_becoming_formulas(course, make_user, make_question, username, shown):
+    question = make_question()
+    Membership.objects.create(user=make_user(username), course=course, role=Membership.Role.STUDENT)
+    table = list(csv.reader(io.StringIO(services.gradebook_csv(question.problem_set))))
+    assert table[1][0] == shown
+
+
 def test_membership_role(student, instructor, course, make_user):
     assert services.membership_role(student, course) == "student"
     assert services.membership_role(instructor, course) == "instructor"
