@@ -159,7 +159,6 @@ def _params_key(kind: ProblemKind, params: dict | None) -> tuple | None:
         return (kind,)
     try:
         key = (kind, *sorted((name, _frozen(value)) for name, value in params.items()))
-        hash(key)
     except TypeError:  # unhashable or unorderable: validate without the cache
         return None
     return key
@@ -173,13 +172,15 @@ def _frozen(value: Any) -> tuple:
         return (kind, tuple(_frozen(v) for v in value))
     if kind is float:  # 0.0 == -0.0, but they validate to floats of different signs
         return (kind, value, math.copysign(1.0, value))
-    if kind in _KEY_TYPES:
+    if kind in _ATOMS:
         return (kind, value)
     # e.g. Decimal("1") == Decimal("1.0"), yet an int parameter accepts only the first
     raise TypeError(f"no cache key for {kind.__name__}")
 
 
-_KEY_TYPES = frozenset((str, int, bool, type(None)))
+# Types `canonical` returns as they are (bool(b) is b itself); also the parameter values that
+# are their own cache key.
+_ATOMS = frozenset((str, int, bool, type(None)))
 
 
 def step(title: str, latex: str, **values: Any) -> dict:
@@ -412,7 +413,7 @@ def canonical(value: Any) -> Any:
     if kind is dict:
         return _canonical_dict(value)
     if kind is list or kind is tuple:
-        return _canonical_list(value)
+        return canonical_list(value)
     if kind is Canonical:
         return dict(value)
     if kind is np.ndarray:
@@ -442,30 +443,17 @@ class Canonical(dict):
     """
 
 
-# Types `canonical` returns as they are (bool(b) is b itself).
-_ATOMS = frozenset((str, int, bool, type(None)))
-
-
 def _canonical_dict(value: dict) -> dict:
-    """canonical of a dict: keys as str, values canonical (leaves inline: this loop is hot)."""
-    get = _ROUNDED.get
-    out = {}
-    for k, v in value.items():
-        kind = type(v)
-        if kind is float:
-            rounded = get(v)
-            v = canonical_float(v) if rounded is None else rounded
-        elif kind not in _ATOMS:
-            v = canonical(v)
-        out[k if type(k) is str else str(k)] = v
-    return out
+    """canonical of a dict: keys as str, values canonical."""
+    keys = [k if type(k) is str else str(k) for k in value]
+    return dict(zip(keys, canonical_list(value.values()), strict=True))
 
 
-def _canonical_list(value: list | tuple) -> list:
-    """canonical of a list or tuple (leaves inline: this loop is hot)."""
+def canonical_list(values) -> list:
+    """[canonical(v) for v in values], leaves inline (this loop is hot)."""
     get = _ROUNDED.get
     out = []
-    for v in value:
+    for v in values:
         kind = type(v)
         if kind is float:
             rounded = get(v)
@@ -529,7 +517,7 @@ def _close(a: Any, b: Any, tol: dict) -> bool:
         return sorted(a) == sorted(b)  # sets of choice ids (possibly empty)
     if type(a) is float and type(b) is float:
         return abs(a - b) <= tol["atol"] + tol["rtol"] * abs(b)
-    if type(a) is list and type(b) is list and _flat_floats(a) and _flat_floats(b):
+    if is_float_list(a) and is_float_list(b):
         # The array test below, entry by entry with the same float operations.
         atol, rtol = tol["atol"], tol["rtol"]
         return len(a) == len(b) and all(
@@ -541,5 +529,6 @@ def _close(a: Any, b: Any, tol: dict) -> bool:
     return bool(np.all(np.abs(x - y) <= tol["atol"] + tol["rtol"] * np.abs(y)))
 
 
-def _flat_floats(values: list) -> bool:
-    return all(type(v) is float for v in values)
+def is_float_list(value: Any) -> bool:
+    """Whether `value` is a plain list of Python floats (what the fast paths take as is)."""
+    return type(value) is list and all(type(v) is float for v in value)

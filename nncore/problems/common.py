@@ -27,6 +27,7 @@ from nncore.problems.base import (
     canonical,
     canonical_float,
     canonical_floats,
+    is_float_list,
 )
 
 STYLES = ("hand", "random")
@@ -407,7 +408,7 @@ def _fmt(x: float, digits: int) -> str:
 
 def latex_matrix(m, digits: int = 4) -> str:
     """A vector (as a column) or matrix as a LaTeX bmatrix."""
-    if type(m) is list and all(type(v) is float for v in m):
+    if is_float_list(m):
         rows, cols, entries = len(m), 1, m  # a column, as the array path below writes it
     else:
         m = np.asarray(m, dtype=np.float64)
@@ -526,14 +527,14 @@ def network_diagram(net: Network, notation: str, x=None, y=None) -> dict:
     node_layout, inputs, edge_layout, edge_slots = _diagram_layout(tuple(net.sizes), notation, names)
     nodes = list(map(dict, node_layout))
     if x is not None:
-        x = x if type(x) is list and all(type(v) is float for v in x) else np.asarray(x).reshape(-1).tolist()
+        x = x if is_float_list(x) else np.asarray(x).reshape(-1).tolist()
         for position, c in inputs:
             nodes[position]["value"] = canonical_float(float(x[c]))
     weights = canonical_floats(network_numbers(net, edge_slots))
     edges = [dict(edge, weight=w) for edge, w in zip(edge_layout, weights, strict=True)]
     out = Canonical(notation=notation, nodes=nodes, edges=edges)
     if y is not None:
-        y = y if type(y) is list and all(type(v) is float for v in y) else np.asarray(y, dtype=np.float64).reshape(-1).tolist()
+        y = y if is_float_list(y) else np.asarray(y, dtype=np.float64).reshape(-1).tolist()
         out["target"] = canonical_floats(y)
     return out
 

@@ -19,7 +19,6 @@ from nncore.losses import get_loss
 from nncore.network import Network, network_from_dict
 from nncore.notation import neuron_ids
 from nncore.problems.base import (
-    _ROUNDED,
     DEFAULT_TOLERANCE,
     Canonical,
     Draft,
@@ -29,9 +28,9 @@ from nncore.problems.base import (
     ProblemKind,
     Redraw,
     _close,
-    canonical,
     canonical_float,
     canonical_floats,
+    canonical_list,
     canonical_step,
     step,
 )
@@ -179,7 +178,7 @@ class NetworkKind(ProblemKind):
                 quantities={f.name: [q, list(idx) if idx else None] for f, q, idx in asks},
             ),
             fields=[f for f, _, _ in asks],
-            answers=Canonical(zip(answers, _canonical_values(answers.values()), strict=True)),
+            answers=Canonical(zip(answers, canonical_list(answers.values()), strict=True)),
             solution=solution_steps(net, p["notation"], values, quantities, p["loss"], p["lr"]),
             diagram=network_diagram(net, p["notation"], x, y),
         )
@@ -193,7 +192,7 @@ class NetworkKind(ProblemKind):
                         id=mistake,
                         name=name,
                         explanation=explanation,
-                        answers=dict(zip(finite, _canonical_values(finite.values()), strict=True)),
+                        answers=dict(zip(finite, canonical_list(finite.values()), strict=True)),
                     )
                 )
         return draft
@@ -291,10 +290,8 @@ def _quantity_asks(sizes: tuple[int, ...], notation: str, quantity: str, entries
     )
 
 
-@functools.lru_cache(maxsize=1024)
 def _field_specs(sizes: tuple[int, ...], notation: str, quantity: str, entries) -> tuple:
-    """(name, label, shape, type, entry) of quantity_asks' fields: they depend on the network's
-    sizes and the notation only, so each layout is worked out once."""
+    """(name, label, shape, type, entry) of quantity_asks' fields (cached by _quantity_asks)."""
     kind, l = _split(quantity)
     if not 1 <= l < len(sizes):
         raise ValueError(f"layer number must be in 1..{len(sizes) - 1}, got {l}")
@@ -377,7 +374,7 @@ def _alternatives(names: list[str], rounded: list[list]) -> dict[str, list]:
     not finite, so that `_finish` refuses it where it always has."""
     picked = {name: list(values) for name, values in zip(names, zip(*rounded, strict=True), strict=True)} if rounded else {}
     try:
-        flat = _canonical_values([v for values in picked.values() for v in values])  # one pass
+        flat = canonical_list([v for values in picked.values() for v in values])  # one pass
     except ValueError:
         return picked
     k = len(rounded)
@@ -385,32 +382,7 @@ def _alternatives(names: list[str], rounded: list[list]) -> dict[str, list]:
 
 
 def _picks(values: dict, specs: list[tuple[str, Any]]) -> list:
-    """[_pick(values, q, idx) for q, idx in specs], columns of forward_columns read inline."""
-    out = []
-    for quantity, idx in specs:
-        value = values[quantity]
-        if type(value) is not list:
-            out.append(_pick(values, quantity, idx))
-        elif idx is not None:
-            out.append(value[idx[0]])
-        else:
-            out.append(value[0] if len(value) == 1 else value)
-    return out
-
-
-def _canonical_values(values) -> list:
-    """[canonical(v) for v in values]: floats and lists of floats without the dispatch."""
-    get = _ROUNDED.get  # canonical_float's memo, read inline (a hot loop)
-    out = []
-    for v in values:
-        if type(v) is float:
-            rounded = get(v)
-            out.append(canonical_float(v) if rounded is None else rounded)
-        elif type(v) is list:
-            out.append(canonical_floats(v) if all(type(e) is float for e in v) else canonical(v))
-        else:
-            out.append(canonical(v))
-    return out
+    return [_pick(values, quantity, idx) for quantity, idx in specs]
 
 
 def _forward_paths(net: Network) -> list[tuple[int | None, str | None]]:
