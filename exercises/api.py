@@ -26,22 +26,19 @@ import re
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import authenticate, get_user_model
-from django.db import IntegrityError, connection, transaction
+from django.contrib.auth import authenticate
+from django.db import IntegrityError, transaction
 from django.http import HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import Resolver404, resolve, reverse
 from django.utils.text import slugify
-from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import (
     APIException,
-    AuthenticationFailed,
     ParseError,
     UnsupportedMediaType,
     ValidationError,
@@ -56,7 +53,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from exercises import services, sql
+from exercises import services
 from exercises.models import AuditEntry, Course, Membership, Question, Submission
 from exercises.permissions import (
     INSTRUCTOR,
@@ -268,26 +265,6 @@ class Pagination(LimitOffsetPagination):
     max_limit = 500
 
 
-class TokenAuth(TokenAuthentication):
-    """DRF's token authentication (same header, same errors) with the token and its user read in
-    one plain SQL query: every API request pays for it (see exercises.sql)."""
-
-    def authenticate_credentials(self, key):
-        user_model = get_user_model()
-        user_pk = connection.ops.quote_name(user_model._meta.pk.column)
-        row = sql.fetch_one(
-            f"SELECT {sql.columns(Token, 't')}, {sql.columns(user_model, 'u')} FROM {sql.table(Token)} t "
-            f"JOIN {sql.table(user_model)} u ON u.{user_pk} = t.user_id WHERE t.key = %s",
-            [key],
-        )
-        if row is None:
-            raise AuthenticationFailed(gettext_lazy("Invalid token."))
-        token, token.user = sql.load_models(row, Token, user_model)
-        if not token.user.is_active:
-            raise AuthenticationFailed(gettext_lazy("User inactive or deleted."))
-        return token.user, token
-
-
 class ApiMetadata(SimpleMetadata):
     """OPTIONS: the view's name, description and media types, without DRF's "actions" (the
     writable fields), which DRF finds by calling get_object(): these views resolve their objects
@@ -298,10 +275,10 @@ class ApiMetadata(SimpleMetadata):
 
 
 class ApiView(GenericAPIView):
-    # Base of every view: token then session auth (so anonymous is 401), strict JSON, our errors.
+    # Base of every view: token then session auth from settings (exercises.authentication, so
+    # anonymous is 401), strict JSON, our errors.
     # (A comment, not a docstring: drf-spectacular would show it on every operation.)
 
-    authentication_classes = [TokenAuth, SessionAuthentication]
     permission_classes = [IsAuthenticated]
     parser_classes = [SafeJSONParser]
     pagination_class = Pagination

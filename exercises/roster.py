@@ -127,8 +127,8 @@ def import_roster(
     passwords: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> RosterResult:
-    """Create the accounts the roster names and the system lacks, give every account an API
-    token, and add each person to `course` with `role` unless already a member.
+    """Create the accounts the roster names and the system lacks (each with an API token), and
+    add each person to `course` with `role` unless already a member.
 
     Passwords (random, 16 characters) are hashed before the database transaction, in parallel:
     hashing costs ~0.5 s each, and the transaction stays short so a live course is never blocked
@@ -150,32 +150,34 @@ def import_roster(
             if progress is not None:
                 progress(done, len(new_entries))
     result = RosterResult()
-    with transaction.atomic():
-        for entry in new_entries:
-            password, hashed = secrets_for[entry.username]
-            user = users.create(
-                username=entry.username,
-                email=entry.email,
-                first_name=entry.first_name,
-                last_name=entry.last_name,
-                password=hashed,
-            )
-            token = Token.objects.create(user=user)
-            result.created.append((entry.username, password, token.key))
-        accounts = {user.username: user for user in users.filter(username__in=usernames)}
-        for user in accounts.values():
-            Token.objects.get_or_create(user=user)
-        members = {
-            m.user_id: m for m in Membership.objects.filter(course=course, user__username__in=usernames)
-        }
+    with transaction.atomic():  # a few bulk statements, whatever the size of the class
+        created = users.bulk_create(
+            [
+                get_user_model()(
+                    username=entry.username,
+                    email=entry.email,
+                    first_name=entry.first_name,
+                    last_name=entry.last_name,
+                    password=secrets_for[entry.username][1],
+                )
+                for entry in new_entries
+            ]
+        )
+        tokens = Token.objects.bulk_create([Token(user=user, key=Token.generate_key()) for user in created])
+        result.created = [
+            (user.username, secrets_for[user.username][0], token.key) for user, token in zip(created, tokens, strict=True)
+        ]
+        accounts = dict(users.filter(username__in=usernames).values_list("username", "pk"))
+        roles = dict(Membership.objects.filter(course=course, user_id__in=accounts.values()).values_list("user_id", "role"))
+        joining = []
         for entry in entries:
-            user = accounts[entry.username]
-            membership = members.get(user.pk)
-            if membership is None:
-                Membership.objects.create(course=course, user=user, role=role)
+            user_id = accounts[entry.username]
+            if user_id not in roles:
+                joining.append(Membership(course=course, user_id=user_id, role=role))
                 result.added.append(entry.username)
-            elif membership.role != role:
-                result.kept_roles.append((entry.username, membership.role))
+            elif roles[user_id] != role:
+                result.kept_roles.append((entry.username, roles[user_id]))
             else:
                 result.already.append(entry.username)
+        Membership.objects.bulk_create(joining)
     return result

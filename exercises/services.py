@@ -97,7 +97,7 @@ def variant_seed(question: Question, student, number: int) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def current_variant(question: Question, student) -> Variant:
+def current_variant(question: Question, student, number: int | None = None) -> Variant:
     """The student's variant to work on, drawn and frozen on first access.
 
     With fresh_variant_per_attempt each attempt moves to a new variant (capped at the last
@@ -105,7 +105,7 @@ def current_variant(question: Question, student) -> Variant:
     being graded count: otherwise a grading that finishes between "show the variant" and
     "submit" would attach the answers to a variant the student never saw.
     """
-    variant = peek_variant(question, student)
+    variant = peek_variant(question, student, number)
     if variant.pk is not None:
         return variant
     try:
@@ -116,11 +116,13 @@ def current_variant(question: Question, student) -> Variant:
         return Variant.objects.get(question=question, student=student, number=variant.number)
 
 
-def peek_variant(question: Question, student) -> Variant:
+def peek_variant(question: Question, student, number: int | None = None) -> Variant:
     """The student's current variant as `current_variant` gives it, without storing a new one:
     the stored row, or the same deterministic draw unsaved (pk None). Staff looking at a
-    student's variant use this, so looking never freezes a draft question's settings."""
-    number = _variant_number(question, student)
+    student's variant use this, so looking never freezes a draft question's settings.
+    `number`: the current variant's number when the caller has just worked it out."""
+    if number is None:
+        number = _variant_number(question, student)
     existing = Variant.objects.filter(question=question, student=student, number=number).first()
     if existing is not None:
         return existing
@@ -156,12 +158,13 @@ def _answer_fields(question: Question, student) -> tuple[int, list[dict]]:
     """(id, answer fields) of the current variant, read without the rest of its instance;
     draws the variant if it is new."""
     extract = FIELDS_OF_INSTANCE.get(connection.vendor, "instance")
+    number = _variant_number(question, student)
     row = fetch_one(
         f"SELECT id, {extract} FROM {table(Variant)} WHERE question_id = %s AND student_id = %s AND number = %s",
-        [question.pk, student.pk, _variant_number(question, student)],
+        [question.pk, student.pk, number],
     )
     if row is None:
-        variant = current_variant(question, student)
+        variant = current_variant(question, student, number)
         return variant.pk, variant.instance["fields"]
     value = json.loads(row[1]) if isinstance(row[1], (str, bytes)) else row[1]
     return row[0], value if extract != "instance" else value["fields"]
@@ -180,9 +183,7 @@ def student_view(instance: dict) -> dict:
 
 def attempts_used(question: Question, student) -> int:
     """Counted attempts: graded submissions that received an attempt number."""
-    return Submission.objects.filter(
-        variant__question=question, student=student, status=S.GRADED, attempt_number__isnull=False
-    ).count()
+    return _graded(question).filter(student=student).count()
 
 
 def solution_visible(question: Question, student, now: datetime | None = None) -> bool:
@@ -532,7 +533,7 @@ def _current_settings(submission: Submission) -> int:
     row = fetch_one(
         f"SELECT {columns(Question, 'q')}, (SELECT MAX(s.attempt_number) FROM {table(Submission)} s "
         f"JOIN {table(Variant)} v ON v.id = s.variant_id WHERE v.question_id = q.id AND s.student_id = %s "
-        f"AND s.status = %s AND s.attempt_number IS NOT NULL) FROM {table(Question)} q WHERE q.id = %s{lock}",
+        f"AND s.status = %s AND s.attempt_number IS NOT NULL) FROM {table(Question)} q WHERE q.id = %s{lock}",  # _graded
         [submission.student_id, S.GRADED, question.pk],
     )
     if row is None:

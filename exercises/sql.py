@@ -10,9 +10,10 @@ that PostgreSQL and SQLite both run; parameters are adapted by the model fields 
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
-from django.db import connection
+from django.db import connection, connections
 
 
 def table(model) -> str:
@@ -51,10 +52,12 @@ class RowLoader:
 
     @classmethod
     def of(cls, model) -> RowLoader:
-        key = (model, connection.vendor)
-        if key not in _LOADERS:
-            _LOADERS[key] = cls(model, connection)
-        return _LOADERS[key]
+        """The loader for `model` on this thread's connection (converters are bound to it)."""
+        wrapper = connections[connection.alias]
+        loaders = _LOADERS.setdefault(wrapper, {})
+        if model not in loaders:
+            loaders[model] = cls(model, wrapper)
+        return loaders[model]
 
     def load(self, row: tuple, start: int = 0):
         """The instance whose columns start at `row[start]`."""
@@ -78,7 +81,8 @@ def load_models(row: tuple, *models) -> list:
     return instances
 
 
-_LOADERS: dict[tuple[type, str], RowLoader] = {}
+# Per connection object (one per thread); dropped with it.
+_LOADERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _COLUMNS: dict[tuple[type, str, str], str] = {}
 
 

@@ -303,3 +303,16 @@ def test_a_method_the_endpoint_lacks_is_405_with_or_without_a_body(world, method
     )
     assert response.status_code == 405, response.content[:200]
     assert response.json()["code"] == "method_not_allowed"
+
+
+def test_the_submit_answer_has_its_documented_shape(world):
+    """The 202 body is built by hand on the hot path: it must stay what the schema documents."""
+    from exercises.serializers import SubmissionAcceptedSerializer
+
+    path = f"/api/questions/{world['ids']['question']}/submissions/"
+    response = world["clients"]["student"].post(path, json.dumps({"answers": {"in_3": "1"}}), content_type="application/json")
+    assert response.status_code == 202
+    body = response.json()
+    assert set(body) == set(SubmissionAcceptedSerializer().fields)
+    assert SubmissionAcceptedSerializer(data=body).is_valid(), body
+    assert response["Location"] == body["url"] and body["url"].endswith(f"/api/submissions/{body['id']}/")

@@ -11,7 +11,7 @@ import os
 
 import pytest
 from django.core.management import call_command
-from rest_framework.test import APIClient
+from helpers import client_for
 
 from autograder import sandbox_runner
 from autograder.sandbox import pool as sandbox_pool_module
@@ -33,12 +33,6 @@ def fresh_runner():
 @pytest.fixture
 def code_question(make_question):
     return make_question("code_mlp_forward", params={"random_cases": 3}, max_attempts=3)
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def submit_code(client, question, source: str, capture) -> dict:

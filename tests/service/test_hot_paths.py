@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from helpers import reference_answers
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -20,10 +21,6 @@ from exercises.models import ProblemSet, Question, Submission, Variant
 
 pytestmark = pytest.mark.django_db
 S = Submission.Status
-
-
-def answers_of(question, student, factor: float = 1.0) -> dict:
-    return {k: v * factor for k, v in services.current_variant(question, student).instance["answers"].items()}
 
 
 def field_values(obj) -> dict:
@@ -38,7 +35,7 @@ def load_raw(model, pk):
 
 def test_row_loader_reads_every_field_as_the_orm_does(make_question, student):
     question = make_question(tolerance={"rtol": 0.01}, max_attempts=3, per_entry_credit=True)
-    submission, _ = services.submit(question, student, answers_of(question, student), idempotency_key="k")
+    submission, _ = services.submit(question, student, reference_answers(question, student), idempotency_key="k")
     services.grade_submission_now(submission.pk)  # datetimes, floats, JSON feedback, attempt number
     token = Token.objects.create(user=student)
     for model, pk in (
@@ -57,8 +54,8 @@ def test_row_loader_reads_every_field_as_the_orm_does(make_question, student):
 
 def test_graded_row_returned_matches_the_stored_row(make_question, student):
     question = make_question(attempt_penalty=0.1)
-    first, _ = services.submit(question, student, answers_of(question, student, 2.0))
-    second, _ = services.submit(question, student, answers_of(question, student))
+    first, _ = services.submit(question, student, reference_answers(question, student, 2.0))
+    second, _ = services.submit(question, student, reference_answers(question, student))
     for submission in (first, second):
         returned = services.grade_submission_now(submission.pk)
         assert field_values(returned) == field_values(Submission.objects.get(pk=submission.pk))
@@ -67,7 +64,7 @@ def test_graded_row_returned_matches_the_stored_row(make_question, student):
 
 def test_submit_without_limit_or_key_is_two_statements(make_question, student):
     question = Question.objects.select_related("problem_set").get(pk=make_question().pk)
-    answers = answers_of(question, student)
+    answers = reference_answers(question, student)
     with CaptureQueriesContext(connection) as queries:
         services.submit(question, student, answers)
     assert len(queries) == 2, [q["sql"] for q in queries]
@@ -75,7 +72,7 @@ def test_submit_without_limit_or_key_is_two_statements(make_question, student):
 
 def test_grading_reads_the_row_once_and_writes_three_times(make_question, student):
     question = make_question()
-    submission, _ = services.submit(question, student, answers_of(question, student))
+    submission, _ = services.submit(question, student, reference_answers(question, student))
     with CaptureQueriesContext(connection) as queries:
         services.grade_submission_now(submission.pk)
     statements = [q["sql"].split()[0].upper() for q in queries if "SAVEPOINT" not in q["sql"]]
@@ -91,7 +88,7 @@ def test_grading_reads_the_row_once_and_writes_three_times(make_question, studen
 
 def test_api_submission_is_four_statements_with_token_auth(make_question, student):
     question = make_question()
-    answers = answers_of(question, student)
+    answers = reference_answers(question, student)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token " + Token.objects.create(user=student).key)
     url = f"/api/questions/{question.pk}/submissions/"
@@ -118,7 +115,7 @@ def test_token_auth_refuses_unknown_tokens_and_inactive_users(make_question, stu
 
 def test_claim_lost_between_read_and_update_is_not_graded(make_question, student):
     question = make_question()
-    submission, _ = services.submit(question, student, answers_of(question, student))
+    submission, _ = services.submit(question, student, reference_answers(question, student))
     read = services._for_grading(submission.pk)
     elsewhere = timezone.now()
     Submission.objects.filter(pk=submission.pk).update(status=S.GRADING, grading_started_at=elsewhere)
@@ -128,7 +125,7 @@ def test_claim_lost_between_read_and_update_is_not_graded(make_question, student
 
 def test_abandoned_claim_is_taken_over_and_the_old_claimer_writes_nothing(make_question, student, settings):
     question = make_question()
-    submission, _ = services.submit(question, student, answers_of(question, student))
+    submission, _ = services.submit(question, student, reference_answers(question, student))
     old = services._for_grading(submission.pk)
     old_token = services._claim(old)
     Submission.objects.filter(pk=submission.pk).update(
@@ -142,7 +139,7 @@ def test_abandoned_claim_is_taken_over_and_the_old_claimer_writes_nothing(make_q
 
 def check_key_race_replays(question, student, monkeypatch) -> None:
     """The key lookup missed, then another request inserted the same key: ours replays theirs."""
-    answers = answers_of(question, student)
+    answers = reference_answers(question, student)
     real_check = services._check_field_names
 
     def racing_request(fields, given):

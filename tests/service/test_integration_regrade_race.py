@@ -9,9 +9,11 @@ the finisher just saved; in the other order the finisher must see the new settin
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from django.db import connection
+from helpers import reference_answers
 
 from exercises import services
 from exercises.models import AuditEntry, Submission
@@ -23,8 +25,7 @@ LOOSE = {"tolerance": {"rtol": 0.1, "atol": 0}}
 def queued_five_percent_off(question, student, monkeypatch) -> Submission:
     """A queued submission 5 % off the reference (tasks run eagerly in tests: none is sent)."""
     monkeypatch.setattr(services, "enqueue", lambda submission_id: None)
-    answers = {k: v * 1.05 for k, v in services.current_variant(question, student).instance["answers"].items()}
-    return services.submit(question, student, answers)[0]
+    return services.submit(question, student, reference_answers(question, student, 1.05))[0]
 
 
 def in_thread(target, *args) -> tuple[threading.Thread, dict]:
@@ -44,6 +45,22 @@ def in_thread(target, *args) -> tuple[threading.Thread, dict]:
     return thread, outcome
 
 
+def assert_waits_for_a_lock(thread: threading.Thread, message: str) -> None:
+    """`thread` is blocked on a lock in PostgreSQL (seen in pg_stat_activity), not merely slow."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        assert thread.is_alive(), message  # finished without waiting
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.01)
+    pytest.fail(f"{message} (no lock wait within 10 s)")
+
+
 def test_a_regrade_waits_for_a_finishing_grading_then_covers_it(make_question, student, instructor, monkeypatch):
     question = make_question()
     submission = queued_five_percent_off(question, student, monkeypatch)
@@ -60,8 +77,7 @@ def test_a_regrade_waits_for_a_finishing_grading_then_covers_it(make_question, s
     finisher, finished = in_thread(services.grade_submission_now, submission.pk)
     assert holding.wait(10), finished
     regrader, regraded = in_thread(services.regrade_apply, question, LOOSE, instructor)
-    regrader.join(1.0)
-    assert regrader.is_alive(), "the regrade must wait for the finishing transaction's FOR SHARE lock"
+    assert_waits_for_a_lock(regrader, "the regrade must wait for the finishing transaction's FOR SHARE lock")
     release.set()
     finisher.join(10)
     regrader.join(10)
@@ -91,8 +107,7 @@ def test_a_grading_finishing_during_a_regrade_sees_the_new_settings(make_questio
     regrader, regraded = in_thread(services.regrade_apply, question, LOOSE, instructor)
     assert holding.wait(10), regraded
     finisher, finished = in_thread(services.grade_submission_now, submission.pk)
-    finisher.join(1.0)
-    assert finisher.is_alive(), "the finishing transaction must wait for the regrade to commit"
+    assert_waits_for_a_lock(finisher, "the finishing transaction must wait for the regrade to commit")
     release.set()
     regrader.join(10)
     finisher.join(10)

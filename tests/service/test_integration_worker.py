@@ -17,6 +17,7 @@ import time
 import kombu.pools
 import pytest
 from django.db import connection
+from helpers import reference_answers
 from helpers_worker import RedisDatabase, Worker, database_url, wait_for, worker_env
 
 from autograder.celery import app
@@ -84,12 +85,8 @@ def question(make_question):
     return make_question(attempt_penalty=0.25)
 
 
-def answers_for(question, student, factor: float = 1.0) -> dict:
-    return {k: v * factor for k, v in services.current_variant(question, student).instance["answers"].items()}
-
-
 def submit(question, student, factor: float = 1.0) -> Submission:
-    return services.submit(question, student, answers_for(question, student, factor))[0]
+    return services.submit(question, student, reference_answers(question, student, factor))[0]
 
 
 def wait_until_done(ids, timeout: float) -> dict[int, Submission]:
@@ -117,7 +114,7 @@ def test_submissions_are_graded_by_a_worker_end_to_end(start_worker, question, s
     worker = start_worker("solo")
     right = submit(question, student)
     wrong = submit(question, student, factor=3.0)
-    name = next(iter(answers_for(question, student)))
+    name = next(iter(reference_answers(question, student)))
     unreadable = services.submit(question, student, {name: "sigma(2"})[0]
     rows = wait_until_done([right.pk, wrong.pk, unreadable.pk], timeout=20)
     assert (rows[right.pk].status, rows[right.pk].attempt_number, rows[right.pk].score) == (S.GRADED, 1, 10.0)

@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from helpers import reference_answers
 
 from autograder import tasks
 from exercises import services
@@ -31,11 +32,6 @@ from nncore.problems import CATALOGUE, get_kind
 pytestmark = pytest.mark.django_db
 S = Submission.Status
 HIDDEN = {"answers", "alternatives", "misconceptions", "solution"}
-
-
-def correct(question, student, factor: float = 1.0) -> dict:
-    """The reference answers of the student's current variant, optionally scaled (wrong)."""
-    return {k: v * factor for k, v in services.current_variant(question, student).instance["answers"].items()}
 
 
 def submit_and_grade(question, student, answers, **kwargs) -> Submission:
@@ -104,26 +100,26 @@ def test_student_view_hides_answers_solution_misconceptions_and_alternatives(kin
 def test_fresh_variant_per_attempt_moves_on_and_counts_attempts_across_variants(make_question, student):
     question = make_question(fresh_variant_per_attempt=True, max_attempts=3, attempt_penalty=0.25)
     first = services.current_variant(question, student)
-    one = submit_and_grade(question, student, correct(question, student))
+    one = submit_and_grade(question, student, reference_answers(question, student))
     second = services.current_variant(question, student)
     assert (first.number, second.number) == (1, 2) and second.seed != first.seed
-    two = submit_and_grade(question, student, correct(question, student))
+    two = submit_and_grade(question, student, reference_answers(question, student))
     assert (one.attempt_number, two.attempt_number) == (1, 2)
     assert (one.variant_id, two.variant_id) == (first.pk, second.pk)
     assert two.score == pytest.approx(7.5)
-    submit_and_grade(question, student, correct(question, student))
+    submit_and_grade(question, student, reference_answers(question, student))
     assert services.current_variant(question, student).number == 3  # capped at the last attempt
 
 
 def test_fresh_variant_moves_on_at_submit_time_not_when_grading_finishes(make_question, student):
     question = make_question(fresh_variant_per_attempt=True)
     first = services.current_variant(question, student)
-    queued, _ = services.submit(question, student, correct(question, student))
+    queued, _ = services.submit(question, student, reference_answers(question, student))
     second = services.current_variant(question, student)
     assert queued.variant_id == first.pk and second.number == 2
     services.grade_submission_now(queued.pk)
     assert services.current_variant(question, student).pk == second.pk
-    rejected = submit_and_grade(question, student, {next(iter(correct(question, student))): "?"})
+    rejected = submit_and_grade(question, student, {next(iter(reference_answers(question, student))): "?"})
     assert rejected.variant_id == second.pk and services.current_variant(question, student).pk == second.pk
 
 
@@ -132,10 +128,10 @@ def test_fresh_variant_moves_on_at_submit_time_not_when_grading_finishes(make_qu
 
 def test_correct_and_wrong_answers_are_graded_with_attempt_numbers(make_question, student):
     question = make_question()
-    right = submit_and_grade(question, student, correct(question, student))
+    right = submit_and_grade(question, student, reference_answers(question, student))
     assert (right.status, right.attempt_number, right.raw_score, right.score) == (S.GRADED, 1, 1.0, 10.0)
-    assert set(right.feedback["fields"]) == set(correct(question, student))
-    wrong = submit_and_grade(question, student, correct(question, student, factor=3.0))
+    assert set(right.feedback["fields"]) == set(reference_answers(question, student))
+    wrong = submit_and_grade(question, student, reference_answers(question, student, factor=3.0))
     assert (wrong.status, wrong.attempt_number, wrong.score) == (S.GRADED, 2, 0.0)
     assert wrong.graded_at is not None and wrong.grading_started_at is not None
     assert services.attempts_used(question, student) == 2
@@ -143,33 +139,33 @@ def test_correct_and_wrong_answers_are_graded_with_attempt_numbers(make_question
 
 def test_unreadable_answers_are_rejected_and_do_not_use_an_attempt(make_question, student):
     question = make_question(max_attempts=1)
-    name = next(iter(correct(question, student)))
+    name = next(iter(reference_answers(question, student)))
     rejected = submit_and_grade(question, student, {name: "two point five"})
     assert rejected.status == S.REJECTED and rejected.attempt_number is None and rejected.score is None
     assert name in rejected.feedback["fields"] and "not counted" in rejected.feedback["message"]
     assert services.attempts_used(question, student) == 0
-    graded = submit_and_grade(question, student, correct(question, student))
+    graded = submit_and_grade(question, student, reference_answers(question, student))
     assert graded.attempt_number == 1 and graded.score == 10.0
 
 
 def test_attempt_penalty_applies_per_earlier_attempt(make_question, student):
     question = make_question(attempt_penalty=0.25)
-    scores = [submit_and_grade(question, student, correct(question, student)).score for _ in range(5)]
+    scores = [submit_and_grade(question, student, reference_answers(question, student)).score for _ in range(5)]
     assert scores == [10.0, 7.5, 5.0, 2.5, 0.0]
 
 
 def test_late_submission_loses_the_late_penalty(make_question, student, problem_set):
     question = make_question(attempt_penalty=0.5)
     late_time = problem_set.due_at + timedelta(hours=1)
-    late = submit_and_grade(question, student, correct(question, student), now=late_time)
+    late = submit_and_grade(question, student, reference_answers(question, student), now=late_time)
     assert late.late and late.score == 5.0
-    again = submit_and_grade(question, student, correct(question, student), now=late_time)
+    again = submit_and_grade(question, student, reference_answers(question, student), now=late_time)
     assert again.score == 2.5  # both penalties multiply: 10 * (1 - 0.5) * (1 - 0.5)
 
 
 def test_window_refusals(make_question, student, problem_set):
     question = make_question()
-    answers = correct(question, student)
+    answers = reference_answers(question, student)
     refused("not_released", services.submit, question, student, answers, now=problem_set.release_at - timedelta(seconds=1))
     refused("closed", services.submit, question, student, answers, now=problem_set.late_until + timedelta(seconds=1))
     problem_set.late_until = None
@@ -183,7 +179,7 @@ def test_window_refusals(make_question, student, problem_set):
 
 def test_attempt_limit_counts_queued_submissions_so_a_burst_cannot_exceed_it(make_question, student):
     question = make_question(max_attempts=2)
-    answers = correct(question, student)
+    answers = reference_answers(question, student)
     first, _ = services.submit(question, student, answers)
     services.submit(question, student, answers)
     assert "no attempts left" in refused("no_attempts_left", services.submit, question, student, answers)
@@ -195,7 +191,7 @@ def test_attempt_limit_counts_queued_submissions_so_a_burst_cannot_exceed_it(mak
 def test_attempt_limit_is_checked_again_at_grading(make_question, student):
     """Rows that got past submit (e.g. a limit lowered later) are rejected, not counted."""
     question = make_question()
-    subs = [services.submit(question, student, correct(question, student))[0] for _ in range(3)]
+    subs = [services.submit(question, student, reference_answers(question, student))[0] for _ in range(3)]
     Question.objects.filter(pk=question.pk).update(max_attempts=2)
     graded = [services.grade_submission_now(s.pk) for s in subs]
     assert [g.status for g in graded] == [S.GRADED, S.GRADED, S.REJECTED]
@@ -205,23 +201,23 @@ def test_attempt_limit_is_checked_again_at_grading(make_question, student):
 
 def test_idempotency_key_returns_the_original_or_conflicts(make_question, student, make_user):
     question = make_question()
-    answers = correct(question, student)
+    answers = reference_answers(question, student)
     first, created = services.submit(question, student, answers, idempotency_key="k-1")
     again, created_again = services.submit(question, student, answers, idempotency_key="k-1")
     assert created and not created_again and again.pk == first.pk
     assert Submission.objects.count() == 1
-    refused("idempotency_conflict", services.submit, question, student, correct(question, student, 2.0), idempotency_key="k-1")
+    refused("idempotency_conflict", services.submit, question, student, reference_answers(question, student, 2.0), idempotency_key="k-1")
     other_question = make_question("forward_layer")
     refused("idempotency_conflict", services.submit, other_question, student, {}, idempotency_key="k-1")
     bob = make_user("bob")
-    theirs, created_bob = services.submit(question, bob, correct(question, bob), idempotency_key="k-1")
+    theirs, created_bob = services.submit(question, bob, reference_answers(question, bob), idempotency_key="k-1")
     assert created_bob and theirs.pk != first.pk
     refused("bad_format", services.submit, question, student, answers, idempotency_key="x" * 201)
 
 
 def test_idempotent_replay_works_after_the_deadline(make_question, student, problem_set):
     question = make_question()
-    answers = correct(question, student)
+    answers = reference_answers(question, student)
     first, _ = services.submit(question, student, answers, idempotency_key="retry")
     replay, created = services.submit(question, student, answers, idempotency_key="retry", now=problem_set.late_until + timedelta(days=1))
     assert replay.pk == first.pk and not created
@@ -248,7 +244,7 @@ def test_bad_payloads_are_refused_synchronously(make_question, student, answers,
 
 def test_grading_twice_is_a_no_op(make_question, student):
     question = make_question()
-    submission, _ = services.submit(question, student, correct(question, student))
+    submission, _ = services.submit(question, student, reference_answers(question, student))
     first = services.grade_submission_now(submission.pk)
     second = services.grade_submission_now(submission.pk)
     assert (second.status, second.attempt_number, second.graded_at) == (S.GRADED, 1, first.graded_at)
@@ -256,7 +252,7 @@ def test_grading_twice_is_a_no_op(make_question, student):
 
 def test_a_row_being_graded_elsewhere_is_left_alone_until_abandoned(make_question, student, settings):
     question = make_question()
-    submission, _ = services.submit(question, student, correct(question, student))
+    submission, _ = services.submit(question, student, reference_answers(question, student))
     Submission.objects.filter(pk=submission.pk).update(status=S.GRADING, grading_started_at=timezone.now())
     assert services.grade_submission_now(submission.pk).status == S.GRADING
     abandoned = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 10)
@@ -267,7 +263,7 @@ def test_a_row_being_graded_elsewhere_is_left_alone_until_abandoned(make_questio
 def test_a_worker_overtaken_mid_grading_drops_its_result(make_question, student, monkeypatch):
     """Sweeper re-enqueues a slow row and another worker grades it: numbered exactly once."""
     question = make_question()
-    submission, _ = services.submit(question, student, correct(question, student))
+    submission, _ = services.submit(question, student, reference_answers(question, student))
     sent = []
     monkeypatch.setattr(services, "enqueue", sent.append)
     nested = []
@@ -289,7 +285,7 @@ def test_an_exception_while_grading_is_stored_as_error_and_retried_a_bounded_num
 ):
     settings.AUTOGRADER_MAX_GRADING_TRIES = 3
     question = make_question()
-    submission, _ = services.submit(question, student, correct(question, student))
+    submission, _ = services.submit(question, student, reference_answers(question, student))
 
     def broken(*args, **kwargs):
         raise RuntimeError("engine exploded")
@@ -312,7 +308,7 @@ def test_an_exception_while_grading_is_stored_as_error_and_retried_a_bounded_num
 def test_submit_enqueues_after_commit_and_survives_a_broker_failure(make_question, student, monkeypatch, django_capture_on_commit_callbacks):
     question = make_question()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        submission, _ = services.submit(question, student, correct(question, student))
+        submission, _ = services.submit(question, student, reference_answers(question, student))
     assert len(callbacks) == 1
     submission.refresh_from_db()
     assert submission.status == S.GRADED and submission.enqueue_count == 1  # eager Celery in tests
@@ -322,7 +318,7 @@ def test_submit_enqueues_after_commit_and_survives_a_broker_failure(make_questio
 
     monkeypatch.setattr(tasks.grade_submission, "delay", down)
     with django_capture_on_commit_callbacks(execute=True):
-        queued, _ = services.submit(question, student, correct(question, student))
+        queued, _ = services.submit(question, student, reference_answers(question, student))
     queued.refresh_from_db()
     assert queued.status == S.QUEUED  # committed anyway: the sweeper will send it
 
@@ -335,7 +331,7 @@ def test_sweeper_requeues_lost_and_crashed_rows_with_backoff_and_a_bound(make_qu
     question = make_question()
     sent = []
     monkeypatch.setattr(services, "enqueue", sent.append)
-    subs = [services.submit(question, student, correct(question, student))[0] for _ in range(5)]
+    subs = [services.submit(question, student, reference_answers(question, student))[0] for _ in range(5)]
     lost, fresh, crashed, hopeless, done = subs
     old = timezone.now() - timedelta(seconds=100)
     Submission.objects.filter(pk__in=[lost.pk, crashed.pk, hopeless.pk, done.pk]).update(submitted_at=old)
@@ -363,12 +359,12 @@ def test_solution_visible_after_attempts_or_after_the_set_closes(make_question, 
     assert not services.solution_visible(question, student)
     assert not services.solution_visible(question, student, now=problem_set.due_at + timedelta(hours=1))  # late window open
     assert services.solution_visible(question, student, now=problem_set.late_until + timedelta(seconds=1))
-    submit_and_grade(question, student, correct(question, student, 2.0))
+    submit_and_grade(question, student, reference_answers(question, student, 2.0))
     assert not services.solution_visible(question, student)
-    submit_and_grade(question, student, correct(question, student, 2.0))
+    submit_and_grade(question, student, reference_answers(question, student, 2.0))
     assert services.solution_visible(question, student)
     unlimited = make_question()
-    submit_and_grade(unlimited, student, correct(unlimited, student))
+    submit_and_grade(unlimited, student, reference_answers(unlimited, student))
     assert not services.solution_visible(unlimited, student)
 
 
@@ -379,11 +375,11 @@ def test_gradebook_has_best_scores_per_question_and_csv(make_question, student, 
     carol = make_user("carol")  # enrolled, never submitted
     Membership.objects.create(user=carol, course=course, role=Membership.Role.STUDENT)
     outsider = make_user("dave")  # not enrolled (e.g. dropped) but submitted
-    submit_and_grade(q1, student, correct(q1, student, 2.0))
-    submit_and_grade(q1, student, correct(q1, student))
-    submit_and_grade(q2, student, correct(q2, student))
-    submit_and_grade(q1, bob, correct(q1, bob, 2.0))
-    submit_and_grade(q1, outsider, {next(iter(correct(q1, outsider))): "??"})  # rejected only
+    submit_and_grade(q1, student, reference_answers(q1, student, 2.0))
+    submit_and_grade(q1, student, reference_answers(q1, student))
+    submit_and_grade(q2, student, reference_answers(q2, student))
+    submit_and_grade(q1, bob, reference_answers(q1, bob, 2.0))
+    submit_and_grade(q1, outsider, {next(iter(reference_answers(q1, outsider))): "??"})  # rejected only
 
     rows = {row["username"]: row for row in services.gradebook(problem_set)}
     assert list(rows) == ["alice", "bob", "carol", "dave"]
@@ -421,8 +417,8 @@ def test_membership_role(student, instructor, course, make_user):
 def test_regrade_preview_and_apply_with_audit(make_question, student, make_user, instructor):
     question = make_question(attempt_penalty=0.5)
     bob = make_user("bob")
-    near = submit_and_grade(question, student, correct(question, student, 1.05))  # 5% off
-    right = submit_and_grade(question, bob, correct(question, bob))
+    near = submit_and_grade(question, student, reference_answers(question, student, 1.05))  # 5% off
+    right = submit_and_grade(question, bob, reference_answers(question, bob))
     assert (near.score, right.score) == (0.0, 10.0)
     changes = {"tolerance": {"rtol": 0.1, "atol": 0}}
 
@@ -447,11 +443,11 @@ def test_regrade_preview_and_apply_with_audit(make_question, student, make_user,
 
 def test_regrade_keeps_attempt_and_late_penalties(make_question, student, problem_set, instructor):
     question = make_question(attempt_penalty=0.5)
-    submit_and_grade(question, student, correct(question, student, 2.0))
-    late = submit_and_grade(question, student, correct(question, student), now=problem_set.due_at + timedelta(hours=1))
+    wrong = {k: v * 2 + 1 for k, v in reference_answers(question, student).items()}  # wrong even where v is 0
+    assert submit_and_grade(question, student, wrong).score == 0.0
+    late = submit_and_grade(question, student, reference_answers(question, student), now=problem_set.due_at + timedelta(hours=1))
     assert late.score == 2.5
-    # only the late row: the doubled answers of the first are right where a variant's answer is 0
-    assert [d for d in services.regrade_preview(question, {"points": 4}) if d["submission"] == late.pk] == [
+    assert services.regrade_preview(question, {"points": 4}) == [  # the first stays at 0
         {"submission": late.pk, "student": student.pk, "username": "alice", "old": 2.5, "new": 1.0}
     ]
 
@@ -472,7 +468,7 @@ def regrade_during_grading(monkeypatch, question, changes, instructor) -> None:
 
 def test_a_regrade_applied_while_a_submission_is_graded_also_covers_it(make_question, student, instructor, monkeypatch):
     question = make_question()
-    submission, _ = services.submit(question, student, correct(question, student, 1.05))  # 5% off
+    submission, _ = services.submit(question, student, reference_answers(question, student, 1.05))  # 5% off
     regrade_during_grading(monkeypatch, question, {"tolerance": {"rtol": 0.1, "atol": 0}}, instructor)
     graded = services.grade_submission_now(submission.pk)  # graded under rtol 1e-2, saved after the regrade
     graded.refresh_from_db()
@@ -484,7 +480,7 @@ def test_grading_again_after_a_regrade_runs_outside_any_transaction(make_questio
     from django.db import connection
 
     question = make_question()
-    submission, _ = services.submit(question, student, correct(question, student, 1.05))
+    submission, _ = services.submit(question, student, reference_answers(question, student, 1.05))
     regrade_during_grading(monkeypatch, question, {"tolerance": {"rtol": 0.1, "atol": 0}}, instructor)
     first_grading = services.grade_submission
     depths = []
@@ -501,7 +497,7 @@ def test_grading_again_after_a_regrade_runs_outside_any_transaction(make_questio
 
 def test_a_failure_when_grading_again_marks_the_row_error(make_question, student, instructor, monkeypatch):
     question = make_question()
-    submission, _ = services.submit(question, student, correct(question, student))
+    submission, _ = services.submit(question, student, reference_answers(question, student))
     regrade_during_grading(monkeypatch, question, {"tolerance": {"rtol": 0.1, "atol": 0}}, instructor)
     calls = []
     regrading = services.grade_submission
@@ -520,7 +516,7 @@ def test_a_failure_when_grading_again_marks_the_row_error(make_question, student
 
 def test_a_retry_racing_its_original_for_the_last_attempt_is_a_replay(make_question, student, monkeypatch):
     question = make_question(max_attempts=1)
-    answers = correct(question, student)
+    answers = reference_answers(question, student)
     check = services.check_answers_format
     originals = []
 
@@ -539,9 +535,9 @@ def test_a_retry_racing_its_original_for_the_last_attempt_is_a_replay(make_quest
 def test_a_row_graded_while_a_regrade_computes_is_regraded_too(make_question, student, make_user, instructor, monkeypatch):
     question = make_question()
     bob = make_user("bob")
-    near = submit_and_grade(question, student, correct(question, student, 1.05))  # 5% off
+    near = submit_and_grade(question, student, reference_answers(question, student, 1.05))  # 5% off
     assert near.score < 10.0
-    late_row, _ = services.submit(question, bob, correct(question, bob, 1.05))  # still queued
+    late_row, _ = services.submit(question, bob, reference_answers(question, bob, 1.05))  # still queued
     first_pass = services._regrade
     passes = []
 
@@ -563,7 +559,7 @@ def test_a_row_graded_while_a_regrade_computes_is_regraded_too(make_question, st
 
 def test_points_changed_while_grading_apply_to_the_late_save(make_question, student, instructor, monkeypatch):
     question = make_question(points=10.0)
-    submission, _ = services.submit(question, student, correct(question, student))
+    submission, _ = services.submit(question, student, reference_answers(question, student))
     regrade_during_grading(monkeypatch, question, {"points": 4}, instructor)
     graded = services.grade_submission_now(submission.pk)
     graded.refresh_from_db()
@@ -588,7 +584,7 @@ def test_chained_question_with_errors_carried_forward(make_question, student):
     scores = {}
     for ecf in (True, False):
         question = make_question("backprop_chain", error_carried_forward=ecf)
-        assert submit_and_grade(question, student, correct(question, student)).score == 10.0
+        assert submit_and_grade(question, student, reference_answers(question, student)).score == 10.0
         instance = services.current_variant(question, student).instance
         answers = dict(instance["answers"], a_3=instance["answers"]["a_3"] + 0.3)
         carried = get_kind("backprop_chain").recompute(instance, answers)
@@ -614,7 +610,7 @@ def test_seed_demo_is_idempotent_and_covers_the_catalogue(monkeypatch):
     student = Membership.objects.get(course=course, role="student").user
     assert student.check_password("student-pass-123")
     question = Question.objects.filter(problem_set__course=course).first()
-    assert submit_and_grade(question, student, correct(question, student)).score == question.points
+    assert submit_and_grade(question, student, reference_answers(question, student)).score == question.points
 
 
 def test_seed_demo_runs_again_after_an_instructor_edited_the_demo():
@@ -647,7 +643,7 @@ def test_seed_demo_runs_again_after_an_instructor_edited_the_demo():
 
 def test_admin_pages_render_and_requeue_action(client, make_user, make_question, student):
     question = make_question()
-    submission, _ = services.submit(question, student, correct(question, student))
+    submission, _ = services.submit(question, student, reference_answers(question, student))
     Submission.objects.filter(pk=submission.pk).update(status=S.ERROR, error_message="boom")
     admin_user = make_user("root", is_staff=True, is_superuser=True)
     client.force_login(admin_user)

@@ -6,17 +6,11 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
+from helpers import client_for
 
 from exercises.models import ProblemSet, Question, Variant
 
 pytestmark = pytest.mark.django_db
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def test_staff_see_the_students_own_variant_with_its_answers(make_question, student, instructor, ta):
