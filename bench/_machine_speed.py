@@ -19,28 +19,36 @@ LOOP_ITERATIONS = 5_000_000
 NUMPY_CALLS = 100_000
 
 
-def python_loop_seconds() -> float:
-    """Best of three: seconds for a 5-million-step Python counting loop."""
+def _best_of_three(work) -> float:
+    """The shortest of three timed runs of work() (seconds): the least disturbed one."""
     best = float("inf")
     for _ in range(3):
         started = time.perf_counter()
-        total = 0
-        for i in range(LOOP_ITERATIONS):
-            total += i
+        work()
         best = min(best, time.perf_counter() - started)
     return best
 
 
+def python_loop_seconds() -> float:
+    """Seconds for a 5-million-step Python counting loop."""
+
+    def loop() -> None:
+        total = 0
+        for i in range(LOOP_ITERATIONS):
+            total += i
+
+    return _best_of_three(loop)
+
+
 def numpy_call_microseconds() -> float:
-    """Best of three: microseconds per small NumPy call (a 3x3 matrix-vector product)."""
+    """Microseconds per small NumPy call (a 3x3 matrix-vector product)."""
     a, x = np.ones((3, 3)), np.ones(3)
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
+
+    def calls() -> None:
         for _ in range(NUMPY_CALLS):
             a @ x
-        best = min(best, time.perf_counter() - started)
-    return best / NUMPY_CALLS * 1e6
+
+    return _best_of_three(calls) / NUMPY_CALLS * 1e6
 
 
 def pipe_round_trip_microseconds(trips: int = 2000) -> float:

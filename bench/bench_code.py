@@ -15,20 +15,9 @@ a typical mistake's code (a misconception of the instance), so feedback matching
 
 from __future__ import annotations
 
-import os
+import sys
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
-
-import statistics  # noqa: E402
-import sys  # noqa: E402
-
-import _service_harness as h  # noqa: E402
-
-if str(h.REPO) not in sys.path:
-    sys.path.insert(0, str(h.REPO))
-
-import bench_service  # noqa: E402
+import bench_service  # first: it pins BLAS threads and puts the project on sys.path
 
 QUESTION = "code_mlp_forward:random_cases=7"  # 10 test cases per submission
 TARGET_RATE = 100.0
@@ -36,19 +25,14 @@ TARGET_RATE = 100.0
 
 def sandbox_figures() -> bool:
     """Print the sandbox's cold start and warm per-run overhead; False when there is no sandbox."""
-    from autograder.sandbox.__main__ import cold_start_ms, run_overhead
+    from autograder.sandbox.__main__ import cold_start_summary, run_overhead
     from autograder.sandbox.pool import sandbox_available
 
     ok, reason = sandbox_available()
     if not ok:
         print(f"bench_code: skipped, no sandbox here ({reason})")
         return False
-    cold = cold_start_ms(10)
-    warm = run_overhead(200)
-    print(
-        f"sandbox: cold start (bwrap + python + import numpy) p50 {statistics.median(cold):.1f} ms over "
-        f"{len(cold)}; {warm.summary()}"
-    )
+    print(f"sandbox: {cold_start_summary(10)}; {run_overhead(200).summary()}")
     return True
 
 

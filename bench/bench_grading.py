@@ -21,6 +21,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from _answers import perturb  # noqa: E402
 from _machine_speed import speed_line  # noqa: E402
 
 if str(Path(__file__).resolve().parents[1]) not in sys.path:  # the project packages
@@ -37,15 +38,6 @@ def typed(value):
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def wrong(value):
-    """A plausible slip: numbers scaled by 1.1 (+0.05), lists entry by entry."""
-    if isinstance(value, bool) or isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        return round(value * 1.1 + 0.05, 6)
-    return [wrong(v) for v in value]
-
-
 def submissions(kind_id: str, seeds: int) -> dict[str, list[tuple[dict, dict]]]:
     """{"right" | "typed" | "one wrong": [(instance, answers)]} for seeds 0..seeds-1."""
     out: dict[str, list[tuple[dict, dict]]] = {"right": [], "typed": [], "one wrong": []}
@@ -55,7 +47,7 @@ def submissions(kind_id: str, seeds: int) -> dict[str, list[tuple[dict, dict]]]:
         first = instance["fields"][0]["name"]
         out["right"].append((instance, right))
         out["typed"].append((instance, {name: typed(v) for name, v in right.items()}))
-        out["one wrong"].append((instance, {**right, first: wrong(right[first])}))
+        out["one wrong"].append((instance, {**right, first: perturb(right[first])}))
     return out
 
 
@@ -73,12 +65,9 @@ def ms_per_submission(batch: list[tuple[dict, dict]], passes: int = 5) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--kind", action="append", default=[], help="only these kinds (repeatable)")
+    parser.add_argument("--kind", action="append", default=[], choices=sorted(CATALOGUE), help="only these kinds")
     args = parser.parse_args(argv)
     kinds = args.kind or list(KINDS)
-    unknown = [k for k in kinds if k not in CATALOGUE]
-    if unknown:
-        parser.error(f"unknown kind(s) {', '.join(unknown)}")
     print(speed_line())
     print(f"{'kind':<24} {'fields':>6} {'right':>9} {'typed':>9} {'one wrong':>10}   (ms CPU per submission)")
     for kind_id in kinds:

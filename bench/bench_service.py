@@ -56,6 +56,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import _service_harness as h  # noqa: E402
+from _answers import perturb  # noqa: E402
 from _machine_speed import speed_line  # noqa: E402
 
 if str(h.REPO) not in sys.path:  # the project packages, however the script is started
@@ -399,20 +400,9 @@ def load_answers(db: h.PgDatabase) -> dict[tuple[int, int], Answers]:
     out = {}
     for q, s, answers, mistake in rows:
         right = {k: v["source"] if isinstance(v, dict) and "source" in v else v for k, v in answers.items()}
-        has_code = right != answers
+        has_code = any(isinstance(v, dict) for v in answers.values())
         out[(q, s)] = Answers(right, mistake if has_code else None)
     return out
-
-
-def perturb(value: Any) -> Any:
-    """A plausible wrong value: numbers scaled by 1.1 (+0.05), lists entry-wise, strings kept."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)):
-        return round(value * 1.1 + 0.05, 6)
-    if isinstance(value, list):
-        return [perturb(v) for v in value]
-    return value
 
 
 def make_jobs(

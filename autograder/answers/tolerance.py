@@ -90,16 +90,19 @@ class Tolerance:
         arithmetic (the same IEEE operations) avoids NumPy's per-call cost."""
         if self.sigfigs is not None:
             return bool(self.matches(np.float64(got), np.float64(expected)))
-        width = (self.atol + self.rtol * abs(expected)) * (1 + _SLACK)
-        return math.isfinite(got) and abs(got - expected) <= width
+        return math.isfinite(got) and abs(got - expected) <= self._number_width(expected)
 
     def matches_number_range(self, got: float, low: float, high: float) -> bool:
         """:meth:`matches_range` for floats (see :meth:`matches_number`)."""
         if self.sigfigs is not None:
             return bool(self.matches_range(np.float64(got), np.float64(low), np.float64(high)))
-        above_low = got >= low - (self.atol + self.rtol * abs(low)) * (1 + _SLACK)
-        below_high = got <= high + (self.atol + self.rtol * abs(high)) * (1 + _SLACK)
+        above_low = got >= low - self._number_width(low)
+        below_high = got <= high + self._number_width(high)
         return math.isfinite(got) and above_low and below_high
+
+    def _number_width(self, expected: float) -> float:
+        """:meth:`width` with the slack, for one float and the rtol/atol rule."""
+        return (self.atol + self.rtol * abs(expected)) * (1 + _SLACK)
 
     def matches_range(self, got: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
         """Entrywise: is ``got`` within tolerance of the interval ``[low, high]``?"""

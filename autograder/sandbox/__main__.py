@@ -63,6 +63,12 @@ class RunOverhead:
         )
 
 
+def cold_start_summary(repeat: int = 20) -> str:
+    """The cold-start line: what the fork server saves on every run."""
+    cold = cold_start_ms(repeat)
+    return f"cold start (bwrap + python + import numpy) p50 {statistics.median(cold):.1f} ms over {len(cold)}"
+
+
 def run_overhead(runs: int) -> RunOverhead:
     code = "def f(x):\n    return x + 1\n"
     cases = [[np.ones(4)]]
@@ -85,16 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bench", type=int, metavar="N", help="also time N runs of a trivial function"
     )
+    parser.add_argument("--cold-starts", type=int, default=20, metavar="N", help="cold starts timed with --bench")
     args = parser.parse_args(argv)
     ok, reason = sandbox_available()
     print(f"sandbox available: {ok} ({reason})")
     if not ok:
         return 1
     if args.bench:
-        cold = cold_start_ms()
-        print(
-            f"cold start (bwrap + python + import numpy): p50 {statistics.median(cold):.1f} ms over {len(cold)}"
-        )
+        print(cold_start_summary(args.cold_starts))
         print(run_overhead(args.bench).summary())
     return 0
 

@@ -187,7 +187,7 @@ def test_exit_report_with_a_bad_fault_count_is_malformed(minflt):
 def test_sandbox_command_prints_cold_start_and_run_overhead(require_sandbox, capsys):
     from autograder.sandbox.__main__ import main
 
-    assert main(["--bench", "5"]) == 0
+    assert main(["--bench", "5", "--cold-starts", "2"]) == 0
     out = capsys.readouterr().out
     assert "sandbox available: True" in out
     assert re.search(r"cold start .*p50 [0-9.]+ ms", out)
