@@ -369,7 +369,8 @@ def enqueue(submission_id: int) -> None:
         from autograder.tasks import grade_submission as task  # the tasks module imports this one
 
         try:
-            task.delay(submission_id)
+            # argsrepr/kwargsrepr given: Celery would otherwise build them with its saferepr
+            task.apply_async((submission_id,), argsrepr=f"({submission_id},)", kwargsrepr="{}")
         except Exception:
             logger.exception("could not enqueue submission %s; the sweeper will retry", submission_id)
 
@@ -532,9 +533,10 @@ def _current_settings(submission: Submission) -> int:
     lock = " FOR SHARE" if connection.features.has_select_for_update else ""
     row = fetch_one(
         f"SELECT {columns(Question, 'q')}, (SELECT MAX(s.attempt_number) FROM {table(Submission)} s "
-        f"JOIN {table(Variant)} v ON v.id = s.variant_id WHERE v.question_id = q.id AND s.student_id = %s "
-        f"AND s.status = %s AND s.attempt_number IS NOT NULL) FROM {table(Question)} q WHERE q.id = %s{lock}",  # _graded
-        [submission.student_id, S.GRADED, question.pk],
+        f"JOIN {table(Variant)} v ON v.id = s.variant_id WHERE v.question_id = q.id AND v.student_id = %s "
+        f"AND s.student_id = %s AND s.status = %s AND s.attempt_number IS NOT NULL) "  # _graded
+        f"FROM {table(Question)} q WHERE q.id = %s{lock}",
+        [submission.student_id, submission.student_id, S.GRADED, question.pk],
     )
     if row is None:
         raise Submission.DoesNotExist(f"question {question.pk} of submission {submission.pk} no longer exists")

@@ -316,7 +316,7 @@ def test_submit_enqueues_after_commit_and_survives_a_broker_failure(make_questio
     def down(*args, **kwargs):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(tasks.grade_submission, "delay", down)
+    monkeypatch.setattr(tasks.grade_submission, "apply_async", down)
     with django_capture_on_commit_callbacks(execute=True):
         queued, _ = services.submit(question, student, reference_answers(question, student))
     queued.refresh_from_db()
