@@ -139,10 +139,35 @@ class RedisDatabase:
 
 _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def adopt_orphans() -> None:
+    """Make this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER).
+
+    When a worker replaces its sandbox, bubblewrap's inner process (which has reaped the fork
+    server and so carries its CPU time) outlives the outer one and is re-parented. To the VM's
+    init it would be reaped at some unknown moment and its CPU time lost from the "sandbox"
+    line; re-parented to the bench it stays a zombie with readable times until
+    `reap_orphans` at the end.
+    """
+    if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def reap_orphans() -> None:
+    """Reap whatever `adopt_orphans` collected (call after every service has stopped)."""
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 class Service:
@@ -248,7 +273,13 @@ def cpu_seconds_by_group(pgids: dict[str, Iterable[int]]) -> dict[str, float]:
     """CPU time (user + system, seconds) per named set of process groups, plus "postgres"
     (every postgres process, with the postmaster's reaped children), "redis" and "sandbox"
     (bubblewrap and the fork servers it runs, with the student children they reaped; bwrap
-    starts a new session, so they are in none of the workers' groups)."""
+    starts a new session, so they are in none of the workers' groups).
+
+    CPU of processes that ended between two snapshots is kept through whoever reaped them: a
+    recycled fork server through its bwrap, a replaced sandbox through the Celery worker that
+    started it (the only children the groups' processes reap during a bench, so a group
+    member's reaped time counts as "sandbox"). Without that, a sandbox replaced mid-phase
+    made the "sandbox" line negative and its CPU showed up under "other processes"."""
     wanted = {pgid: name for name, ids in pgids.items() for pgid in ids}
     totals = dict.fromkeys([*pgids, "postgres", "redis", "sandbox"], 0.0)
     for pid in _all_pids():
@@ -261,6 +292,7 @@ def cpu_seconds_by_group(pgids: dict[str, Iterable[int]]) -> dict[str, float]:
         reaped = (int(f[15]) + int(f[16])) / CLK_TCK
         if pgrp in wanted:
             totals[wanted[pgrp]] += own
+            totals["sandbox"] += reaped
             if pid == pgrp:  # the group leader: gunicorn arbiter, Celery main (consumer) process
                 leader = f"{wanted[pgrp]} (leaders)"
                 totals[leader] = totals.get(leader, 0.0) + own
@@ -270,7 +302,7 @@ def cpu_seconds_by_group(pgids: dict[str, Iterable[int]]) -> dict[str, float]:
         elif comm.startswith("redis-server"):
             totals["redis"] += own
         elif comm == "bwrap":
-            totals["sandbox"] += own
+            totals["sandbox"] += own + reaped
         elif _parent_comm(f) == "bwrap":  # a fork server: the children it forked are reaped
             totals["sandbox"] += own + reaped
     return totals

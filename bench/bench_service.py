@@ -817,6 +817,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         port = h.free_port()
+        h.adopt_orphans()  # keeps replaced sandboxes' CPU time countable (see there)
         services["web"] = h.Service("gunicorn", gunicorn_command(args, port, tmp), env, tmp / "gunicorn.log").start()
         for i in range(args.celery_workers):
             services[f"worker{i}"] = h.Service(f"celery worker {i}", celery_command(args, i), env, tmp / f"worker{i}.log").start()
@@ -954,6 +955,7 @@ def cleanup(poller, services: dict, db, rds, tmp: Path, keep_logs: bool) -> None
                 service.stop()
             except Exception as exc:
                 print(f"cleanup: stopping {service.name}: {exc!r}", file=sys.stderr)
+        h.reap_orphans()
         try:
             from django.db import connections
 
