@@ -8,7 +8,6 @@ while it defines APIView, before any view module could be imported.
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.utils.translation import gettext_lazy
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
@@ -22,7 +21,7 @@ class TokenAuth(TokenAuthentication):
 
     def authenticate_credentials(self, key):
         user_model = get_user_model()
-        user_pk = connection.ops.quote_name(user_model._meta.pk.column)
+        user_pk = sql.quote(user_model._meta.pk.column)
         row = sql.fetch_one(
             f"SELECT {sql.columns(Token, 't')}, {sql.columns(user_model, 'u')} FROM {sql.table(Token)} t "
             f"JOIN {sql.table(user_model)} u ON u.{user_pk} = t.user_id WHERE t.key = %s",

@@ -52,6 +52,7 @@ from exercises.models import AuditEntry, Membership, ProblemSet, Question, Submi
 from exercises.sql import (
     RowLoader,
     columns,
+    current,
     execute,
     fetch_one,
     insert_row,
@@ -157,7 +158,7 @@ FIELDS_OF_INSTANCE = {"postgresql": "instance -> 'fields'", "sqlite": "json_extr
 def _answer_fields(question: Question, student) -> tuple[int, list[dict]]:
     """(id, answer fields) of the current variant, read without the rest of its instance;
     draws the variant if it is new."""
-    extract = FIELDS_OF_INSTANCE.get(connection.vendor, "instance")
+    extract = FIELDS_OF_INSTANCE.get(current().vendor, "instance")
     number = _variant_number(question, student)
     row = fetch_one(
         f"SELECT id, {extract} FROM {table(Variant)} WHERE question_id = %s AND student_id = %s AND number = %s",
@@ -475,12 +476,13 @@ def _test_delay() -> None:
 def _save_if_ours(submission: Submission, token: datetime, **fields: Any) -> bool:
     """Write `fields` only if the row is still claimed with our token (one conditional UPDATE,
     which also row-locks it on PostgreSQL); mirror them on the in-memory row when written."""
-    assignments = ", ".join(f"{connection.ops.quote_name(Submission._meta.get_field(name).column)} = %s" for name in fields)
+    conn = current()
+    assignments = ", ".join(f"{conn.ops.quote_name(Submission._meta.get_field(name).column)} = %s" for name in fields)
     written = execute(
         f"UPDATE {table(Submission)} SET {assignments} WHERE id = %s AND status = %s AND grading_started_at = %s",
         [
-            *(prep(Submission, name, value) for name, value in fields.items()),
-            submission.pk, S.GRADING, prep(Submission, "grading_started_at", token),
+            *(prep(Submission, name, value, conn) for name, value in fields.items()),
+            submission.pk, S.GRADING, prep(Submission, "grading_started_at", token, conn),
         ],
     )
     if written:
@@ -530,7 +532,7 @@ def _current_settings(submission: Submission) -> int:
     was deleted meanwhile.
     """
     question = submission.variant.question
-    lock = " FOR SHARE" if connection.features.has_select_for_update else ""
+    lock = " FOR SHARE" if current().features.has_select_for_update else ""
     row = fetch_one(
         f"SELECT {columns(Question, 'q')}, (SELECT MAX(s.attempt_number) FROM {table(Submission)} s "
         f"JOIN {table(Variant)} v ON v.id = s.variant_id WHERE v.question_id = q.id AND v.student_id = %s "
@@ -540,9 +542,9 @@ def _current_settings(submission: Submission) -> int:
     )
     if row is None:
         raise Submission.DoesNotExist(f"question {question.pk} of submission {submission.pk} no longer exists")
-    current = RowLoader.of(Question).load(row)
+    now_set = RowLoader.of(Question).load(row)
     for name in REGRADE_FIELDS:
-        setattr(question, name, getattr(current, name))
+        setattr(question, name, getattr(now_set, name))
     return (row[-1] or 0) + 1
 
 
