@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# System packages the project needs beyond Python: bubblewrap (the sandbox for student code) and
+# System packages the project needs beyond Python: bubblewrap (the sandbox for student code),
 # libseccomp2 (the seccomp filter itself is our own BPF, but the tests check its syscall numbers
-# against libseccomp). Idempotent: installs only what is missing, with apt-get, as root; prints
-# what it did; exits 0 when everything is already there.
+# against libseccomp) and redis-server (an integration test restarts a Redis of its own).
+# Idempotent: installs only what is missing, with apt-get, as root; prints what it did; exits 0
+# when everything is already there.
 set -euo pipefail
 
-PACKAGES=(bubblewrap libseccomp2)
+PACKAGES=(bubblewrap libseccomp2 redis-server)
 
 installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"

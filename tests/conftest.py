@@ -67,6 +67,8 @@ def missing_services() -> tuple[str, ...]:
         missing.append(f"Redis at {redis_url()} (not reachable)")
     if celery_executable() is None:
         missing.append("a Celery worker (no `celery` executable next to the Python interpreter)")
+    if shutil.which("redis-server") is None:
+        missing.append("a redis-server executable (Debian package redis-server: the Redis-restart test runs its own)")
     return tuple(missing)
 
 

@@ -8,7 +8,9 @@ embedded beat too. Readiness is the "<name>@<host> ready." line in its log file.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -71,6 +73,50 @@ class RedisDatabase:
     def release(self) -> None:
         self.client.flushdb()
         self.client.close()
+
+
+class RedisServer:
+    """A private `redis-server` on a free port, nothing kept on disk: kill() and start() again
+    is a Redis restart that forgets every message (as the machine's own Redis does)."""
+
+    def __init__(self, directory: Path):
+        executable = shutil.which("redis-server")
+        if executable is None:
+            raise RuntimeError("no redis-server executable (Debian package redis-server)")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.command = [
+            executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(directory), "--daemonize", "no", "--logfile", str(directory / "redis.log"),
+        ]
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url, socket_timeout=1)
+
+        def answers() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"redis-server exited with {self.process.returncode}")
+            try:
+                return bool(client.ping())
+            except redis.RedisError:
+                return False
+
+        wait_for(answers, 10, f"redis-server on port {self.port}")
+        client.close()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: every connection drops, every message is gone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
 
 class Worker:

@@ -18,7 +18,7 @@ import kombu.pools
 import pytest
 from django.db import connection
 from helpers import reference_answers
-from helpers_worker import RedisDatabase, Worker, database_url, wait_for, worker_env
+from helpers_worker import RedisDatabase, RedisServer, Worker, database_url, wait_for, worker_env
 
 from autograder.celery import app
 from autograder.tasks import grade_submission
@@ -60,6 +60,20 @@ def broker(redis_db):
     yield redis_db
     _reset_producer_pools()
     app.conf.update(saved)
+
+
+@pytest.fixture
+def restartable_broker(tmp_path):
+    """A private redis-server the test can kill and start again; the test process sends to it."""
+    server = RedisServer(tmp_path).start()
+    names = ("broker_url", "broker_transport_options", "task_always_eager")
+    saved = {name: app.conf[name] for name in names}
+    app.conf.update(broker_url=server.url, broker_transport_options={"visibility_timeout": 3600}, task_always_eager=False)
+    _reset_producer_pools()
+    yield server
+    _reset_producer_pools()
+    app.conf.update(saved)
+    server.kill()
 
 
 @pytest.fixture
@@ -184,3 +198,37 @@ def test_two_workers_never_grade_a_submission_twice(start_worker, make_question,
             assert numbers == [1, 2, 3, 4]
     assert all(graded_log_lines(workers, pk) == 1 for pk in rows)
     assert time.monotonic() - started < 40
+
+
+def test_a_restarted_redis_loses_nothing_and_the_worker_reconnects(
+    restartable_broker, tmp_path, celery_bin, question, student, make_user
+):
+    """Redis killed and started again (empty) under a running worker: submissions sent while it
+    was down are committed and re-sent by the sweeper, the worker reconnects and grades the ones
+    sent after the restart from their own message, each graded once."""
+    server, bob = restartable_broker, make_user("bob")
+    var_dir = tmp_path / "survivor"
+    var_dir.mkdir()
+    # rows count as stuck after 5 s: the worker retries its broker connection 2 s after losing it,
+    # and the rows sent after the restart must reach it by their own message, not the sweeper
+    sweeper = {**FAST_SWEEPER, "AUTOGRADER_STUCK_AFTER_SECONDS": "5"}
+    env = worker_env(database_url(connection.settings_dict), server.url, var_dir, **sweeper)
+    worker = Worker("survivor", celery_bin, env, tmp_path, beat=True).start()
+    try:
+        worker.wait_ready()
+        before = [submit(question, who) for who in (student, bob)]
+        wait_until_done([s.pk for s in before], timeout=30)
+        server.kill()  # every connection drops, nothing is kept
+        during = [submit(question, who) for who in (student, bob)]  # cannot be sent: committed anyway
+        assert all(Submission.objects.get(pk=s.pk).status == S.QUEUED for s in during)
+        server.start()  # an empty Redis on the same port
+        after = [submit(question, who) for who in (student, bob)]  # sent on a fresh connection
+        rows = wait_until_done([s.pk for s in before + during + after], timeout=60)
+    finally:
+        worker.stop()
+    assert all(r.status == S.GRADED for r in rows.values())
+    for who in (student, bob):
+        assert sorted(r.attempt_number for r in rows.values() if r.student_id == who.pk) == [1, 2, 3]
+    assert all(rows[s.pk].enqueue_count >= 2 for s in during)  # the sweeper sent them again
+    assert all(rows[s.pk].enqueue_count == 1 for s in after)  # their own message reached the worker
+    assert all(graded_log_lines([worker], pk) == 1 for pk in rows)
