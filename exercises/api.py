@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import codecs
 import json
+import logging
 import math
 import re
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.http import HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import Resolver404, resolve, reverse
@@ -92,6 +93,7 @@ from exercises.serializers import (
 )
 from nncore.problems import CATALOGUE, list_kinds
 
+logger = logging.getLogger(__name__)
 MAX_JSON_DEPTH = 32
 MAX_INT_DIGITS = 308  # beyond this an integer does not fit a float64
 IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,200}$")  # printable ASCII, at most the model's 200
@@ -123,6 +125,13 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, with every body reshaped to {"detail", "code"} (+ "errors" for 400s)."""
     if isinstance(exc, services.VariantUnavailable):
         return Response({"detail": str(exc), "code": "variant_unavailable"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    if isinstance(exc, (OperationalError, InterfaceError)):  # the database went away mid-request
+        logger.error("database unavailable during %s %s: %s", context["request"].method, context["request"].path, exc)
+        return Response(
+            {"detail": "The database is unavailable right now; nothing was stored. Try again in a few seconds.", "code": "unavailable"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -316,8 +325,10 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
         404: "no such object (or not visible to you)",
         409: "conflict",
         413: "body too large",
+        503: "unavailable: the database (nothing was stored; retry after Retry-After seconds) or this "
+        "question's generator (variant_unavailable)",
     }
-    return {c: OpenApiResponse(ErrorSerializer, description=meaning.get(c, "")) for c in (401, *codes)}
+    return {c: OpenApiResponse(ErrorSerializer, description=meaning.get(c, "")) for c in (401, *codes, 503)}
 
 
 # --- catalogue ---------------------------------------------------------------------------------

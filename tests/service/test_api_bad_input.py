@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -204,6 +205,23 @@ def test_retried_submission_with_the_same_key_creates_one(world):
     assert conflict.status_code == 409 and conflict.json()["code"] == "idempotency_conflict"
     other = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="retry-2")
     assert other.status_code == 202 and Submission.objects.count() == 2
+
+
+@pytest.mark.parametrize("error", [OperationalError("server closed the connection unexpectedly"), InterfaceError("connection already closed")])
+def test_the_database_going_away_mid_request_is_a_503_to_retry(world, monkeypatch, error):
+    """What a request meets when PostgreSQL goes away after the health check: a JSON 503 that
+    says nothing was stored and when to retry, not Django's HTML 500."""
+    from exercises import services
+
+    def unavailable(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(services, "submit", unavailable)
+    client, url = world["clients"]["student"], f"/api/questions/{world['ids']['question']}/submissions/"
+    response = client.post(url, {"answers": {"in_3": "1.5"}}, format="json")
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.json()["code"] == "unavailable" and "nothing was stored" in response.json()["detail"]
+    assert Submission.objects.count() == 0
 
 
 @pytest.mark.parametrize("key", ["x" * 201, "naïve-ключ"])
