@@ -32,13 +32,16 @@ app.autodiscover_tasks()
 @signals.task_postrun.connect
 def _replace_stale_connections(task=None, **_kwargs) -> None:
     """Keep one DB connection per worker process across tasks (CELERY_DB_REUSE_MAX), but drop it
-    when it is broken or older than CONN_MAX_AGE, as Django does around each request. Not for
-    eager tasks: they run inside a web request that owns its connection."""
+    when it is broken, older than CONN_MAX_AGE or hung up on by the server, as around each web
+    request. Not for eager tasks: they run inside a web request that owns its connection."""
     if task is not None and task.request.is_eager:
         return
     from django.db import close_old_connections
 
+    from autograder.db_connections import close_hung_up_connections
+
     close_old_connections()
+    close_hung_up_connections()
 
 
 @signals.worker_process_init.connect

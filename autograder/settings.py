@@ -89,11 +89,9 @@ DATABASES = {
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), conn_max_age=60
     )
 }
-# Kept connections are checked before each request's first query and replaced when the server
-# dropped them (a PostgreSQL restart or failover): without it the first request on every dropped
-# connection was a 500 (tests/service/test_integration_database_restart.py). One short round trip
-# per request.
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("AUTOGRADER_DB_HEALTH_CHECKS", True)
+# Kept connections the server has dropped (a PostgreSQL restart or failover) are replaced before
+# a request or task uses them: autograder.db_connections, a socket poll instead of Django's
+# CONN_HEALTH_CHECKS round trip.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web and worker processes share the file: wait for locks instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

@@ -1,10 +1,11 @@
-"""PostgreSQL drops every connection (a restart, a failover) under a running gunicorn.
+"""PostgreSQL drops every connection (a restart, a failover) under running gunicorn and Celery.
 
-gunicorn's threads keep their database connections between requests (CONN_MAX_AGE). Without a
-health check the first request on each dropped connection fails with a 500, and a student
-submitting at that moment gets an error instead of a 202. The web server here is real gunicorn
-(gthread) on the test database; the dropped connections are real: pg_terminate_backend on every
-session of the test database but ours.
+gunicorn's threads and the Celery workers keep their database connections between requests and
+tasks. Before autograder.db_connections, the first request on each dropped connection was a 500
+(a student submitting at that moment got an error instead of a 202), and the first task on each
+failed and waited for the sweeper. The servers here are real gunicorn (gthread) and a real
+Celery worker on the test database; the dropped connections are real: pg_terminate_backend on
+every session of the test database but the test's own.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from helpers import reference_answers
-from helpers_worker import CLEARED_ENV, RedisDatabase, database_url, wait_for
+from helpers_worker import CLEARED_ENV, RedisDatabase, Worker, database_url, wait_for, worker_env
 from rest_framework.authtoken.models import Token
 
+from autograder.celery import app
+from autograder.db_connections import close_hung_up_connections
+from exercises import services
 from exercises.models import Submission
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -120,3 +124,61 @@ def test_submissions_right_after_the_database_dropped_every_connection_are_accep
     assert [status for status, _ in answers] == [202] * (3 * THREADS), (answers, log.read_text()[-3000:])
     ids = [json.loads(text)["id"] for _, text in answers]
     assert Submission.objects.filter(pk__in=ids).count() == len(ids)
+
+
+@pytest.fixture
+def broker(integration_redis_url):
+    """The test process sends real grading messages to a private Redis database."""
+    import kombu.pools
+
+    redis_db = RedisDatabase(integration_redis_url)
+    saved = {name: app.conf[name] for name in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url=redis_db.url, task_always_eager=False)
+    kombu.pools.reset()
+    app._pool = None
+    yield redis_db
+    app.conf.update(saved)
+    kombu.pools.reset()
+    app._pool = None
+    redis_db.release()
+
+
+def test_a_worker_whose_connection_was_dropped_grades_the_next_submission_at_once(
+    broker, tmp_path, celery_bin, make_question, student
+):
+    question = make_question()
+    # the sweeper waits a minute: a submission graded sooner was graded from its own message
+    env = worker_env(
+        database_url(connection.settings_dict), broker.url, tmp_path / "var",
+        AUTOGRADER_STUCK_AFTER_SECONDS="60", AUTOGRADER_SWEEP_EVERY_SECONDS="1",
+    )
+    (tmp_path / "var").mkdir()
+    worker = Worker("keeper", celery_bin, env, tmp_path, beat=True).start()
+    try:
+        worker.wait_ready()
+        first = services.submit(question, student, reference_answers(question, student))[0]
+        wait_for(lambda: Submission.objects.get(pk=first.pk).status == Submission.Status.GRADED, 30, "the first grading")
+        assert drop_other_connections() >= 1
+        second = services.submit(question, student, reference_answers(question, student))[0]
+        wait_for(lambda: Submission.objects.get(pk=second.pk).status == Submission.Status.GRADED, 20, "the second grading")
+    finally:
+        worker.stop()
+    row = Submission.objects.get(pk=second.pk)
+    assert (row.attempt_number, row.enqueue_count) == (2, 1)
+
+
+def test_only_a_connection_the_server_hung_up_on_is_replaced():
+    import psycopg
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    assert close_hung_up_connections() == 0  # idle and healthy: kept, no query sent
+    assert connection.connection is not None
+    with psycopg.connect(database_url(connection.settings_dict), autocommit=True) as other:
+        assert other.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
+
+    wait_for(close_hung_up_connections, 5, "the hang-up to reach the socket", interval=0.05)
+    with connection.cursor() as cursor:  # a new connection
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] != pid
