@@ -7,7 +7,8 @@ dropped connections with a `SELECT 1` round trip per request, which cost about a
 service's throughput (bench/bench_service.py). A server that hangs up sends its goodbye
 (FATAL 57P01) and closes the socket, so an idle connection whose socket is readable is one to
 replace: one zero-timeout poll, no round trip. (A connection lost without a word, say a network
-partition, is still found by the query that fails: the API answers 503, a task is sent again.)
+partition, is still found by the query that fails: the API answers 503 (`connection_lost`), a
+task fails and the sweeper sends it again.)
 """
 
 from __future__ import annotations
@@ -39,3 +40,11 @@ def _readable(raw) -> bool:
         return bool(poller.poll(0))
     except (OSError, ValueError):  # no socket any more
         return True
+
+
+def connection_lost() -> bool:
+    """Whether this thread's database connection is gone (closed or broken by the server or the
+    network), as opposed to a query that failed on a working connection (a lock, a timeout, a
+    bug): what an OperationalError is worth a "retry" answer for."""
+    raw = connections["default"].connection
+    return raw is None or bool(getattr(raw, "closed", False) or getattr(raw, "broken", False))

@@ -84,14 +84,14 @@ TEMPLATES = [
     }
 ]
 
+# Connections are kept (CONN_MAX_AGE); those the server has dropped (a PostgreSQL restart or
+# failover) are replaced before a request or task uses them: autograder.db_connections, a socket
+# poll instead of Django's CONN_HEALTH_CHECKS round trip.
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), conn_max_age=60
     )
 }
-# Kept connections the server has dropped (a PostgreSQL restart or failover) are replaced before
-# a request or task uses them: autograder.db_connections, a socket poll instead of Django's
-# CONN_HEALTH_CHECKS round trip.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web and worker processes share the file: wait for locks instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

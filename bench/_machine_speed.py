@@ -99,7 +99,7 @@ def copy_on_write_fault_microseconds(pages: int = 2000) -> float:
     answer = os.read(read_end, 64)
     os.close(read_end)
     os.waitpid(pid, 0)
-    return float(answer)
+    return float(answer) if answer else float("nan")  # nan: the child failed to measure
 
 
 def speed_line() -> str:

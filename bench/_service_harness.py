@@ -269,7 +269,7 @@ def _all_pids() -> Iterable[int]:
             yield int(entry)
 
 
-def cpu_seconds_by_group(pgids: dict[str, Iterable[int]]) -> dict[str, float]:
+def cpu_seconds_by_group(pgids: dict[str, Iterable[int]], sandbox_starters: Iterable[str] = ("worker",)) -> dict[str, float]:
     """CPU time (user + system, seconds) per named set of process groups, plus "postgres"
     (every postgres process, with the postmaster's reaped children), "redis" and "sandbox"
     (bubblewrap and the fork servers it runs, with the student children they reaped; bwrap
@@ -277,9 +277,11 @@ def cpu_seconds_by_group(pgids: dict[str, Iterable[int]]) -> dict[str, float]:
 
     CPU of processes that ended between two snapshots is kept through whoever reaped them: a
     recycled fork server through its bwrap, a replaced sandbox through the Celery worker that
-    started it (the only children the groups' processes reap during a bench, so a group
-    member's reaped time counts as "sandbox"). Without that, a sandbox replaced mid-phase
-    made the "sandbox" line negative and its CPU showed up under "other processes"."""
+    started it (the reaped time of the `sandbox_starters` groups counts as "sandbox": with the
+    bench's solo pool a worker's only children are its sandboxes). Without that, a sandbox
+    replaced mid-phase made the "sandbox" line negative and its CPU showed up under "other
+    processes"."""
+    starters = set(sandbox_starters)
     wanted = {pgid: name for name, ids in pgids.items() for pgid in ids}
     totals = dict.fromkeys([*pgids, "postgres", "redis", "sandbox"], 0.0)
     for pid in _all_pids():
@@ -292,7 +294,8 @@ def cpu_seconds_by_group(pgids: dict[str, Iterable[int]]) -> dict[str, float]:
         reaped = (int(f[15]) + int(f[16])) / CLK_TCK
         if pgrp in wanted:
             totals[wanted[pgrp]] += own
-            totals["sandbox"] += reaped
+            if wanted[pgrp] in starters:
+                totals["sandbox"] += reaped
             if pid == pgrp:  # the group leader: gunicorn arbiter, Celery main (consumer) process
                 leader = f"{wanted[pgrp]} (leaders)"
                 totals[leader] = totals.get(leader, 0.0) + own

@@ -54,6 +54,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from autograder.db_connections import connection_lost
 from exercises import services
 from exercises.models import AuditEntry, Course, Membership, Question, Submission
 from exercises.permissions import (
@@ -125,10 +126,16 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, with every body reshaped to {"detail", "code"} (+ "errors" for 400s)."""
     if isinstance(exc, services.VariantUnavailable):
         return Response({"detail": str(exc), "code": "variant_unavailable"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-    if isinstance(exc, (OperationalError, InterfaceError)):  # the database went away mid-request
-        logger.error("database unavailable during %s %s: %s", context["request"].method, context["request"].path, exc)
+    if isinstance(exc, (OperationalError, InterfaceError)) and connection_lost():
+        # the database went away mid-request; a write may or may not have landed before it did
+        request = context["request"]
+        logger.error("database connection lost during %s %s", request.method, request.path, exc_info=exc)
         return Response(
-            {"detail": "The database is unavailable right now; nothing was stored. Try again in a few seconds.", "code": "unavailable"},
+            {
+                "detail": "The connection to the database was lost; this request may not have completed. "
+                "Try again in a few seconds (a submission: with the same Idempotency-Key, so it is not stored twice).",
+                "code": "unavailable",
+            },
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "5"},
         )
@@ -325,8 +332,8 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
         404: "no such object (or not visible to you)",
         409: "conflict",
         413: "body too large",
-        503: "unavailable: the database (nothing was stored; retry after Retry-After seconds) or this "
-        "question's generator (variant_unavailable)",
+        503: "unavailable: the database connection was lost (retry after Retry-After seconds, a "
+        "submission with the same Idempotency-Key), or, for a variant, the question's generator failed",
     }
     return {c: OpenApiResponse(ErrorSerializer, description=meaning.get(c, "")) for c in (401, *codes, 503)}
 

@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
@@ -258,7 +258,7 @@ def _insert(submission: Submission, question: Question) -> tuple[Submission, boo
         insert_row(submission)
     else:
         try:
-            with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+            with transaction.atomic() if current().in_atomic_block else contextlib.nullcontext():
                 insert_row(submission)
         except IntegrityError:
             replayed = _replay_of_key(submission.student_id, submission.idempotency_key, question, submission.answers)

@@ -14,7 +14,6 @@ adapters read several each, ~50 per submitted answer before this (about 5 % of a
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -54,7 +53,7 @@ class RowLoader:
     same converters the ORM applies to those columns."""
 
     def __init__(self, model, conn):
-        self.model, self.conn = model, weakref.proxy(conn)  # _LOADERS holds the connection weakly
+        self.model, self.conn = model, conn
         fields = model._meta.concrete_fields
         self.width = len(fields)
         self.attnames = [f.attname for f in fields]
@@ -69,7 +68,9 @@ class RowLoader:
     def of(cls, model, conn=None) -> RowLoader:
         """The loader for `model` on this thread's connection (converters are bound to it)."""
         conn = conn or current()
-        loaders = _LOADERS.setdefault(conn, {})
+        # kept on the connection object itself: the loaders (whose converters may be bound to it)
+        # go with it when its thread ends, where a module-level cache would keep it alive
+        loaders = conn.__dict__.setdefault("_row_loaders", {})
         if model not in loaders:
             loaders[model] = cls(model, conn)
         return loaders[model]
@@ -98,8 +99,6 @@ def load_models(row: tuple, *models) -> list:
     return instances
 
 
-# Per connection object (one per thread); dropped with it.
-_LOADERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _COLUMNS: dict[tuple[type, str, str], str] = {}
 
 

@@ -8,7 +8,6 @@ embedded beat too. Readiness is the "<name>@<host> ready." line in its log file.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
+import kombu.pools
 import redis
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,10 +79,7 @@ class RedisServer:
     """A private `redis-server` on a free port, nothing kept on disk: kill() and start() again
     is a Redis restart that forgets every message (as the machine's own Redis does)."""
 
-    def __init__(self, directory: Path):
-        executable = shutil.which("redis-server")
-        if executable is None:
-            raise RuntimeError("no redis-server executable (Debian package redis-server)")
+    def __init__(self, executable: str, directory: Path):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -177,6 +174,18 @@ class Worker:
             os.killpg(self.process.pid, sig)  # the group this worker leads (start_new_session)
         except ProcessLookupError:
             pass
+
+
+def reset_producer_pools(app) -> None:
+    """Drop cached broker connections so the next send uses the current broker_url.
+
+    kombu shares producer pools per connection URL process-wide, so those are reset as well.
+    """
+    kombu.pools.reset()
+    app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
 
 
 def worker_env(database: str, broker: str, var_dir: Path, **extra: str) -> dict:

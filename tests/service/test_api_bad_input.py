@@ -208,20 +208,37 @@ def test_retried_submission_with_the_same_key_creates_one(world):
 
 
 @pytest.mark.parametrize("error", [OperationalError("server closed the connection unexpectedly"), InterfaceError("connection already closed")])
-def test_the_database_going_away_mid_request_is_a_503_to_retry(world, monkeypatch, error):
-    """What a request meets when PostgreSQL goes away after the health check: a JSON 503 that
-    says nothing was stored and when to retry, not Django's HTML 500."""
+def test_a_lost_database_connection_mid_request_is_a_503_to_retry(world, monkeypatch, error):
+    """A request whose database connection dies under it (after the check at the request's start,
+    see autograder.db_connections): a JSON 503 that says when to retry and to keep the
+    Idempotency-Key, not Django's HTML 500. The connection itself is really dropped in
+    tests/service/test_integration_database_restart.py."""
+    import exercises.api
     from exercises import services
 
-    def unavailable(*args, **kwargs):
+    def dies(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(services, "submit", unavailable)
+    monkeypatch.setattr(services, "submit", dies)
+    monkeypatch.setattr(exercises.api, "connection_lost", lambda: True)
     client, url = world["clients"]["student"], f"/api/questions/{world['ids']['question']}/submissions/"
     response = client.post(url, {"answers": {"in_3": "1.5"}}, format="json")
     assert response.status_code == 503 and response["Retry-After"] == "5"
-    assert response.json()["code"] == "unavailable" and "nothing was stored" in response.json()["detail"]
-    assert Submission.objects.count() == 0
+    assert response.json()["code"] == "unavailable" and "Idempotency-Key" in response.json()["detail"]
+
+
+def test_a_failed_query_on_a_working_connection_is_not_called_unavailable(world, monkeypatch):
+    """A lock timeout or a bug is not an outage: no 503 inviting a retry, the error goes on to
+    Django's handler (500 and a logged traceback)."""
+    from exercises import services
+
+    def fails(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(services, "submit", fails)
+    client, url = world["clients"]["student"], f"/api/questions/{world['ids']['question']}/submissions/"
+    with pytest.raises(OperationalError, match="database is locked"):
+        client.post(url, {"answers": {"in_3": "1.5"}}, format="json")
 
 
 @pytest.mark.parametrize("key", ["x" * 201, "naïve-ключ"])

@@ -23,11 +23,19 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from helpers import reference_answers
-from helpers_worker import CLEARED_ENV, RedisDatabase, Worker, database_url, wait_for, worker_env
+from helpers_worker import (
+    CLEARED_ENV,
+    RedisDatabase,
+    Worker,
+    database_url,
+    reset_producer_pools,
+    wait_for,
+    worker_env,
+)
 from rest_framework.authtoken.models import Token
 
 from autograder.celery import app
-from autograder.db_connections import close_hung_up_connections
+from autograder.db_connections import close_hung_up_connections, connection_lost
 from exercises import services
 from exercises.models import Submission
 
@@ -98,13 +106,22 @@ def gunicorn(tmp_path, integration_redis_url):
 
 
 def drop_other_connections() -> int:
-    """pg_terminate_backend on every other session of this database; how many there were."""
+    """pg_terminate_backend on every other session of this database, and wait until they are
+    gone (the call only signals them); how many there were."""
+    others = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        return cursor.fetchone()[0]
+        cursor.execute(others)
+        pids = [pid for (pid,) in cursor.fetchall()]
+        for pid in pids:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+    def gone() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(others)
+            return not {pid for (pid,) in cursor.fetchall()} & set(pids)
+
+    wait_for(gone, 10, f"sessions {pids} to end", interval=0.02)
+    return len(pids)
 
 
 def test_submissions_right_after_the_database_dropped_every_connection_are_accepted(
@@ -127,19 +144,16 @@ def test_submissions_right_after_the_database_dropped_every_connection_are_accep
 
 
 @pytest.fixture
-def broker(integration_redis_url):
+def broker(integration_redis_url, monkeypatch):
     """The test process sends real grading messages to a private Redis database."""
-    import kombu.pools
-
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # Celery's broker_url reads it first
     redis_db = RedisDatabase(integration_redis_url)
     saved = {name: app.conf[name] for name in ("broker_url", "task_always_eager")}
     app.conf.update(broker_url=redis_db.url, task_always_eager=False)
-    kombu.pools.reset()
-    app._pool = None
+    reset_producer_pools(app)
     yield redis_db
     app.conf.update(saved)
-    kombu.pools.reset()
-    app._pool = None
+    reset_producer_pools(app)
     redis_db.release()
 
 
@@ -174,7 +188,7 @@ def test_only_a_connection_the_server_hung_up_on_is_replaced():
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
     assert close_hung_up_connections() == 0  # idle and healthy: kept, no query sent
-    assert connection.connection is not None
+    assert connection.connection is not None and not connection_lost()
     with psycopg.connect(database_url(connection.settings_dict), autocommit=True) as other:
         assert other.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
 
@@ -182,3 +196,25 @@ def test_only_a_connection_the_server_hung_up_on_is_replaced():
     with connection.cursor() as cursor:  # a new connection
         cursor.execute("SELECT pg_backend_pid()")
         assert cursor.fetchone()[0] != pid
+
+
+def test_a_query_on_a_dropped_connection_counts_as_lost():
+    """What the API's 503 relies on: after the server drops the connection, the failed query
+    leaves it marked lost (and a failed query on a working connection does not)."""
+    import psycopg
+    from django.db import OperationalError, ProgrammingError
+
+    with pytest.raises(ProgrammingError), connection.cursor() as cursor:
+        cursor.execute("SELECT no_such_column FROM exercises_submission")
+    assert not connection_lost()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    with psycopg.connect(database_url(connection.settings_dict), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+        ended = "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = %s"
+        wait_for(lambda: other.execute(ended, [pid]).fetchone()[0], 10, f"session {pid} to end", interval=0.02)
+    with pytest.raises(OperationalError), connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    assert connection_lost()
+    connection.close()

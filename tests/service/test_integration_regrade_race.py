@@ -19,7 +19,7 @@ from exercises import services
 from exercises.models import AuditEntry, Submission
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-LOOSE = {"tolerance": {"rtol": 0.1, "atol": 0}}
+LOOSE = {"tolerance": {"rtol": 0.1, "atol": 0.1}}
 
 
 def queued_five_percent_off(question, student, monkeypatch) -> Submission:

@@ -14,11 +14,18 @@ from __future__ import annotations
 import re
 import time
 
-import kombu.pools
 import pytest
 from django.db import connection
 from helpers import reference_answers
-from helpers_worker import RedisDatabase, RedisServer, Worker, database_url, wait_for, worker_env
+from helpers_worker import (
+    RedisDatabase,
+    RedisServer,
+    Worker,
+    database_url,
+    reset_producer_pools,
+    wait_for,
+    worker_env,
+)
 
 from autograder.celery import app
 from autograder.tasks import grade_submission
@@ -37,41 +44,31 @@ def redis_db(integration_redis_url):
     database.release()
 
 
-def _reset_producer_pools() -> None:
-    """Drop cached broker connections so the next send uses the current broker_url.
-
-    kombu shares producer pools per connection URL process-wide, so those are reset as well.
-    """
-    kombu.pools.reset()
-    app._pool = None
-    amqp = app.__dict__.get("amqp")
-    if amqp is not None:
-        amqp._producer_pool = None
-
-
 @pytest.fixture
-def broker(redis_db):
+def broker(redis_db, monkeypatch):
     """The test process sends real messages to the private Redis database (not eagerly)."""
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # Celery's broker_url reads it first
     redis_db.flush()
     names = ("broker_url", "broker_transport_options", "task_always_eager")
     saved = {name: app.conf[name] for name in names}
     app.conf.update(broker_url=redis_db.url, broker_transport_options={"visibility_timeout": 3600}, task_always_eager=False)
-    _reset_producer_pools()
+    reset_producer_pools(app)
     yield redis_db
-    _reset_producer_pools()
+    reset_producer_pools(app)
     app.conf.update(saved)
 
 
 @pytest.fixture
-def restartable_broker(tmp_path):
+def restartable_broker(tmp_path, redis_server_executable, monkeypatch):
     """A private redis-server the test can kill and start again; the test process sends to it."""
-    server = RedisServer(tmp_path).start()
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+    server = RedisServer(redis_server_executable, tmp_path).start()
     names = ("broker_url", "broker_transport_options", "task_always_eager")
     saved = {name: app.conf[name] for name in names}
     app.conf.update(broker_url=server.url, broker_transport_options={"visibility_timeout": 3600}, task_always_eager=False)
-    _reset_producer_pools()
+    reset_producer_pools(app)
     yield server
-    _reset_producer_pools()
+    reset_producer_pools(app)
     app.conf.update(saved)
     server.kill()
 
@@ -209,9 +206,10 @@ def test_a_restarted_redis_loses_nothing_and_the_worker_reconnects(
     server, bob = restartable_broker, make_user("bob")
     var_dir = tmp_path / "survivor"
     var_dir.mkdir()
-    # rows count as stuck after 5 s: the worker retries its broker connection 2 s after losing it,
-    # and the rows sent after the restart must reach it by their own message, not the sweeper
-    sweeper = {**FAST_SWEEPER, "AUTOGRADER_STUCK_AFTER_SECONDS": "5"}
+    # rows count as stuck after 20 s: the worker retries its broker connection 2 s, then 6 s after
+    # losing it, and the rows sent after the restart must reach it by their own message, not the
+    # sweeper
+    sweeper = {**FAST_SWEEPER, "AUTOGRADER_STUCK_AFTER_SECONDS": "20"}
     env = worker_env(database_url(connection.settings_dict), server.url, var_dir, **sweeper)
     worker = Worker("survivor", celery_bin, env, tmp_path, beat=True).start()
     try:

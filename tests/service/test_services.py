@@ -420,7 +420,7 @@ def test_regrade_preview_and_apply_with_audit(make_question, student, make_user,
     near = submit_and_grade(question, student, reference_answers(question, student, 1.05))  # 5% off
     right = submit_and_grade(question, bob, reference_answers(question, bob))
     assert (near.score, right.score) == (0.0, 10.0)
-    changes = {"tolerance": {"rtol": 0.1, "atol": 0}}
+    changes = {"tolerance": {"rtol": 0.1, "atol": 0.1}}
 
     preview = services.regrade_preview(question, changes)
     assert preview == [{"submission": near.pk, "student": student.pk, "username": "alice", "old": 0.0, "new": 10.0}]
@@ -431,10 +431,10 @@ def test_regrade_preview_and_apply_with_audit(make_question, student, make_user,
     near.refresh_from_db()
     question.refresh_from_db()
     assert (near.score, near.raw_score, near.attempt_number) == (10.0, 1.0, 1)
-    assert question.tolerance == {"rtol": 0.1, "atol": 0}
+    assert question.tolerance == {"rtol": 0.1, "atol": 0.1}
     audit = AuditEntry.objects.get()
     assert (audit.actor, audit.action, audit.course_id) == (instructor, "regrade", question.problem_set.course_id)
-    assert audit.details["changes"] == {"tolerance": {"old": None, "new": {"rtol": 0.1, "atol": 0}}}
+    assert audit.details["changes"] == {"tolerance": {"old": None, "new": {"rtol": 0.1, "atol": 0.1}}}
     assert audit.details["submissions"] == preview
 
     assert services.regrade_apply(question, {"points": 20}, instructor) == 2
@@ -469,7 +469,7 @@ def regrade_during_grading(monkeypatch, question, changes, instructor) -> None:
 def test_a_regrade_applied_while_a_submission_is_graded_also_covers_it(make_question, student, instructor, monkeypatch):
     question = make_question()
     submission, _ = services.submit(question, student, reference_answers(question, student, 1.05))  # 5% off
-    regrade_during_grading(monkeypatch, question, {"tolerance": {"rtol": 0.1, "atol": 0}}, instructor)
+    regrade_during_grading(monkeypatch, question, {"tolerance": {"rtol": 0.1, "atol": 0.1}}, instructor)
     graded = services.grade_submission_now(submission.pk)  # graded under rtol 1e-2, saved after the regrade
     graded.refresh_from_db()
     assert (graded.status, graded.raw_score, graded.score) == (S.GRADED, 1.0, 10.0)
@@ -481,7 +481,7 @@ def test_grading_again_after_a_regrade_runs_outside_any_transaction(make_questio
 
     question = make_question()
     submission, _ = services.submit(question, student, reference_answers(question, student, 1.05))
-    regrade_during_grading(monkeypatch, question, {"tolerance": {"rtol": 0.1, "atol": 0}}, instructor)
+    regrade_during_grading(monkeypatch, question, {"tolerance": {"rtol": 0.1, "atol": 0.1}}, instructor)
     first_grading = services.grade_submission
     depths = []
 
@@ -498,7 +498,7 @@ def test_grading_again_after_a_regrade_runs_outside_any_transaction(make_questio
 def test_a_failure_when_grading_again_marks_the_row_error(make_question, student, instructor, monkeypatch):
     question = make_question()
     submission, _ = services.submit(question, student, reference_answers(question, student))
-    regrade_during_grading(monkeypatch, question, {"tolerance": {"rtol": 0.1, "atol": 0}}, instructor)
+    regrade_during_grading(monkeypatch, question, {"tolerance": {"rtol": 0.1, "atol": 0.1}}, instructor)
     calls = []
     regrading = services.grade_submission
 
@@ -549,7 +549,7 @@ def test_a_row_graded_while_a_regrade_computes_is_regraded_too(make_question, st
         return rows
 
     monkeypatch.setattr(services, "_regrade", regrade_then_grade_bobs)
-    assert services.regrade_apply(question, {"tolerance": {"rtol": 0.1, "atol": 0}}, instructor) == 2
+    assert services.regrade_apply(question, {"tolerance": {"rtol": 0.1, "atol": 0.1}}, instructor) == 2
     assert passes[1] == {"only": {late_row.pk}}  # the second pass looks at bob's row only
     near.refresh_from_db()
     late_row.refresh_from_db()
