@@ -74,6 +74,24 @@ MISTAKES: dict[str, tuple[str, str]] = {
 }
 
 
+# A pre-activation that cancels to within its own rounding error is 0. "hand" draws are decimal
+# numbers whose sums are often exactly 0 on paper but come out as +-1e-16 in binary (a worked
+# solution showed in_3 = 5.551e-17 where the board has 0). Sums are looked at only when tiny, so
+# the usual pass pays one comparison per unit.
+NOISE_CEILING = 1e-9
+CANCELLATION_BOUND = 64 * float(np.finfo(np.float64).eps)  # x (sum of |terms|): far above the error
+
+
+def snap_cancelled(z: np.ndarray, M: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """z = M @ a + b (columns) with every entry at or below the rounding error of its sum set
+    to exactly 0.0; z itself when no entry is that small."""
+    tiny = np.abs(z) < NOISE_CEILING
+    if not tiny.any():
+        return z
+    bound = np.abs(M) @ np.abs(a) + np.abs(b)
+    return np.where(tiny & (np.abs(z) <= CANCELLATION_BOUND * bound), 0.0, z)
+
+
 def chain_pass(
     net: Network,
     x: np.ndarray,
@@ -112,7 +130,7 @@ def chain_pass(
     for l, layer in enumerate(net.layers, start=1):
         W0 = np.zeros_like(layer.W0) if mistake == "forgot_bias" else layer.W0
         W_forward = layer.W if mistake == "w_not_transposed" and _square(layer.W) else layer.W.T
-        z = put(f"Z{l}", W_forward @ A[-1] + W0)
+        z = put(f"Z{l}", snap_cancelled(W_forward @ A[-1] + W0, W_forward, A[-1], W0))
         a = put(f"A{l}", layer.activation(z))
         Z.append(z)
         A.append(a)
@@ -184,8 +202,10 @@ def forward_columns(
         bias = layer.W0.ravel().tolist()
         no_bias = [0.0] * len(bias)
         Z = []
-        for (round_to, mistake), product in zip(paths, _products(layer, columns, swapped), strict=True):
+        for i, ((round_to, mistake), product) in enumerate(zip(paths, _products(layer, columns, swapped), strict=True)):
             z = list(map(add, product, no_bias if mistake == "forgot_bias" else bias))
+            if any(-NOISE_CEILING < v < NOISE_CEILING for v in z):  # as chain_pass: snap_cancelled
+                z = _snapped(z, layer, columns[i], mistake)
             if round_to is not None:
                 z = round_sig_values(z, round_to)
             elif check and mistake is None:
@@ -200,6 +220,14 @@ def forward_columns(
             values[z_name] = Z[i]
             values[a_name] = columns[i]
     return out
+
+
+def _snapped(z: list[float], layer, column: list[float], mistake: str | None) -> list[float]:
+    """`snap_cancelled` of one column, on the same arrays as chain_pass (so the same decision)."""
+    M = layer.W if mistake == "w_not_transposed" and _square(layer.W) else layer.W.T
+    W0 = np.zeros_like(layer.W0) if mistake == "forgot_bias" else layer.W0
+    a = np.array(column, dtype=np.float64).reshape(-1, 1)
+    return snap_cancelled(np.array(z).reshape(-1, 1), M, a, W0).ravel().tolist()
 
 
 def _products(layer, columns: list[list[float]], swapped: list[bool]) -> list[list[float]]:

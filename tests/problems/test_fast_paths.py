@@ -546,6 +546,19 @@ def test_forward_columns_equal_chain_pass(seed):
             assert_forward_equal(net, x, paths, forward_columns(net, x, paths))
 
 
+def test_forward_columns_and_chain_pass_snap_cancelled_sums_alike():
+    """Decimal sums that are 0 on paper (-0.3 + 1 - 0.7, and a square layer whose W and W^T
+    paths both cancel) come out as exactly 0.0 on every path of both implementations."""
+    W1 = np.array([[-1.0, 0.1], [1.0, 0.2]])
+    W2 = np.array([[0.3, -0.1], [0.6, -0.2]])
+    net = make_network([W1, W2], [[-0.3, 0.0], [-0.3, 0.4]], ["sigmoid", "identity"])
+    x = [-1.0, -0.7]
+    assert W1.T[0] @ np.array(x) - 0.3 != 0.0  # the float sum itself is noise, not 0
+    got = forward_columns(net, x, ALL_PATHS)
+    assert_forward_equal(net, x, ALL_PATHS, got)
+    assert got[0]["Z1"][0] == 0.0 and got[0]["A1"][0] == 0.5
+
+
 def test_forward_columns_square_layers_transpose():
     """w_not_transposed changes square layers' products (and forward_columns keeps it apart)."""
     W1 = np.array([[1.0, 2.0], [-3.0, 0.5]])

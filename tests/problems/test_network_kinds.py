@@ -515,3 +515,46 @@ def test_seed_002_sgd_example_with_the_notes_rounding():
     after = chain_pass(updated, x, y, "squared", 0.5, round_to=4)
     assert forward(updated, x).Z[1][0, 0] == pytest.approx(0.34821, abs=1e-12)
     assert after["A1"][0, 0] == 0.5862
+
+
+# --- sums that cancel ---------------------------------------------------------------------------
+
+
+def _floats(value):
+    if isinstance(value, list):
+        for item in value:
+            yield from _floats(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _floats(item)
+    elif isinstance(value, float):
+        yield value
+
+
+@pytest.mark.parametrize("kind_id", ["forward_neuron", "forward_layer", "forward_mlp", "backprop_chain"])
+def test_hand_instances_have_no_rounding_noise_for_a_zero(kind_id):
+    """A hand instance's sum that is 0 on paper is 0.0, not ±1e-16 (seed 20 of forward_neuron
+    had in_3 = 5.55e-17, shown so in its worked solution): no answer, alternative or
+    misconception value is nonzero and below 1e-9 over 600 seeds (about 3 such sums without
+    chain.snap_cancelled)."""
+    kind = KIND_BY_ID[kind_id]
+    noisy = []
+    for seed in range(600):
+        instance = kind.generate({"style": "hand"}, seed)
+        parts = (instance["answers"], instance["alternatives"], [m["answers"] for m in instance["misconceptions"]])
+        noisy += [(seed, v) for v in _floats(list(parts)) if v != 0.0 and abs(v) < 1e-9]
+    assert noisy == []
+
+
+def test_snap_cancelled_zeroes_only_sums_within_their_rounding_error():
+    from nncore.problems.chain import snap_cancelled
+
+    M = np.array([[-1.0, 1.0], [1e-12, 0.0]])
+    a = np.array([[-1.0], [-0.7]])
+    b = np.array([[-0.3], [0.0]])
+    z = M @ a + b  # [-0.3 + 1 - 0.7 (5.55e-17, rounding noise), -1e-12 (a real, tiny value)]
+    assert z[0, 0] != 0.0 and z[1, 0] == -1e-12
+    snapped = snap_cancelled(z, M, a, b)
+    assert snapped[0, 0] == 0.0 and snapped[1, 0] == -1e-12
+    big = np.array([[0.5]])
+    assert snap_cancelled(big, np.ones((1, 1)), np.ones((1, 1)), np.zeros((1, 1))) is big  # nothing tiny: untouched
