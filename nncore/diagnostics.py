@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from nncore.cancellation import snap_cancelled, snap_to_zero
 from nncore.losses import Loss, get_loss
 from nncore.network import Gradients, Network, backward, forward, output_delta
 from nncore.notation import neuron_of
@@ -157,8 +158,8 @@ def linear_collapse(net: Network) -> tuple[np.ndarray, np.ndarray]:
                 f"network of linear units collapses to a single linear layer"
             )
         W = layer.W + np.eye(layer.n_in) if layer.skip else layer.W
-        W_eq = W_eq @ W
-        W0_eq = W.T @ W0_eq + layer.W0
+        W_eq = snap_cancelled(W_eq @ W, W_eq, W)
+        W0_eq = snap_cancelled(W.T @ W0_eq + layer.W0, W.T, W0_eq, layer.W0)
     return W_eq, W0_eq
 
 
@@ -231,16 +232,22 @@ def batch_norm(A, gamma, beta, eps: float) -> BatchNormResult:
     gamma = _per_unit(gamma, "gamma", n)
     beta = _per_unit(beta, "beta", n)
     eps = check_positive(eps, "eps", allow_zero=True)
-    mu = np.mean(A, axis=1, keepdims=True)
-    var = np.mean((A - mu) ** 2, axis=1, keepdims=True)
+    mu = snap_to_zero(np.mean(A, axis=1, keepdims=True), np.mean(np.abs(A), axis=1, keepdims=True))
+    centred = batch_centred(A, mu)
+    var = np.mean(centred**2, axis=1, keepdims=True)
     denom = eps + var
     if np.any(denom <= 0.0):
         units = (np.flatnonzero(denom[:, 0] <= 0.0) + 1).tolist()
         raise ValueError(
             f"eps + σ^2 is 0 for unit(s) {units} (constant over the batch); use eps > 0"
         )
-    A_hat = gamma * (A - mu) / np.sqrt(denom) + beta
+    A_hat = gamma * centred / np.sqrt(denom) + beta
     return BatchNormResult(A_hat, mu, var)
+
+
+def batch_centred(A: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """A - μ, with an example equal to the mean on paper exactly 0 (nncore.cancellation)."""
+    return snap_to_zero(A - mu, np.abs(A) + np.abs(mu))
 
 
 def _per_unit(value, name: str, n: int) -> np.ndarray:

@@ -18,6 +18,7 @@ from operator import add
 
 import numpy as np
 
+from nncore.cancellation import NOISE_CEILING, snap_cancelled
 from nncore.losses import get_loss
 from nncore.network import Network, combined_delta
 from nncore.problems.common import (
@@ -72,24 +73,6 @@ MISTAKES: dict[str, tuple[str, str]] = {
         "gradient has been computed.",
     ),
 }
-
-
-# A pre-activation that cancels to within its own rounding error is 0. "hand" draws are decimal
-# numbers whose sums are often exactly 0 on paper but come out as +-1e-16 in binary (a worked
-# solution showed in_3 = 5.551e-17 where the board has 0). Sums are looked at only when tiny, so
-# the usual pass pays one comparison per unit.
-NOISE_CEILING = 1e-9
-CANCELLATION_BOUND = 64 * float(np.finfo(np.float64).eps)  # x (sum of |terms|): far above the error
-
-
-def snap_cancelled(z: np.ndarray, M: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """z = M @ a + b (columns) with every entry at or below the rounding error of its sum set
-    to exactly 0.0; z itself when no entry is that small."""
-    tiny = np.abs(z) < NOISE_CEILING
-    if not tiny.any():
-        return z
-    bound = np.abs(M) @ np.abs(a) + np.abs(b)
-    return np.where(tiny & (np.abs(z) <= CANCELLATION_BOUND * bound), 0.0, z)
 
 
 def chain_pass(

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from nncore.diagnostics import (
+    batch_centred,
     batch_norm,
     dead_relu_units,
     dropout,
@@ -545,6 +546,7 @@ class LinearCollapse(ProblemKind):
     """003: a network of linear units is a single linear unit; find its weights."""
 
     id = "linear_collapse"
+    version = 2  # v2: sums that cancel to rounding noise are exactly 0 (nncore.cancellation)
     title = "A network of linear units is one linear unit"
     description = (
         "Every unit uses the identity activation: give the single layer (W, W_0) that computes the "
@@ -925,6 +927,7 @@ class BatchNorm(ProblemKind):
     """002's batch normalisation of one or two units over a mini-batch."""
 
     id = "batch_norm"
+    version = 2  # v2: sums that cancel to rounding noise are exactly 0 (nncore.cancellation)
     title = "Batch normalisation"
     description = (
         "A mini-batch of activations of one or two units: μ, σ² (divided by |B|) and "
@@ -967,7 +970,7 @@ class BatchNorm(ProblemKind):
 
         answers = pack(result.mu, result.var, result.A_hat)
         g, b = gamma.reshape(-1, 1), beta.reshape(-1, 1)
-        centred = A - result.mu
+        centred = batch_centred(A, result.mu)
         draft = Draft(
             text=self._text(A, gamma, beta, eps),
             data={"A": A, "gamma": gamma, "beta": beta, "eps": eps},

@@ -531,13 +531,17 @@ def _floats(value):
         yield value
 
 
-@pytest.mark.parametrize("kind_id", ["forward_neuron", "forward_layer", "forward_mlp", "backprop_chain"])
+@pytest.mark.parametrize(
+    "kind_id", ["forward_neuron", "forward_layer", "forward_mlp", "backprop_chain", "linear_collapse", "batch_norm"]
+)
 def test_hand_instances_have_no_rounding_noise_for_a_zero(kind_id):
     """A hand instance's sum that is 0 on paper is 0.0, not ±1e-16 (seed 20 of forward_neuron
-    had in_3 = 5.55e-17, shown so in its worked solution): no answer, alternative or
-    misconception value is nonzero and below 1e-9 over 600 seeds (about 3 such sums without
-    chain.snap_cancelled)."""
-    kind = KIND_BY_ID[kind_id]
+    had in_3 = 5.55e-17 and seed 9 of batch_norm mu = -1.39e-17, shown so to students): no
+    answer, alternative or misconception value is nonzero and below 1e-9 over 600 seeds
+    (several per kind without nncore.cancellation)."""
+    from nncore.problems import get_kind
+
+    kind = get_kind(kind_id)
     noisy = []
     for seed in range(600):
         instance = kind.generate({"style": "hand"}, seed)
@@ -547,7 +551,7 @@ def test_hand_instances_have_no_rounding_noise_for_a_zero(kind_id):
 
 
 def test_snap_cancelled_zeroes_only_sums_within_their_rounding_error():
-    from nncore.problems.chain import snap_cancelled
+    from nncore.cancellation import snap_cancelled
 
     M = np.array([[-1.0, 1.0], [1e-12, 0.0]])
     a = np.array([[-1.0], [-0.7]])

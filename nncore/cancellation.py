@@ -1,0 +1,31 @@
+"""Sums that cancel to rounding noise are exactly 0.
+
+Hand-sized exercises use decimal numbers whose sums are often exactly 0 on paper but come out
+as ±1e-16 in binary (-0.3 + 1 - 0.7 = 5.55e-17): a worked solution then shows 5.551e-17 where
+the board has 0. A result at or below the rounding error of the sum that produced it is as
+close to 0 as the arithmetic can tell, so it is set to 0.0. Only tiny results are looked at,
+so the usual computation pays one comparison per entry.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NOISE_CEILING = 1e-9  # results at least this large are never touched
+CANCELLATION_BOUND = 64 * float(np.finfo(np.float64).eps)  # x the magnitude of the terms summed
+
+
+def snap_to_zero(value: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """`value` with every entry within CANCELLATION_BOUND x `scale` (the summed magnitude of
+    the terms that made it, same shape) set to 0.0; `value` itself when no entry is tiny."""
+    tiny = np.abs(value) < NOISE_CEILING
+    if not tiny.any():
+        return value
+    return np.where(tiny & (np.abs(value) <= CANCELLATION_BOUND * scale), 0.0, value)
+
+
+def snap_cancelled(z: np.ndarray, M: np.ndarray, a: np.ndarray, b: np.ndarray | float = 0.0) -> np.ndarray:
+    """z = M @ a + b with the entries that cancelled to rounding noise set to 0.0."""
+    if not (np.abs(z) < NOISE_CEILING).any():
+        return z
+    return snap_to_zero(z, np.abs(M) @ np.abs(a) + np.abs(b))
