@@ -532,7 +532,8 @@ def _floats(value):
 
 
 @pytest.mark.parametrize(
-    "kind_id", ["forward_neuron", "forward_layer", "forward_mlp", "backprop_chain", "linear_collapse", "batch_norm"]
+    "kind_id",
+    ["forward_neuron", "forward_layer", "forward_mlp", "backprop_chain", "linear_collapse", "batch_norm", "residual_gradient"],
 )
 def test_hand_instances_have_no_rounding_noise_for_a_zero(kind_id):
     """A hand instance's sum that is 0 on paper is 0.0, not ±1e-16 (seed 20 of forward_neuron
