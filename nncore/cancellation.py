@@ -15,13 +15,19 @@ NOISE_CEILING = 1e-9  # results at least this large are never touched
 CANCELLATION_BOUND = 64 * float(np.finfo(np.float64).eps)  # x the magnitude of the terms summed
 
 
+def cancelled(value, scale):
+    """Whether `value` (entrywise) is rounding noise of a sum of terms of total magnitude
+    `scale`: below NOISE_CEILING and within CANCELLATION_BOUND x `scale`."""
+    magnitude = np.abs(value)
+    return (magnitude < NOISE_CEILING) & (magnitude <= CANCELLATION_BOUND * scale)
+
+
 def snap_to_zero(value: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """`value` with every entry within CANCELLATION_BOUND x `scale` (the summed magnitude of
     the terms that made it, same shape) set to 0.0; `value` itself when no entry is tiny."""
-    tiny = np.abs(value) < NOISE_CEILING
-    if not tiny.any():
+    if not (np.abs(value) < NOISE_CEILING).any():
         return value
-    return np.where(tiny & (np.abs(value) <= CANCELLATION_BOUND * scale), 0.0, value)
+    return np.where(cancelled(value, scale), 0.0, value)
 
 
 def snap_cancelled(z: np.ndarray, M: np.ndarray, a: np.ndarray, b: np.ndarray | float = 0.0) -> np.ndarray:

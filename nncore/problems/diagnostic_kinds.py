@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from nncore.cancellation import CANCELLATION_BOUND
+from nncore.cancellation import cancelled
 from nncore.diagnostics import (
     batch_centred,
     batch_norm,
@@ -1101,7 +1101,7 @@ class ResidualGradient(ProblemKind):
         if z2 >= 0:
             raise Redraw("the question needs a dead ReLU(z^2)")
         a1, g = float(trace.A[1][0, 0]), float(trace.output[0, 0])
-        if abs(g - float(y[0])) <= CANCELLATION_BOUND * (abs(g) + abs(float(y[0]))):  # 3 x 0.2 vs 0.6
+        if cancelled(g - float(y[0]), abs(g) + abs(float(y[0]))):  # e.g. 3 x 0.2 against 0.6
             raise Redraw("zero loss")
         grads = residual_gradient(net, x, y, "squared")
         dw1 = float(grads.with_skip.dW[1][0, 0])

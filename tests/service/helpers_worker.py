@@ -7,6 +7,7 @@ embedded beat too. Readiness is the "<name>@<host> ready." line in its log file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -80,9 +81,7 @@ class RedisServer:
     is a Redis restart that forgets every message (as the machine's own Redis does)."""
 
     def __init__(self, executable: str, directory: Path):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.command = [
             executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", str(directory), "--daemonize", "no", "--logfile", str(directory / "redis.log"),
@@ -174,6 +173,30 @@ class Worker:
             os.killpg(self.process.pid, sig)  # the group this worker leads (start_new_session)
         except ProcessLookupError:
             pass
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def celery_sending_to(app, broker_url: str, monkeypatch):
+    """The test process sends real grading messages to `broker_url` (not eagerly), then back.
+
+    CELERY_BROKER_URL is cleared for the duration: Celery's broker_url reads it first."""
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+    names = ("broker_url", "broker_transport_options", "task_always_eager")
+    saved = {name: app.conf[name] for name in names}
+    app.conf.update(broker_url=broker_url, broker_transport_options={"visibility_timeout": 3600}, task_always_eager=False)
+    reset_producer_pools(app)
+    try:
+        yield
+    finally:
+        reset_producer_pools(app)
+        app.conf.update(saved)
 
 
 def reset_producer_pools(app) -> None:

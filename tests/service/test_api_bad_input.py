@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
-from django.db import InterfaceError, OperationalError
+from django.db import OperationalError
 from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -205,26 +205,6 @@ def test_retried_submission_with_the_same_key_creates_one(world):
     assert conflict.status_code == 409 and conflict.json()["code"] == "idempotency_conflict"
     other = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="retry-2")
     assert other.status_code == 202 and Submission.objects.count() == 2
-
-
-@pytest.mark.parametrize("error", [OperationalError("server closed the connection unexpectedly"), InterfaceError("connection already closed")])
-def test_a_lost_database_connection_mid_request_is_a_503_to_retry(world, monkeypatch, error):
-    """A request whose database connection dies under it (after the check at the request's start,
-    see autograder.db_connections): a JSON 503 that says when to retry and to keep the
-    Idempotency-Key, not Django's HTML 500. The connection itself is really dropped in
-    tests/service/test_integration_database_restart.py."""
-    import exercises.api
-    from exercises import services
-
-    def dies(*args, **kwargs):
-        raise error
-
-    monkeypatch.setattr(services, "submit", dies)
-    monkeypatch.setattr(exercises.api, "connection_lost", lambda: True)
-    client, url = world["clients"]["student"], f"/api/questions/{world['ids']['question']}/submissions/"
-    response = client.post(url, {"answers": {"in_3": "1.5"}}, format="json")
-    assert response.status_code == 503 and response["Retry-After"] == "5"
-    assert response.json()["code"] == "unavailable" and "Idempotency-Key" in response.json()["detail"]
 
 
 def test_a_failed_query_on_a_working_connection_is_not_called_unavailable(world, monkeypatch):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -27,8 +26,9 @@ from helpers_worker import (
     CLEARED_ENV,
     RedisDatabase,
     Worker,
+    celery_sending_to,
     database_url,
-    reset_producer_pools,
+    free_port,
     wait_for,
     worker_env,
 )
@@ -42,12 +42,6 @@ from exercises.models import Submission
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 REPO = Path(__file__).resolve().parents[2]
 THREADS = 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post(url: str, body: dict, token: str) -> tuple[int, str]:
@@ -146,15 +140,12 @@ def test_submissions_right_after_the_database_dropped_every_connection_are_accep
 @pytest.fixture
 def broker(integration_redis_url, monkeypatch):
     """The test process sends real grading messages to a private Redis database."""
-    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # Celery's broker_url reads it first
     redis_db = RedisDatabase(integration_redis_url)
-    saved = {name: app.conf[name] for name in ("broker_url", "task_always_eager")}
-    app.conf.update(broker_url=redis_db.url, task_always_eager=False)
-    reset_producer_pools(app)
-    yield redis_db
-    app.conf.update(saved)
-    reset_producer_pools(app)
-    redis_db.release()
+    try:
+        with celery_sending_to(app, redis_db.url, monkeypatch):
+            yield redis_db
+    finally:
+        redis_db.release()
 
 
 def test_a_worker_whose_connection_was_dropped_grades_the_next_submission_at_once(
@@ -218,3 +209,36 @@ def test_a_query_on_a_dropped_connection_counts_as_lost():
         cursor.execute("SELECT 1")
     assert connection_lost()
     connection.close()
+
+
+def test_a_request_whose_connection_the_server_drops_mid_request_is_a_503_to_retry(make_question, student, monkeypatch):
+    """The connection dies after the check at the request's start (the server terminates it
+    while the view runs): a JSON 503 that says when to retry and to keep the Idempotency-Key,
+    not Django's HTML 500."""
+    import psycopg
+    from rest_framework.test import APIClient
+
+    question = make_question()
+    client = APIClient()
+    client.force_authenticate(student)
+    url = f"/api/questions/{question.pk}/submissions/"
+    real_submit = services.submit
+
+    def submit_after_the_server_hangs_up(*args, **kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        with psycopg.connect(database_url(connection.settings_dict), autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", [pid])
+            ended = "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = %s"
+            wait_for(lambda: other.execute(ended, [pid]).fetchone()[0], 10, f"session {pid} to end", interval=0.02)
+        return real_submit(*args, **kwargs)
+
+    answers = reference_answers(question, student)
+    monkeypatch.setattr(services, "submit", submit_after_the_server_hangs_up)
+    try:
+        response = client.post(url, {"answers": answers}, format="json")
+    finally:
+        connection.close()  # the dropped one; the next query opens a new connection
+    assert response.status_code == 503 and response["Retry-After"] == "5", response.content[:300]
+    assert response.json()["code"] == "unavailable" and "Idempotency-Key" in response.json()["detail"]

@@ -21,8 +21,8 @@ from helpers_worker import (
     RedisDatabase,
     RedisServer,
     Worker,
+    celery_sending_to,
     database_url,
-    reset_producer_pools,
     wait_for,
     worker_env,
 )
@@ -47,30 +47,20 @@ def redis_db(integration_redis_url):
 @pytest.fixture
 def broker(redis_db, monkeypatch):
     """The test process sends real messages to the private Redis database (not eagerly)."""
-    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # Celery's broker_url reads it first
     redis_db.flush()
-    names = ("broker_url", "broker_transport_options", "task_always_eager")
-    saved = {name: app.conf[name] for name in names}
-    app.conf.update(broker_url=redis_db.url, broker_transport_options={"visibility_timeout": 3600}, task_always_eager=False)
-    reset_producer_pools(app)
-    yield redis_db
-    reset_producer_pools(app)
-    app.conf.update(saved)
+    with celery_sending_to(app, redis_db.url, monkeypatch):
+        yield redis_db
 
 
 @pytest.fixture
 def restartable_broker(tmp_path, redis_server_executable, monkeypatch):
     """A private redis-server the test can kill and start again; the test process sends to it."""
-    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     server = RedisServer(redis_server_executable, tmp_path).start()
-    names = ("broker_url", "broker_transport_options", "task_always_eager")
-    saved = {name: app.conf[name] for name in names}
-    app.conf.update(broker_url=server.url, broker_transport_options={"visibility_timeout": 3600}, task_always_eager=False)
-    reset_producer_pools(app)
-    yield server
-    reset_producer_pools(app)
-    app.conf.update(saved)
-    server.kill()
+    try:
+        with celery_sending_to(app, server.url, monkeypatch):
+            yield server
+    finally:
+        server.kill()
 
 
 @pytest.fixture
