@@ -149,8 +149,15 @@ def linear_collapse(net: Network) -> tuple[np.ndarray, np.ndarray]:
     W_0 <- (W^l)^T W_0 + W_0^l (003: "network of linear units = single linear unit"). A linear
     layer with a skip connection, A^l = Z^l + A^{l-1}, contributes W^l + I.
     """
+    return linear_collapse_through(net)[-1]
+
+
+def linear_collapse_through(net: Network) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`linear_collapse` of the first l layers, for l = 1..L (the worked solution's rows);
+    products that cancel to rounding noise are exactly 0."""
     W_eq = np.eye(net.sizes[0])
     W0_eq = np.zeros((net.sizes[0], 1))
+    out = []
     for l, layer in enumerate(net.layers, start=1):
         if layer.activation.name != "identity":
             raise ValueError(
@@ -160,7 +167,8 @@ def linear_collapse(net: Network) -> tuple[np.ndarray, np.ndarray]:
         W = layer.W + np.eye(layer.n_in) if layer.skip else layer.W
         W_eq = snap_cancelled(W_eq @ W, W_eq, W)
         W0_eq = snap_cancelled(W.T @ W0_eq + layer.W0, W.T, W0_eq, layer.W0)
-    return W_eq, W0_eq
+        out.append((W_eq, W0_eq))
+    return out
 
 
 # --- parameter count ---------------------------------------------------------------------------

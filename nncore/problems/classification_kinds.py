@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nncore import adversarial, softmax
+from nncore.cancellation import snap_to_zero
 from nncore.network import backpropagate, forward, make_network
 from nncore.problems.base import Draft, Field, Param, ParamError, ProblemKind, Redraw, step
 from nncore.problems.common import (
@@ -200,6 +201,7 @@ class _InputKind(ProblemKind):
 
 class InputGradient(_InputKind):
     id = "input_gradient"
+    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     title = "Gradient of the loss with respect to the input"
     description = "∂L/∂x by backpropagating one step further than the weights (squared loss)."
 
@@ -267,6 +269,7 @@ class InputGradient(_InputKind):
 
 class Fgsm(_InputKind):
     id = "fgsm"
+    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     title = "Fast gradient sign method"
     description = "x' = x + ε sign(∂L/∂x) and the label the net gives x'."
 
@@ -336,6 +339,7 @@ class Fgsm(_InputKind):
 
 class SmallestFlippingEpsilon(ProblemKind):
     id = "min_flip_epsilon"
+    version = 2  # v2: forgot_bias's margin w^T x that cancels to rounding noise is 0 (seed 951: 1.4e-16)
     title = "Smallest perturbation that flips a linear classifier"
     description = "For a linear score s = w·x + w_0, the least ε in ℓ∞ (m/‖w‖₁) and ℓ2 (m/‖w‖₂)."
     topic = "adversarial"
@@ -389,11 +393,12 @@ class SmallestFlippingEpsilon(ProblemKind):
                 {"eps_inf": margin / np.linalg.norm(w), "eps_2": margin / np.abs(w).sum()},
             )
         if abs(w0) > 0:
+            unbiased = abs(float(snap_to_zero(w @ x, np.abs(w) @ np.abs(x))))  # 0.3 - 0.3: 0, not 1e-16
             draft.add_misconception(
                 "forgot_bias",
                 "Left w_0 out of the margin",
                 "The distance to the boundary uses the whole score w^T x + w_0.",
-                {"eps_inf": abs(w @ x) / np.abs(w).sum(), "eps_2": abs(w @ x) / np.linalg.norm(w)},
+                {"eps_inf": unbiased / np.abs(w).sum(), "eps_2": unbiased / np.linalg.norm(w)},
             )
         return draft
 

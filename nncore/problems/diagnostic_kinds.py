@@ -19,6 +19,7 @@ from nncore.diagnostics import (
     dead_relu_units,
     dropout,
     linear_collapse,
+    linear_collapse_through,
     parameter_count,
     residual_gradient,
     sigmoid_derivative_bound,
@@ -143,6 +144,7 @@ class DeadRelu(ProblemKind):
     """Which hidden ReLU units of a small net are dead on a small data set?"""
 
     id = "dead_relu"
+    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     title = "Dead ReLU units"
     description = (
         "Given a small ReLU network and 2-4 examples, pick the hidden units whose pre-activation "
@@ -307,6 +309,7 @@ class VanishingGradient(ProblemKind):
     """002 lecture 07-3d: Δ_2 of a chain network is a product of g'(in_j) w_{j,j+1} factors."""
 
     id = "vanishing_gradient"
+    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     title = "Vanishing gradient along a chain"
     description = (
         "A chain network (every layer one unit) with sigmoid or tanh units: the factors "
@@ -547,7 +550,9 @@ class LinearCollapse(ProblemKind):
     """003: a network of linear units is a single linear unit; find its weights."""
 
     id = "linear_collapse"
-    version = 2  # v2: sums that cancel to rounding noise are exactly 0 (nncore.cancellation)
+    # v2: sums that cancel to rounding noise are exactly 0 (nncore.cancellation); v3: in the
+    # worked solution's rows too (seed 6 showed W = [0.1, 1.11e-16] through layer 2)
+    version = 3
     title = "A network of linear units is one linear unit"
     description = (
         "Every unit uses the identity activation: give the single layer (W, W_0) that computes the "
@@ -661,11 +666,7 @@ class LinearCollapse(ProblemKind):
 
     def _solution(self, net: Network, notation: str) -> list[dict]:
         steps = []
-        W = np.eye(net.sizes[0])
-        W0 = np.zeros((net.sizes[0], 1))
-        for l, layer in enumerate(net.layers, start=1):
-            W = W @ layer.W
-            W0 = layer.W.T @ W0 + layer.W0
+        for l, (W, W0) in enumerate(linear_collapse_through(net), start=1):
             first = l == 1
             steps.append(
                 step(
@@ -1073,7 +1074,7 @@ class ResidualGradient(ProblemKind):
     """000: with g = a^1 + ReLU(z^2), w^1 still gets a gradient when z^2 < 0."""
 
     id = "residual_gradient"
-    version = 2  # v2: an output equal to the target up to rounding noise is redrawn (zero loss)
+    version = 3  # v2: an output equal to the target up to rounding noise is redrawn (zero loss); v3: engine sums that cancel to rounding noise are 0 (nncore.network)
     title = "Gradient through a residual connection"
     description = (
         "A 1-1-1 ReLU chain with z^2 < 0: ∂L/∂w^1 with the skip connection g = a^1 + ReLU(z^2) "

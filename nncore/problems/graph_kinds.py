@@ -13,7 +13,7 @@ import numpy as np
 
 from nncore.autodiff import graph_from_spec
 from nncore.problems.base import Draft, Field, Param, ProblemKind, Redraw, step
-from nncore.problems.common import fmt
+from nncore.problems.common import SATURATION, fmt
 
 LIMIT = 1e4  # values beyond this are not calculator work
 
@@ -85,7 +85,9 @@ TEMPLATES = {"seed003": _t003, "neuron": _neuron, "product_sum": _product_sum, "
 
 class ComputationalGraph(ProblemKind):
     id = "computational_graph"
-    version = 2  # v2: the diagram no longer shows computed values
+    # v2: the diagram no longer shows computed values; v3: a hand graph's sigmoid is never
+    # saturated (neuron seed 275 had g = σ(11) = 0.99998 and ∂L/∂b = -5.6e-10)
+    version = 3
     title = "Computational graph: forward values and backward partials"
     description = "Evaluate every node of a scalar graph, then every ∂f/∂node by reverse-mode autodiff (003)."
     topic = "graphs"
@@ -108,6 +110,8 @@ class ComputationalGraph(ProblemKind):
         if any(abs(v) > LIMIT for v in result.grads.values()):
             raise Redraw("gradient too large")
         steps_ = result.steps()
+        if p["style"] == "hand" and any(s.op == "sigmoid" and abs(result.values[s.inputs[0]]) > SATURATION for s in steps_):
+            raise Redraw("saturated sigmoid")  # its gradients vanish to 1e-10: no calculator work
         computed = [s for s in steps_ if s.op not in ("input", "const")]
         inputs = [s.name for s in steps_ if s.op == "input"]
         fields, answers = [], {}

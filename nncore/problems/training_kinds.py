@@ -521,6 +521,7 @@ class MinibatchUpdate(ProblemKind):
     """002 (07-4b): mini-batch GD averages the per-example gradients Δ_j^(e) a_i^(e) over B."""
 
     id = "minibatch_update"
+    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     title = "One mini-batch gradient descent step"
     description = (
         "Updated weights of one layer (or one weight) after one mini-batch step: "
@@ -672,6 +673,7 @@ class WeightDecayUpdate(ProblemKind):
     """002 (07-4d): SGD on ℓ + λ Σ w², i.e. w_ij ← w_ij − α Δ_j a_i − 2αλ w_ij."""
 
     id = "weight_decay_update"
+    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     title = "SGD step with weight decay"
     description = (
         "Updated weights of one layer (or one weight) after one SGD step on the L2-regularised "
@@ -834,6 +836,7 @@ class SgdSteps(ProblemKind):
     """
 
     id = "sgd_steps"
+    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     title = "Several SGD steps"
     description = (
         "Weights after each of 2–3 SGD steps over a given example order on a tiny network; "
@@ -1284,6 +1287,7 @@ class SymmetryBreaking(ProblemKind):
     """002's "The Problem with Equal Weights": tied hidden units stay tied under SGD."""
 
     id = "symmetry_breaking"
+    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     title = "Symmetry breaking at initialisation"
     description = (
         "Given an initialisation (zeros, a constant, two tied hidden units, equal incoming "

@@ -484,3 +484,27 @@ def test_softmax_cross_entropy_gradient_for_targets_not_summing_to_one(engine: s
         for k in range(3)
     ]
     np.testing.assert_allclose(analytic, fd, rtol=1e-7)
+
+
+def test_forward_and_backward_give_exactly_zero_where_a_sum_cancels_to_rounding_noise():
+    """1 - 0.7 - 0.3 is 5.55e-17 in binary and 0 on the board: an in_j, a ∂L/∂x and a batch
+    gradient that cancel that way are 0.0; a genuinely tiny sum (1e-12) is kept."""
+    W1, W01 = np.array([[1.0, 1e-12], [-0.7, 0.0]]), np.array([[-0.3], [0.0]])
+    x = np.ones((2, 1))
+    assert (W1.T @ x + W01)[0, 0] != 0.0  # the noise the engine removes
+    net = make_network([W1, [[1.0], [-1.0]]], [W01, [[0.0]]], ["identity", "identity"])
+    trace = forward(net, x)
+    assert trace.Z[1][:, 0].tolist() == [0.0, 1e-12]
+
+    W = np.array([[0.1, 0.3]])  # one input, two units: ∂L/∂x = 0.1·3 - 0.3·1
+    delta = np.array([[3.0], [-1.0]])
+    assert (W @ delta)[0, 0] != 0.0
+    single = make_network([W], [[0.0, 0.0]], "identity")
+    assert backward_from_output(single, forward(single, [1.0]), delta).dA[0][0, 0] == 0.0
+
+    # A batch whose per-example gradients cancel: 0.1·3 and 0.3·(-1) summed over two examples.
+    X, D = np.array([[0.1, 0.3]]), np.array([[3.0, -1.0]])
+    assert (X @ D.T)[0, 0] != 0.0
+    batch = make_network([[[1.0]]], [[0.0]], "identity")
+    grads = backward_from_output(batch, forward(batch, X), D)
+    assert grads.dW[1][0, 0] == 0.0 and grads.dW0[1][0, 0] == 1.0

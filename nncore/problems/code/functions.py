@@ -97,6 +97,7 @@ def implementation_step(reference: str) -> dict:
 
 class CodeMlpForward(CodeKind):
     id = "code_mlp_forward"
+    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     title = "Code: forward pass of an MLP"
     description = "Write forward(Ws, W0s, X, activation) returning A^L for a batch of columns (MIT notation)."
     params = (*CODE_PARAMS, ACTIVATION_PARAM)
@@ -187,6 +188,7 @@ class CodeMlpForward(CodeKind):
 
 class CodeDeltas(CodeKind):
     id = "code_deltas"
+    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     title = "Code: the Δ recursion of backpropagation"
     description = "Write deltas(Ws, W0s, X, Y, activation) returning every Δ^l = ∂L/∂Z^l for the squared loss."
     params = (*CODE_PARAMS, ACTIVATION_PARAM)
@@ -280,6 +282,7 @@ class CodeDeltas(CodeKind):
 
 class CodeSgdStep(CodeKind):
     id = "code_sgd_step"
+    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     title = "Code: one SGD step"
     description = "Write sgd_step(Ws, W0s, x, y, activation, lr) returning new weights after one example."
     params = (*CODE_PARAMS, ACTIVATION_PARAM,
@@ -518,6 +521,7 @@ class CodeSoftmaxCrossEntropy(CodeKind):
 
 class CodeFgsm(CodeKind):
     id = "code_fgsm"
+    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     title = "Code: input gradient and the fast gradient sign method"
     description = "Write fgsm(Ws, W0s, x, y, activation, eps) returning ∂L/∂x and x + ε sign(∂L/∂x)."
     params = (
