@@ -122,11 +122,14 @@ class CourseSerializer(StrictMixin, serializers.ModelSerializer):
 
 
 class MembershipSerializer(serializers.ModelSerializer):
+    user = serializers.IntegerField(
+        source="user_id", read_only=True, help_text="the account's id (the {student_id} of a student's variant URL)"
+    )
     username = serializers.CharField(source="user.username", read_only=True)
 
     class Meta:
         model = Membership
-        fields = ["id", "username", "role"]
+        fields = ["id", "user", "username", "role"]
         read_only_fields = fields
 
 

@@ -29,6 +29,17 @@ def test_staff_see_the_students_own_variant_with_its_answers(make_question, stud
     assert "answers" not in mine and "solution" not in mine
 
 
+def test_staff_find_a_students_variant_from_the_course_roster(make_question, student, instructor):
+    """The memberships list gives each member's account id: the {student_id} of the variant URL."""
+    question = make_question()
+    teacher = client_for(instructor)
+    roster = teacher.get(f"/api/courses/{question.problem_set.course_id}/memberships/").json()["results"]
+    alice = next(m for m in roster if m["username"] == "alice")
+    assert alice["user"] == student.pk and alice["role"] == "student"
+    seen = teacher.get(f"/api/questions/{question.pk}/variants/{alice['user']}/")
+    assert seen.status_code == 200 and seen.json()["username"] == "alice"
+
+
 def test_looking_shows_the_draw_the_student_will_get_without_storing_it(make_question, student, instructor):
     question = make_question()
     seen = client_for(instructor).get(f"/api/questions/{question.pk}/variants/{student.pk}/").json()
