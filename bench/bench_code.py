@@ -38,6 +38,10 @@ def sandbox_figures() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:  # this script's own text, not bench_service's; no run
+        print(__doc__.strip())
+        print("\nOptions: every option of bench_service.py (python bench/bench_service.py --help).")
+        return 0
     if not sandbox_figures():
         return 0
     defaults = [] if any(a == "--question" or a.startswith("--question=") for a in argv) else ["--question", QUESTION]
