@@ -18,7 +18,7 @@ from operator import add
 
 import numpy as np
 
-from nncore.cancellation import NOISE_CEILING, snap_cancelled
+from nncore.cancellation import NOISE_CEILING, snap_cancelled, snap_to_zero
 from nncore.losses import get_loss
 from nncore.network import Network, combined_delta
 from nncore.problems.common import (
@@ -143,7 +143,7 @@ def chain_pass(
             W_next = W_next - lr * (A[l] @ deltas[l + 1].T)
         if mistake == "w_not_transposed" and _square(W_next):
             W_next = W_next.T
-        back = W_next @ deltas[l + 1]
+        back = snap_cancelled(W_next @ deltas[l + 1], W_next, deltas[l + 1])  # 0, not ±1e-17
         deltas[l] = put(f"D{l}", _derivative(net.layers[l - 1], A[l], Z[l], mistake) * back)
 
     for l, layer in enumerate(net.layers, start=1):
@@ -152,8 +152,8 @@ def chain_pass(
         bias_grad = np.zeros_like(layer.W0) if mistake == "forgot_bias" else deltas[l].copy()
         dW0 = put(f"dW0{l}", bias_grad)
         sign = {"plus_update": 1.0, "no_update": 0.0}.get(mistake, -1.0)
-        put(f"W{l}_new", layer.W + sign * lr * dW)
-        put(f"W0{l}_new", layer.W0 + sign * lr * dW0)
+        put(f"W{l}_new", _updated(layer.W, sign * lr, dW))
+        put(f"W0{l}_new", _updated(layer.W0, sign * lr, dW0))
     return values
 
 
@@ -271,6 +271,12 @@ def _loss_value(loss_fn, g: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.array(float(np.sum(loss_fn.value(g, y))))
     except ValueError:
         return np.array(np.nan)
+
+
+def _updated(W: np.ndarray, step: float, grad: np.ndarray) -> np.ndarray:
+    """W + step * grad, an entry that cancels to rounding noise exactly 0 (0.3 - 0.1 x 3)."""
+    change = step * grad
+    return snap_to_zero(W + change, np.abs(W) + np.abs(change))
 
 
 def _derivative(layer, a: np.ndarray, z: np.ndarray, mistake: str | None) -> np.ndarray:

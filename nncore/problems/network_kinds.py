@@ -567,6 +567,7 @@ class OutputDelta(NetworkKind):
 
 class HiddenDelta(NetworkKind):
     id = "hidden_delta"
+    version = 3  # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass)
     title = "Hidden-layer Δ"
     description = "Δ_j = g'(in_j) Σ w_{j,j'} Δ_j' of the last hidden layer (the recursive case)."
 
@@ -592,6 +593,7 @@ class LayerChoiceKind(NetworkKind):
 
 class WeightGradient(LayerChoiceKind):
     id = "weight_gradient"
+    version = 3  # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass)
     title = "Gradient of one weight"
     description = "∂J/∂w_{i,j} = Δ_j a_i for one chosen weight."
 
@@ -607,6 +609,7 @@ class WeightGradient(LayerChoiceKind):
 
 class LayerGradient(LayerChoiceKind):
     id = "layer_gradient"
+    version = 3  # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass)
     title = "Gradient of a whole layer"
     description = "∂L/∂W^l = A^{l-1} (Δ^l)^T and ∂L/∂W_0^l = Δ^l for one layer."
 
@@ -623,6 +626,7 @@ class LayerGradient(LayerChoiceKind):
 
 class SgdUpdate(LayerChoiceKind):
     id = "sgd_update"
+    version = 3  # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass)
     title = "One SGD update"
     description = "w ← w − α Δ_j a_i for one weight or a whole layer, after one example."
     params = (
@@ -651,6 +655,7 @@ class BackpropChain(NetworkKind):
     """
 
     id = "backprop_chain"
+    version = 3  # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass)
     title = "Backpropagation, step by step"
     description = "Multi-part: activations, loss, every Δ, the gradients and one update; errors are carried forward."
     chained = True

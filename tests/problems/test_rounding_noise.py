@@ -59,3 +59,23 @@ def test_hand_instances_have_no_rounding_noise(kind_id):
         parts = [instance[part] for part in ("answers", "alternatives", "misconceptions", "solution")]
         noisy += [(seed, v) for v in _floats(parts) if v != 0.0 and abs(v) < 1e-9]
     assert noisy == []
+
+
+DEEP_RELU = {"style": "hand", "hidden": "relu", "sizes": [2, 3, 2]}
+DEEP_KINDS = [
+    "forward_mlp", "loss_value", "output_delta", "hidden_delta",
+    "weight_gradient", "layer_gradient", "sgd_update", "backprop_chain",
+]
+
+
+@pytest.mark.parametrize("kind_id", DEEP_KINDS)
+def test_relu_networks_with_three_hidden_units_have_no_rounding_noise(kind_id):
+    """Wider ReLU layers cancel in W Δ too: seed 58 of backprop_chain (2-3-2, ReLU) had a
+    forgot_bias Δ_5 of -1.9e-17 before chain_pass snapped W Δ and the updated weights."""
+    kind = get_kind(kind_id)
+    noisy = []
+    for seed in [*range(150), 58]:
+        instance = kind.generate(DEEP_RELU, seed)
+        parts = [instance[part] for part in ("answers", "alternatives", "misconceptions", "solution")]
+        noisy += [(seed, v) for v in _floats(parts) if v != 0.0 and abs(v) < 1e-9]
+    assert noisy == []
