@@ -274,13 +274,20 @@ class ProblemKind:
     def _finish(self, draft: Draft, p: dict, seed: int, attempt: int) -> dict:
         answers = canonical(draft.answers)
         misconceptions = canonical(draft.misconceptions)
+        alternatives = canonical(draft.alternatives)
+        tol = draft.tolerance
         for m in misconceptions:
-            # A field where the mistake gives the right value says nothing about the mistake.
-            m["answers"] = {
-                k: v for k, v in m["answers"].items() if not _close(v, answers[k], draft.tolerance)
-            }
-            if not m["answers"]:
+            kept = {}
+            for k, v in m["answers"].items():
+                verdict = _mistake_verdict(v, answers[k], alternatives.get(k), tol)
+                if verdict is _PASSES_AS_ROUNDED:
+                    raise Redraw(f"misconception {m['id']} passes as a rounded answer for {k}")
+                if verdict is _DISTINCT:
+                    kept[k] = v
+                # _SAME: a field where the mistake gives the right value says nothing about it
+            if not kept:
                 raise Redraw(f"misconception {m['id']} gives the correct answer")
+            m["answers"] = kept
         return {
             "kind": self.id,
             "version": self.version,
@@ -291,7 +298,7 @@ class ProblemKind:
             "diagram": canonical(draft.diagram),
             "fields": [f.to_dict() for f in draft.fields],
             "answers": answers,
-            "alternatives": canonical(draft.alternatives),
+            "alternatives": alternatives,
             "tolerance": dict(draft.tolerance),
             "solution": canonical(draft.solution),
             "misconceptions": misconceptions,
@@ -527,6 +534,64 @@ def _close(a: Any, b: Any, tol: dict) -> bool:
     if x.shape != y.shape:
         return False
     return bool(np.all(np.abs(x - y) <= tol["atol"] + tol["rtol"] * np.abs(y)))
+
+
+_SAME, _PASSES_AS_ROUNDED, _DISTINCT = "same", "passes as rounded", "distinct"
+
+
+def _mistake_verdict(wrong: Any, exact: Any, alternatives: list | None, tol: dict) -> str:
+    """How a misconception's answer for one field relates to what graders accept: _SAME (within
+    tolerance of the correct answer), _PASSES_AS_ROUNDED (see _credited_by_rounding) or
+    _DISTINCT. Plain floats, the usual field, take a short path with the same comparisons."""
+    if type(wrong) is float and type(exact) is float:
+        atol, rtol = tol["atol"], tol["rtol"]
+        if abs(wrong - exact) <= atol + rtol * abs(exact):
+            return _SAME
+        low = high = exact  # the range of the paths; without alternatives, the exact band only
+        for v in alternatives or ():
+            if type(v) is not float:
+                break
+            if v < low:
+                low = v
+            elif v > high:
+                high = v
+        else:
+            passes = low - (atol + rtol * abs(low)) <= wrong <= high + (atol + rtol * abs(high))
+            return _PASSES_AS_ROUNDED if passes else _DISTINCT
+    if _close(wrong, exact, tol):
+        return _SAME
+    if alternatives and _credited_by_rounding(wrong, exact, alternatives, tol):
+        return _PASSES_AS_ROUNDED
+    return _DISTINCT
+
+
+def _credited_by_rounding(wrong: Any, exact: Any, alternatives: list, tol: dict) -> bool:
+    """Whether a grader would credit the mistake's answer `wrong` through the rounded-path
+    `alternatives` of a field: some entry the mistake moves beyond tolerance of the exact
+    answer is still accepted. With alternatives, a grader accepts an entry within tolerance of
+    the range between the lowest and highest path (autograder.answers.compare's
+    Expectation.accepts; each path's own band lies inside that). A student who made the
+    mistake then scores as one who rounded intermediates: the draw cannot tell them apart."""
+    if not alternatives:
+        return False
+    atol, rtol = tol["atol"], tol["rtol"]
+    if type(wrong) is float and type(exact) is float:
+        if abs(wrong - exact) <= atol + rtol * abs(exact):
+            return False  # the mistake does not move this entry (the common case: cheap)
+        if all(type(v) is float for v in alternatives):
+            low, high = min(exact, *alternatives), max(exact, *alternatives)
+            return low - (atol + rtol * abs(low)) <= wrong <= high + (atol + rtol * abs(high))
+    try:
+        got = np.asarray(wrong, dtype=np.float64)
+        paths = np.stack([np.asarray(v, dtype=np.float64) for v in (exact, *alternatives)])
+    except (TypeError, ValueError):  # choice fields, or shapes that differ: nothing to credit
+        return False
+    if paths.shape[1:] != got.shape:
+        return False
+    moved = np.abs(got - paths[0]) > atol + rtol * np.abs(paths[0])
+    low, high = paths.min(axis=0), paths.max(axis=0)
+    accepted = (got >= low - (atol + rtol * np.abs(low))) & (got <= high + (atol + rtol * np.abs(high)))
+    return bool((moved & accepted).any())
 
 
 def is_float_list(value: Any) -> bool:

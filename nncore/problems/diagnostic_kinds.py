@@ -309,7 +309,9 @@ class VanishingGradient(ProblemKind):
     """002 lecture 07-3d: Δ_2 of a chain network is a product of g'(in_j) w_{j,j+1} factors."""
 
     id = "vanishing_gradient"
-    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    # v2: engine sums that cancel to rounding noise are 0 (nncore.network), and no misconception
+    # passes as a rounded-path answer (ProblemKind._finish)
+    version = 2
     title = "Vanishing gradient along a chain"
     description = (
         "A chain network (every layer one unit) with sigmoid or tanh units: the factors "
@@ -929,7 +931,9 @@ class BatchNorm(ProblemKind):
     """002's batch normalisation of one or two units over a mini-batch."""
 
     id = "batch_norm"
-    version = 2  # v2: sums that cancel to rounding noise are exactly 0 (nncore.cancellation)
+    # v2: sums that cancel to rounding noise are exactly 0 (nncore.cancellation); v3: no
+    # misconception passes as a rounded-path answer (ProblemKind._finish)
+    version = 3
     title = "Batch normalisation"
     description = (
         "A mini-batch of activations of one or two units: μ, σ² (divided by |B|) and "

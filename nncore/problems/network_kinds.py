@@ -101,8 +101,9 @@ class NetworkKind(ProblemKind):
     """Base of the kinds built on one example through a layered network."""
 
     # v2: a pre-activation that cancels to rounding noise is exactly 0 (chain.snap_cancelled);
-    # the rare instances with such a sum (about 1 in 200 forward-pass draws) changed
-    version = 2
+    # the rare instances with such a sum (about 1 in 200 forward-pass draws) changed. v3: a draw
+    # where a misconception's answer passes as a rounded-path answer is redrawn (ProblemKind._finish)
+    version = 3
     topic = "backprop"
     default_sizes: ClassVar[list[int]] = [2, 2, 1]
     params = (
@@ -536,7 +537,9 @@ class ForwardNeuron(ForwardLayer):
 
 class LossValue(NetworkKind):
     id = "loss_value"
-    version = 3  # v2: the worked solution stops at the loss; v3: cancelled sums are 0 (NetworkKind)
+    # v2: the worked solution stops at the loss; v3: cancelled sums are 0 (NetworkKind); v4: no
+    # misconception passes as a rounded-path answer (NetworkKind v3)
+    version = 4
     title = "Loss of a prediction"
     description = "Forward pass to the output, then the loss value (squared, NLL or cross-entropy)."
     topic = "loss"
@@ -567,7 +570,9 @@ class OutputDelta(NetworkKind):
 
 class HiddenDelta(NetworkKind):
     id = "hidden_delta"
-    version = 3  # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass)
+    # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass), and no
+    # misconception passes as a rounded-path answer (ProblemKind._finish: about 1 draw in 5 here)
+    version = 3
     title = "Hidden-layer Δ"
     description = "Δ_j = g'(in_j) Σ w_{j,j'} Δ_j' of the last hidden layer (the recursive case)."
 
@@ -593,7 +598,9 @@ class LayerChoiceKind(NetworkKind):
 
 class WeightGradient(LayerChoiceKind):
     id = "weight_gradient"
-    version = 3  # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass)
+    # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass), and no
+    # misconception passes as a rounded-path answer (ProblemKind._finish: about 1 draw in 5 here)
+    version = 3
     title = "Gradient of one weight"
     description = "∂J/∂w_{i,j} = Δ_j a_i for one chosen weight."
 
@@ -609,7 +616,9 @@ class WeightGradient(LayerChoiceKind):
 
 class LayerGradient(LayerChoiceKind):
     id = "layer_gradient"
-    version = 3  # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass)
+    # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass), and no
+    # misconception passes as a rounded-path answer (ProblemKind._finish: about 1 draw in 5 here)
+    version = 3
     title = "Gradient of a whole layer"
     description = "∂L/∂W^l = A^{l-1} (Δ^l)^T and ∂L/∂W_0^l = Δ^l for one layer."
 
@@ -626,7 +635,9 @@ class LayerGradient(LayerChoiceKind):
 
 class SgdUpdate(LayerChoiceKind):
     id = "sgd_update"
-    version = 3  # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass)
+    # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass), and no
+    # misconception passes as a rounded-path answer (ProblemKind._finish: about 1 draw in 5 here)
+    version = 3
     title = "One SGD update"
     description = "w ← w − α Δ_j a_i for one weight or a whole layer, after one example."
     params = (
@@ -655,7 +666,9 @@ class BackpropChain(NetworkKind):
     """
 
     id = "backprop_chain"
-    version = 3  # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass)
+    # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass), and no
+    # misconception passes as a rounded-path answer (ProblemKind._finish: about 1 draw in 5 here)
+    version = 3
     title = "Backpropagation, step by step"
     description = "Multi-part: activations, loss, every Δ, the gradients and one update; errors are carried forward."
     chained = True
