@@ -575,12 +575,6 @@ def _credited_by_rounding(wrong: Any, exact: Any, alternatives: list, tol: dict)
     if not alternatives:
         return False
     atol, rtol = tol["atol"], tol["rtol"]
-    if type(wrong) is float and type(exact) is float:
-        if abs(wrong - exact) <= atol + rtol * abs(exact):
-            return False  # the mistake does not move this entry (the common case: cheap)
-        if all(type(v) is float for v in alternatives):
-            low, high = min(exact, *alternatives), max(exact, *alternatives)
-            return low - (atol + rtol * abs(low)) <= wrong <= high + (atol + rtol * abs(high))
     try:
         got = np.asarray(wrong, dtype=np.float64)
         paths = np.stack([np.asarray(v, dtype=np.float64) for v in (exact, *alternatives)])
