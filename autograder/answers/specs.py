@@ -52,7 +52,18 @@ class FieldSpec:
         if not isinstance(spec, Mapping):
             raise TypeError(f"expected a FieldSpec or a mapping, got {type(spec).__name__}")
         keys = ("name", "label", "shape", "type", "choices")
-        return cls(**{key: spec[key] for key in keys if key in spec})
+        values = {key: spec[key] for key in keys if key in spec}
+        if isinstance(values.get("choices"), (list, tuple)):  # ids, or {"id", "label"} options
+            values["choices"] = [_choice_id(c) for c in values["choices"]]
+        return cls(**values)
+
+
+def _choice_id(option: object) -> object:
+    """An option's id: the option itself, or the "id" of an {"id", "label"} option (generators
+    give options with a LaTeX label that way, e.g. symmetry_breaking's "$a_{3}$")."""
+    if isinstance(option, Mapping) and "id" in option:
+        return option["id"]
+    return option
 
 
 def _shape_fits_type(kind: str, shape: tuple[int, ...]) -> bool:

@@ -137,6 +137,17 @@ def test_correct_and_wrong_answers_are_graded_with_attempt_numbers(make_question
     assert services.attempts_used(question, student) == 2
 
 
+@pytest.mark.parametrize("kind_id", sorted(k for k in CATALOGUE if not k.startswith("code_")))
+def test_every_numeric_kind_is_graded_full_marks_for_its_reference_answers(kind_id, make_question, student):
+    """Submitted and graded as the worker does: symmetry_breaking and init_scale, whose choice
+    fields list {"id", "label"} options, ended in status "error" before the grader read them."""
+    params = {"ask": "choice"} if kind_id == "init_scale" else {}  # its scheme choice field
+    question = make_question(kind_id, params=params)
+    answers = services.current_variant(question, student).instance["answers"]
+    graded = submit_and_grade(question, student, answers)
+    assert (graded.status, graded.score) == (S.GRADED, 10.0), graded.feedback
+
+
 def test_unreadable_answers_are_rejected_and_do_not_use_an_attempt(make_question, student):
     question = make_question(max_attempts=1)
     name = next(iter(reference_answers(question, student)))
