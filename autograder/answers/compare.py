@@ -174,15 +174,24 @@ def _compare_numeric(
     message = numeric_feedback(
         wrong, reference, reveal=reveal, digits=expectation.tolerance.display_digits
     )
-    matched = None
-    for misconception, answer in expectation.misconceptions:
-        if _matches_all(expectation.tolerance, got, answer):
-            matched = misconception
-            message = f"{message} {misconception.explanation}".strip()
-            break
+    matches = [m for m, answer in expectation.misconceptions if _matches_all(expectation.tolerance, got, answer)]
+    message = _with_explanations(message, matches)
     status = "partial" if score > 0 else "incorrect"
-    matched_id = matched.id if matched is not None else None
+    matched_id = matches[0].id if matches else None
     return FieldResult(status, score, message, notes, wrong, matched_id, name)
+
+
+def _with_explanations(message: str, matches: list[Misconception]) -> str:
+    """The feedback with the explanation of the first matching misconception and, when other
+    mistakes give the same numbers (a sign flipped in the derivative or in the update step),
+    theirs too: the answer cannot tell which one the student made."""
+    if not matches:
+        return message
+    message = f"{message} {matches[0].explanation}".strip()
+    others = list(dict.fromkeys(m.explanation for m in matches[1:] if m.explanation != matches[0].explanation))
+    if others:
+        message += " The same numbers also come from another mistake: " + " ".join(others)
+    return message
 
 
 def _compare_choice(
@@ -203,11 +212,10 @@ def _compare_choice(
     else:
         score = 0.0
         message = choice_feedback(str(expected), reveal=reveal)
-    matched = next((m for m, answer in expectation.misconceptions if answer == got), None)
-    if matched is not None:
-        message = f"{message} {matched.explanation}".strip()
+    matches = [m for m, answer in expectation.misconceptions if answer == got]
+    message = _with_explanations(message, matches)
     status = "partial" if score > 0 else "incorrect"
-    matched_id = matched.id if matched is not None else None
+    matched_id = matches[0].id if matches else None
     return FieldResult(status, score, message, notes, [], matched_id, spec.name)
 
 

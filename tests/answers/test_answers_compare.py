@@ -249,6 +249,20 @@ def test_first_matching_misconception_wins():
     assert result.misconception == "first"
 
 
+def test_every_mistake_that_gives_the_answer_is_explained():
+    """w + α∇ comes from a sign flipped in the derivative or in the update: say both."""
+    sign = {"id": "sign_error", "explanation": "d/da (y - a)^2 is -2(y - a).", "answer": 1.2}
+    plus = {"id": "plus_update", "explanation": "Gradient descent subtracts α∇.", "answer": 1.2}
+    result = grade_field("1.2", NUMBER, 0.8, misconceptions=[sign, plus])
+    assert result.misconception == "sign_error"
+    assert result.message.endswith(
+        "d/da (y - a)^2 is -2(y - a). The same numbers also come from another mistake: "
+        "Gradient descent subtracts α∇."
+    )
+    alone = grade_field("1.2", NUMBER, 0.8, misconceptions=[plus])
+    assert "another mistake" not in alone.message and alone.message.endswith("subtracts α∇.")
+
+
 def test_array_misconception_needs_every_entry_to_match():
     transposed = Misconception(
         "transpose", "Transposed W", "Check W's orientation.", [[1.0, 3.0], [2.0, 4.0]]
