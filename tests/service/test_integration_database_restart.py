@@ -118,6 +118,21 @@ def drop_other_connections() -> int:
     return len(pids)
 
 
+def hang_up_on_this_connection() -> int:
+    """Have the server terminate this thread's Django connection (from another session) and
+    wait until the session is gone; its backend pid."""
+    import psycopg
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    with psycopg.connect(database_url(connection.settings_dict), autocommit=True) as other:
+        assert other.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
+        ended = "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = %s"
+        wait_for(lambda: other.execute(ended, [pid]).fetchone()[0], 10, f"session {pid} to end", interval=0.02)
+    return pid
+
+
 def test_submissions_right_after_the_database_dropped_every_connection_are_accepted(
     gunicorn, make_question, student
 ):
@@ -173,16 +188,10 @@ def test_a_worker_whose_connection_was_dropped_grades_the_next_submission_at_onc
 
 
 def test_only_a_connection_the_server_hung_up_on_is_replaced():
-    import psycopg
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
+    connection.ensure_connection()
     assert close_hung_up_connections() == 0  # idle and healthy: kept, no query sent
     assert connection.connection is not None and not connection_lost()
-    with psycopg.connect(database_url(connection.settings_dict), autocommit=True) as other:
-        assert other.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
-
+    pid = hang_up_on_this_connection()
     wait_for(close_hung_up_connections, 5, "the hang-up to reach the socket", interval=0.05)
     with connection.cursor() as cursor:  # a new connection
         cursor.execute("SELECT pg_backend_pid()")
@@ -192,19 +201,12 @@ def test_only_a_connection_the_server_hung_up_on_is_replaced():
 def test_a_query_on_a_dropped_connection_counts_as_lost():
     """What the API's 503 relies on: after the server drops the connection, the failed query
     leaves it marked lost (and a failed query on a working connection does not)."""
-    import psycopg
     from django.db import OperationalError, ProgrammingError
 
     with pytest.raises(ProgrammingError), connection.cursor() as cursor:
         cursor.execute("SELECT no_such_column FROM exercises_submission")
     assert not connection_lost()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    with psycopg.connect(database_url(connection.settings_dict), autocommit=True) as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [pid])
-        ended = "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = %s"
-        wait_for(lambda: other.execute(ended, [pid]).fetchone()[0], 10, f"session {pid} to end", interval=0.02)
+    hang_up_on_this_connection()
     with pytest.raises(OperationalError), connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     assert connection_lost()
@@ -215,7 +217,6 @@ def test_a_request_whose_connection_the_server_drops_mid_request_is_a_503_to_ret
     """The connection dies after the check at the request's start (the server terminates it
     while the view runs): a JSON 503 that says when to retry and to keep the Idempotency-Key,
     not Django's HTML 500."""
-    import psycopg
     from rest_framework.test import APIClient
 
     question = make_question()
@@ -225,13 +226,7 @@ def test_a_request_whose_connection_the_server_drops_mid_request_is_a_503_to_ret
     real_submit = services.submit
 
     def submit_after_the_server_hangs_up(*args, **kwargs):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            pid = cursor.fetchone()[0]
-        with psycopg.connect(database_url(connection.settings_dict), autocommit=True) as other:
-            other.execute("SELECT pg_terminate_backend(%s)", [pid])
-            ended = "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = %s"
-            wait_for(lambda: other.execute(ended, [pid]).fetchone()[0], 10, f"session {pid} to end", interval=0.02)
+        hang_up_on_this_connection()
         return real_submit(*args, **kwargs)
 
     answers = reference_answers(question, student)
