@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -226,6 +227,61 @@ def test_a_job_sent_to_a_server_that_just_died_is_retried_once(require_sandbox):
         (outcome,) = fresh.run("def f(x):\n    return x * 5\n", "f", [[np.ones(1)]])
         assert outcome.ok and outcome.outputs[0].tolist() == [5.0]
         assert fresh.restarts == 1
+
+
+def _descendants(pid: int) -> list[int]:
+    """The process tree under pid, depth first (Linux's /proc/PID/task/PID/children)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        children = [int(c) for c in f.read().split()]
+    return [d for c in children for d in (c, *_descendants(c))]
+
+
+def _standby_child(pool: SandboxPool, timeout: float = 5.0) -> int:
+    """The outside pid of the child the idle fork server holds ready: the one process under the
+    fork server (bwrap -> bwrap -> fork server -> standby)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tree = _descendants(pool._server.proc.pid)
+        if len(tree) == 3:
+            return tree[-1]
+        assert time.monotonic() < deadline, f"expected one standby child under the fork server, found {tree}"
+        time.sleep(0.01)
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_an_idle_server_holds_the_next_child_ready_and_each_run_gets_a_fresh_one(require_sandbox):
+    """A run does not wait for a fork: the server forks the next child while idle."""
+    code = "import os\ndef f(x):\n    return x + os.getpid()\n"
+    with SandboxPool(limits=LIMITS) as fresh:
+        (first,) = fresh.run(code, "f", [[np.zeros(1)]])
+        standby = _standby_child(fresh)
+        (second,) = fresh.run(code, "f", [[np.zeros(1)]])
+        assert first.ok and second.ok
+        assert first.outputs[0].tolist() != second.outputs[0].tolist()  # two processes
+        with pytest.raises(ProcessLookupError):  # the standby ran the job and is gone
+            for _ in range(500):
+                os.kill(standby, 0)
+                time.sleep(0.01)
+        assert _standby_child(fresh) != standby  # and the next one waits
+
+
+def test_a_dead_standby_child_is_replaced_by_a_fork_at_run_time(require_sandbox):
+    with SandboxPool(limits=LIMITS) as fresh:
+        assert fresh.run("def f(x):\n    return x\n", "f", [[np.ones(1)]])[0].ok
+        standby = _standby_child(fresh)
+        os.kill(standby, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while _state(standby) != "Z":  # dead (its socket closed); the server reaps it when it tries it
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        (outcome,) = fresh.run("def f(x):\n    return x * 7\n", "f", [[np.ones(1)]])
+        assert outcome.ok and outcome.outputs[0].tolist() == [7.0]
+        assert fresh.restarts == 0  # the server itself carried on
+        assert fresh.run("def f(x):\n    return x * 2\n", "f", [[np.ones(1)]])[0].outputs[0].tolist() == [2.0]
 
 
 def test_numpy_is_complete_inside(pool):
