@@ -126,7 +126,8 @@ def bwrap_command(bwrap: str, runtime: Runtime, *, tmp_mb: int, as_root: bool) -
         "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
         "--hostname", "sandbox", "--die-with-parent", "--new-session", "--clearenv",
     ]  # fmt: skip
-    if as_root:
+    if as_root:  # without --cap-drop ALL first, bwrap run by root keeps nearly every capability
+        args += ["--cap-drop", "ALL"]
         for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL"):
             args += ["--cap-add", cap]
     for key, value in sandbox_env(runtime).items():

@@ -13,7 +13,7 @@ memory, which every child inherits, never holds another student's code or output
     parent -> server   {"op": "run", "limits": {...}}  + fds [job, stdout, stderr, result]
                        {"op": "kill"}                   kill the current child (output limit)
     server -> parent   {"op": "hello", ...}             once, when ready
-                       {"op": "started"}                per run, right after the fork
+                       {"op": "started"}                per run, once the child has the job
                        {"op": "exit", "how": ..., ...}  per run: how the child ended
 
 Per run: hand the job to the child forked while the server was idle (harness.child; a child is
@@ -126,6 +126,9 @@ def main(raw_config: str) -> int:
             return 0
         if not _wipe_tmp(config):
             return 3  # could not clean /tmp: exit, the parent starts a fresh sandbox
+        # The next child is forked from this frame, which a student can walk up to: nothing of
+        # the last run may be left in it (its message, descriptors or child).
+        data = fds = message = standby = None
         standby = _Standby.fork(sock, config, baseline)
 
 
@@ -163,15 +166,22 @@ class _Standby:
                 data, fds, _flags, _addr = socket.recv_fds(theirs, MAX_MESSAGE, 8)
                 limits = json.loads(data.decode()) if data else None
             except BaseException:
-                os._exit(0)
+                os._exit(harness.EXIT_SETUP_FAILED)
+            if not data:
+                os._exit(0)  # the server went away: nothing to run
             if not isinstance(limits, dict) or len(fds) != 4:
-                os._exit(0)  # the server went away (or garbage): nothing to run
+                os._exit(harness.EXIT_SETUP_FAILED)
             harness.child(config, limits, fds, baseline)  # never returns
         theirs.close()
         return cls(pid, ours)
 
     def hand_over(self, limits: dict, fds: list[int]) -> bool:
-        """Send the job to the waiting child; False when it is gone (then fork at run time)."""
+        """Send the job to the waiting child; False when it is gone (then fork at run time).
+
+        Only a child already dead is noticed (its socket closed): one killed from outside a moment
+        before (the OOM killer, an operator) may still take the job, which then ends as killed,
+        as a child forked at run time and killed at once would.
+        """
         try:
             socket.send_fds(self.channel, [json.dumps(limits).encode()], fds)
             return True

@@ -1,7 +1,7 @@
 """The student child, INSIDE the sandbox: set itself up, then run the submission's test cases.
 
 Shipped as source text like forkserver.py (standard library and NumPy only). The fork server
-calls `child()` right after fork; it never returns. Before any student code runs the child: starts
+calls `child()` in a freshly forked child once it has a job; it never returns. Before any student code runs the child: starts
 its own session; puts /dev/null, the stdout/stderr/result pipes and the job memfd on fds 0-4 and
 closes every other descriptor (the server's socket included); reads the job; drops to uid/gid
 65534 when the server runs as root; sets the rlimits; and loads the seccomp program (with its own

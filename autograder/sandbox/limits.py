@@ -29,7 +29,7 @@ class Limits:
     """Limits for one run (all the test cases of one submission run in one child).
 
     cpu_s      CPU seconds (RLIMIT_CPU, rounded up to whole seconds by the kernel interface).
-    wall_s     wall-clock seconds from fork to exit, enforced by the fork server (SIGKILL).
+    wall_s     wall-clock seconds from handing the job to the child to its exit (fork server, SIGKILL).
     memory_mb  address space the student may add on top of the interpreter and NumPy (RLIMIT_AS).
     nproc      processes + threads of the sandbox user (RLIMIT_NPROC; seccomp forbids fork anyway).
     nofile     open file descriptors (RLIMIT_NOFILE).

@@ -81,7 +81,7 @@ class RawRun:
     result_exceeded: bool = False
     failure: str | None = None
     timed_out: bool = False  # the parent's own deadline passed (the server did not report)
-    started: bool = False  # the server forked the child: student code may have run
+    started: bool = False  # the server gave the child the job: student code may have run
 
 
 def _source(name: str) -> str:

@@ -284,6 +284,50 @@ def test_a_dead_standby_child_is_replaced_by_a_fork_at_run_time(require_sandbox)
         assert fresh.run("def f(x):\n    return x * 2\n", "f", [[np.ones(1)]])[0].outputs[0].tolist() == [2.0]
 
 
+FRAME_SPY = """
+import sys
+
+def f(x):
+    marker = str(17 + 0.25)  # the previous run's wall_s, never written out in this source
+    seen = []
+    frame = sys._getframe(1)
+    while frame is not None:  # every caller's locals (not this frame's), up to the server's loop
+        seen.append(repr(frame.f_locals))
+        frame = frame.f_back
+    return x + float(any(marker in text for text in seen))
+"""
+
+
+def test_the_next_child_holds_nothing_of_the_previous_run(require_sandbox):
+    """The standby is forked from the server's main loop: a student walking up the stack must not
+    find the previous run's message (its limits) there."""
+    with SandboxPool(limits=LIMITS) as fresh:
+        marked = Limits(cpu_s=2, wall_s=17.25, memory_mb=256)
+        assert fresh.run("def f(x):\n    return x\n", "f", [[np.zeros(1)]], limits=marked)[0].ok
+        (spy,) = fresh.run(FRAME_SPY, "f", [[np.zeros(1)]])
+        assert spy.ok and spy.outputs[0].tolist() == [0.0]
+        (own,) = fresh.run(FRAME_SPY, "f", [[np.zeros(1)]], limits=marked)  # the spy itself works
+        assert own.ok and own.outputs[0].tolist() == [1.0]
+
+
+CAP_KILL, CAP_SETGID, CAP_SETUID = 5, 6, 7
+
+
+def test_the_fork_server_has_only_the_capabilities_it_needs(require_sandbox):
+    """Run as root, bwrap keeps nearly every capability unless told to drop them all first."""
+    with SandboxPool(limits=LIMITS) as fresh:
+        assert fresh.run("def f(x):\n    return x\n", "f", [[np.zeros(1)]])[0].ok
+        _standby_child(fresh)
+        server = _descendants(fresh._server.proc.pid)[1]
+        with open(f"/proc/{server}/status") as f:
+            status = dict(line.split(":", 1) for line in f)
+        effective = int(status["CapEff"].strip(), 16)
+        allowed = (1 << CAP_KILL) | (1 << CAP_SETGID) | (1 << CAP_SETUID)
+        assert effective & ~allowed == 0, f"fork server capabilities {effective:#x}"
+        if os.geteuid() == 0:  # root: no user namespace, exactly these three
+            assert effective == allowed
+
+
 def test_numpy_is_complete_inside(pool):
     code = """
 import numpy as np
