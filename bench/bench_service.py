@@ -19,7 +19,7 @@ What it does (everything on 127.0.0.1, cleaned up on success, failure or Ctrl-C)
    POST latency, errors, CPU per component (from /proc), PostgreSQL sessions/commits and Redis
    commands per submission, Celery task run times (worker log) and gunicorn request times.
 
-    python bench/bench_service.py [--rates 200,max] [--submissions 2000] [--web-workers 2]
+    python bench/bench_service.py [--rates 200,max] [--submissions 2000] [--web-workers 1]
         [--web-threads 4] [--celery-workers CPUS] [--pool solo|prefork|threads] [--concurrency 1] [--profile]
 
 Knobs also read environment defaults: BENCH_WEB_WORKERS, BENCH_WEB_THREADS, BENCH_CELERY_WORKERS,
@@ -87,11 +87,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--students", type=int, default=200)
     p.add_argument("--warmup", type=int, default=150, help="unmeasured submissions before the phases")
     p.add_argument("--wrong-fraction", type=float, default=0.2, help="share of submissions with one wrong field")
-    p.add_argument("--web-workers", type=int, default=env_int("BENCH_WEB_WORKERS", 2))
-    p.add_argument("--web-threads", type=int, default=env_int("BENCH_WEB_THREADS", 4), help=">1 selects gthread (keep-alive)")
     # defaults: the best of the configurations measured on the 2-core machine (see the report).
-    # One solo worker per core: with 3 on 2 cores the same load cost 1-2 ms more CPU per
-    # submission (context switches are dear on this VM): 141-148 graded/s against 144-181.
+    # Fewer processes, less CPU per submission (context switches are dear on this VM): one
+    # gunicorn process of 4 threads (2: 164-234 graded/s all at once, 3.2-4.8 ms web CPU per
+    # submission; 1: 192-251/s, 3.2-3.9 ms, alternately within one hour) and one solo Celery
+    # worker per core (3 on 2 cores: 141-148 graded/s against 144-181 with 2).
+    p.add_argument("--web-workers", type=int, default=env_int("BENCH_WEB_WORKERS", 1))
+    p.add_argument("--web-threads", type=int, default=env_int("BENCH_WEB_THREADS", 4), help=">1 selects gthread (keep-alive)")
     p.add_argument(
         "--celery-workers", type=int, default=env_int("BENCH_CELERY_WORKERS", os.cpu_count() or 2), help="worker processes (-n)"
     )
