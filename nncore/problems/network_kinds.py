@@ -102,7 +102,9 @@ class NetworkKind(ProblemKind):
 
     # v2: a pre-activation that cancels to rounding noise is exactly 0 (chain.snap_cancelled);
     # the rare instances with such a sum (about 1 in 200 forward-pass draws) changed. v3: a draw
-    # where a misconception's answer passes as a rounded-path answer is redrawn (ProblemKind._finish)
+    # where a misconception's answer passes as a rounded-path answer is redrawn (ProblemKind._finish;
+    # about 1 draw in 5 of the kinds asking Δ, gradients or updates), and in those a W Δ sum or an
+    # updated weight that cancels to rounding noise is 0 (chain_pass). Every subclass inherits it.
     version = 3
     topic = "backprop"
     default_sizes: ClassVar[list[int]] = [2, 2, 1]
@@ -570,9 +572,6 @@ class OutputDelta(NetworkKind):
 
 class HiddenDelta(NetworkKind):
     id = "hidden_delta"
-    # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass), and no
-    # misconception passes as a rounded-path answer (ProblemKind._finish: about 1 draw in 5 here)
-    version = 3
     title = "Hidden-layer Δ"
     description = "Δ_j = g'(in_j) Σ w_{j,j'} Δ_j' of the last hidden layer (the recursive case)."
 
@@ -598,9 +597,6 @@ class LayerChoiceKind(NetworkKind):
 
 class WeightGradient(LayerChoiceKind):
     id = "weight_gradient"
-    # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass), and no
-    # misconception passes as a rounded-path answer (ProblemKind._finish: about 1 draw in 5 here)
-    version = 3
     title = "Gradient of one weight"
     description = "∂J/∂w_{i,j} = Δ_j a_i for one chosen weight."
 
@@ -616,9 +612,6 @@ class WeightGradient(LayerChoiceKind):
 
 class LayerGradient(LayerChoiceKind):
     id = "layer_gradient"
-    # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass), and no
-    # misconception passes as a rounded-path answer (ProblemKind._finish: about 1 draw in 5 here)
-    version = 3
     title = "Gradient of a whole layer"
     description = "∂L/∂W^l = A^{l-1} (Δ^l)^T and ∂L/∂W_0^l = Δ^l for one layer."
 
@@ -635,9 +628,6 @@ class LayerGradient(LayerChoiceKind):
 
 class SgdUpdate(LayerChoiceKind):
     id = "sgd_update"
-    # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass), and no
-    # misconception passes as a rounded-path answer (ProblemKind._finish: about 1 draw in 5 here)
-    version = 3
     title = "One SGD update"
     description = "w ← w − α Δ_j a_i for one weight or a whole layer, after one example."
     params = (
@@ -666,9 +656,6 @@ class BackpropChain(NetworkKind):
     """
 
     id = "backprop_chain"
-    # v3: a W Δ sum or an updated weight that cancels to rounding noise is 0 (chain_pass), and no
-    # misconception passes as a rounded-path answer (ProblemKind._finish: about 1 draw in 5 here)
-    version = 3
     title = "Backpropagation, step by step"
     description = "Multi-part: activations, loss, every Δ, the gradients and one update; errors are carried forward."
     chained = True
