@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from here, not from a CDN (see SPECTACULAR_SETTINGS)
     "exercises",
 ]
 
@@ -117,8 +118,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
-LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/"
+# Signing in with a browser is DRF's login page; afterwards the API docs (session auth works there).
+LOGIN_URL = "/api-auth/login/"
+LOGIN_REDIRECT_URL = "/api/docs/"
 
 # Request limits: a submission is a few KB; anything far larger is refused with 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("AUTOGRADER_MAX_BODY_BYTES", 256 * 1024))
@@ -145,6 +147,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # exercises.api_urls.IdConverter: ids are 64-bit integers in the schema, not patterned strings
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 0, "maximum": 2**63 - 1}},
+    # The docs page's scripts and styles from our own static files (drf-spectacular-sidecar), not
+    # drf-spectacular's default of the newest swagger-ui-dist on cdn.jsdelivr.net: the docs then
+    # work on a closed network, and no third party's current code runs on our origin.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery: the database is the source of truth; the broker only wakes workers. ---------------

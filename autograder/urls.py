@@ -1,12 +1,14 @@
-"""URL map: the REST API under /api/, its schema and docs, the admin."""
+"""URL map: the REST API under /api/, its schema and docs, the admin; / leads to the docs."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from exercises.api import api_not_found
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="api-docs"), name="home"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
