@@ -9,6 +9,8 @@ DEBUG is off unless explicitly enabled.
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from pathlib import Path
 
 import dj_database_url
@@ -31,11 +33,34 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else default
 
 
+def development_secret(path: Path) -> str:
+    """A random key made on first use and kept in `path` (mode 600): a development instance
+    shares no secret with the source code, so nobody can forge its sessions or work out its
+    variant seeds. Concurrent first starts (web and worker) agree: the first write wins."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another process may be between creating and writing it
+            key = path.read_text().strip()
+            if key:
+                return key
+            time.sleep(0.02)
+        raise ImproperlyConfigured(f"{path} is empty; delete it to make a new development key") from None
+    key = secrets.token_urlsafe(50)
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    return key
+
+
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if PRODUCTION:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_ENV=production")
-    SECRET_KEY = "development-only-insecure-key-never-use-in-production"
+    SECRET_KEY = development_secret(VAR_DIR / "secret_key")
+# Variant seeds are an HMAC of (question, student, number) under this secret: a student who knows
+# the ids and the (public) generators still cannot work out their seed, hence their answers.
+AUTOGRADER_VARIANT_SECRET = os.environ.get("AUTOGRADER_VARIANT_SECRET") or SECRET_KEY
 DEBUG = env_bool("DJANGO_DEBUG", default=not PRODUCTION)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -57,6 +82,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "autograder.middleware.refuse_unparseable_query",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

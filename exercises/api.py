@@ -28,6 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.core.exceptions import TooManyFieldsSent
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.http import HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -124,6 +125,12 @@ class ApiError(APIException):
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, with every body reshaped to {"detail", "code"} (+ "errors" for 400s)."""
+    if isinstance(exc, TooManyFieldsSent):  # a form body with more fields than Django parses
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return Response(
+            {"detail": f"The request body has more than {limit} form fields.", "code": "too_many_fields"},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, services.VariantUnavailable):
         return Response({"detail": str(exc), "code": "variant_unavailable"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     if isinstance(exc, (OperationalError, InterfaceError)) and connection_lost():
@@ -270,6 +277,10 @@ def _require_body(request) -> None:
     except ValueError:
         length = 0
     if length == 0:
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            raise ApiError(
+                411, "Chunked request bodies are not read; send the body with a Content-Length header.", "length_required"
+            )
         raise ApiError(400, "The request body is empty; send a JSON object.", "empty_body")
     if not request.content_type:
         raise UnsupportedMediaType("", detail="Set Content-Type: application/json.")

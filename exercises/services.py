@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import hmac
 import io
 import json
 import logging
@@ -93,8 +94,12 @@ class RegradeError(ValueError):
 
 
 def variant_seed(question: Question, student, number: int) -> int:
-    """A 63-bit seed from the ids: the same student always gets the same variant, forever."""
-    digest = hashlib.sha256(f"variant:{question.pk}:{student.pk}:{number}".encode()).digest()
+    """A 63-bit seed from the ids, keyed with AUTOGRADER_VARIANT_SECRET: the same student always
+    gets the same variant, and nobody without the secret can work it out. (A plain hash of the
+    ids let a student recompute their seed, and from it their answers with `nncore show`.)"""
+    digest = hmac.new(
+        settings.AUTOGRADER_VARIANT_SECRET.encode(), f"variant:{question.pk}:{student.pk}:{number}".encode(), hashlib.sha256
+    ).digest()
     return int.from_bytes(digest[:8], "big") >> 1
 
 

@@ -6,8 +6,10 @@
 # Embedded default: SQLite and kombu's filesystem broker under $AUTOGRADER_VAR_DIR (./var);
 # DATABASE_URL / REDIS_URL switch to PostgreSQL / Redis. Web: gunicorn on
 # $AUTOGRADER_HOST:$AUTOGRADER_PORT (127.0.0.1:8000), or `manage.py runserver` when DJANGO_DEBUG
-# is set to a true value.
+# is set to a true value. Otherwise DEBUG is off here, as for any server people use: Django's
+# debug pages show tracebacks, local variables and settings to whoever sends a bad request.
 set -euo pipefail
+export DJANGO_DEBUG=${DJANGO_DEBUG:-0}
 cd "$(dirname "$0")/.."
 BIN=${AUTOGRADER_BIN:-.venv/bin}
 HOST=${AUTOGRADER_HOST:-127.0.0.1}
@@ -49,7 +51,7 @@ trap stop EXIT INT TERM
 WORKER_PID=$!
 echo "worker (pid $WORKER_PID) logs to $VAR/worker.log"
 
-case "${DJANGO_DEBUG:-}" in
+case "$DJANGO_DEBUG" in
     1|true|True|TRUE|yes|on)
         "$BIN/python" manage.py runserver --noreload "$HOST:$PORT" &
         ;;

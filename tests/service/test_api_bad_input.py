@@ -143,6 +143,7 @@ def bad_bodies(endpoint: Endpoint) -> list[tuple[str, bytes, str, int | None]]:
         ("empty", b"", "application/json", 400),
         ("whitespace", b"   ", "application/json", 400),
         ("text-plain", raw(valid).encode(), "text/plain", None),
+        ("too-many-form-fields", "&".join(f"f{i}=1" for i in range(1001)).encode(), "application/x-www-form-urlencoded", None),
         ("oversized", raw({**valid, "pad": "x" * (django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10)}).encode(), "application/json", 413),
     ]
     for key, value in valid.items():
@@ -186,6 +187,38 @@ def test_bad_body_is_a_4xx_with_a_message(world, endpoint, case, body, content_t
     assert isinstance(payload["code"], str) and payload["code"], payload
     if case == "oversized":
         assert payload["code"] == "too_large" and "limit" in payload["detail"]
+
+
+def test_a_form_with_too_many_fields_is_a_json_400(world):
+    """Django refuses to parse more than DATA_UPLOAD_MAX_NUMBER_FIELDS fields (the token
+    endpoint takes forms); that is the client's error, said in the API's form, not a 500."""
+    body = "&".join(f"f{i}=1" for i in range(django_settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+    response = world["clients"]["anonymous"].post("/api/auth/token/", body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400 and response.json()["code"] == "too_many_fields", response.content[:300]
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "debug"])
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/api/courses/", "/api/questions/{question}/submissions/", "/api/docs/", "/api/schema/", "/api-auth/login/", "/admin/login/"],
+)
+def test_too_many_query_parameters_are_a_json_400_everywhere(world, path, debug, settings):
+    """DRF read the query string while choosing a renderer, so the error could not be rendered:
+    every URL, the docs and login pages too, answered a bare 500."""
+    settings.DEBUG = debug
+    query = "&".join(["a"] * (django_settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+    for role in ("anonymous", "student"):
+        response = world["clients"][role].get(f"{path.format(**world['ids'])}?{query}")
+        assert response.status_code == 400, (role, response.content[:300])
+        assert response.json()["code"] == "too_many_fields"
+
+
+def test_a_chunked_body_is_refused_with_411_not_called_empty(world):
+    """Django reads a body only by its Content-Length; a chunked one arrives empty. Saying
+    "the body is empty" sent a client looking for the wrong bug."""
+    url = f"/api/questions/{world['ids']['question']}/submissions/"
+    response = world["clients"]["student"].post(url, b"", content_type="application/json", HTTP_TRANSFER_ENCODING="chunked")
+    assert response.status_code == 411 and response.json()["code"] == "length_required", response.content[:300]
 
 
 # --- idempotency ---------------------------------------------------------------------------

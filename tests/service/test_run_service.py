@@ -30,6 +30,9 @@ def test_run_service_serves_grades_and_stops(service):
     printed = service.log_text()
     assert "username=demo-student" in printed and "token=" in printed
 
+    status, body = request(f"{base}/no-such-page/")  # DEBUG is off: no URL list, settings or tracebacks
+    assert status == 404 and "URLconf" not in body and "settings" not in body.lower(), body[:500]
+
     status, body = request(f"{base}/api/auth/token/", {"username": "demo-student", "password": STUDENT_PASSWORD})
     assert status == 200, body
     token = body["token"]

@@ -7,6 +7,7 @@ enqueue after commit is checked with django_capture_on_commit_callbacks.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from datetime import timedelta
 
@@ -64,6 +65,27 @@ def test_variant_seed_is_stable_and_depends_on_every_id(make_question, student, 
     assert 0 <= seed < 2**63
     other = make_user("bob")
     assert len({seed, services.variant_seed(question, other, 1), services.variant_seed(question, student, 2)}) == 3
+
+
+def test_variant_seed_cannot_be_worked_out_from_the_ids(make_question, student, settings):
+    """A student knows their question and user ids and can run the generators; the seed must
+    still be unknown to them (the old unkeyed hash of the ids handed them their answers)."""
+    question = make_question()
+    seed = services.variant_seed(question, student, 1)
+    unkeyed = hashlib.sha256(f"variant:{question.pk}:{student.pk}:1".encode()).digest()
+    assert seed != int.from_bytes(unkeyed[:8], "big") >> 1
+    settings.AUTOGRADER_VARIANT_SECRET = "another-installation"
+    assert services.variant_seed(question, student, 1) != seed
+
+
+def test_development_secret_is_random_kept_and_private(tmp_path):
+    from autograder.settings import development_secret
+
+    path = tmp_path / "var" / "secret_key"
+    key = development_secret(path)
+    assert len(key) >= 50 and development_secret(path) == key  # made once, then read
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert development_secret(tmp_path / "other" / "secret_key") != key
 
 
 def test_variants_are_per_student_stable_and_match_the_generator(make_question, student, make_user):
