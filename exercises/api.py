@@ -48,7 +48,7 @@ from rest_framework.exceptions import (
 from rest_framework.generics import GenericAPIView
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -63,6 +63,7 @@ from exercises.permissions import (
     course_student,
     member_course,
     problem_sets_for,
+    require_course_creator,
     require_instructor,
     require_staff,
     require_student,
@@ -108,6 +109,7 @@ REFUSAL_STATUS = {
     "too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     "bad_format": status.HTTP_400_BAD_REQUEST,
     "idempotency_conflict": status.HTTP_409_CONFLICT,
+    "solution_seen": status.HTTP_409_CONFLICT,
 }
 
 
@@ -411,7 +413,7 @@ def set_membership(course: Course, user, role: str) -> tuple[Membership, bool]:
 
 
 class CourseListView(ApiView):
-    """Courses you are a member of; anyone may create one and becomes its instructor."""
+    """Courses you are a member of; instructors (and staff) create new ones."""
 
     serializer_class = CourseSerializer
 
@@ -421,8 +423,14 @@ class CourseListView(ApiView):
         courses = Course.objects.filter(pk__in=roles).order_by("code", "id")
         return self.paginated(courses, CourseSerializer, roles=roles)
 
-    @extend_schema(summary="Create a course (you become its instructor)", responses={201: CourseSerializer, **errors(400)})
+    @extend_schema(
+        summary="Create a course (you become its instructor)",
+        description="For site staff, holders of the exercises.add_course permission and anyone who "
+        "already teaches a course; others get 403 not_course_creator.",
+        responses={201: CourseSerializer, **errors(400, 403)},
+    )
     def post(self, request):
+        require_course_creator(request.user)
         serializer = CourseSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         course = create_course(request.user, serializer.validated_data)
@@ -685,7 +693,8 @@ class VariantView(ApiView):
     @extend_schema(
         summary="My variant of the question (drawn on first access)",
         description="The prompt, diagram and answer fields of your own variant, attempts used and "
-        "left, the due time and whether the worked solution is available. Students only.",
+        "left, the due time, whether the worked solution is available and when you fetched it (the "
+        "variant then takes no more submissions). Students only.",
         responses={200: VariantSerializer, **errors(403, 404)},
     )
     def get(self, request, question_id: int):
@@ -711,6 +720,7 @@ class VariantView(ApiView):
             "late_until": problem_set.late_until,
             "late_penalty": problem_set.late_penalty,
             "solution_available": services.solution_visible(question, student),
+            "solution_seen_at": variant.solution_seen_at,
             "submissions_url": self.url("api-question-submissions", question.pk),
             "solution_url": self.url("api-question-solution", question.pk),
         }
@@ -794,7 +804,8 @@ class SubmissionListView(ApiView):
         "Idempotency-Key header, a retry answers 200 with the same body (current status) and "
         "`Idempotent-Replayed: true`; the same key with different answers is 409. Refusals: "
         "not_released 403, closed 403, no_attempts_left 409, too_large 413, bad_format 400, "
-        "idempotency_conflict 409.",
+        "idempotency_conflict 409, solution_seen 409 (the student has fetched this variant's worked "
+        "solution: an instructor who adds attempts or extends the deadline later does not reopen it).",
         parameters=[IDEMPOTENCY_PARAM],
         request=SubmissionCreateSerializer,
         responses={
@@ -859,7 +870,9 @@ class SolutionView(ApiView):
 
     @extend_schema(
         summary="The worked solution and answers of my variant, once available",
-        description="403 solution_not_available (with when it becomes available) before that.",
+        description="403 solution_not_available (with when it becomes available) before that. Once "
+        "fetched, the variant takes no more submissions (409 solution_seen), even if attempts are added "
+        "or the deadline is extended later.",
         responses={200: SolutionSerializer, **errors(403, 404)},
     )
     def get(self, request, question_id: int):
@@ -870,6 +883,7 @@ class SolutionView(ApiView):
         variant = question.variants.filter(student=request.user).order_by("-number").first()
         if variant is None:
             variant = services.current_variant(question, request.user)
+        services.mark_solution_seen(variant)  # this variant now takes no more submissions
         instance = variant.instance
         data = {
             "question": question.pk,
@@ -961,7 +975,8 @@ class TokenView(ApiView):
     serializer_class = TokenRequestSerializer
     authentication_classes = []
     permission_classes = [AllowAny]
-    parser_classes = [SafeJSONParser, FormParser]
+    # multipart too: the browsable API's HTML form posts multipart/form-data (415 before)
+    parser_classes = [SafeJSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
         summary="Obtain an API token with username and password",

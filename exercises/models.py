@@ -90,6 +90,9 @@ class Variant(models.Model):
     generator_version = models.PositiveIntegerField()
     instance = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the student first fetched this variant's worked solution: it takes no more submissions
+    # (an instructor who later adds attempts or extends the deadline must not hand out the answers).
+    solution_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

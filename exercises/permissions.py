@@ -48,6 +48,21 @@ def require_instructor(role: str, action: str) -> None:
         raise PermissionDenied(f"Only the course's instructors may {action}.", code="not_instructor")
 
 
+def require_course_creator(user) -> None:
+    """Who may create a course: site staff, holders of the exercises.add_course permission (an
+    administrator grants it) and anyone who already teaches a course. Not every account: a
+    student could otherwise make a course and enrol any other account into it."""
+    if user.is_staff or user.has_perm("exercises.add_course"):
+        return
+    if Membership.objects.filter(user=user, role=INSTRUCTOR).exists():
+        return
+    raise PermissionDenied(
+        "Only instructors may create courses; ask an administrator for the permission "
+        '"exercises.add_course" (Django admin, user permissions).',
+        code="not_course_creator",
+    )
+
+
 def require_staff(role: str, action: str) -> None:
     if role not in STAFF_ROLES:
         raise PermissionDenied(f"Only the course's instructors and TAs may {action}.", code="not_staff")

@@ -181,6 +181,11 @@ def validate_tolerance(value: Any) -> dict | None:
         )
     if not value:
         raise serializers.ValidationError("Name rtol/atol or sigfigs, or send null for the kind's default.")
+    if "sigfigs" in value and "rtol" in value:  # with sigfigs the figures decide and rtol is ignored
+        raise serializers.ValidationError(
+            "rtol has no effect with sigfigs: send {\"rtol\", \"atol\"} or {\"sigfigs\"} (atol may go "
+            "with sigfigs as the smallest accepted difference)."
+        )
     try:
         Tolerance.coerce(value)
     except (TypeError, ValueError) as error:
@@ -289,6 +294,9 @@ class VariantSerializer(serializers.Serializer):
     late_until = serializers.DateTimeField(allow_null=True)
     late_penalty = serializers.FloatField()
     solution_available = serializers.BooleanField()
+    solution_seen_at = serializers.DateTimeField(
+        allow_null=True, help_text="when the student fetched the worked solution: the variant takes no more submissions"
+    )
     submissions_url = serializers.CharField()
     solution_url = serializers.CharField()
 
@@ -431,6 +439,12 @@ class RegradeChangesSerializer(StrictMixin, serializers.ModelSerializer):
 class RegradeRequestSerializer(StrictMixin, serializers.Serializer):
     changes = RegradeChangesSerializer()
     apply = serializers.BooleanField(default=False, help_text="false: preview only")
+
+    def get_initial(self) -> dict:
+        """The browsable API's form starts from no change at all. Its default, every field at its
+        empty value, posted as is would also reset what the instructor did not touch
+        (max_attempts null is unlimited attempts, the credit options off)."""
+        return {"changes": {}, "apply": False}
 
 
 class RegradeRowSerializer(serializers.Serializer):

@@ -160,20 +160,26 @@ def _variant_number(question: Question, student) -> int:
 FIELDS_OF_INSTANCE = {"postgresql": "instance -> 'fields'", "sqlite": "json_extract(instance, '$.fields')"}
 
 
-def _answer_fields(question: Question, student) -> tuple[int, list[dict]]:
-    """(id, answer fields) of the current variant, read without the rest of its instance;
-    draws the variant if it is new."""
+def _answer_fields(question: Question, student) -> tuple[int, list[dict], bool]:
+    """(id, answer fields, whether the student has seen its worked solution) of the current
+    variant, read without the rest of its instance; draws the variant if it is new."""
     extract = FIELDS_OF_INSTANCE.get(current().vendor, "instance")
     number = _variant_number(question, student)
     row = fetch_one(
-        f"SELECT id, {extract} FROM {table(Variant)} WHERE question_id = %s AND student_id = %s AND number = %s",
+        f"SELECT id, {extract}, solution_seen_at FROM {table(Variant)} "
+        "WHERE question_id = %s AND student_id = %s AND number = %s",
         [question.pk, student.pk, number],
     )
     if row is None:
         variant = current_variant(question, student, number)
-        return variant.pk, variant.instance["fields"]
+        return variant.pk, variant.instance["fields"], variant.solution_seen_at is not None
     value = json.loads(row[1]) if isinstance(row[1], (str, bytes)) else row[1]
-    return row[0], value if extract != "instance" else value["fields"]
+    return row[0], value if extract != "instance" else value["fields"], row[2] is not None
+
+
+def mark_solution_seen(variant: Variant) -> None:
+    """Record that the student has been shown this variant's worked solution (the first time)."""
+    Variant.objects.filter(pk=variant.pk, solution_seen_at__isnull=True).update(solution_seen_at=timezone.now())
 
 
 def student_view(instance: dict) -> dict:
@@ -227,7 +233,7 @@ def submit(
         return replayed, False
     check_answers_format(answers)
     late = _check_window(question.problem_set, now)
-    variant_id, fields = _answer_fields(question, student)
+    variant_id, fields, solution_seen = _answer_fields(question, student)
     _check_field_names(fields, answers)
     submission = Submission(
         variant_id=variant_id,
@@ -238,6 +244,7 @@ def submit(
         enqueue_count=1,
     )
     if not question.max_attempts:
+        _refuse_if_solution_seen(solution_seen)
         return _insert(submission, question)
     with transaction.atomic():
         _lock_pair(question.pk, student.pk)
@@ -249,7 +256,18 @@ def submit(
                 f"no attempts left: all {question.max_attempts} attempt(s) are used or being graded",
                 "no_attempts_left",
             )
+        _refuse_if_solution_seen(solution_seen)  # after the count: out of attempts is the first reason
         return _insert(submission, question)
+
+
+def _refuse_if_solution_seen(solution_seen: bool) -> None:
+    """A variant whose worked solution the student fetched takes no more submissions, even when
+    an instructor adds attempts or extends the deadline afterwards (see mark_solution_seen)."""
+    if solution_seen:
+        raise SubmissionRefused(
+            "you have seen the worked solution of this variant, so it takes no more submissions",
+            "solution_seen",
+        )
 
 
 def _insert(submission: Submission, question: Question) -> tuple[Submission, bool]:
@@ -787,7 +805,7 @@ def _tolerance_ok(value: Any) -> bool:
     """None (the kind's default) or a non-empty rtol/atol/sigfigs object autograder.answers accepts."""
     if value is None:
         return True
-    if not isinstance(value, dict) or not value:
+    if not isinstance(value, dict) or not value or ("sigfigs" in value and "rtol" in value):  # rtol ignored there
         return False
     if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1e6 for v in value.values()):
         return False

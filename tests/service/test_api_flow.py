@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -51,10 +52,10 @@ def iso(delta: timedelta) -> str:
 @pytest.fixture
 def people(db):
     users = get_user_model().objects
-    return {
-        "teacher": users.create_user("teacher", password="pw-teacher"),
-        "alice": users.create_user("alice", password="pw-alice"),
-    }
+    teacher = users.create_user("teacher", password="pw-teacher")
+    # what an administrator grants a new instructor, so they can create their first course
+    teacher.user_permissions.add(Permission.objects.get(codename="add_course", content_type__app_label="exercises"))
+    return {"teacher": teacher, "alice": users.create_user("alice", password="pw-alice")}
 
 
 @pytest.fixture

@@ -127,7 +127,7 @@ ROWS = [
     Row("kind-detail", "GET", "/api/kinds/forward_neuron/", EVERYONE),
     Row("kind-unknown", "GET", "/api/kinds/no_such_kind/", (401, 404, 404, 404, 404, 404, 404)),
     Row("courses-list", "GET", "/api/courses/", EVERYONE),
-    Row("courses-create", "POST", "/api/courses/", (401, 201, 201, 201, 201, 201, 201), {"code": "new-course", "title": "New"}),
+    Row("courses-create", "POST", "/api/courses/", (401, 403, 403, 403, 403, 201, 201), {"code": "new-course", "title": "New"}),
     Row("course-get", "GET", "/api/courses/{course}/", MEMBERS),
     Row("course-put", "PUT", "/api/courses/{course}/", INSTRUCTOR_ACT, {"code": "nn101", "title": "Renamed"}),
     Row("course-patch", "PATCH", "/api/courses/{course}/", INSTRUCTOR_ACT, {"title": "Renamed"}),

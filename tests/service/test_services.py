@@ -601,7 +601,7 @@ def test_points_changed_while_grading_apply_to_the_late_save(make_question, stud
 
 @pytest.mark.parametrize(
     "changes",
-    [{}, {"kind": "loss_value"}, {"points": -1}, {"attempt_penalty": 2}, {"tolerance": {"bogus": 1}}, {"tolerance": {"sigfigs": 0}}, {"per_entry_credit": "yes"}],
+    [{}, {"kind": "loss_value"}, {"points": -1}, {"attempt_penalty": 2}, {"tolerance": {"bogus": 1}}, {"tolerance": {"sigfigs": 0}}, {"tolerance": {"sigfigs": 3, "rtol": 0.1}}, {"per_entry_credit": "yes"}],
 )
 def test_invalid_regrade_changes_are_refused(make_question, instructor, changes):
     question = make_question()

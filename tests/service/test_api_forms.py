@@ -1,0 +1,80 @@
+"""What people post through the browsable API and the settings endpoints is taken as they mean it,
+and only from those who may: forms that do not reset untouched settings, a token form that
+works, tolerances that say one thing, courses created by instructors only."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+
+def raw_form_content(response) -> dict:
+    """The JSON the browsable API pre-fills in its raw-data form."""
+    match = re.search(r'<textarea[^>]*id="id__content"[^>]*>(.*?)</textarea>', response.content.decode(), re.S)
+    assert match, response.content[:500]
+    return json.loads(html.unescape(match.group(1)))
+
+
+def test_regrade_form_starts_from_no_change(make_question, instructor):
+    """Pre-filled with every field at its empty value, the form posted as it was would also set
+    max_attempts to null (unlimited) and turn per-entry credit and carried-forward credit off."""
+    question = make_question(max_attempts=2, per_entry_credit=True)
+    client = APIClient()
+    client.force_authenticate(instructor)
+    page = client.get(f"/api/questions/{question.pk}/regrade/", HTTP_ACCEPT="text/html")
+    assert raw_form_content(page) == {"changes": {}, "apply": False}
+    response = client.post(f"/api/questions/{question.pk}/regrade/", {"changes": {}, "apply": False}, format="json")
+    assert response.status_code == 400 and "at least one change" in response.json()["detail"]
+
+
+def test_token_form_as_a_browser_posts_it(db):
+    """DRF's HTML form posts multipart/form-data; the token endpoint answered 415 to it."""
+    get_user_model().objects.create_user("ivan", password="pw-ivan")
+    client = APIClient()
+    response = client.post("/api/auth/token/", {"username": "ivan", "password": "pw-ivan"}, format="multipart")
+    assert response.status_code == 200 and len(response.json()["token"]) == 40, response.content
+    response = client.post("/api/auth/token/", {"username": "ivan", "password": "nope"}, format="multipart")
+    assert response.status_code == 400 and response.json()["code"] == "bad_credentials"
+
+
+def test_a_tolerance_mixing_sigfigs_and_rtol_is_refused(make_question, instructor):
+    """With sigfigs the figures decide and rtol is ignored: accepting both hid that from the
+    instructor (the preview showed no change)."""
+    question = make_question()
+    client = APIClient()
+    client.force_authenticate(instructor)
+    mixed = {"sigfigs": 3, "rtol": 0.1}
+    response = client.patch(f"/api/questions/{question.pk}/", {"tolerance": mixed}, format="json")
+    assert response.status_code == 400 and "rtol has no effect with sigfigs" in response.json()["detail"], response.content
+    response = client.post(f"/api/questions/{question.pk}/regrade/", {"changes": {"tolerance": mixed}}, format="json")
+    assert response.status_code == 400 and "rtol has no effect with sigfigs" in response.json()["detail"], response.content
+    response = client.patch(f"/api/questions/{question.pk}/", {"tolerance": {"sigfigs": 3, "atol": 1e-6}}, format="json")
+    assert response.status_code == 200, response.content
+
+
+def test_who_may_create_a_course(db, make_user):
+    """Not any account: a student could make a course and enrol any other account into it.
+    Site staff, holders of exercises.add_course and those who already teach a course may."""
+    from django.contrib.auth.models import Permission
+
+    def create(user, code):
+        client = APIClient()
+        client.force_authenticate(user)
+        return client.post("/api/courses/", {"code": code, "title": "T"}, format="json")
+
+    newcomer = make_user("newcomer")
+    refused = create(newcomer, "c1")
+    assert refused.status_code == 403 and refused.json()["code"] == "not_course_creator"
+    assert "exercises.add_course" in refused.json()["detail"]
+    newcomer.user_permissions.add(Permission.objects.get(codename="add_course", content_type__app_label="exercises"))
+    newcomer = get_user_model().objects.get(pk=newcomer.pk)  # permissions are cached per user object
+    assert create(newcomer, "c1").status_code == 201
+    assert create(newcomer, "c2").status_code == 201
+    staff = make_user("admin-person")
+    staff.is_staff = True
+    staff.save()
+    assert create(staff, "c3").status_code == 201
