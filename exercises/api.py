@@ -56,6 +56,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from autograder.db_connections import connection_lost
+from autograder.sandbox import SandboxUnavailable
 from exercises import services
 from exercises.models import AuditEntry, Course, Membership, Question, Submission
 from exercises.permissions import (
@@ -562,14 +563,19 @@ class ProblemSetDetailView(ApiView):
         require_instructor(role, "edit problem sets")
         serializer = ProblemSetSerializer(problem_set, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        serializer.save()
-        return Response(serializer.data)
+        services.update_problem_set(problem_set, serializer.validated_data, request.user)
+        return Response(ProblemSetSerializer(problem_set).data)
 
     @extend_schema(summary="Replace a problem set (instructors)", responses={200: ProblemSetSerializer, **errors(400, 403, 404)})
     def put(self, request, problem_set_id: int):
         return self._update(request, problem_set_id, partial=False)
 
-    @extend_schema(summary="Edit a problem set (instructors)", responses={200: ProblemSetSerializer, **errors(400, 403, 404)})
+    @extend_schema(
+        summary="Edit a problem set (instructors)",
+        description="New due/late times or late penalty rescore the set's graded submissions at once "
+        "(late = submitted after the due time; from the stored raw scores) and write an audit entry.",
+        responses={200: ProblemSetSerializer, **errors(400, 403, 404)},
+    )
     def patch(self, request, problem_set_id: int):
         return self._update(request, problem_set_id, partial=True)
 
@@ -963,6 +969,13 @@ class RegradeView(ApiView):
                 data = {"applied": False, "changes": changes, "affected": services.regrade_preview(question, changes)}
         except services.RegradeError as error:
             raise ApiError(400, str(error), "bad_changes") from None
+        except SandboxUnavailable as error:  # a tolerance change of a code question runs the code again
+            raise ApiError(
+                503,
+                f"Regrading with this change runs the students' code again, which needs the sandbox in the "
+                f"web server, and it is unavailable here: {error}",
+                "sandbox_unavailable",
+            ) from None
         return Response(RegradeResultSerializer(data).data)
 
 

@@ -62,12 +62,14 @@ from exercises.sql import (
     table,
 )
 from nncore.problems import get_kind
+from nncore.problems.code_kinds import KINDS as CODE_KINDS
 
 logger = logging.getLogger(__name__)
 
 MAX_ANSWER_FIELDS = 500  # an upper bound before the instance is known; names are checked after
 MAX_ANSWER_BYTES = 64 * 1024  # the JSON of all answers; a real submission is a few KB
 MAX_LIST_DEPTH = 3  # matrices as nested lists; anything deeper is not an answer
+CODE_KIND_IDS = frozenset(kind.id for kind in CODE_KINDS)
 REGRADE_FIELDS = ("points", "attempt_penalty", "tolerance", "error_carried_forward", "per_entry_credit", "max_attempts")
 PENDING = (Submission.Status.QUEUED, Submission.Status.GRADING)
 S = Submission.Status
@@ -732,7 +734,26 @@ def spreadsheet_text(text: str) -> str:
 def regrade_preview(question: Question, changes: dict) -> list[dict]:
     """Whose score would change if the question's settings changed: submission, student, old, new."""
     changed = _apply_changes(question, changes)
-    return [diff for diff, _, _ in _regrade(changed)]
+    return [diff for diff, _, _ in _regrade(changed, regrade_answers=_changes_grading(changed, changes))]
+
+
+# Settings that change how answers are judged (the rest only turn raw scores into points).
+GRADING_FIELDS = ("tolerance", "error_carried_forward", "per_entry_credit")
+
+
+def _changes_grading(question: Question, changes: dict) -> bool:
+    """Whether the changes need the answers graded again, not only the stored raw scores rescored.
+
+    Code is judged by its test cases alone, so of these only the tolerance matters there: a
+    points or penalty change must not run every student's code again (a slow or looping
+    submission costs its whole time limit, inside the instructor's web request).
+    """
+    relevant = ("tolerance",) if _is_code_question(question) else GRADING_FIELDS
+    return any(name in changes for name in relevant)
+
+
+def _is_code_question(question: Question) -> bool:
+    return question.kind in CODE_KIND_IDS
 
 
 def regrade_apply(question: Question, changes: dict, actor) -> int:
@@ -746,17 +767,22 @@ def regrade_apply(question: Question, changes: dict, actor) -> int:
     """
     changed = _apply_changes(question, changes)
     before = Question.objects.filter(pk=question.pk).values(*changes).get()
+    regrade_answers = _changes_grading(changed, changes)
     seen: set[int] = set()
-    computed = list(_regrade(changed, seen=seen))
+    computed = list(_regrade(changed, seen=seen, regrade_answers=regrade_answers))
     with transaction.atomic():
         changed.save(update_fields=list(changes))  # a write first: on SQLite the transaction then holds the write lock
         graded_since = set(_graded(changed).values_list("pk", flat=True)) - seen
         if graded_since:
-            computed += _regrade(changed, only=graded_since)
+            computed += _regrade(changed, only=graded_since, regrade_answers=regrade_answers)
         diffs = []
         for diff, sub, result in computed:
-            sub.raw_score, sub.score, sub.feedback = result.score, diff["new"], result.to_dict()
-            sub.save(update_fields=["raw_score", "score", "feedback"])
+            if result is None:  # rescored from the stored raw score
+                sub.score = diff["new"]
+                sub.save(update_fields=["score"])
+            else:
+                sub.raw_score, sub.score, sub.feedback = result.score, diff["new"], result.to_dict()
+                sub.save(update_fields=["raw_score", "score", "feedback"])
             diffs.append(diff)
         AuditEntry.objects.create(
             actor=actor,
@@ -771,6 +797,62 @@ def regrade_apply(question: Question, changes: dict, actor) -> int:
     for name in changes:
         setattr(question, name, getattr(changed, name))
     return len(diffs)
+
+
+DEADLINE_FIELDS = ("due_at", "late_until", "late_penalty")
+
+
+def update_problem_set(problem_set: ProblemSet, changes: dict, actor) -> int:
+    """Save validated edits of a problem set; when its deadlines or late penalty change, rescore
+    its graded submissions to match and audit it. Returns how many scores changed.
+
+    When the due time moves, a graded submission is late if it was submitted after the new one:
+    an extension lifts the penalty from what is now on time. Scores come from the stored raw scores (nothing
+    is graded again). Without this the new penalty surfaced silently in the next, unrelated
+    regrade of each question.
+    """
+    before = {name: getattr(problem_set, name) for name in DEADLINE_FIELDS}
+    with transaction.atomic():
+        for name, value in changes.items():
+            setattr(problem_set, name, value)
+        problem_set.save()
+        if all(getattr(problem_set, name) == old for name, old in before.items()):
+            return 0
+        diffs = []
+        graded = Submission.objects.filter(variant__question__problem_set=problem_set, status=S.GRADED)
+        for sub in graded.select_related("variant__question", "student").order_by("pk"):
+            if sub.raw_score is None:
+                continue
+            question = sub.variant.question
+            question.problem_set = problem_set
+            late = sub.submitted_at > problem_set.due_at if problem_set.due_at != before["due_at"] else sub.late
+            new = final_score(question, sub.raw_score, sub.attempt_number, late)
+            if late != sub.late or sub.score is None or abs(new - sub.score) > 1e-9:
+                diffs.append(
+                    {"submission": sub.pk, "student": sub.student_id, "username": sub.student.get_username(),
+                     "old": sub.score, "new": new, "late": late}
+                )
+                sub.late, sub.score = late, new
+                sub.save(update_fields=["late", "score"])
+        AuditEntry.objects.create(
+            actor=actor,
+            course_id=problem_set.course_id,
+            action="problem_set_deadlines",
+            details={
+                "problem_set": problem_set.pk,
+                "changes": {
+                    name: {"old": _audit_value(old), "new": _audit_value(getattr(problem_set, name))}
+                    for name, old in before.items()
+                    if getattr(problem_set, name) != old
+                },
+                "submissions": diffs,
+            },
+        )
+    return len(diffs)
+
+
+def _audit_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _apply_changes(question: Question, changes: dict) -> Question:
@@ -821,22 +903,34 @@ def _graded(question: Question):
     return Submission.objects.filter(variant__question=question, status=S.GRADED, attempt_number__isnull=False)
 
 
-def _regrade(question: Question, *, seen: set[int] | None = None, only: set[int] | None = None):
+def _regrade(
+    question: Question, *, seen: set[int] | None = None, only: set[int] | None = None, regrade_answers: bool = True
+):
     """(diff, submission, new result) for every graded submission whose score would change.
 
-    `only` limits it to those ids; `seen` collects the ids of every row looked at.
+    `only` limits it to those ids; `seen` collects the ids of every row looked at. Without
+    `regrade_answers` the stored raw scores are rescored (result None): what points and penalty
+    changes need, without grading (or running code) again.
     """
     policy = grading_policy(question)
-    subs = _graded(question).select_related("variant", "student")
+    subs = _graded(question).select_related("student")
+    if regrade_answers:
+        subs = subs.select_related("variant")
     if only is not None:
         subs = subs.filter(pk__in=only)
     for sub in subs.order_by("pk"):
         if seen is not None:
             seen.add(sub.pk)
-        result = grade_submission(sub.variant.instance, sub.answers, policy)
-        if result.status != "graded":  # cannot happen with the same answers; keep the old grade
-            continue
-        new = final_score(question, result.score, sub.attempt_number, sub.late)
+        if regrade_answers:
+            result = grade_submission(sub.variant.instance, sub.answers, policy)
+            if result.status != "graded":  # cannot happen with the same answers; keep the old grade
+                continue
+            raw = result.score
+        else:
+            result, raw = None, sub.raw_score
+            if raw is None:
+                continue
+        new = final_score(question, raw, sub.attempt_number, sub.late)
         if sub.score is None or abs(new - sub.score) > 1e-9:
             diff = {
                 "submission": sub.pk,

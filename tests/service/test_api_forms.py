@@ -78,3 +78,31 @@ def test_who_may_create_a_course(db, make_user):
     staff.is_staff = True
     staff.save()
     assert create(staff, "c3").status_code == 201
+
+
+def test_a_code_regrade_without_a_sandbox_is_a_clear_503(make_question, instructor, monkeypatch):
+    """A tolerance change of a code question runs the students' code again; where the web server
+    has no sandbox (docker-compose's web container) that was a 500."""
+    from autograder.sandbox import SandboxUnavailable
+    from exercises import services
+    from exercises.models import Submission
+
+    def no_sandbox(*args, **kwargs):
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed")
+
+    question = make_question("code_mlp_forward")
+    graded = Submission.objects.create(
+        variant=services.current_variant(question, instructor), student=instructor, answers={"code": "x = 1"},
+        status="graded", attempt_number=1, raw_score=0.0, score=0.0,
+    )
+    monkeypatch.setattr(services, "grade_submission", no_sandbox)
+    client = APIClient()
+    client.force_authenticate(instructor)
+    response = client.post(
+        f"/api/questions/{question.pk}/regrade/", {"changes": {"tolerance": {"rtol": 0.1, "atol": 0.1}}}, format="json"
+    )
+    assert response.status_code == 503 and response.json()["code"] == "sandbox_unavailable", response.content
+    response = client.post(f"/api/questions/{question.pk}/regrade/", {"changes": {"points": 3}, "apply": True}, format="json")
+    assert response.status_code == 200, response.content  # points only: no code runs
+    graded.refresh_from_db()
+    assert graded.score == 0.0

@@ -583,11 +583,76 @@ def test_a_row_graded_while_a_regrade_computes_is_regraded_too(make_question, st
 
     monkeypatch.setattr(services, "_regrade", regrade_then_grade_bobs)
     assert services.regrade_apply(question, {"tolerance": {"rtol": 0.1, "atol": 0.1}}, instructor) == 2
-    assert passes[1] == {"only": {late_row.pk}}  # the second pass looks at bob's row only
+    assert passes[1] == {"only": {late_row.pk}, "regrade_answers": True}  # the second pass: bob's row only
     near.refresh_from_db()
     late_row.refresh_from_db()
     assert (near.score, late_row.score) == (10.0, 10.0)
     assert [d["submission"] for d in AuditEntry.objects.get().details["submissions"]] == [near.pk, late_row.pk]
+
+
+def test_a_new_late_penalty_rescores_late_submissions_at_once(make_question, student, problem_set, instructor):
+    """Editing the set's penalty left stored scores as they were, and the next unrelated regrade
+    of each question applied it silently."""
+    question = make_question(points=10.0)
+    late = submit_and_grade(question, student, reference_answers(question, student), now=problem_set.due_at + timedelta(hours=1))
+    assert late.late and late.score == 5.0
+    assert services.update_problem_set(problem_set, {"late_penalty": 0.2}, instructor) == 1
+    late.refresh_from_db()
+    assert late.late and late.score == 8.0
+    entry = AuditEntry.objects.get(action="problem_set_deadlines")
+    assert entry.details["changes"] == {"late_penalty": {"old": 0.5, "new": 0.2}}
+    assert [(d["old"], d["new"]) for d in entry.details["submissions"]] == [(5.0, 8.0)]
+    assert services.regrade_preview(question, {"points": 10.0}) == []  # nothing left to surface later
+    assert services.update_problem_set(problem_set, {"title": "Renamed"}, instructor) == 0
+    assert AuditEntry.objects.filter(action="problem_set_deadlines").count() == 1
+
+
+def test_an_extended_due_time_lifts_the_late_penalty(make_question, student, problem_set, instructor):
+    question = make_question(points=10.0)
+    submission = submit_and_grade(question, student, reference_answers(question, student), now=problem_set.due_at + timedelta(hours=1))
+    Submission.objects.filter(pk=submission.pk).update(submitted_at=problem_set.due_at + timedelta(hours=1))
+    assert services.update_problem_set(problem_set, {"due_at": problem_set.due_at + timedelta(days=1)}, instructor) == 1
+    submission.refresh_from_db()
+    assert not submission.late and submission.score == 10.0
+    assert services.update_problem_set(problem_set, {"due_at": problem_set.due_at - timedelta(days=1)}, instructor) == 1
+    submission.refresh_from_db()
+    assert submission.late and submission.score == 5.0
+
+
+def test_points_and_penalty_regrades_rescore_without_grading_again(make_question, student, instructor, monkeypatch):
+    """Grading again is for changes that alter how answers are judged. A points change on a code
+    question ran every student's code again inside the instructor's request (84 s in QA)."""
+    question = make_question(points=10.0)
+    graded = submit_and_grade(question, student, reference_answers(question, student))
+    raw = graded.raw_score
+    assert raw == 1.0 and graded.score == 10.0
+
+    def no_grading(*args, **kwargs):
+        raise AssertionError("graded again for a scoring-only change")
+
+    monkeypatch.setattr(services, "grade_submission", no_grading)
+    preview = services.regrade_preview(question, {"points": 4})
+    assert [(d["old"], d["new"]) for d in preview] == [(graded.score, pytest.approx(graded.score * 0.4))]
+    assert services.regrade_apply(question, {"points": 4, "attempt_penalty": 0.5}, instructor) == 1
+    graded.refresh_from_db()
+    assert graded.raw_score == raw and graded.score == pytest.approx(4.0 * raw)  # attempt 1: no penalty yet
+    with pytest.raises(AssertionError, match="graded again"):
+        services.regrade_preview(question, {"tolerance": {"rtol": 0.5, "atol": 0.5}})
+
+
+@pytest.mark.parametrize(
+    ("kind", "changes", "grades_again"),
+    [
+        ("code_mlp_forward", {"points": 2}, False),
+        ("code_mlp_forward", {"per_entry_credit": True, "error_carried_forward": False}, False),  # code: cases decide
+        ("code_mlp_forward", {"tolerance": {"rtol": 0.1, "atol": 0.1}}, True),
+        ("forward_neuron", {"points": 2, "max_attempts": 3, "attempt_penalty": 0.1}, False),
+        ("forward_neuron", {"per_entry_credit": True}, True),
+        ("backprop_chain", {"error_carried_forward": False}, True),
+    ],
+)
+def test_which_regrades_grade_again(make_question, kind, changes, grades_again):
+    assert services._changes_grading(make_question(kind), changes) is grades_again
 
 
 def test_points_changed_while_grading_apply_to_the_late_save(make_question, student, instructor, monkeypatch):
