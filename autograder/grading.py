@@ -79,12 +79,16 @@ def grade_submission(
         return SubmissionGrade(
             "rejected", 0.0, message=f"unknown answer field(s) {unknown}; this question has {names}"
         )
+    if all(_blank(answers.get(name)) for name in names):  # a slip of the button, not an attempt
+        return SubmissionGrade(
+            "rejected", 0.0, message="No answers were given; fill in the fields and submit again. This attempt was not counted."
+        )
     tolerance = Tolerance.coerce(policy.tolerance or instance.get("tolerance"))
     results: dict[str, FieldResult | CodeResult] = {}
     for spec in fields:
         name = spec["name"]
         raw = answers.get(name)
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if _blank(raw):
             results[name] = FieldResult("incorrect", 0.0, "No answer given.", field=name)
             continue
         if spec["type"] == "code":
@@ -115,6 +119,11 @@ def grade_submission(
         results = _carry_errors_forward(instance, answers, results, tolerance, policy)
     score = float(np.mean([r.score for r in results.values()])) if results else 0.0
     return SubmissionGrade("graded", score, {n: r.to_dict() for n, r in results.items()})
+
+
+def _blank(raw: Any) -> bool:
+    """No answer: absent, null, or text with nothing but whitespace (code included)."""
+    return raw is None or (isinstance(raw, str) and not raw.strip())
 
 
 def _default_runner() -> RunCases:

@@ -954,6 +954,8 @@ class BatchNorm(ProblemKind):
         beta = np.array([_hand_or_random(rng, style, [-2, -1, -0.5, 0.5, 1, 2], -1.0, 1.0) for _ in range(n)])
         if np.any(beta == 0) or np.any(gamma == 1):
             raise Redraw("γ = 1 or β = 0 hides whether they were applied")
+        if np.any(np.all(A == A[:, :1], axis=1)):  # σ² = 0: redrawn below anyway, but ε = 0 cannot divide
+            raise Redraw("constant unit")
         result = batch_norm(A, gamma, beta, eps)
         if np.any(result.var < 0.05):
             raise Redraw("(almost) constant unit: ε would dominate")

@@ -13,6 +13,7 @@ from nncore.graphnet import NeuronNetwork, backward_neurons, forward_neurons
 from nncore.losses import mean_loss
 from nncore.network import forward, make_network, network_from_dict
 from nncore.notation import neuron_ids, to_neuron_network
+from nncore.problems import get_kind
 from nncore.problems.base import ParamError, to_json
 from nncore.problems.diagnostic_kinds import (
     KINDS,
@@ -513,3 +514,13 @@ def test_kinds_have_unique_ids_and_schemas():
         assert schema["topic"] == "diagnostics" and any(
             p["name"] == "style" for p in schema["params"]
         )
+
+
+@pytest.mark.parametrize("params", [{"eps": 0.0}, {"eps": 0.0, "units": 2, "batch": 2}, {"eps": 0.0, "batch": 2, "style": "random"}])
+def test_batch_norm_with_eps_zero_draws_for_every_seed(params):
+    """ε = 0 is allowed (minimum 0.0) but a draw with a constant unit then had σ² + ε = 0 and the
+    engine refused it: 2 of 6 students got no variant. Such draws are redrawn first."""
+    kind = get_kind("batch_norm")
+    for seed in range(300):
+        instance = kind.generate(params, seed)
+        assert all(v > 0 for v in np.ravel(instance["answers"]["var"]))

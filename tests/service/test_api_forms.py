@@ -106,3 +106,24 @@ def test_a_code_regrade_without_a_sandbox_is_a_clear_503(make_question, instruct
     assert response.status_code == 200, response.content  # points only: no code runs
     graded.refresh_from_db()
     assert graded.score == 0.0
+
+
+def test_parameters_that_fail_for_some_students_are_refused_when_saved(problem_set, instructor, monkeypatch):
+    """Only seed 0 was tried: batch_norm with ε = 0 passed and then failed for 2 of 6 students."""
+    from nncore.problems import get_kind
+
+    kind = get_kind("forward_neuron")
+    real = type(kind).generate
+
+    def fails_for_seed_3(self, params=None, seed=0):
+        if seed == 3:
+            raise ValueError("no instance for this seed")
+        return real(self, params, seed)
+
+    monkeypatch.setattr(type(kind), "generate", fails_for_seed_3)
+    client = APIClient()
+    client.force_authenticate(instructor)
+    response = client.post(
+        f"/api/problem-sets/{problem_set.pk}/questions/", {"kind": "forward_neuron", "params": {}, "points": 1}, format="json"
+    )
+    assert response.status_code == 400 and response.json()["code"] == "bad_params", response.content

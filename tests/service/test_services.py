@@ -590,6 +590,33 @@ def test_a_row_graded_while_a_regrade_computes_is_regraded_too(make_question, st
     assert [d["submission"] for d in AuditEntry.objects.get().details["submissions"]] == [near.pk, late_row.pk]
 
 
+@pytest.mark.parametrize("blank", [{}, {"in_3": None, "a_3": None}, {"in_3": "  ", "a_3": ""}])
+def test_a_blank_submission_is_not_an_attempt(make_question, student, blank):
+    """Nothing filled in (a slip of the button) was graded 0 and used up the attempt, which on a
+    one-attempt question also opened the worked solution."""
+    question = make_question(max_attempts=1)
+    graded = submit_and_grade(question, student, blank)
+    assert graded.status == S.REJECTED and graded.attempt_number is None
+    assert "No answers were given" in graded.feedback["message"]
+    assert not services.solution_visible(question, student)
+    real = submit_and_grade(question, student, reference_answers(question, student))
+    assert real.status == S.GRADED and real.attempt_number == 1
+    partly = {"in_3": "1.0"}  # one field answered: an attempt like any other (the blank one scores 0)
+    other = make_question(max_attempts=3)
+    assert submit_and_grade(other, student, partly).attempt_number == 1
+
+
+def test_blank_code_is_not_an_attempt_and_runs_nothing(make_question, student):
+    from autograder.grading import grade_submission
+
+    def no_running(*args, **kwargs):
+        raise AssertionError("blank code was run")
+
+    instance = services.current_variant(make_question("code_mlp_forward"), student).instance
+    result = grade_submission(instance, {"code": "  \n\t"}, run_code=no_running)
+    assert result.status == "rejected" and "No answers were given" in result.message
+
+
 def test_a_new_late_penalty_rescores_late_submissions_at_once(make_question, student, problem_set, instructor):
     """Editing the set's penalty left stored scores as they were, and the next unrelated regrade
     of each question applied it silently."""
