@@ -1,13 +1,19 @@
 """Django admin: browse and fix courses, problem sets, questions, variants and submissions.
 
-Variants and submissions are records of what a student saw and sent, so they are read-only; a
-stuck or failed submission can be sent back to the workers with the "re-enqueue" action.
+Variants, submissions and audit entries are records of what a student saw and sent and of who
+changed what, so they are read-only and cannot be added or deleted here; a stuck or failed
+submission can be sent back to the workers with the "re-enqueue" action. Questions are checked
+as the API checks them.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
 from django.db.models import F
+from django.http import HttpResponseRedirect
 
 from exercises import services
 from exercises.models import (
@@ -21,6 +27,18 @@ from exercises.models import (
 )
 
 
+class ModelAdmin(admin.ModelAdmin):
+    """Django's ModelAdmin, refusing an action on a selection that is not ids (Django filters by
+    it unchecked: a ValueError, answered with a 500)."""
+
+    def response_action(self, request, queryset):
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if not all(value.isdigit() for value in selected):
+            self.message_user(request, "The selection is not a list of ids.", level=messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -28,27 +46,59 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Course)
-class CourseAdmin(admin.ModelAdmin):
+class CourseAdmin(ModelAdmin):
     list_display = ["code", "title", "created_at"]
     search_fields = ["code", "title"]
     inlines = [MembershipInline]
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ModelAdmin):
     list_display = ["user", "course", "role"]
     list_filter = ["role", "course"]
     search_fields = ["user__username", "course__code"]
 
 
+class QuestionAdminForm(forms.ModelForm):
+    """The API's checks for a question, in the admin too: a known kind, parameters that draw,
+    a valid tolerance and ranges (QuestionSerializer), and no kind/params change once students
+    have variants nor scoring change once submissions are graded (regrade instead). Without them
+    an admin could save a question that answered every student with a 500."""
+
+    class Meta:
+        model = Question
+        fields = "__all__"
+
+    def clean(self):
+        from exercises.serializers import QuestionSerializer  # the API's validation, not a copy
+
+        cleaned = super().clean()
+        meta = QuestionSerializer.Meta
+        names = [name for name in meta.fields if name in cleaned and name not in meta.read_only_fields]
+        serializer = QuestionSerializer(data={name: cleaned[name] for name in names}, partial=True)
+        if not serializer.is_valid():
+            for name, errors in serializer.errors.items():
+                messages = [str(e) for e in (errors if isinstance(errors, list) else [errors])]
+                self.add_error(name if name in self.fields else None, messages)
+            return cleaned
+        cleaned.update(serializer.validated_data)  # params with their defaults filled in
+        original = Question.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        if original is not None:
+            conflict = services.question_edit_conflict(original, {n: cleaned[n] for n in names if n in cleaned})
+            if conflict is not None:
+                raise ValidationError(conflict[1], code=conflict[0])
+        return cleaned
+
+
 class QuestionInline(admin.TabularInline):
     model = Question
+    form = QuestionAdminForm
     extra = 0
     fields = ["position", "kind", "params", "points", "max_attempts", "attempt_penalty"]
 
 
 @admin.register(ProblemSet)
-class ProblemSetAdmin(admin.ModelAdmin):
+class ProblemSetAdmin(ModelAdmin):
     list_display = ["title", "course", "release_at", "due_at", "late_until", "late_penalty"]
     list_filter = ["course"]
     search_fields = ["title"]
@@ -56,18 +106,33 @@ class ProblemSetAdmin(admin.ModelAdmin):
 
 
 @admin.register(Question)
-class QuestionAdmin(admin.ModelAdmin):
+class QuestionAdmin(ModelAdmin):
+    form = QuestionAdminForm
     list_display = ["__str__", "kind", "points", "max_attempts", "attempt_penalty", "fresh_variant_per_attempt"]
     list_filter = ["kind", "problem_set__course"]
     search_fields = ["kind", "problem_set__title"]
 
 
+class RecordAdmin(ModelAdmin):
+    """Records of what happened (what a student saw and sent, who changed what): never made or
+    deleted by hand (adding one was an IntegrityError 500; deleting loses a student's work or
+    the audit trail)."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Variant)
-class VariantAdmin(admin.ModelAdmin):
-    list_display = ["id", "question", "student", "number", "seed", "generator_version", "created_at"]
+class VariantAdmin(RecordAdmin):
+    list_display = ["id", "question", "student", "number", "seed", "generator_version", "solution_seen_at", "created_at"]
     list_filter = ["question__problem_set__course"]
     search_fields = ["student__username"]
-    readonly_fields = ["question", "student", "number", "seed", "generator_version", "instance", "created_at"]
+    readonly_fields = [
+        "question", "student", "number", "seed", "generator_version", "instance", "created_at", "solution_seen_at",
+    ]
 
 
 @admin.action(description="Re-enqueue selected submissions that are not graded yet")
@@ -81,7 +146,7 @@ def requeue_submissions(modeladmin, request, queryset):
 
 
 @admin.register(Submission)
-class SubmissionAdmin(admin.ModelAdmin):
+class SubmissionAdmin(RecordAdmin):
     list_display = ["id", "student", "variant", "status", "attempt_number", "score", "late", "submitted_at"]
     list_filter = ["status", "late", "variant__question__problem_set__course"]
     search_fields = ["student__username", "idempotency_key"]
@@ -93,7 +158,10 @@ class SubmissionAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(RecordAdmin):
     list_display = ["created_at", "actor", "course", "action"]
     list_filter = ["action", "course"]
     readonly_fields = ["actor", "course", "action", "details", "created_at"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -58,7 +58,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from autograder.db_connections import connection_lost
 from autograder.sandbox import SandboxUnavailable
 from exercises import services
-from exercises.models import AuditEntry, Course, Membership, Question, Submission
+from exercises.models import AuditEntry, Course, Membership, Question
 from exercises.permissions import (
     INSTRUCTOR,
     course_student,
@@ -74,7 +74,6 @@ from exercises.permissions import (
     visible_submission,
 )
 from exercises.serializers import (
-    SCORING_FIELDS,
     CourseSerializer,
     ErrorSerializer,
     GradebookSerializer,
@@ -581,26 +580,9 @@ class ProblemSetDetailView(ApiView):
 
 
 def edit_conflict(question: Question, changes: dict) -> ApiError | None:
-    """Edits that would desynchronise stored work: a new kind/params after variants were drawn
-    (their instances are frozen), or scoring changes after grading (use the regrade endpoint)."""
-    changed = {name for name, value in changes.items() if getattr(question, name) != value}
-    if changed & {"kind", "params"} and question.variants.exists():
-        return ApiError(
-            409,
-            "Students already have variants of this question; kind and params can no longer change. "
-            "Create a new question instead.",
-            "has_variants",
-        )
-    graded = Submission.objects.filter(variant__question=question, status=Submission.Status.GRADED)
-    if changed & set(SCORING_FIELDS) and graded.exists():
-        fields = ", ".join(sorted(changed & set(SCORING_FIELDS)))
-        return ApiError(
-            409,
-            f"Submissions were already graded; change {fields} through "
-            f"/api/questions/{question.pk}/regrade/ so their scores are recomputed.",
-            "use_regrade",
-        )
-    return None
+    """services.question_edit_conflict as the API's 409."""
+    conflict = services.question_edit_conflict(question, changes)
+    return None if conflict is None else ApiError(409, conflict[1], conflict[0])
 
 
 def audit_question_edit(question: Question, before: dict, actor) -> None:

@@ -61,6 +61,16 @@ class RosterResult:
     kept_roles: list[tuple[str, str]] = field(default_factory=list)
 
 
+
+def new_password() -> str:
+    """A random password (72 bits) that starts with a letter or digit: the credentials file is
+    opened in spreadsheets, which read a leading -, + or = (token_urlsafe's alphabet has -) as a
+    formula and mangle the password."""
+    while True:
+        password = secrets.token_urlsafe(12)
+        if password[0].isalnum():
+            return password
+
 def read_roster(lines: Iterable[str]) -> list[RosterEntry]:
     """Entries of a CSV roster with a header row naming `username` and optionally `email`,
     `first_name`, `last_name` (a spreadsheet's export, byte-order mark removed); RosterError
@@ -140,7 +150,7 @@ def import_roster(
     usernames = [entry.username for entry in entries]
     known = set(users.filter(username__in=usernames).values_list("username", flat=True))
     new_entries = [entry for entry in entries if entry.username not in known]
-    raw = [secrets.token_urlsafe(12) if passwords else "" for _ in new_entries]
+    raw = [new_password() if passwords else "" for _ in new_entries]
     secrets_for = {}
     # PBKDF2 (hashlib) releases the GIL: one thread per core hashes a class list in parallel
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:

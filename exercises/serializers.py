@@ -22,6 +22,7 @@ from rest_framework.settings import api_settings
 from autograder.answers import Tolerance
 from exercises.models import Course, Membership, ProblemSet, Question, Submission
 from exercises.permissions import is_released
+from exercises.services import SCORING_FIELDS
 from nncore.problems import CATALOGUE, ParamError
 
 logger = logging.getLogger(__name__)
@@ -416,7 +417,6 @@ class GradebookSerializer(serializers.Serializer):
 
 
 # What a regrade may change (services.REGRADE_FIELDS); all but max_attempts change scores.
-SCORING_FIELDS = ("points", "tolerance", "attempt_penalty", "per_entry_credit", "error_carried_forward")
 REGRADE_FIELDS = (*SCORING_FIELDS, "max_attempts")
 
 

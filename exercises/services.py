@@ -134,7 +134,12 @@ def peek_variant(question: Question, student, number: int | None = None) -> Vari
     existing = Variant.objects.filter(question=question, student=student, number=number).first()
     if existing is not None:
         return existing
-    kind = get_kind(question.kind)
+    try:
+        kind = get_kind(question.kind)
+    except ValueError:  # saved around the API's checks (a database edit): say so, not a 500
+        raise VariantUnavailable(
+            f"this question's kind {question.kind!r} does not exist; the course staff must fix the question"
+        ) from None
     seed = variant_seed(question, student, number)
     try:
         instance = kind.generate(question.params, seed)
@@ -616,8 +621,20 @@ def _log_graded(submission: Submission) -> None:
     )
 
 
+# What a student reads on a submission that could not be graded; the cause (error_message) is for
+# the staff and may name internals.
+ERROR_FEEDBACK = {
+    "status": "error",
+    "score": None,
+    "fields": {},
+    "message": "This submission could not be graded because of a problem on our side, not in your "
+    "answers. It is kept and does not count as an attempt; the course staff can send it to grading "
+    "again once the problem is fixed, and you may also submit again.",
+}
+
+
 def _finish_error(submission: Submission, token: datetime, message: str) -> bool:
-    return _save_if_ours(submission, token, status=S.ERROR, error_message=message[:2000])
+    return _save_if_ours(submission, token, status=S.ERROR, error_message=message[:2000], feedback=dict(ERROR_FEEDBACK))
 
 
 def final_score(question: Question, raw_score: float, attempt_number: int, late: bool) -> float:
@@ -658,6 +675,7 @@ def sweep_stuck(older_than_seconds: float) -> int:
             Submission.objects.filter(same, pk=sub.pk).update(
                 status=S.ERROR,
                 error_message=f"grading did not finish after {sub.enqueue_count} tries (worker crash or time limit)",
+                feedback=dict(ERROR_FEEDBACK),
             )
         elif _requeue(same, sub.pk):
             sent.append(sub.pk)
@@ -704,7 +722,7 @@ def gradebook(problem_set: ProblemSet) -> list[dict]:
                 "student_id": user.pk,
                 "username": user.get_username(),
                 "scores": scores,
-                "total": round(sum(s for s in scores.values() if s is not None), 6),
+                "total": round(sum((s for s in scores.values() if s is not None), 0.0), 6),  # 0.0, not 0, when none
             }
         )
     return rows
@@ -797,6 +815,33 @@ def regrade_apply(question: Question, changes: dict, actor) -> int:
     for name in changes:
         setattr(question, name, getattr(changed, name))
     return len(diffs)
+
+
+# Settings that decide scores: once submissions are graded they change only through a regrade.
+SCORING_FIELDS = ("points", "tolerance", "attempt_penalty", "per_entry_credit", "error_carried_forward")
+
+
+def question_edit_conflict(question: Question, changes: dict) -> tuple[str, str] | None:
+    """(code, message) for edits that would desynchronise stored work, else None: a new kind or
+    params after variants were drawn (their instances are frozen), or scoring settings after
+    grading (the regrade endpoint recomputes the scores). The API and the admin both ask it."""
+    changed = {name for name, value in changes.items() if getattr(question, name) != value}
+    if question.pk is None:
+        return None
+    if changed & {"kind", "params"} and question.variants.exists():
+        return (
+            "has_variants",
+            "Students already have variants of this question; kind and params can no longer change. "
+            "Create a new question instead.",
+        )
+    if changed & set(SCORING_FIELDS) and _graded(question).exists():
+        fields = ", ".join(sorted(changed & set(SCORING_FIELDS)))
+        return (
+            "use_regrade",
+            f"Submissions were already graded; change {fields} through "
+            f"/api/questions/{question.pk}/regrade/ so their scores are recomputed.",
+        )
+    return None
 
 
 DEADLINE_FIELDS = ("due_at", "late_until", "late_penalty")

@@ -165,3 +165,15 @@ def test_read_roster_reports_problems_as_lines():
     with pytest.raises(RosterError) as error:
         read_roster(io.StringIO("username\nbad name\n"))
     assert error.value.problems == ["line 2: 'bad name' is not a valid username (letters, digits and @ . + - _ only)"]
+
+
+def test_new_passwords_never_start_like_a_spreadsheet_formula(monkeypatch):
+    """token_urlsafe may start with "-", which a spreadsheet opening the credentials file reads
+    as a formula (about 1 account in 64)."""
+    from exercises import roster
+
+    drawn = iter(["-abcdefghijklmnop", "_abcdefghijklmnop", "Zabcdefghijklmnop"])
+    monkeypatch.setattr(roster.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert roster.new_password() == "Zabcdefghijklmnop"
+    monkeypatch.undo()
+    assert all(roster.new_password()[0].isalnum() for _ in range(2000))

@@ -418,12 +418,12 @@ def test_gradebook_has_best_scores_per_question_and_csv(make_question, student, 
     assert list(rows) == ["alice", "bob", "carol", "dave"]
     assert rows["alice"]["scores"] == {str(q1.pk): 10.0, str(q2.pk): 4.0} and rows["alice"]["total"] == 14.0
     assert rows["bob"]["scores"] == {str(q1.pk): 0.0, str(q2.pk): None} and rows["bob"]["total"] == 0.0
-    assert rows["carol"]["scores"] == {str(q1.pk): None, str(q2.pk): None}
+    assert rows["carol"]["scores"] == {str(q1.pk): None, str(q2.pk): None} and type(rows["carol"]["total"]) is float
     assert rows["dave"]["student_id"] == outsider.pk
 
     table = list(csv.reader(io.StringIO(services.gradebook_csv(problem_set))))
     assert table[0] == ["username", f"q{q1.pk}_forward_neuron", f"q{q2.pk}_forward_layer", "total"]
-    assert table[1] == ["alice", "10.0", "4.0", "14.0"] and table[3] == ["carol", "", "", "0"]
+    assert table[1] == ["alice", "10.0", "4.0", "14.0"] and table[3] == ["carol", "", "", "0.0"]  # a float, as for all
 
 
 @pytest.mark.parametrize(

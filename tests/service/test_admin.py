@@ -1,0 +1,118 @@
+"""The Django admin keeps the API's rules: questions are checked as the API checks them, records
+(variants, submissions, audit entries) are never added or deleted by hand, and nothing an admin
+posts is a 500. Plus what students get from a question saved around those checks anyway.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from rest_framework.test import APIClient
+
+from exercises import services
+from exercises.models import AuditEntry, Question, Submission
+
+
+@pytest.fixture
+def admin_client(db) -> Client:
+    root = get_user_model().objects.create_superuser("root", "root@example.org", "pw-root")
+    client = Client()
+    client.force_login(root)
+    return client
+
+
+def question_form(problem_set, **changes) -> dict:
+    data = {
+        "problem_set": problem_set.pk, "position": 0, "kind": "forward_neuron", "params": "{}", "points": 10,
+        "max_attempts": "", "attempt_penalty": 0, "tolerance": "null", "error_carried_forward": "on",
+    }
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"kind": "no_such_kind"}, "Unknown kind"),
+        ({"tolerance": '"abc"'}, "Must be null or an object"),
+        ({"tolerance": '{"sigfigs": 3, "rtol": 0.1}'}, "rtol has no effect"),
+        ({"points": -5}, "greater than or equal to 0"),
+        ({"attempt_penalty": 7}, "less than or equal to 1"),
+        ({"params": '{"sizes": [2, 0]}'}, "sizes"),
+    ],
+)
+def test_admin_refuses_a_question_the_api_would_refuse(admin_client, problem_set, changes, says):
+    response = admin_client.post("/admin/exercises/question/add/", question_form(problem_set, **changes))
+    assert response.status_code == 200 and says in response.content.decode(), response.content.decode()[:2000]
+    assert not Question.objects.exists()
+
+
+def test_admin_saves_a_good_question_with_its_defaults(admin_client, problem_set):
+    response = admin_client.post("/admin/exercises/question/add/", question_form(problem_set))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Question.objects.get().params["sizes"] == [2, 1]  # the kind's defaults filled in, as the API does
+
+
+def test_admin_keeps_the_edit_rules(admin_client, make_question, student):
+    question = make_question()
+    services.current_variant(question, student)
+    url = f"/admin/exercises/question/{question.pk}/change/"
+    response = admin_client.post(url, question_form(question.problem_set, kind="loss_value"))
+    assert response.status_code == 200 and "kind and params can no longer change" in response.content.decode()
+    question.refresh_from_db()
+    assert question.kind == "forward_neuron"
+
+
+@pytest.mark.parametrize("model", ["variant", "submission", "auditentry"])
+def test_records_are_not_added_by_hand(admin_client, model):
+    assert admin_client.get(f"/admin/exercises/{model}/add/").status_code == 403
+    assert admin_client.post(f"/admin/exercises/{model}/add/", {"status": "queued"}).status_code == 403
+
+
+def test_records_are_not_deleted_by_hand(admin_client, make_question, student, instructor):
+    question = make_question()
+    submission, _ = services.submit(question, student, {"in_3": "1", "a_3": "0.5"})
+    services.regrade_apply(question, {"points": 3}, instructor)
+    entry = AuditEntry.objects.get()
+    for model, pk in (("submission", submission.pk), ("variant", submission.variant_id), ("auditentry", entry.pk)):
+        assert admin_client.post(f"/admin/exercises/{model}/{pk}/delete/", {"post": "yes"}).status_code == 403
+    response = admin_client.post(
+        "/admin/exercises/auditentry/", {"action": "delete_selected", "_selected_action": [entry.pk], "post": "yes"}
+    )
+    assert AuditEntry.objects.filter(pk=entry.pk).exists() and response.status_code in (200, 302)
+    assert Submission.objects.filter(pk=submission.pk).exists()
+
+
+def test_a_forged_action_selection_is_not_a_500(admin_client):
+    response = admin_client.post(
+        "/admin/exercises/submission/", {"action": "requeue_submissions", "_selected_action": ["abc"]}
+    )
+    assert response.status_code == 302
+
+
+def test_a_question_of_an_unknown_kind_is_a_clear_503_for_students(make_question, student):
+    """Saved around every check (a database edit): students got an HTML 500."""
+    question = make_question()
+    Question.objects.filter(pk=question.pk).update(kind="no_such_kind")
+    client = APIClient()
+    client.force_authenticate(student)
+    response = client.get(f"/api/questions/{question.pk}/variant/")
+    assert response.status_code == 503 and response.json()["code"] == "variant_unavailable", response.content
+    assert "does not exist" in response.json()["detail"]
+
+
+def test_a_submission_that_could_not_be_graded_tells_the_student(make_question, student, monkeypatch):
+    question = make_question()
+    submission, _ = services.submit(question, student, {"in_3": "1", "a_3": "0.5"})
+
+    def broken(*args, **kwargs):
+        raise TypeError("expected a Tolerance or a mapping, got str")
+
+    monkeypatch.setattr(services, "grade_submission", broken)
+    services.grade_submission_now(submission.pk)
+    client = APIClient()
+    client.force_authenticate(student)
+    body = client.get(f"/api/submissions/{submission.pk}/").json()
+    assert body["status"] == "error" and "problem on our side" in body["feedback"]["message"]
+    assert "Tolerance" not in str(body)  # the cause is for the staff
