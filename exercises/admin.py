@@ -104,6 +104,14 @@ class ProblemSetAdmin(ModelAdmin):
     search_fields = ["title"]
     inlines = [QuestionInline]
 
+    def save_model(self, request, obj, form, change):
+        """Edits go through services.update_problem_set, as in the API: new deadlines or a new
+        late penalty rescore the set's graded submissions, with an audit entry."""
+        if not change:
+            return super().save_model(request, obj, form, change)
+        stored = ProblemSet.objects.get(pk=obj.pk)
+        services.update_problem_set(stored, {name: form.cleaned_data[name] for name in form.changed_data}, request.user)
+
 
 @admin.register(Question)
 class QuestionAdmin(ModelAdmin):

@@ -116,3 +116,24 @@ def test_a_submission_that_could_not_be_graded_tells_the_student(make_question, 
     body = client.get(f"/api/submissions/{submission.pk}/").json()
     assert body["status"] == "error" and "problem on our side" in body["feedback"]["message"]
     assert "Tolerance" not in str(body)  # the cause is for the staff
+
+
+def test_admin_deadline_edits_rescore_like_the_api(admin_client, make_question, student, problem_set):
+    from datetime import timedelta
+
+    question = make_question(points=10.0)
+    late, _ = services.submit(question, student, {"in_3": "1", "a_3": "0.5"}, now=problem_set.due_at + timedelta(hours=1))
+    Submission.objects.filter(pk=late.pk).update(status="graded", attempt_number=1, raw_score=1.0, score=5.0, late=True)
+    form = {
+        "course": problem_set.course_id, "title": problem_set.title,
+        "release_at_0": problem_set.release_at.strftime("%Y-%m-%d"), "release_at_1": problem_set.release_at.strftime("%H:%M:%S"),
+        "due_at_0": problem_set.due_at.strftime("%Y-%m-%d"), "due_at_1": problem_set.due_at.strftime("%H:%M:%S"),
+        "late_until_0": problem_set.late_until.strftime("%Y-%m-%d"), "late_until_1": problem_set.late_until.strftime("%H:%M:%S"),
+        "late_penalty": "0.1",
+        "questions-TOTAL_FORMS": "0", "questions-INITIAL_FORMS": "0", "questions-MIN_NUM_FORMS": "0", "questions-MAX_NUM_FORMS": "1000",
+    }
+    response = admin_client.post(f"/admin/exercises/problemset/{problem_set.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    late.refresh_from_db()
+    assert late.score == 9.0
+    assert AuditEntry.objects.get(action="problem_set_deadlines").details["changes"]["late_penalty"] == {"old": 0.5, "new": 0.1}
