@@ -79,7 +79,7 @@ def grade_submission(
         return SubmissionGrade(
             "rejected", 0.0, message=f"unknown answer field(s) {unknown}; this question has {names}"
         )
-    if all(_blank(answers.get(name)) for name in names):  # a slip of the button, not an attempt
+    if all(blank(answers.get(name)) for name in names):  # a slip of the button, not an attempt
         return SubmissionGrade(
             "rejected", 0.0, message="No answers were given; fill in the fields and submit again. This attempt was not counted."
         )
@@ -88,7 +88,7 @@ def grade_submission(
     for spec in fields:
         name = spec["name"]
         raw = answers.get(name)
-        if _blank(raw):
+        if blank(raw):
             results[name] = FieldResult("incorrect", 0.0, "No answer given.", field=name)
             continue
         if spec["type"] == "code":
@@ -121,7 +121,7 @@ def grade_submission(
     return SubmissionGrade("graded", score, {n: r.to_dict() for n, r in results.items()})
 
 
-def _blank(raw: Any) -> bool:
+def blank(raw: Any) -> bool:
     """No answer: absent, null, or text with nothing but whitespace (code included)."""
     return raw is None or (isinstance(raw, str) and not raw.strip())
 

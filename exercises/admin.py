@@ -73,21 +73,35 @@ class QuestionAdminForm(forms.ModelForm):
         from exercises.serializers import QuestionSerializer  # the API's validation, not a copy
 
         cleaned = super().clean()
+        original = Question.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        if original is not None and not self.has_changed():
+            return cleaned  # an untouched inline row (its params may predate defaults being filled in)
         meta = QuestionSerializer.Meta
-        names = [name for name in meta.fields if name in cleaned and name not in meta.read_only_fields]
-        serializer = QuestionSerializer(data={name: cleaned[name] for name in names}, partial=True)
+        writable = [name for name in meta.fields if name in cleaned and name not in meta.read_only_fields]
+        names = writable if original is None else [name for name in writable if name in self.changed_data]
+        serializer = QuestionSerializer(original, data={name: cleaned[name] for name in names}, partial=True)
         if not serializer.is_valid():
             for name, errors in serializer.errors.items():
                 messages = [str(e) for e in (errors if isinstance(errors, list) else [errors])]
                 self.add_error(name if name in self.fields else None, messages)
             return cleaned
         cleaned.update(serializer.validated_data)  # params with their defaults filled in
-        original = Question.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
         if original is not None:
-            conflict = services.question_edit_conflict(original, {n: cleaned[n] for n in names if n in cleaned})
+            changes = {name: cleaned[name] for name in names}
+            if "params" in changes and changes["params"] == _validated_params(original):
+                del changes["params"]  # the same parameters, only written out with their defaults
+            conflict = services.question_edit_conflict(original, changes)
             if conflict is not None:
                 raise ValidationError(conflict[1], code=conflict[0])
         return cleaned
+
+
+def _validated_params(question: Question) -> dict | None:
+    """The stored parameters with the kind's defaults filled in (None if they no longer validate)."""
+    try:
+        return services.get_kind(question.kind).validate_params(question.params)
+    except ValueError:
+        return None
 
 
 class QuestionInline(admin.TabularInline):
@@ -133,8 +147,17 @@ class RecordAdmin(ModelAdmin):
         return False
 
 
+@admin.action(description="Let the students submit these variants again (forget that they saw the solution)")
+def reopen_variants(modeladmin, request, queryset):
+    """For a worked solution shown by mistake (a wrong due time, say): the variant takes
+    submissions again. The student has seen the answers: a decision for the course staff."""
+    count = queryset.exclude(solution_seen_at=None).update(solution_seen_at=None)
+    modeladmin.message_user(request, f"{count} variant(s) reopened.")
+
+
 @admin.register(Variant)
 class VariantAdmin(RecordAdmin):
+    actions = [reopen_variants]
     list_display = ["id", "question", "student", "number", "seed", "generator_version", "solution_seen_at", "created_at"]
     list_filter = ["question__problem_set__course"]
     search_fields = ["student__username"]

@@ -48,7 +48,7 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from autograder.answers import Tolerance
-from autograder.grading import GradingPolicy, apply_penalties, grade_submission
+from autograder.grading import GradingPolicy, apply_penalties, blank, grade_submission
 from exercises.models import AuditEntry, Membership, ProblemSet, Question, Submission, Variant
 from exercises.sql import (
     RowLoader,
@@ -337,6 +337,8 @@ def _check_field_names(fields: list[dict], answers: dict) -> None:
     unknown = sorted(str(k) for k in answers if k not in names)
     if unknown:
         raise SubmissionRefused(f"unknown answer field(s) {unknown[:10]}; this question has {names}", "bad_format")
+    if all(blank(answers.get(name)) for name in names):  # refused at once: a blank row would hold an attempt
+        raise SubmissionRefused(f"no answers given: fill in at least one of {names}", "empty_answers")
 
 
 def _check_window(problem_set: ProblemSet, now: datetime) -> bool:
@@ -555,26 +557,33 @@ def _current_settings(submission: Submission) -> int:
     variants (fresh_variant_per_attempt); the caller holds the pair lock, so the count stands.
     Both come from one query.
 
-    Reads the settings FOR SHARE (PostgreSQL): a regrade's UPDATE of the question then waits for
-    this transaction (and its own pass over graded rows sees this row), or this read waits for
-    the regrade to commit and sees its settings. On SQLite the write lock orders them the same
-    way. Call inside the finishing transaction. Raises Submission.DoesNotExist if the question
-    was deleted meanwhile.
+    The same for the problem set's late penalty and this row's late flag (update_problem_set
+    changes both when an instructor moves the deadlines).
+
+    Reads the settings FOR SHARE (PostgreSQL): a regrade's UPDATE of the question, or a deadline
+    edit's lock of the problem set, then waits for this transaction (and its own pass over
+    graded rows sees this row), or this read waits for it to commit and sees its settings. On
+    SQLite the write lock orders them the same way. Call inside the finishing transaction.
+    Raises Submission.DoesNotExist if the question was deleted meanwhile.
     """
     question = submission.variant.question
     lock = " FOR SHARE" if current().features.has_select_for_update else ""
     row = fetch_one(
-        f"SELECT {columns(Question, 'q')}, (SELECT MAX(s.attempt_number) FROM {table(Submission)} s "
+        f"SELECT {columns(Question, 'q')}, p.late_penalty, (SELECT own.late FROM {table(Submission)} own "
+        "WHERE own.id = %s), "
+        f"(SELECT MAX(s.attempt_number) FROM {table(Submission)} s "
         f"JOIN {table(Variant)} v ON v.id = s.variant_id WHERE v.question_id = q.id AND v.student_id = %s "
         f"AND s.student_id = %s AND s.status = %s AND s.attempt_number IS NOT NULL) "  # _graded
-        f"FROM {table(Question)} q WHERE q.id = %s{lock}",
-        [submission.student_id, submission.student_id, S.GRADED, question.pk],
+        f"FROM {table(Question)} q JOIN {table(ProblemSet)} p ON p.id = q.problem_set_id WHERE q.id = %s{lock}",
+        [submission.pk, submission.student_id, submission.student_id, S.GRADED, question.pk],
     )
     if row is None:
         raise Submission.DoesNotExist(f"question {question.pk} of submission {submission.pk} no longer exists")
     now_set = RowLoader.of(Question).load(row)
     for name in REGRADE_FIELDS:
         setattr(question, name, getattr(now_set, name))
+    question.problem_set.late_penalty = row[-3]
+    submission.late = bool(row[-2])
     return (row[-1] or 0) + 1
 
 
@@ -628,8 +637,8 @@ ERROR_FEEDBACK = {
     "score": None,
     "fields": {},
     "message": "This submission could not be graded because of a problem on our side, not in your "
-    "answers. It is kept and does not count as an attempt; the course staff can send it to grading "
-    "again once the problem is fixed, and you may also submit again.",
+    "answers. It is kept: it is tried again automatically, or sent to grading again by the course "
+    "staff once the problem is fixed, and then graded like any other submission.",
 }
 
 
@@ -856,29 +865,31 @@ def update_problem_set(problem_set: ProblemSet, changes: dict, actor) -> int:
     is graded again). Without this the new penalty surfaced silently in the next, unrelated
     regrade of each question.
     """
-    before = {name: getattr(problem_set, name) for name in DEADLINE_FIELDS}
     with transaction.atomic():
+        # Locked first: a grading finishing meanwhile re-reads the penalty and its late flag FOR
+        # SHARE (_current_settings), so it either waits for this edit or is rescored below.
+        stored = ProblemSet.objects.select_for_update().get(pk=problem_set.pk)
+        before = {name: getattr(stored, name) for name in DEADLINE_FIELDS}
         for name, value in changes.items():
             setattr(problem_set, name, value)
         problem_set.save()
         if all(getattr(problem_set, name) == old for name, old in before.items()):
             return 0
+        rows = Submission.objects.filter(variant__question__problem_set=problem_set)
+        if problem_set.due_at != before["due_at"]:  # queued, grading or failed rows too: scored later
+            rows.filter(late=True, submitted_at__lte=problem_set.due_at).update(late=False)
+            rows.filter(late=False, submitted_at__gt=problem_set.due_at).update(late=True)
         diffs = []
-        graded = Submission.objects.filter(variant__question__problem_set=problem_set, status=S.GRADED)
-        for sub in graded.select_related("variant__question", "student").order_by("pk"):
+        for sub in rows.filter(status=S.GRADED).select_related("variant__question", "student").order_by("pk"):
             if sub.raw_score is None:
                 continue
             question = sub.variant.question
             question.problem_set = problem_set
-            late = sub.submitted_at > problem_set.due_at if problem_set.due_at != before["due_at"] else sub.late
-            new = final_score(question, sub.raw_score, sub.attempt_number, late)
-            if late != sub.late or sub.score is None or abs(new - sub.score) > 1e-9:
-                diffs.append(
-                    {"submission": sub.pk, "student": sub.student_id, "username": sub.student.get_username(),
-                     "old": sub.score, "new": new, "late": late}
-                )
-                sub.late, sub.score = late, new
-                sub.save(update_fields=["late", "score"])
+            diff = _score_change(sub, final_score(question, sub.raw_score, sub.attempt_number, sub.late))
+            if diff is not None:
+                diffs.append({**diff, "late": sub.late})
+                sub.score = diff["new"]
+                sub.save(update_fields=["score"])
         AuditEntry.objects.create(
             actor=actor,
             course_id=problem_set.course_id,
@@ -968,23 +979,24 @@ def _regrade(
             seen.add(sub.pk)
         if regrade_answers:
             result = grade_submission(sub.variant.instance, sub.answers, policy)
-            if result.status != "graded":  # cannot happen with the same answers; keep the old grade
+            if result.status != "graded":  # graded under older rules (a blank one was scored 0): kept as it is
                 continue
             raw = result.score
         else:
             result, raw = None, sub.raw_score
             if raw is None:
                 continue
-        new = final_score(question, raw, sub.attempt_number, sub.late)
-        if sub.score is None or abs(new - sub.score) > 1e-9:
-            diff = {
-                "submission": sub.pk,
-                "student": sub.student_id,
-                "username": sub.student.get_username(),
-                "old": sub.score,
-                "new": new,
-            }
+        diff = _score_change(sub, final_score(question, raw, sub.attempt_number, sub.late))
+        if diff is not None:
             yield diff, sub, result
+
+
+def _score_change(sub: Submission, new: float) -> dict | None:
+    """The audit/preview row of a graded submission whose score becomes `new`, or None when it
+    stays (within 1e-9). `sub.student` should be loaded."""
+    if sub.score is not None and abs(new - sub.score) <= 1e-9:
+        return None
+    return {"submission": sub.pk, "student": sub.student_id, "username": sub.student.get_username(), "old": sub.score, "new": new}
 
 
 def membership_role(user, course) -> str | None:

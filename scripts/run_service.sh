@@ -51,8 +51,9 @@ trap stop EXIT INT TERM
 WORKER_PID=$!
 echo "worker (pid $WORKER_PID) logs to $VAR/worker.log"
 
-case "$DJANGO_DEBUG" in
-    1|true|True|TRUE|yes|on)
+debug=$(printf '%s' "$DJANGO_DEBUG" | tr -d '[:space:]' | tr '[:upper:]' '[:lower:]')  # as settings.env_bool reads it
+case "$debug" in
+    1|true|yes|on)
         "$BIN/python" manage.py runserver --noreload "$HOST:$PORT" &
         ;;
     *)

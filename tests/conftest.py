@@ -100,6 +100,16 @@ def _celery_eager():
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _fixed_variant_secret():
+    """The same variant seeds on every machine and run: a failure that depends on a student's
+    numbers reproduces (development keys are random per checkout, var/secret_key)."""
+    from django.test.utils import override_settings
+
+    with override_settings(AUTOGRADER_VARIANT_SECRET="tests: a fixed variant secret"):
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _fast_password_hashing():
     """PBKDF2 costs ~0.3 s per user; tests need working passwords, not slow ones."""
     from django.test.utils import override_settings

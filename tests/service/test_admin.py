@@ -119,9 +119,11 @@ def test_a_submission_that_could_not_be_graded_tells_the_student(make_question, 
 
 
 def test_admin_deadline_edits_rescore_like_the_api(admin_client, make_question, student, problem_set):
+    """Also with the set's questions on the page as inline rows: one stored with params {} (as
+    seed_demo and the admin store them) and variants drawn must not block the save."""
     from datetime import timedelta
 
-    question = make_question(points=10.0)
+    question = make_question(points=10.0, params={})
     late, _ = services.submit(question, student, {"in_3": "1", "a_3": "0.5"}, now=problem_set.due_at + timedelta(hours=1))
     Submission.objects.filter(pk=late.pk).update(status="graded", attempt_number=1, raw_score=1.0, score=5.0, late=True)
     form = {
@@ -130,10 +132,25 @@ def test_admin_deadline_edits_rescore_like_the_api(admin_client, make_question, 
         "due_at_0": problem_set.due_at.strftime("%Y-%m-%d"), "due_at_1": problem_set.due_at.strftime("%H:%M:%S"),
         "late_until_0": problem_set.late_until.strftime("%Y-%m-%d"), "late_until_1": problem_set.late_until.strftime("%H:%M:%S"),
         "late_penalty": "0.1",
-        "questions-TOTAL_FORMS": "0", "questions-INITIAL_FORMS": "0", "questions-MIN_NUM_FORMS": "0", "questions-MAX_NUM_FORMS": "1000",
+        "questions-TOTAL_FORMS": "1", "questions-INITIAL_FORMS": "1", "questions-MIN_NUM_FORMS": "0", "questions-MAX_NUM_FORMS": "1000",
+        "questions-0-id": question.pk, "questions-0-problem_set": problem_set.pk, "questions-0-position": 0,
+        "questions-0-kind": "forward_neuron", "questions-0-params": "{}", "questions-0-points": 10.0,
+        "questions-0-max_attempts": "", "questions-0-attempt_penalty": 0.0,
     }
     response = admin_client.post(f"/admin/exercises/problemset/{problem_set.pk}/change/", form)
     assert response.status_code == 302, response.content.decode()[:3000]
     late.refresh_from_db()
     assert late.score == 9.0
     assert AuditEntry.objects.get(action="problem_set_deadlines").details["changes"]["late_penalty"] == {"old": 0.5, "new": 0.1}
+
+
+def test_an_admin_can_reopen_a_variant_whose_solution_was_shown_by_mistake(admin_client, make_question, student):
+    question = make_question()
+    variant = services.current_variant(question, student)
+    services.mark_solution_seen(variant)
+    with pytest.raises(services.SubmissionRefused):
+        services.submit(question, student, {"in_3": "1"})
+    response = admin_client.post("/admin/exercises/variant/", {"action": "reopen_variants", "_selected_action": [variant.pk]})
+    assert response.status_code == 302
+    submission, created = services.submit(question, student, {"in_3": "1"})
+    assert created

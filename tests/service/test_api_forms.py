@@ -11,6 +11,8 @@ import re
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+from exercises.models import Course, Membership
+
 
 def raw_form_content(response) -> dict:
     """The JSON the browsable API pre-fills in its raw-data form."""
@@ -78,6 +80,10 @@ def test_who_may_create_a_course(db, make_user):
     staff.is_staff = True
     staff.save()
     assert create(staff, "c3").status_code == 201
+    teacher = make_user("teacher-of-c3")  # no permission, but teaches a course already
+    assert create(teacher, "c4").status_code == 403
+    Membership.objects.create(user=teacher, course=Course.objects.get(code="c3"), role="instructor")
+    assert create(teacher, "c4").status_code == 201
 
 
 def test_a_code_regrade_without_a_sandbox_is_a_clear_503(make_question, instructor, monkeypatch):
@@ -93,7 +99,7 @@ def test_a_code_regrade_without_a_sandbox_is_a_clear_503(make_question, instruct
     question = make_question("code_mlp_forward")
     graded = Submission.objects.create(
         variant=services.current_variant(question, instructor), student=instructor, answers={"code": "x = 1"},
-        status="graded", attempt_number=1, raw_score=0.0, score=0.0,
+        status="graded", attempt_number=1, raw_score=0.5, score=0.5,
     )
     monkeypatch.setattr(services, "grade_submission", no_sandbox)
     client = APIClient()
@@ -105,7 +111,7 @@ def test_a_code_regrade_without_a_sandbox_is_a_clear_503(make_question, instruct
     response = client.post(f"/api/questions/{question.pk}/regrade/", {"changes": {"points": 3}, "apply": True}, format="json")
     assert response.status_code == 200, response.content  # points only: no code runs
     graded.refresh_from_db()
-    assert graded.score == 0.0
+    assert graded.score == 1.5  # 0.5 of 3 points, rescored from the stored raw score
 
 
 def test_parameters_that_fail_for_some_students_are_refused_when_saved(problem_set, instructor, monkeypatch):

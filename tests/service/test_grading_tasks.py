@@ -65,7 +65,7 @@ def test_eager_enqueue_on_commit_grades_the_submission(make_question, student, d
 @pytest.mark.django_db
 def test_sweep_task_uses_the_configured_timeout(make_question, student, monkeypatch, settings):
     question = make_question()
-    submission, _ = services.submit(question, student, {})
+    submission, _ = services.submit(question, student, {"in_3": "1"})
     Submission.objects.filter(pk=submission.pk).update(submitted_at=timezone.now() - timedelta(seconds=30))
     sent = []
     monkeypatch.setattr(services, "enqueue", sent.append)

@@ -76,9 +76,10 @@ def test_grading_reads_the_row_once_and_writes_three_times(make_question, studen
     with CaptureQueriesContext(connection) as queries:
         services.grade_submission_now(submission.pk)
     statements = [q["sql"].split()[0].upper() for q in queries if "SAVEPOINT" not in q["sql"]]
-    # the row; claim; pair lock; the question's settings again (a regrade meanwhile) with the attempt count; save
+    # the row; claim; pair lock; the question's settings and the set's late penalty again (a regrade or
+    # deadline edit meanwhile) with the attempt count; save
     assert statements == ["SELECT", "UPDATE", "UPDATE", "SELECT", "UPDATE"], [q["sql"] for q in queries]
-    settings_read = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and "FROM \"exercises_question\" q WHERE" in q["sql"]]
+    settings_read = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and "FROM \"exercises_question\" q JOIN" in q["sql"]]
     assert len(settings_read) == 1
     assert settings_read[0].endswith("FOR SHARE") == (connection.vendor == "postgresql")
     with CaptureQueriesContext(connection) as queries:

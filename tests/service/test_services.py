@@ -593,11 +593,11 @@ def test_a_row_graded_while_a_regrade_computes_is_regraded_too(make_question, st
 @pytest.mark.parametrize("blank", [{}, {"in_3": None, "a_3": None}, {"in_3": "  ", "a_3": ""}])
 def test_a_blank_submission_is_not_an_attempt(make_question, student, blank):
     """Nothing filled in (a slip of the button) was graded 0 and used up the attempt, which on a
-    one-attempt question also opened the worked solution."""
+    one-attempt question also opened the worked solution. Refused at once: stored and rejected
+    by the worker later, it would have held the attempt while queued."""
     question = make_question(max_attempts=1)
-    graded = submit_and_grade(question, student, blank)
-    assert graded.status == S.REJECTED and graded.attempt_number is None
-    assert "No answers were given" in graded.feedback["message"]
+    assert "no answers given" in refused("empty_answers", services.submit, question, student, blank)
+    assert not Submission.objects.exists()
     assert not services.solution_visible(question, student)
     real = submit_and_grade(question, student, reference_answers(question, student))
     assert real.status == S.GRADED and real.attempt_number == 1
@@ -644,6 +644,32 @@ def test_an_extended_due_time_lifts_the_late_penalty(make_question, student, pro
     assert services.update_problem_set(problem_set, {"due_at": problem_set.due_at - timedelta(days=1)}, instructor) == 1
     submission.refresh_from_db()
     assert submission.late and submission.score == 5.0
+
+
+def test_a_deadline_edit_reaches_submissions_still_being_graded(make_question, student, problem_set, instructor, monkeypatch):
+    """The worker read the set before grading; an edit landing meanwhile must not be undone by
+    its late save (it re-reads the penalty and its own late flag in the finishing transaction)."""
+    question = make_question(points=10.0)
+    submission, _ = services.submit(question, student, reference_answers(question, student), now=problem_set.due_at + timedelta(hours=1))
+    assert submission.late
+    real = services.grade_submission
+
+    def grade_then_edit(*args, **kwargs):
+        result = real(*args, **kwargs)
+        services.update_problem_set(ProblemSet.objects.get(pk=problem_set.pk), {"late_penalty": 0.1}, instructor)
+        return result
+
+    monkeypatch.setattr(services, "grade_submission", grade_then_edit)
+    assert services.grade_submission_now(submission.pk).score == 9.0
+
+
+def test_an_extension_reaches_submissions_not_graded_yet(make_question, student, problem_set, instructor):
+    question = make_question(points=10.0)
+    queued, _ = services.submit(question, student, reference_answers(question, student), now=problem_set.due_at + timedelta(hours=1))
+    Submission.objects.filter(pk=queued.pk).update(submitted_at=problem_set.due_at + timedelta(hours=1))
+    services.update_problem_set(problem_set, {"due_at": problem_set.due_at + timedelta(days=1)}, instructor)
+    graded = services.grade_submission_now(queued.pk)
+    assert not graded.late and graded.score == 10.0
 
 
 def test_points_and_penalty_regrades_rescore_without_grading_again(make_question, student, instructor, monkeypatch):
