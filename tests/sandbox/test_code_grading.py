@@ -195,8 +195,8 @@ def test_grade_submission_runs_code_fields_and_rejects_unparseable_code(run):
     assert graded.fields["code"]["cases"][0]["passed"] is True
     rejected = grade_submission(instance, {"code": "def forward(:\n"}, GradingPolicy(), run)
     assert rejected.status == "rejected" and "does not parse" in rejected.fields["code"]["message"]
-    empty = grade_submission(instance, {"code": "  "}, GradingPolicy(), run)
-    assert empty.status == "graded" and empty.score == 0.0
+    empty = grade_submission(instance, {"code": "  "}, GradingPolicy(), run)  # not an attempt either
+    assert empty.status == "rejected" and "No answers were given" in empty.message
 
 
 # --- the observation channel ------------------------------------------------------------------------
