@@ -43,6 +43,7 @@ _LOOKALIKES = {
     "\u22c5": "*",  # dot operator
     "\u00f7": "/",  # division sign
 }
+_LOOKALIKE_TABLE = str.maketrans(_LOOKALIKES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +58,19 @@ class Token:
 
 def tokenize(text: str) -> list[Token]:
     """Tokens of ``text``, ending with an END token; unknown characters are InvalidAnswer."""
+    # Replaced in the whole text first (one character for one): a number written "1.2e−3", with
+    # the minus sign of a PDF in its exponent, is then read as one number.
+    text = text.translate(_LOOKALIKE_TABLE)
     tokens: list[Token] = []
     i = 0
     spaced = False
     while i < len(text):
-        ch = _LOOKALIKES.get(text[i], text[i])
+        ch = text[i]
         if ch.isspace():
             spaced = True
             i += 1
             continue
-        if ch == "*" and i + 1 < len(text) and _LOOKALIKES.get(text[i + 1], text[i + 1]) == "*":
+        if ch == "*" and i + 1 < len(text) and text[i + 1] == "*":
             tokens.append(Token(OPERATOR, "^", spaced))
             i += 2
         elif ch in "+-*/^":

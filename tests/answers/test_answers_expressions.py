@@ -59,6 +59,10 @@ from autograder.answers.limits import MAX_NESTING, MAX_SCALAR_CHARS
         ("3 \u2212 1", 2.0),  # Unicode minus sign
         ("2 \u00d7 3", 6.0),  # multiplication sign
         ("6 \u00f7 4", 1.5),  # division sign
+        ("1.2e\u22123", 1.2e-3),  # a minus sign in the exponent, as copied from a PDF
+        ("\u22125E\u22122", -5e-2),
+        ("1.5e\u20132", 1.5e-2),  # en dash
+        ("2 \u00d7 10^\u22123", 2e-3),
     ],
 )
 def test_valid_expressions(text, expected):
