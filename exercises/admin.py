@@ -12,6 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import F
 from django.http import HttpResponseRedirect
 
@@ -130,6 +131,18 @@ class ProblemSetAdmin(ModelAdmin):
 @admin.register(Question)
 class QuestionAdmin(ModelAdmin):
     form = QuestionAdminForm
+
+    def save_model(self, request, obj, form, change):
+        """Edits are audited as the API audits them (question_edit, old and new values)."""
+        from exercises.api import audit_question_edit
+        from exercises.serializers import QuestionSerializer
+
+        if not change:
+            return super().save_model(request, obj, form, change)
+        before = QuestionSerializer(Question.objects.get(pk=obj.pk)).data
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            audit_question_edit(obj, before, request.user)
     list_display = ["__str__", "kind", "points", "max_attempts", "attempt_penalty", "fresh_variant_per_attempt"]
     list_filter = ["kind", "problem_set__course"]
     search_fields = ["kind", "problem_set__title"]

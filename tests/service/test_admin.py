@@ -54,6 +54,15 @@ def test_admin_saves_a_good_question_with_its_defaults(admin_client, problem_set
     assert Question.objects.get().params["sizes"] == [2, 1]  # the kind's defaults filled in, as the API does
 
 
+def test_admin_question_edits_are_audited(admin_client, make_question):
+    question = make_question()
+    url = f"/admin/exercises/question/{question.pk}/change/"
+    response = admin_client.post(url, question_form(question.problem_set, points=7, params='{"sizes": [2, 1]}'))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    entry = AuditEntry.objects.get(action="question_edit")
+    assert entry.details["changes"]["points"] == {"old": 10.0, "new": 7.0}
+
+
 def test_admin_keeps_the_edit_rules(admin_client, make_question, student):
     question = make_question()
     services.current_variant(question, student)
