@@ -16,3 +16,7 @@ urlpatterns = [
     path("api/", include("exercises.api_urls")),
     re_path(r"^api/", api_not_found),  # last: a JSON 404 for any other /api/ URL
 ]
+
+# The API's {"detail", "code"} form for Django's own 400 and 500 pages too.
+handler400 = "exercises.api.bad_request"
+handler500 = "exercises.api.server_error"

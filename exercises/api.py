@@ -161,6 +161,18 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
+def bad_request(request, exception=None) -> JsonResponse:
+    """Django's 400 (a Host header not in DJANGO_ALLOWED_HOSTS, a malformed request) in the API's
+    error form instead of an HTML page."""
+    return JsonResponse({"detail": "Bad request: the service cannot take this request.", "code": "bad_request"}, status=400)
+
+
+def server_error(request) -> JsonResponse:
+    """Django's 500, when something slipped past every check, in the API's error form."""
+    detail = "Internal error; the request may not have completed. It was logged; try again in a moment."
+    return JsonResponse({"detail": detail, "code": "server_error"}, status=500)
+
+
 @csrf_exempt  # changes nothing; token clients send no CSRF cookie and must get this JSON, not a 403
 def api_not_found(request, *args, **kwargs) -> HttpResponse:
     """Any /api/ URL no route matches: a 404 in the API's error format, never Django's HTML page.
@@ -205,13 +217,16 @@ def _reject_constant(name: str) -> None:
 
 def json_problem(value: Any) -> str | None:
     """What is wrong with parsed JSON that the parser accepts: nesting deeper than
-    MAX_JSON_DEPTH, or NUL characters (PostgreSQL cannot store them). Iterative, no recursion."""
+    MAX_JSON_DEPTH, NUL characters (PostgreSQL cannot store them) or lone surrogates ("\\ud800":
+    not Unicode text; stored, the row could never be rendered again). Iterative, no recursion."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
                 return "strings must not contain NUL (\\u0000) characters"
+            if not services.is_unicode_text(item):
+                return "strings must not contain lone surrogates (\\ud800-\\udfff): they are not text"
             continue
         if isinstance(item, dict):
             stack.extend((key, depth) for key in item)

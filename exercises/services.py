@@ -321,8 +321,8 @@ def check_answers_format(answers: Any) -> None:
 def _answer_value_ok(value: Any, depth: int = 0) -> bool:
     if value is None:
         return True
-    if isinstance(value, str):
-        return "\x00" not in value  # PostgreSQL cannot store NUL characters
+    if isinstance(value, str):  # PostgreSQL cannot store NUL; a lone surrogate cannot be rendered
+        return "\x00" not in value and is_unicode_text(value)
     if isinstance(value, bool):
         return False
     if isinstance(value, (int, float)):
@@ -330,6 +330,16 @@ def _answer_value_ok(value: Any, depth: int = 0) -> bool:
     if isinstance(value, list) and depth < MAX_LIST_DEPTH:
         return all(v is not None and _answer_value_ok(v, depth + 1) for v in value)
     return False
+
+
+def is_unicode_text(text: str) -> bool:
+    """Whether a str is real Unicode text: JSON's "\\ud800" gives a lone surrogate, which no
+    encoding can write out (the response rendering it fails)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_field_names(fields: list[dict], answers: dict) -> None:

@@ -139,6 +139,9 @@ def bad_bodies(endpoint: Endpoint) -> list[tuple[str, bytes, str, int | None]]:
         ("deep-value", _literal(first, _deep(40)), "application/json", 400),
         ("nul-in-value", raw({**valid, first: "a\u0000b"}).encode(), "application/json", 400),
         ("nul-in-key", raw({**valid, "k\u0000": 1}).encode(), "application/json", 400),
+        # a lone surrogate: accepted and stored, its row answered every later GET with a 500
+        ("surrogate-in-value", _literal(first, '"a\\ud800b"'), "application/json", 400),
+        ("surrogate-in-key", b'{"\\udfff": 1}', "application/json", 400),
         ("bad-utf8", b'{"' + first.encode() + b'": "\xff\xfe"}', "application/json", 400),
         ("empty", b"", "application/json", 400),
         ("whitespace", b"   ", "application/json", 400),
@@ -211,6 +214,31 @@ def test_too_many_query_parameters_are_a_json_400_everywhere(world, path, debug,
         response = world["clients"][role].get(f"{path.format(**world['ids'])}?{query}")
         assert response.status_code == 400, (role, response.content[:300])
         assert response.json()["code"] == "too_many_fields"
+
+
+def test_a_foreign_host_header_is_a_json_400(world):
+    """DisallowedHost: Django's HTML 400 page before."""
+    response = world["clients"]["student"].post(
+        f"/api/questions/{world['ids']['question']}/submissions/", {"answers": {"in_3": "1"}}, format="json", HTTP_HOST="evil.example"
+    )
+    assert response.status_code == 400 and response.json()["code"] == "bad_request", response.content[:300]
+    assert not Submission.objects.exists()
+
+
+def test_a_server_error_is_json_too(world, monkeypatch):
+    """Whatever slips past every check answers in the API's form (handler500), not an HTML page."""
+    from rest_framework.test import APIClient as Client
+
+    from exercises import api
+
+    def broken():
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(api, "list_kinds", broken)
+    client = Client(raise_request_exception=False)
+    client.force_authenticate(world["alice"])
+    response = client.get("/api/kinds/")
+    assert response.status_code == 500 and response.json()["code"] == "server_error", response.content[:300]
 
 
 def test_a_chunked_body_is_refused_with_411_not_called_empty(world):

@@ -39,3 +39,19 @@ def test_sqlite_gets_no_postgresql_options(tmp_path):
     assert database["ENGINE"] == "django.db.backends.sqlite3"
     assert "prepare_threshold" not in database["OPTIONS"]
     assert database["OPTIONS"]["timeout"] == 20
+
+
+def test_the_embedded_broker_looks_for_messages_often(tmp_path):
+    """kombu's filesystem transport sleeps `polling_interval` whenever it finds nothing to take,
+    which with one task in flight per worker process is after every task: its default of 1 s held
+    the embedded default to ~2 gradings/s. Read back from the transport kombu builds, so a
+    misspelt option name (silently ignored by kombu) fails here."""
+    full = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL", "DATABASE_URL")}
+    full.update(DJANGO_SETTINGS_MODULE="autograder.settings", AUTOGRADER_VAR_DIR=str(tmp_path))
+    code = (
+        "from autograder.celery import app; connection = app.connection_for_read(); "
+        "print(connection.transport.driver_type, connection.transport.polling_interval)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, check=True)
+    driver, interval = done.stdout.split()
+    assert driver == "filesystem" and float(interval) <= 0.1, done.stdout
