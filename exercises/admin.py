@@ -196,7 +196,7 @@ class SubmissionAdmin(RecordAdmin):
     search_fields = ["student__username", "idempotency_key"]
     readonly_fields = [
         "variant", "student", "answers", "idempotency_key", "attempt_number", "raw_score", "score",
-        "feedback", "late", "submitted_at", "grading_started_at", "graded_at", "enqueue_count", "error_message",
+        "feedback", "late", "submitted_at", "grading_started_at", "graded_at", "enqueue_count", "claims", "error_message",
     ]
     actions = [requeue_submissions]
 

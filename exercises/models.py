@@ -122,6 +122,9 @@ class Submission(models.Model):
     grading_started_at = models.DateTimeField(null=True, blank=True)
     graded_at = models.DateTimeField(null=True, blank=True)
     enqueue_count = models.PositiveIntegerField(default=0)
+    # Gradings started (claims), what the sweeper bounds: re-sends of a row only waiting in a long
+    # queue raise enqueue_count, not this, so they do not use up the tries of a crashing one.
+    claims = models.PositiveIntegerField(default=0)
     error_message = models.TextField(blank=True)
 
     class Meta:

@@ -498,7 +498,7 @@ def _claim(submission: Submission) -> datetime | None:
         return None
     at = prep(Submission, "grading_started_at", now)
     claimed = execute(
-        f"UPDATE {table(Submission)} SET status = %s, grading_started_at = %s WHERE id = %s "
+        f"UPDATE {table(Submission)} SET status = %s, grading_started_at = %s, claims = claims + 1 WHERE id = %s "
         "AND (status = %s OR (status = %s AND grading_started_at < %s))",
         [S.GRADING, at, submission.pk, S.QUEUED, S.GRADING, prep(Submission, "grading_started_at", abandoned)],
     )
@@ -506,6 +506,7 @@ def _claim(submission: Submission) -> datetime | None:
         submission.refresh_from_db()
         return None
     submission.status, submission.grading_started_at = S.GRADING, now
+    submission.claims += 1
     return now
 
 
@@ -671,9 +672,9 @@ def sweep_stuck(older_than_seconds: float) -> int:
     - queued rows older than the timeout times their enqueue count (so a long backlog is not
       re-sent every sweep);
     - grading rows whose claim is older than the timeout (the worker died): back to queued, or
-      to error once they have been enqueued AUTOGRADER_MAX_GRADING_TRIES times (a submission
-      that keeps killing workers must stop);
-    - error rows, until they reach that number of tries.
+      to error once they have been claimed AUTOGRADER_MAX_GRADING_TRIES times (a submission
+      that keeps killing workers must stop; re-sends while only queued do not count);
+    - error rows, until they reach that number of claims.
     """
     now = timezone.now()
     cutoff = now - timedelta(seconds=older_than_seconds)
@@ -687,13 +688,13 @@ def sweep_stuck(older_than_seconds: float) -> int:
                 sent.append(sub.pk)
     for sub in Submission.objects.filter(
         Q(status=S.GRADING, grading_started_at__lt=cutoff)
-        | Q(status=S.ERROR, enqueue_count__lt=max_tries, grading_started_at__lt=cutoff)
-    ).only("pk", "status", "grading_started_at", "enqueue_count")[:1000]:
+        | Q(status=S.ERROR, claims__lt=max_tries, grading_started_at__lt=cutoff)
+    ).only("pk", "status", "grading_started_at", "enqueue_count", "claims")[:1000]:
         same = Q(status=sub.status, enqueue_count=sub.enqueue_count, grading_started_at=sub.grading_started_at)
-        if sub.status == S.GRADING and sub.enqueue_count >= max_tries:
+        if sub.status == S.GRADING and sub.claims >= max_tries:
             Submission.objects.filter(same, pk=sub.pk).update(
                 status=S.ERROR,
-                error_message=f"grading did not finish after {sub.enqueue_count} tries (worker crash or time limit)",
+                error_message=f"grading did not finish after {sub.claims} tries (worker crash or time limit)",
                 feedback=dict(ERROR_FEEDBACK),
             )
         elif _requeue(same, sub.pk):

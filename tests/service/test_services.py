@@ -364,21 +364,27 @@ def test_sweeper_requeues_lost_and_crashed_rows_with_backoff_and_a_bound(make_qu
     question = make_question()
     sent = []
     monkeypatch.setattr(services, "enqueue", sent.append)
-    subs = [services.submit(question, student, reference_answers(question, student))[0] for _ in range(5)]
-    lost, fresh, crashed, hopeless, done = subs
+    subs = [services.submit(question, student, reference_answers(question, student))[0] for _ in range(6)]
+    lost, fresh, crashed, hopeless, done, waited = subs
     old = timezone.now() - timedelta(seconds=100)
     Submission.objects.filter(pk__in=[lost.pk, crashed.pk, hopeless.pk, done.pk]).update(submitted_at=old)
-    Submission.objects.filter(pk=crashed.pk).update(status=S.GRADING, grading_started_at=old)
-    Submission.objects.filter(pk=hopeless.pk).update(status=S.GRADING, grading_started_at=old, enqueue_count=2)
+    Submission.objects.filter(pk=crashed.pk).update(status=S.GRADING, grading_started_at=old, claims=1)
+    Submission.objects.filter(pk=hopeless.pk).update(status=S.GRADING, grading_started_at=old, enqueue_count=2, claims=2)
+    # re-sent many times while it only waited in a long queue, then its first grading crashed: one
+    # claim, so it is sent again (counting sends, it ended as error after a single crash)
+    Submission.objects.filter(pk=waited.pk).update(
+        submitted_at=old, status=S.GRADING, grading_started_at=old, enqueue_count=14, claims=1
+    )
     services.grade_submission_now(done.pk)
     sent.clear()
 
-    assert services.sweep_stuck(60) == 2
-    assert sorted(sent) == sorted([lost.pk, crashed.pk])
+    assert services.sweep_stuck(60) == 3
+    assert sorted(sent) == sorted([lost.pk, crashed.pk, waited.pk])
     rows = {s.pk: s for s in Submission.objects.all()}
     assert (rows[lost.pk].status, rows[lost.pk].enqueue_count) == (S.QUEUED, 2)
     assert (rows[crashed.pk].status, rows[crashed.pk].enqueue_count) == (S.QUEUED, 2)
-    assert rows[hopeless.pk].status == S.ERROR and "did not finish" in rows[hopeless.pk].error_message
+    assert rows[hopeless.pk].status == S.ERROR and "did not finish after 2 tries" in rows[hopeless.pk].error_message
+    assert (rows[waited.pk].status, rows[waited.pk].enqueue_count, rows[waited.pk].claims) == (S.QUEUED, 15, 1)
     assert rows[fresh.pk].enqueue_count == 1 and rows[done.pk].status == S.GRADED
     assert services.sweep_stuck(60) == 0  # backoff: enqueued twice -> waits 2 x 60 s
     assert services.sweep_stuck(40) == 2
