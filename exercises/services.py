@@ -669,8 +669,9 @@ def final_score(question: Question, raw_score: float, attempt_number: int, late:
 def sweep_stuck(older_than_seconds: float) -> int:
     """Re-enqueue submissions whose message or worker was lost; returns how many were sent.
 
-    - queued rows older than the timeout times their enqueue count (so a long backlog is not
-      re-sent every sweep);
+    - queued rows older than the timeout times 1, 2, 4, 8... by their sends (a lost message is
+      sent again after one timeout; a row only waiting in a long backlog a few times, not at
+      every sweep);
     - grading rows whose claim is older than the timeout (the worker died): back to queued, or
       to error once they have been claimed AUTOGRADER_MAX_GRADING_TRIES times (a submission
       that keeps killing workers must stop; re-sends while only queued do not count);
@@ -683,7 +684,7 @@ def sweep_stuck(older_than_seconds: float) -> int:
     for sub in Submission.objects.filter(status=S.QUEUED, submitted_at__lt=cutoff).only(
         "pk", "submitted_at", "enqueue_count"
     )[:1000]:
-        if sub.submitted_at < now - timedelta(seconds=older_than_seconds * max(1, sub.enqueue_count)):
+        if sub.submitted_at < now - timedelta(seconds=older_than_seconds * _backoff(sub.enqueue_count)):
             if _requeue(Q(status=S.QUEUED, enqueue_count=sub.enqueue_count), sub.pk):
                 sent.append(sub.pk)
     for sub in Submission.objects.filter(
@@ -702,6 +703,13 @@ def sweep_stuck(older_than_seconds: float) -> int:
     for pk in sent:
         enqueue(pk)
     return len(sent)
+
+
+def _backoff(sends: int) -> int:
+    """How many stuck timeouts a queued row sent `sends` times waits before the next send:
+    1, 1, 2, 4, ... (doubling, capped at 1024). Linear waits re-sent a 20-minute backlog at a
+    120 s timeout ten times over (QA: thousands of duplicate messages after restarts)."""
+    return 2 ** min(max(sends - 1, 0), 10)
 
 
 def _requeue(unchanged: Q, pk: int) -> bool:

@@ -390,6 +390,22 @@ def test_sweeper_requeues_lost_and_crashed_rows_with_backoff_and_a_bound(make_qu
     assert services.sweep_stuck(40) == 2
 
 
+def test_a_row_waiting_in_a_long_backlog_is_sent_again_rarely(make_question, student, monkeypatch):
+    """Sends 1, 2, 3, 4 wait 1, 2, 4, 8 timeouts: over 15 timeouts of backlog, 4 re-sends, not 15."""
+    question = make_question()
+    sent = []
+    monkeypatch.setattr(services, "enqueue", sent.append)
+    waiting, _ = services.submit(question, student, reference_answers(question, student))
+    start = timezone.now()
+    for minute in range(1, 16):  # a sweep every timeout (60 s) while the row keeps waiting
+        Submission.objects.filter(pk=waiting.pk).update(submitted_at=start - timedelta(seconds=60 * minute + 1))
+        services.sweep_stuck(60)
+    waiting.refresh_from_db()
+    # the first send on submit, then at 1, 2, 4 and 8 timeouts (linear waits: at every one of the 15 sweeps)
+    assert len(sent) == 5 and waiting.enqueue_count == 5
+    assert [services._backoff(n) for n in (0, 1, 2, 3, 4, 11, 60)] == [1, 1, 2, 4, 8, 1024, 1024]
+
+
 # --- solution, gradebook, roles ---------------------------------------------------------------
 
 
