@@ -88,21 +88,10 @@ class QuestionAdminForm(forms.ModelForm):
             return cleaned
         cleaned.update(serializer.validated_data)  # params with their defaults filled in
         if original is not None:
-            changes = {name: cleaned[name] for name in names}
-            if "params" in changes and changes["params"] == _validated_params(original):
-                del changes["params"]  # the same parameters, only written out with their defaults
-            conflict = services.question_edit_conflict(original, changes)
+            conflict = services.question_edit_conflict(original, {name: cleaned[name] for name in names})
             if conflict is not None:
                 raise ValidationError(conflict[1], code=conflict[0])
         return cleaned
-
-
-def _validated_params(question: Question) -> dict | None:
-    """The stored parameters with the kind's defaults filled in (None if they no longer validate)."""
-    try:
-        return services.get_kind(question.kind).validate_params(question.params)
-    except ValueError:
-        return None
 
 
 class QuestionInline(admin.TabularInline):

@@ -22,7 +22,7 @@ from rest_framework.settings import api_settings
 from autograder.answers import Tolerance
 from exercises.models import Course, Membership, ProblemSet, Question, Submission
 from exercises.permissions import is_released
-from exercises.services import SCORING_FIELDS
+from exercises.services import REGRADE_FIELDS, mixed_tolerance
 from nncore.problems import CATALOGUE, ParamError
 
 logger = logging.getLogger(__name__)
@@ -182,11 +182,9 @@ def validate_tolerance(value: Any) -> dict | None:
         )
     if not value:
         raise serializers.ValidationError("Name rtol/atol or sigfigs, or send null for the kind's default.")
-    if "sigfigs" in value and "rtol" in value:  # with sigfigs the figures decide and rtol is ignored
-        raise serializers.ValidationError(
-            "rtol has no effect with sigfigs: send {\"rtol\", \"atol\"} or {\"sigfigs\"} (atol may go "
-            "with sigfigs as the smallest accepted difference)."
-        )
+    mixed = mixed_tolerance(value)
+    if mixed:
+        raise serializers.ValidationError(mixed)
     try:
         Tolerance.coerce(value)
     except (TypeError, ValueError) as error:
@@ -414,10 +412,6 @@ class GradebookSerializer(serializers.Serializer):
     title = serializers.CharField()
     questions = GradebookQuestionSerializer(many=True)
     rows = GradebookRowSerializer(many=True, help_text="one row per student")
-
-
-# What a regrade may change (services.REGRADE_FIELDS); all but max_attempts change scores.
-REGRADE_FIELDS = (*SCORING_FIELDS, "max_attempts")
 
 
 class RegradeChangesSerializer(StrictMixin, serializers.ModelSerializer):

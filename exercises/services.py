@@ -70,7 +70,9 @@ MAX_ANSWER_FIELDS = 500  # an upper bound before the instance is known; names ar
 MAX_ANSWER_BYTES = 64 * 1024  # the JSON of all answers; a real submission is a few KB
 MAX_LIST_DEPTH = 3  # matrices as nested lists; anything deeper is not an answer
 CODE_KIND_IDS = frozenset(kind.id for kind in CODE_KINDS)
-REGRADE_FIELDS = ("points", "attempt_penalty", "tolerance", "error_carried_forward", "per_entry_credit", "max_attempts")
+# Settings that decide scores: once submissions are graded they change only through a regrade.
+SCORING_FIELDS = ("points", "tolerance", "attempt_penalty", "per_entry_credit", "error_carried_forward")
+REGRADE_FIELDS = (*SCORING_FIELDS, "max_attempts")
 PENDING = (Submission.Status.QUEUED, Submission.Status.GRADING)
 S = Submission.Status
 
@@ -845,17 +847,20 @@ def regrade_apply(question: Question, changes: dict, actor) -> int:
     return len(diffs)
 
 
-# Settings that decide scores: once submissions are graded they change only through a regrade.
-SCORING_FIELDS = ("points", "tolerance", "attempt_penalty", "per_entry_credit", "error_carried_forward")
 
 
 def question_edit_conflict(question: Question, changes: dict) -> tuple[str, str] | None:
     """(code, message) for edits that would desynchronise stored work, else None: a new kind or
     params after variants were drawn (their instances are frozen), or scoring settings after
-    grading (the regrade endpoint recomputes the scores). The API and the admin both ask it."""
-    changed = {name for name, value in changes.items() if getattr(question, name) != value}
+    grading (the regrade endpoint recomputes the scores). The API and the admin both ask it.
+    Params count as changed only if they differ once the kind's defaults are filled in: stored
+    {} (seed_demo) and the same values written out are one set of parameters."""
     if question.pk is None:
         return None
+    changed = {name for name, value in changes.items() if getattr(question, name) != value}
+    if "params" in changed and changes.get("kind", question.kind) == question.kind:
+        if changes["params"] == _validated_params(question):
+            changed.discard("params")
     if changed & {"kind", "params"} and question.variants.exists():
         return (
             "has_variants",
@@ -870,6 +875,14 @@ def question_edit_conflict(question: Question, changes: dict) -> tuple[str, str]
             f"/api/questions/{question.pk}/regrade/ so their scores are recomputed.",
         )
     return None
+
+
+def _validated_params(question: Question) -> dict | None:
+    """The stored parameters with the kind's defaults filled in (None if they no longer validate)."""
+    try:
+        return get_kind(question.kind).validate_params(question.params)
+    except ValueError:
+        return None
 
 
 DEADLINE_FIELDS = ("due_at", "late_until", "late_penalty")
@@ -898,13 +911,13 @@ def update_problem_set(problem_set: ProblemSet, changes: dict, actor) -> int:
         if problem_set.due_at != before["due_at"]:  # queued, grading or failed rows too: scored later
             rows.filter(late=True, submitted_at__lte=problem_set.due_at).update(late=False)
             rows.filter(late=False, submitted_at__gt=problem_set.due_at).update(late=True)
-        diffs = []
-        for sub in rows.filter(status=S.GRADED).select_related("variant__question", "student").order_by("pk"):
-            if sub.raw_score is None:
-                continue
-            question = sub.variant.question
+        questions = {q.pk: q for q in problem_set.questions.all()}
+        for question in questions.values():
             question.problem_set = problem_set
-            diff = _score_change(sub, final_score(question, sub.raw_score, sub.attempt_number, sub.late))
+        graded = rows.filter(status=S.GRADED, raw_score__isnull=False).annotate(question_id=F("variant__question_id"))
+        diffs = []
+        for sub in graded.select_related("student").order_by("pk"):  # no variant: instances are large
+            diff = _score_change(sub, final_score(questions[sub.question_id], sub.raw_score, sub.attempt_number, sub.late))
             if diff is not None:
                 diffs.append({**diff, "late": sub.late})
                 sub.score = diff["new"]
@@ -958,11 +971,22 @@ def _valid_setting(name: str, value: Any) -> Any:
     raise RegradeError(f"invalid value {value!r} for {name!r}")
 
 
+def mixed_tolerance(value: dict) -> str | None:
+    """Why a tolerance naming both sigfigs and rtol is refused (the figures decide and rtol would
+    be silently ignored), or None. The API's serializers and the regrade check both ask it."""
+    if "sigfigs" in value and "rtol" in value:
+        return (
+            'rtol has no effect with sigfigs: send {"rtol", "atol"} or {"sigfigs"} (atol may go with '
+            "sigfigs as the smallest accepted difference)."
+        )
+    return None
+
+
 def _tolerance_ok(value: Any) -> bool:
     """None (the kind's default) or a non-empty rtol/atol/sigfigs object autograder.answers accepts."""
     if value is None:
         return True
-    if not isinstance(value, dict) or not value or ("sigfigs" in value and "rtol" in value):  # rtol ignored there
+    if not isinstance(value, dict) or not value or mixed_tolerance(value):
         return False
     if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1e6 for v in value.values()):
         return False

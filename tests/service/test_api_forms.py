@@ -133,3 +133,18 @@ def test_parameters_that_fail_for_some_students_are_refused_when_saved(problem_s
         f"/api/problem-sets/{problem_set.pk}/questions/", {"kind": "forward_neuron", "params": {}, "points": 1}, format="json"
     )
     assert response.status_code == 400 and response.json()["code"] == "bad_params", response.content
+
+
+def test_resending_the_same_params_is_not_a_change(make_question, student, instructor):
+    """Stored {} (seed_demo, the admin) and the same parameters written out with their defaults
+    are one set of parameters: re-saving a question students have variants of must not be 409."""
+    from exercises import services
+
+    question = make_question(params={})
+    services.current_variant(question, student)
+    client = APIClient()
+    client.force_authenticate(instructor)
+    response = client.patch(f"/api/questions/{question.pk}/", {"params": {}, "points": 3}, format="json")
+    assert response.status_code == 200, response.content
+    response = client.patch(f"/api/questions/{question.pk}/", {"params": {"sizes": [3, 1]}}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "has_variants", response.content
