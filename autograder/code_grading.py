@@ -11,6 +11,11 @@ TypeError, timeout...): messages, values and printed output could carry the hidd
 so they stay hidden unless the question sets show_hidden_cases. A source that does not parse is
 "invalid" (a message with the line; the attempt is not counted). A failing submission whose
 observations match a typical bug's on every case gets that bug's explanation.
+
+Running and judging are two steps: `run_code` turns the sandbox's outcomes into a CodeRun (per
+case: how it ended and the student's observed values), which the submission keeps for the staff;
+`judge_run` compares it with the expectations. A tolerance regrade judges the stored run again,
+so nobody's code runs a second time (and a slow one cannot hold the instructor's request).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from autograder.sandbox import CaseOutcome, Limits
-from autograder.sandbox.script import decode_observations
+from autograder.sandbox.script import decode_observations, storable_text
 from nncore.problems.code.harness import (
     CaseVerdict,
     describe_step,
@@ -38,6 +43,9 @@ RunCases = Callable[[str, Sequence[Mapping], Limits], list[CaseOutcome]]
 
 MAX_SOURCE_CHARS = 60_000
 MAX_OUTPUT_CHARS = 4000
+# A run is kept with its submission up to this size (observations as the sandbox sent them, plus
+# texts); a bigger one (a student returning a huge array) is not stored and runs again if regraded.
+MAX_STORED_RUN_BYTES = 256 * 1024
 DEFAULT_TIME_LIMIT_S = 2.0
 DEFAULT_MEMORY_MB = 256
 MEMORY_ERRORS = {"MemoryError", "_ArrayMemoryError"}
@@ -54,6 +62,7 @@ class CodeResult:
     misconception: str | None = None
     output: str = ""
     field: str = "code"
+    run: dict | None = None  # CodeRun.to_dict(): kept with the submission, never shown to students
 
     def to_dict(self) -> dict:
         return {
@@ -89,6 +98,60 @@ def syntax_problem(source: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class CaseRun:
+    """How one case of a run ended: the sandbox's status and message, the student's traceback,
+    and the decoded observations (None when the case gave none or they were malformed)."""
+
+    status: str
+    message: str = ""
+    traceback: str = ""
+    observations: list[dict] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class CodeRun:
+    """One run of a submission's code over the cases, as plain data (JSON for the database)."""
+
+    cases: tuple[CaseRun, ...]
+    output: str = ""  # what the run printed (stdout, then stderr)
+    size: int = 0  # bytes the sandbox sent for it (observations, messages, tracebacks, output)
+
+    def to_dict(self) -> dict:
+        return {
+            "cases": [
+                {"status": c.status, "message": c.message, "traceback": c.traceback, "observations": c.observations}
+                for c in self.cases
+            ],
+            "output": self.output,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, ncases: int) -> CodeRun | None:
+        """The stored run, or None when it is missing or not one of `ncases` cases (then the
+        code has to run again)."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("cases"), list) or len(data["cases"]) != ncases:
+            return None
+        cases = []
+        for case in data["cases"]:
+            if not isinstance(case, Mapping) or not isinstance(case.get("status"), str):
+                return None
+            observations = case.get("observations")
+            cases.append(
+                CaseRun(
+                    case["status"],
+                    str(case.get("message", "")),
+                    str(case.get("traceback", "")),
+                    observations if isinstance(observations, list) else None,
+                )
+            )
+        return cls(tuple(cases), str(data.get("output", "")))
+
+
 def grade_code(
     raw: object,
     instance: Mapping,
@@ -96,36 +159,69 @@ def grade_code(
     *,
     field_name: str = "code",
     tolerance: Mapping | None = None,
+    stored_run: Mapping | None = None,
 ) -> CodeResult:
-    """Grade the source `raw` against the instance's case scripts (visible and hidden)."""
+    """Grade the source `raw` against the instance's case scripts (visible and hidden).
+
+    With `stored_run` (a CodeResult.run of this same source and instance) the code is not run
+    again: only the judging is redone, e.g. with a new tolerance.
+    """
     if not isinstance(raw, str):
         return CodeResult("invalid", 0.0, "The code answer must be text (Python source).", field=field_name)
     problem = syntax_problem(raw)
     if problem:
         return CodeResult("invalid", 0.0, problem, field=field_name)
+    cases = [_with_tolerance(c, tolerance) for c in instance["answers"][field_name]["cases"]]
+    run = CodeRun.from_dict(stored_run, len(cases))
+    if run is None:
+        run = run_code(raw, cases, run_cases, limits_for(instance.get("params", {})))
+    return judge_run(instance, field_name, cases, run)
+
+
+def run_code(raw: str, cases: Sequence[Mapping], run_cases: RunCases, limits: Limits) -> CodeRun:
+    """Run the source on the public side of `cases` in the sandbox; what came back, decoded.
+    Every text the student's process produced is made storable (no NUL, no lone surrogate)."""
+    outcomes = run_cases(raw, [public_case(c) for c in cases], limits)
+    runs = tuple(
+        CaseRun(
+            outcome.status,
+            storable_text(outcome.message),
+            storable_text(outcome.traceback),
+            _observations(case, outcome),
+        )
+        for case, outcome in zip(cases, outcomes, strict=True)
+    )
+    output = storable_text(outcomes[0].stdout + outcomes[0].stderr).strip() if outcomes else ""
+    output = output[:MAX_OUTPUT_CHARS] + ("\n[... cut ...]" if len(output) > MAX_OUTPUT_CHARS else "")
+    size = len(output) + sum(
+        sum(a.size for a in o.outputs) + len(o.message) + len(o.traceback) for o in outcomes
+    )
+    return CodeRun(runs, output, size)
+
+
+def judge_run(instance: Mapping, field_name: str, cases: Sequence[Mapping], run: CodeRun) -> CodeResult:
+    """Score a run against the cases' expectations, with the feedback students see."""
     params = instance.get("params", {})
     show_hidden = bool(params.get("show_hidden_cases", False))
-    cases = [_with_tolerance(c, tolerance) for c in instance["answers"][field_name]["cases"]]
-    limits = limits_for(params)
-    outcomes = run_cases(raw, [public_case(c) for c in cases], limits)
+    memory_mb = limits_for(params).memory_mb
     feedback, observed = [], []
-    for case, outcome in zip(cases, outcomes, strict=True):
-        observations = _observations(case, outcome)
-        observed.append(observations)
-        verdict = _verdict(case, outcome, observations, limits.memory_mb)
+    for case, case_run in zip(cases, run.cases, strict=True):
+        observed.append(case_run.observations)
+        verdict = _verdict(case, case_run, memory_mb)
         reveal = not case.get("hidden") or show_hidden
-        feedback.append(_case_feedback(case, verdict, observations, outcome, reveal))
+        feedback.append(_case_feedback(case, verdict, case_run, reveal))
     passed = sum(1 for f in feedback if f["passed"])
     score = passed / len(cases) if cases else 0.0
-    output = _output(outcomes, reveal=show_hidden or not any(c.get("hidden") for c in cases))
+    output = run.output if show_hidden or not any(c.get("hidden") for c in cases) else ""
+    stored = run.to_dict() if run.size <= MAX_STORED_RUN_BYTES else None
     if passed == len(cases):
-        return CodeResult("correct", 1.0, f"All {len(cases)} test cases passed.", feedback, None, output, field_name)
+        return CodeResult("correct", 1.0, f"All {len(cases)} test cases passed.", feedback, None, output, field_name, stored)
     message = f"{passed} of {len(cases)} test cases passed."
     bug = _matching_bug(instance, field_name, cases, observed)
     if bug is not None:
         message += f" {bug['name']}: {bug['explanation']}"
     status = "partial" if passed else "incorrect"
-    return CodeResult(status, score, message, feedback, bug["id"] if bug else None, output, field_name)
+    return CodeResult(status, score, message, feedback, bug["id"] if bug else None, output, field_name, stored)
 
 
 def _with_tolerance(case: Mapping, tolerance: Mapping | None) -> dict:
@@ -142,10 +238,9 @@ def _observations(case: Mapping, outcome: CaseOutcome) -> list[dict] | None:
     return decode_observations(outcome.outputs, len(case["steps"]))
 
 
-def _verdict(
-    case: Mapping, outcome: CaseOutcome, observations: list[dict] | None, memory_mb: int
-) -> CaseVerdict:
+def _verdict(case: Mapping, outcome: CaseRun, memory_mb: int) -> CaseVerdict:
     name = case.get("name", "case")
+    observations = outcome.observations
     if not outcome.ok:
         details = {"traceback": outcome.traceback} if outcome.traceback else {}
         return CaseVerdict(name, False, _outcome_message(outcome), None, details)
@@ -168,7 +263,7 @@ def _error_kind(observation: Mapping) -> str:
     return "" if observation.get("ok") else str(observation.get("error", "")).split(":", 1)[0]
 
 
-def _outcome_message(outcome: CaseOutcome) -> str:
+def _outcome_message(outcome: CaseRun) -> str:
     """The run-level reason a case has no result: timeout, memory, exit, crash, exception."""
     if outcome.status == "error" and outcome.traceback:
         last = outcome.traceback.strip().splitlines()[-1] if outcome.traceback.strip() else ""
@@ -176,20 +271,14 @@ def _outcome_message(outcome: CaseOutcome) -> str:
     return outcome.message or outcome.status
 
 
-def _case_feedback(
-    case: Mapping,
-    verdict: CaseVerdict,
-    observations: list[dict] | None,
-    outcome: CaseOutcome,
-    reveal: bool,
-) -> dict:
+def _case_feedback(case: Mapping, verdict: CaseVerdict, outcome: CaseRun, reveal: bool) -> dict:
     out = {
         "name": case["name"],
         "kind": case.get("kind", ""),
         "hidden": bool(case.get("hidden")),
         "note": case.get("note", ""),
         "passed": verdict.passed,
-        "message": verdict.message if reveal else _hidden_message(case, verdict, observations, outcome),
+        "message": verdict.message if reveal else _hidden_message(case, verdict, outcome),
     }
     if reveal:
         out["steps"] = public_case(case)["steps"]
@@ -198,11 +287,10 @@ def _case_feedback(
     return out
 
 
-def _hidden_message(
-    case: Mapping, verdict: CaseVerdict, observations: list[dict] | None, outcome: CaseOutcome
-) -> str:
+def _hidden_message(case: Mapping, verdict: CaseVerdict, outcome: CaseRun) -> str:
     """How a hidden case failed, without any value, message or text the submission produced
     (exception names only when they are Python's own: a class name can carry data too)."""
+    observations = outcome.observations
     if verdict.passed:
         return ""
     if not outcome.ok:
@@ -231,14 +319,6 @@ def _hidden_message(
 
 def _builtin_name(name: str) -> str:
     return name if isinstance(getattr(builtins, name, None), type) else "an exception"
-
-
-def _output(outcomes: Sequence[CaseOutcome], *, reveal: bool) -> str:
-    """What the submission printed (one run for all cases), only when no hidden case ran."""
-    if not outcomes or not reveal:
-        return ""
-    text = (outcomes[0].stdout + outcomes[0].stderr).strip()
-    return text[:MAX_OUTPUT_CHARS] + ("\n[... cut ...]" if len(text) > MAX_OUTPUT_CHARS else "")
 
 
 # --- typical bugs --------------------------------------------------------------------------------

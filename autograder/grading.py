@@ -13,7 +13,8 @@ Rules:
   by `apply_penalties`.
 - A code field (Python source) is run on the instance's test cases in the sandbox and scored by
   the fraction of cases passed (autograder.code_grading); a source that does not parse is
-  unreadable like any other field.
+  unreadable like any other field. The runs come back in `SubmissionGrade.runs` (kept with the
+  submission, for the staff only); given back to a regrade, the code is judged again, not run.
 """
 
 from __future__ import annotations
@@ -57,18 +58,24 @@ class SubmissionGrade:
     score: float
     fields: dict[str, dict] = field(default_factory=dict)
     message: str = ""
+    runs: dict[str, dict] = field(default_factory=dict)  # code field -> its stored run (not feedback)
 
     def to_dict(self) -> dict:
         return {"status": self.status, "score": self.score, "fields": self.fields, "message": self.message}
 
 
 def grade_submission(
-    instance: Mapping, answers: Any, policy: GradingPolicy = GradingPolicy(), run_code: RunCases | None = None
+    instance: Mapping,
+    answers: Any,
+    policy: GradingPolicy = GradingPolicy(),
+    run_code: RunCases | None = None,
+    runs: Mapping[str, Any] | None = None,
 ) -> SubmissionGrade:
     """Grade raw `answers` ({field name: raw input}) against a stored instance.
 
     Code fields run in `run_code` (default: this process's sandbox, autograder.sandbox_runner),
-    which raises autograder.sandbox.SandboxUnavailable when student code cannot be run safely.
+    which raises autograder.sandbox.SandboxUnavailable when student code cannot be run safely;
+    a code field with a run in `runs` (an earlier grading's SubmissionGrade.runs) is judged from it.
     """
     if not isinstance(answers, Mapping):
         return SubmissionGrade("rejected", 0.0, message="answers must be an object mapping field names to values")
@@ -93,7 +100,12 @@ def grade_submission(
             continue
         if spec["type"] == "code":
             results[name] = grade_code(
-                raw, instance, run_code or _default_runner(), field_name=name, tolerance=policy.tolerance
+                raw,
+                instance,
+                run_code or _default_runner(),
+                field_name=name,
+                tolerance=policy.tolerance,
+                stored_run=(runs or {}).get(name),
             )
             continue
         results[name] = grade_field(
@@ -118,7 +130,8 @@ def grade_submission(
     if instance.get("chained") and policy.error_carried_forward:
         results = _carry_errors_forward(instance, answers, results, tolerance, policy)
     score = float(np.mean([r.score for r in results.values()])) if results else 0.0
-    return SubmissionGrade("graded", score, {n: r.to_dict() for n, r in results.items()})
+    code_runs = {n: r.run for n, r in results.items() if isinstance(r, CodeResult) and r.run is not None}
+    return SubmissionGrade("graded", score, {n: r.to_dict() for n, r in results.items()}, runs=code_runs)
 
 
 def blank(raw: Any) -> bool:

@@ -966,11 +966,11 @@ class RegradeView(ApiView):
                 data = {"applied": False, "changes": changes, "affected": services.regrade_preview(question, changes)}
         except services.RegradeError as error:
             raise ApiError(400, str(error), "bad_changes") from None
-        except SandboxUnavailable as error:  # a tolerance change of a code question runs the code again
+        except SandboxUnavailable as error:  # code graded before its runs were kept runs again
             raise ApiError(
                 503,
-                f"Regrading with this change runs the students' code again, which needs the sandbox in the "
-                f"web server, and it is unavailable here: {error}",
+                "Regrading with this change runs again the code of submissions graded before their runs "
+                f"were kept, which needs the sandbox in the web server, and it is unavailable here: {error}",
                 "sandbox_unavailable",
             ) from None
         return Response(RegradeResultSerializer(data).data)

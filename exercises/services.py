@@ -624,7 +624,7 @@ def _numbered(submission: Submission, result, number: int) -> dict:
             "fields": {},
             "message": f"No attempts left: all {question.max_attempts} attempt(s) were already used.",
         })
-    return {
+    fields = {
         "status": S.GRADED,
         "attempt_number": number,
         "raw_score": result.score,
@@ -633,6 +633,9 @@ def _numbered(submission: Submission, result, number: int) -> dict:
         "graded_at": timezone.now(),
         "error_message": "",
     }
+    if result.runs:  # code fields: kept so a regrade judges them again without running the code
+        fields["code_runs"] = result.runs
+    return fields
 
 
 def _log_graded(submission: Submission) -> None:
@@ -792,9 +795,9 @@ GRADING_FIELDS = ("tolerance", "error_carried_forward", "per_entry_credit")
 def _changes_grading(question: Question, changes: dict) -> bool:
     """Whether the changes need the answers graded again, not only the stored raw scores rescored.
 
-    Code is judged by its test cases alone, so of these only the tolerance matters there: a
-    points or penalty change must not run every student's code again (a slow or looping
-    submission costs its whole time limit, inside the instructor's web request).
+    Code is judged by its test cases alone, so of these only the tolerance matters there; a
+    tolerance change judges each submission's stored run again (code graded before runs were
+    kept runs once more, inside the instructor's web request).
     """
     relevant = ("tolerance",) if _is_code_question(question) else GRADING_FIELDS
     return any(name in changes for name in relevant)
@@ -830,7 +833,8 @@ def regrade_apply(question: Question, changes: dict, actor) -> int:
                 sub.save(update_fields=["score"])
             else:
                 sub.raw_score, sub.score, sub.feedback = result.score, diff["new"], result.to_dict()
-                sub.save(update_fields=["raw_score", "score", "feedback"])
+                sub.code_runs = result.runs or sub.code_runs
+                sub.save(update_fields=["raw_score", "score", "feedback", "code_runs"])
             diffs.append(diff)
         AuditEntry.objects.create(
             actor=actor,
@@ -1020,8 +1024,8 @@ def _regrade(
     for sub in subs.order_by("pk"):
         if seen is not None:
             seen.add(sub.pk)
-        if regrade_answers:
-            result = grade_submission(sub.variant.instance, sub.answers, policy)
+        if regrade_answers:  # code judged from its stored run; it runs again only where none was kept
+            result = grade_submission(sub.variant.instance, sub.answers, policy, runs=sub.code_runs)
             if result.status != "graded":  # graded under older rules (a blank one was scored 0): kept as it is
                 continue
             raw = result.score

@@ -6,6 +6,8 @@ harness runs it with run_case and sends back the observations as JSON bytes, one
 float64 entry (see harness.SCRIPT_ENTRY). Here those bytes are checked strictly: exactly one
 array, every entry an integer 0..255, valid UTF-8 JSON of a bounded size, and the shape of a
 list of observations. Anything else is None ("malformed"); nothing here raises on student bytes.
+Strings in the observations come out storable: a NUL or a lone surrogate (JSON's \\u0000 and
+\\ud800 escapes, which PostgreSQL cannot store as text) becomes U+FFFD.
 The student can forge observations, but they only carry values to compare with expectations
 that never entered the sandbox, so a forgery earns no more than computing the values would.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -48,7 +51,10 @@ def decode_observations(outputs: Sequence[np.ndarray], steps: int) -> list[dict]
     if data.size and not (np.all(data >= 0) and np.all(data <= 255) and np.all(data == np.floor(data))):
         return None
     try:
-        parsed = json.loads(data.astype(np.uint8).tobytes().decode("utf-8"))
+        text = data.astype(np.uint8).tobytes().decode("utf-8")
+        parsed = json.loads(text)
+        if "\\u" in text:  # only an escape can put a NUL or a lone surrogate into a string
+            parsed = storable(parsed)
     except (ValueError, RecursionError, MemoryError):
         return None
     if not isinstance(parsed, list) or len(parsed) > steps:
@@ -56,6 +62,31 @@ def decode_observations(outputs: Sequence[np.ndarray], steps: int) -> list[dict]
     if not all(_valid_observation(o, i, steps) for i, o in enumerate(parsed)):
         return None
     return parsed
+
+
+def storable(value: object) -> object:
+    """`value` (parsed JSON) with every string, keys included, made storable text."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    if isinstance(value, dict):
+        return {storable_text(k): storable(v) for k, v in value.items()}
+    return value
+
+
+def storable_text(text: str) -> str:
+    """Text PostgreSQL can store: NUL characters and lone surrogates replaced by U+FFFD."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _valid_observation(obs: object, position: int, steps: int) -> bool:

@@ -240,6 +240,34 @@ def test_well_formed_observations_round_trip():
     assert encoded.dtype == np.int64 and bytes(encoded.astype(np.uint8)) == b'{"name":"c","steps":[]}'
 
 
+def test_observed_strings_come_out_storable():
+    """A NUL or a lone surrogate (as JSON escapes: the only way they reach the parent) would fail
+    the row's write on PostgreSQL; they become U+FFFD, keys included, and the rest is kept."""
+    text = r'[{"step": 0, "ok": false, "error": "E: a\u0000b \ud800 \ud83d\ude00 é", "traceback": "t", "\u0000k": 1}]'
+    observations = decode_observations(_as_output(text), steps=1)
+    assert observations == [{"step": 0, "ok": False, "error": "E: a\ufffdb \ufffd \U0001f600 é", "traceback": "t", "\ufffdk": 1}]
+
+
+def test_a_run_is_kept_for_regrades_unless_it_is_huge(run):
+    """The run goes with the result (judged again by a regrade instead of running the code), but
+    not a student's 2 MB array: that would be stored with every such submission."""
+    instance = mlp_instance()
+    honest = grade_code(honest_mlp_forward(instance), instance, run)
+    assert honest.run is not None and len(honest.run["cases"]) == len(instance["answers"]["code"]["cases"])
+    again = grade_code("this would not even parse?", instance, run, stored_run=honest.run)
+    assert again.status == "invalid"  # the source decides first; a stored run never grades bad code
+    replayed = grade_code(honest_mlp_forward(instance), instance, _refuse_to_run, stored_run=honest.run)
+    assert replayed.to_dict() == honest.to_dict()
+    wrong_count = {"cases": honest.run["cases"][:1], "output": ""}  # not this instance's run: runs again
+    assert grade_code(honest_mlp_forward(instance), instance, run, stored_run=wrong_count).score == 1.0
+    huge = "import numpy as np\ndef forward(*args):\n    return np.zeros((500, 500))\n"
+    assert grade_code(huge, instance, run).run is None
+
+
+def _refuse_to_run(*args, **kwargs):
+    raise AssertionError("the code ran although its run was given")
+
+
 def test_a_forged_result_channel_earns_nothing(run):
     """The submission writes its own 'all passed' observations to the result pipe and exits."""
     instance = mlp_instance()

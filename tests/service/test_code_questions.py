@@ -7,6 +7,7 @@ test_integration_code.py. Needs bubblewrap: skipped locally without it, FAILS un
 from __future__ import annotations
 
 import io
+import json
 import os
 
 import pytest
@@ -76,6 +77,65 @@ def test_code_that_does_not_parse_is_rejected_without_using_an_attempt(
     assert result["status"] == "rejected"
     assert "line 1" in result["feedback"]["fields"]["code"]["message"]
     assert services.attempts_used(code_question, student) == 0
+
+
+def test_a_tolerance_regrade_judges_the_stored_runs_and_runs_no_code(
+    require_sandbox, fresh_runner, code_question, student, instructor, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A tolerance regrade used to run every student's code again inside the instructor's request
+    (a class of 500, some of it looping to its time limit, outlived the web timeout). Each graded
+    row now keeps how its code ran; the regrade judges that again and runs nothing."""
+    instance = services.current_variant(code_question, student).instance
+    reference = instance["answers"]["code"]["source"]
+    off_by_a_bit = reference.replace("    return A\n", "    return A * (1 + 1e-4)\n")
+    assert off_by_a_bit != reference
+    result = submit_code(client_for(student), code_question, off_by_a_bit, django_capture_on_commit_callbacks)
+    assert result["status"] == "graded" and result["score"] < 5.0, result  # outputs of 0 stay right
+    assert "code_runs" not in result and "observations" not in json.dumps(result)  # hidden cases' values
+    row = Submission.objects.get(pk=result["id"])
+    run = row.code_runs["code"]
+    assert len(run["cases"]) == len(instance["answers"]["code"]["cases"])
+    assert all(case["status"] == "ok" and case["observations"] for case in run["cases"])
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the student's code ran again")
+
+    monkeypatch.setattr(sandbox_runner, "run_cases", must_not_run)
+    client = client_for(instructor)
+    url = f"/api/questions/{code_question.pk}/regrade/"
+    loose = {"tolerance": {"rtol": 1e-3, "atol": 1e-8}}
+    preview = client.post(url, {"changes": loose}, format="json")
+    assert preview.status_code == 200, preview.content
+    assert [(a["submission"], a["old"], a["new"]) for a in preview.json()["affected"]] == [(row.pk, row.score, 10.0)]
+    applied = client.post(url, {"changes": loose, "apply": True}, format="json")
+    assert applied.status_code == 200 and applied.json()["regraded"] == 1, applied.content
+    row.refresh_from_db()
+    assert row.score == 10.0 and row.feedback["fields"]["code"]["status"] == "correct"
+    assert row.code_runs["code"] == run  # the same run, judged again
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'print("out\\x00put \\ud800")\n{reference}',
+        'raise ValueError("x\\x00y \\ud800")\n',
+        'def forward(*args):\n    raise ValueError("x\\x00y \\ud800")\n',
+    ],
+    ids=["printed", "raised_on_import", "raised_in_a_call"],
+)
+def test_nul_and_lone_surrogates_from_student_code_are_stored_as_replacement_characters(
+    require_sandbox, fresh_runner, code_question, student, django_capture_on_commit_callbacks, source
+):
+    """PostgreSQL cannot store a NUL character or a lone surrogate as text: code that printed or
+    raised one left its submission in "grading" until it was marked an error. (Observed values
+    carry them too: tests/sandbox/test_code_grading.py forges those.)"""
+    reference = services.current_variant(code_question, student).instance["answers"]["code"]["source"]
+    result = submit_code(client_for(student), code_question, source.format(reference=reference), django_capture_on_commit_callbacks)
+    assert result["status"] == "graded", result
+    row = Submission.objects.get(pk=result["id"])
+    stored = json.dumps([row.feedback, row.code_runs], ensure_ascii=False)
+    assert "\x00" not in stored
+    stored.encode("utf-8")  # no lone surrogate
 
 
 def test_without_a_sandbox_code_is_refused_with_the_reason_and_kept(
