@@ -886,7 +886,8 @@ class SolutionView(ApiView):
         variant = question.variants.filter(student=request.user).order_by("-number").first()
         if variant is None:
             variant = services.current_variant(question, request.user)
-        services.mark_solution_seen(variant)  # this variant now takes no more submissions
+        if request.method == "GET":  # a HEAD sends no body: the student has seen nothing
+            services.mark_solution_seen(variant)  # this variant now takes no more submissions
         instance = variant.instance
         data = {
             "question": question.pk,

@@ -46,10 +46,13 @@ stop() {  # graceful first (gunicorn finishes requests, Celery a warm shutdown),
 }
 trap stop EXIT INT TERM
 
-"$BIN/celery" -A autograder.celery worker -B -s "$VAR/celerybeat-schedule" \
-    --concurrency "${AUTOGRADER_WORKER_CONCURRENCY:-2}" --loglevel INFO >>"$VAR/worker.log" 2>&1 &
-WORKER_PID=$!
-echo "worker (pid $WORKER_PID) logs to $VAR/worker.log"
+start_worker() {
+    "$BIN/celery" -A autograder.celery worker -B -s "$VAR/celerybeat-schedule" \
+        --concurrency "${AUTOGRADER_WORKER_CONCURRENCY:-2}" --loglevel INFO >>"$VAR/worker.log" 2>&1 &
+    WORKER_PID=$!
+    echo "worker (pid $WORKER_PID) logs to $VAR/worker.log"
+}
+start_worker
 
 debug=$(printf '%s' "$DJANGO_DEBUG" | tr -d '[:space:]' | tr '[:upper:]' '[:lower:]')  # as settings.env_bool reads it
 case "$debug" in
@@ -69,9 +72,28 @@ case "$debug" in
 esac
 SERVER_PID=$!
 echo "serving on http://$HOST:$PORT/ (API docs at /api/docs/); Ctrl-C stops web and worker"
-# Returns when the server or the worker exits, or a trapped signal arrives; stop() then ends both.
-if (( BASH_VERSINFO[0] > 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] >= 3) )); then
-    wait -n
-else
-    wait "$SERVER_PID"
+# A worker that dies (killed, out of memory) is started again: the web server keeps taking
+# submissions, and the sweeper re-sends what the dead one held. One that dies 5 times within a
+# minute is broken, not unlucky: then, or when the web server exits, stop() ends both.
+if (( BASH_VERSINFO[0] < 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] < 3) )); then
+    wait "$SERVER_PID" || true  # no `wait -n` before bash 4.3: the worker is not watched
+    exit 0
 fi
+restarts=()
+while true; do
+    wait -n || true  # any child's exit, or a trapped signal (stop() has then ended both)
+    alive "$SERVER_PID" || break
+    alive "$WORKER_PID" && continue
+    now=$(date +%s)
+    recent=()
+    for t in ${restarts[@]+"${restarts[@]}"}; do (( now - t < 60 )) && recent+=("$t"); done
+    restarts=(${recent[@]+"${recent[@]}"} "$now")
+    if (( ${#restarts[@]} >= 5 )); then
+        echo "worker exited 5 times within a minute; stopping (see $VAR/worker.log)"
+        break
+    fi
+    pkill -KILL -f "celery -A autograder.celery worker -B -s $VAR/" 2>/dev/null || true  # its orphaned pool
+    echo "worker (pid $WORKER_PID) exited; starting a new one"
+    sleep 1
+    start_worker
+done

@@ -9,6 +9,8 @@ the web server and worker are gone too.
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import time
 
@@ -53,9 +55,71 @@ def test_run_service_serves_grades_and_stops(service):
     submission = service.poll(graded, 30, "the embedded worker to grade the submission")
     assert submission["attempt_number"] == 1 and submission["score"] is not None
 
+    _stop_and_check(process)
+
+
+def _stop_and_check(process) -> None:
     process.send_signal(signal.SIGTERM)  # the script only: its trap stops web and worker
     process.wait(timeout=30)
     deadline = time.monotonic() + 10
     while group_alive(process.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not group_alive(process.pid), "web server or worker survived the script"
+
+
+def _submit_and_wait(service, kind: str = "forward_neuron") -> dict:
+    """Log in as the demo student, submit answers to the demo question of `kind`, wait for grading."""
+    base = service.base
+    status, body = request(f"{base}/api/auth/token/", {"username": "demo-student", "password": STUDENT_PASSWORD})
+    assert status == 200, body
+    token = body["token"]
+    question_id = service.question_id(kind)
+    status, variant = request(f"{base}/api/questions/{question_id}/variant/", token=token)
+    assert status == 200, variant
+    answers = {field["name"]: "0.5" for field in variant["fields"]}
+    status, accepted = request(f"{base}/api/questions/{question_id}/submissions/", {"answers": answers}, token=token)
+    assert status == 202, accepted
+
+    def graded():
+        code, submission = request(accepted["url"], token=token)
+        return submission if code == 200 and submission["status"] == "graded" else None
+
+    return service.poll(graded, 60, "the worker to grade the submission")
+
+
+def test_a_killed_worker_is_started_again_and_the_web_server_keeps_serving(service):
+    """The script used to stop the web server too when the worker died (an OOM kill, an operator's
+    kill -9): the whole service went down. Now a new worker starts and grading goes on."""
+    service.wait_until_serving()
+    first = _worker_pids(service)
+    assert len(first) == 1, service.log_tail()
+    # the worker, its pool process and beat (started a few seconds after the web server)
+    old_processes = service.poll(lambda: _celery_processes(service, at_least=3), 60, "the worker's processes")
+    assert first[0] in old_processes, old_processes
+    os.kill(first[0], signal.SIGKILL)
+    service.poll(lambda: len(_worker_pids(service)) == 2, 30, "a new worker")
+    assert "exited; starting a new one" in service.log_text()
+    assert not old_processes & _celery_processes(service)  # no orphan of the dead one left
+    assert _submit_and_wait(service)["attempt_number"] == 1
+    _stop_and_check(service.process)
+
+
+def _worker_pids(service) -> list[int]:
+    return [int(pid) for pid in re.findall(r"worker \(pid (\d+)\) logs to", service.log_text())]
+
+
+def _celery_processes(service, at_least: int = 0) -> set[int]:
+    """Pids of the Celery processes of this service (their command line names its var dir); an
+    empty set while there are fewer than `at_least`."""
+    marker = f"{service.var_dir}/celerybeat-schedule".encode()
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmdline = f.read()
+            except OSError:
+                continue  # ended meanwhile
+            if marker in cmdline and b"celery" in cmdline:
+                pids.add(int(entry))
+    return pids if len(pids) >= at_least else set()

@@ -40,6 +40,9 @@ def test_added_attempts_do_not_reopen_a_variant_whose_solution_was_seen(
     alice, teacher = client_for(student), client_for(instructor)
     assert submit(alice, question, wrong_answers(question, student), django_capture_on_commit_callbacks).status_code == 202
     assert alice.get(f"/api/questions/{question.pk}/variant/").json()["solution_seen_at"] is None
+    head = alice.head(f"/api/questions/{question.pk}/solution/")  # a link checker's HEAD shows nothing
+    assert head.status_code == 200 and not head.content
+    assert alice.get(f"/api/questions/{question.pk}/variant/").json()["solution_seen_at"] is None
     solution = alice.get(f"/api/questions/{question.pk}/solution/")
     assert solution.status_code == 200
     assert alice.get(f"/api/questions/{question.pk}/variant/").json()["solution_seen_at"] is not None
