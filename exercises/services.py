@@ -894,7 +894,8 @@ DEADLINE_FIELDS = ("due_at", "late_until", "late_penalty")
 
 def update_problem_set(problem_set: ProblemSet, changes: dict, actor) -> int:
     """Save validated edits of a problem set; when its deadlines or late penalty change, rescore
-    its graded submissions to match and audit it. Returns how many scores changed.
+    its graded submissions to match and audit it. Returns how many scores changed. A new title or
+    release time is audited too (an early release shows the questions to every student).
 
     When the due time moves, a graded submission is late if it was submitted after the new one:
     an extension lifts the penalty from what is now on time. Scores come from the stored raw scores (nothing
@@ -906,9 +907,11 @@ def update_problem_set(problem_set: ProblemSet, changes: dict, actor) -> int:
         # SHARE (_current_settings), so it either waits for this edit or is rescored below.
         stored = ProblemSet.objects.select_for_update().get(pk=problem_set.pk)
         before = {name: getattr(stored, name) for name in DEADLINE_FIELDS}
+        shown_before = {name: getattr(stored, name) for name in SHOWN_FIELDS}
         for name, value in changes.items():
             setattr(problem_set, name, value)
         problem_set.save()
+        _audit_changes(problem_set, "problem_set_edit", shown_before, actor)
         if all(getattr(problem_set, name) == old for name, old in before.items()):
             return 0
         rows = Submission.objects.filter(variant__question__problem_set=problem_set)
@@ -941,6 +944,25 @@ def update_problem_set(problem_set: ProblemSet, changes: dict, actor) -> int:
             },
         )
     return len(diffs)
+
+
+SHOWN_FIELDS = ("title", "release_at")
+
+
+def _audit_changes(problem_set: ProblemSet, action: str, before: dict, actor) -> None:
+    """An audit entry of the fields in `before` that the edit changed (none if nothing did)."""
+    changes = {
+        name: {"old": _audit_value(old), "new": _audit_value(getattr(problem_set, name))}
+        for name, old in before.items()
+        if getattr(problem_set, name) != old
+    }
+    if changes:
+        AuditEntry.objects.create(
+            actor=actor,
+            course_id=problem_set.course_id,
+            action=action,
+            details={"problem_set": problem_set.pk, "changes": changes},
+        )
 
 
 def _audit_value(value: Any) -> Any:

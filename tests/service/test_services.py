@@ -656,6 +656,23 @@ def test_a_new_late_penalty_rescores_late_submissions_at_once(make_question, stu
     assert AuditEntry.objects.filter(action="problem_set_deadlines").count() == 1
 
 
+def test_a_new_title_or_release_time_is_audited(problem_set, instructor):
+    """An early release shows every question to the class: who moved it, and from when."""
+    old_release, old_title = problem_set.release_at, problem_set.title
+    earlier = old_release - timedelta(days=2)
+    services.update_problem_set(problem_set, {"title": "Week 1: forward passes", "release_at": earlier}, instructor)
+    entry = AuditEntry.objects.get(action="problem_set_edit")
+    assert entry.actor == instructor and entry.details == {
+        "problem_set": problem_set.pk,
+        "changes": {
+            "title": {"old": old_title, "new": "Week 1: forward passes"},
+            "release_at": {"old": old_release.isoformat(), "new": earlier.isoformat()},
+        },
+    }
+    services.update_problem_set(problem_set, {"title": "Week 1: forward passes"}, instructor)  # no change
+    assert AuditEntry.objects.filter(action="problem_set_edit").count() == 1
+
+
 def test_an_extended_due_time_lifts_the_late_penalty(make_question, student, problem_set, instructor):
     question = make_question(points=10.0)
     submission = submit_and_grade(question, student, reference_answers(question, student), now=problem_set.due_at + timedelta(hours=1))
