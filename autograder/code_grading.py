@@ -12,16 +12,18 @@ so they stay hidden unless the question sets show_hidden_cases. A source that do
 "invalid" (a message with the line; the attempt is not counted). A failing submission whose
 observations match a typical bug's on every case gets that bug's explanation.
 
-Running and judging are two steps: `run_code` turns the sandbox's outcomes into a CodeRun (per
-case: how it ended and the student's observed values), which the submission keeps for the staff;
-`judge_run` compares it with the expectations. A tolerance regrade judges the stored run again,
-so nobody's code runs a second time (and a slow one cannot hold the instructor's request).
+Running and judging are two steps: `run_in_sandbox` turns the sandbox's outcomes into a CodeRun
+(per case: how it ended and the student's observed values), which the submission keeps as JSON
+text (`runs_text`, for the staff); `judge_run` compares it with the expectations. A tolerance
+regrade judges the kept run again and never runs code: a run too large to keep (over
+MAX_STORED_RUN_CHARS) makes its submission one a regrade leaves as it is (CodeRunNotKept).
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,9 +45,9 @@ RunCases = Callable[[str, Sequence[Mapping], Limits], list[CaseOutcome]]
 
 MAX_SOURCE_CHARS = 60_000
 MAX_OUTPUT_CHARS = 4000
-# A run is kept with its submission up to this size (observations as the sandbox sent them, plus
-# texts); a bigger one (a student returning a huge array) is not stored and runs again if regraded.
-MAX_STORED_RUN_BYTES = 256 * 1024
+# The runs of a submission are kept up to this many characters of JSON (a typical one is 3-10 KB);
+# larger (a student returning huge arrays) they are not, and a regrade leaves that submission be.
+MAX_STORED_RUN_CHARS = 256 * 1024
 DEFAULT_TIME_LIMIT_S = 2.0
 DEFAULT_MEMORY_MB = 256
 MEMORY_ERRORS = {"MemoryError", "_ArrayMemoryError"}
@@ -62,7 +64,7 @@ class CodeResult:
     misconception: str | None = None
     output: str = ""
     field: str = "code"
-    run: dict | None = None  # CodeRun.to_dict(): kept with the submission, never shown to students
+    run: CodeRun | None = None  # what the code did: kept with the submission, never shown to students
 
     def to_dict(self) -> dict:
         return {
@@ -119,7 +121,6 @@ class CodeRun:
 
     cases: tuple[CaseRun, ...]
     output: str = ""  # what the run printed (stdout, then stderr)
-    size: int = 0  # bytes the sandbox sent for it (observations, messages, tracebacks, output)
 
     def to_dict(self) -> dict:
         return {
@@ -132,8 +133,7 @@ class CodeRun:
 
     @classmethod
     def from_dict(cls, data: object, ncases: int) -> CodeRun | None:
-        """The stored run, or None when it is missing or not one of `ncases` cases (then the
-        code has to run again)."""
+        """The kept run, or None when it is missing or is not one of `ncases` cases."""
         if not isinstance(data, Mapping) or not isinstance(data.get("cases"), list) or len(data["cases"]) != ncases:
             return None
         cases = []
@@ -163,8 +163,8 @@ def grade_code(
 ) -> CodeResult:
     """Grade the source `raw` against the instance's case scripts (visible and hidden).
 
-    With `stored_run` (a CodeResult.run of this same source and instance) the code is not run
-    again: only the judging is redone, e.g. with a new tolerance.
+    With `stored_run` (the kept run of this same submission, CodeRun.to_dict()) the code is not
+    run: only the judging is redone, e.g. with a new tolerance.
     """
     if not isinstance(raw, str):
         return CodeResult("invalid", 0.0, "The code answer must be text (Python source).", field=field_name)
@@ -174,11 +174,11 @@ def grade_code(
     cases = [_with_tolerance(c, tolerance) for c in instance["answers"][field_name]["cases"]]
     run = CodeRun.from_dict(stored_run, len(cases))
     if run is None:
-        run = run_code(raw, cases, run_cases, limits_for(instance.get("params", {})))
+        run = run_in_sandbox(raw, cases, run_cases, limits_for(instance.get("params", {})))
     return judge_run(instance, field_name, cases, run)
 
 
-def run_code(raw: str, cases: Sequence[Mapping], run_cases: RunCases, limits: Limits) -> CodeRun:
+def run_in_sandbox(raw: str, cases: Sequence[Mapping], run_cases: RunCases, limits: Limits) -> CodeRun:
     """Run the source on the public side of `cases` in the sandbox; what came back, decoded.
     Every text the student's process produced is made storable (no NUL, no lone surrogate)."""
     outcomes = run_cases(raw, [public_case(c) for c in cases], limits)
@@ -193,10 +193,7 @@ def run_code(raw: str, cases: Sequence[Mapping], run_cases: RunCases, limits: Li
     )
     output = storable_text(outcomes[0].stdout + outcomes[0].stderr).strip() if outcomes else ""
     output = output[:MAX_OUTPUT_CHARS] + ("\n[... cut ...]" if len(output) > MAX_OUTPUT_CHARS else "")
-    size = len(output) + sum(
-        sum(a.size for a in o.outputs) + len(o.message) + len(o.traceback) for o in outcomes
-    )
-    return CodeRun(runs, output, size)
+    return CodeRun(runs, output)
 
 
 def judge_run(instance: Mapping, field_name: str, cases: Sequence[Mapping], run: CodeRun) -> CodeResult:
@@ -211,17 +208,46 @@ def judge_run(instance: Mapping, field_name: str, cases: Sequence[Mapping], run:
         reveal = not case.get("hidden") or show_hidden
         feedback.append(_case_feedback(case, verdict, case_run, reveal))
     passed = sum(1 for f in feedback if f["passed"])
-    score = passed / len(cases) if cases else 0.0
     output = run.output if show_hidden or not any(c.get("hidden") for c in cases) else ""
-    stored = run.to_dict() if run.size <= MAX_STORED_RUN_BYTES else None
+    result = {"cases": feedback, "output": output, "field": field_name, "run": run}
     if passed == len(cases):
-        return CodeResult("correct", 1.0, f"All {len(cases)} test cases passed.", feedback, None, output, field_name, stored)
+        return CodeResult("correct", 1.0, f"All {len(cases)} test cases passed.", **result)
     message = f"{passed} of {len(cases)} test cases passed."
     bug = _matching_bug(instance, field_name, cases, observed)
     if bug is not None:
         message += f" {bug['name']}: {bug['explanation']}"
     status = "partial" if passed else "incorrect"
-    return CodeResult(status, score, message, feedback, bug["id"] if bug else None, output, field_name, stored)
+    score = passed / len(cases) if cases else 0.0
+    return CodeResult(status, score, message, misconception=bug["id"] if bug else None, **result)
+
+
+class CodeRunNotKept(Exception):
+    """Grading would have to run the code: its run was not kept (too large, or graded before
+    runs were kept). Raised by `refuse_to_run`, which regrades pass instead of a sandbox."""
+
+
+def refuse_to_run(code: str, public_cases: Sequence[Mapping], limits: Limits) -> list[CaseOutcome]:
+    raise CodeRunNotKept("the run of this code was not kept")
+
+
+def runs_text(runs: Mapping[str, CodeRun]) -> str:
+    """The code runs of a submission as JSON text to keep with it ({field: run}); "" when there
+    are none or they are over MAX_STORED_RUN_CHARS."""
+    if not runs:
+        return ""
+    text = json.dumps({name: run.to_dict() for name, run in runs.items()}, separators=(",", ":"), allow_nan=False)
+    return text if len(text) <= MAX_STORED_RUN_CHARS else ""
+
+
+def runs_from_text(text: str) -> dict[str, Mapping]:
+    """The kept runs ({field: CodeRun.to_dict()}) from runs_text's JSON; {} for none."""
+    if not text:
+        return {}
+    try:
+        runs = json.loads(text)
+    except ValueError:
+        return {}
+    return runs if isinstance(runs, dict) else {}
 
 
 def _with_tolerance(case: Mapping, tolerance: Mapping | None) -> dict:
@@ -238,12 +264,12 @@ def _observations(case: Mapping, outcome: CaseOutcome) -> list[dict] | None:
     return decode_observations(outcome.outputs, len(case["steps"]))
 
 
-def _verdict(case: Mapping, outcome: CaseRun, memory_mb: int) -> CaseVerdict:
+def _verdict(case: Mapping, run: CaseRun, memory_mb: int) -> CaseVerdict:
     name = case.get("name", "case")
-    observations = outcome.observations
-    if not outcome.ok:
-        details = {"traceback": outcome.traceback} if outcome.traceback else {}
-        return CaseVerdict(name, False, _outcome_message(outcome), None, details)
+    observations = run.observations
+    if not run.ok:
+        details = {"traceback": run.traceback} if run.traceback else {}
+        return CaseVerdict(name, False, _run_message(run), None, details)
     if observations is None:
         return CaseVerdict(name, False, "the result of this case could not be read (malformed)")
     try:
@@ -263,22 +289,22 @@ def _error_kind(observation: Mapping) -> str:
     return "" if observation.get("ok") else str(observation.get("error", "")).split(":", 1)[0]
 
 
-def _outcome_message(outcome: CaseRun) -> str:
+def _run_message(run: CaseRun) -> str:
     """The run-level reason a case has no result: timeout, memory, exit, crash, exception."""
-    if outcome.status == "error" and outcome.traceback:
-        last = outcome.traceback.strip().splitlines()[-1] if outcome.traceback.strip() else ""
-        return f"your code raised {last or outcome.message}"
-    return outcome.message or outcome.status
+    if run.status == "error" and run.traceback:
+        last = run.traceback.strip().splitlines()[-1] if run.traceback.strip() else ""
+        return f"your code raised {last or run.message}"
+    return run.message or run.status
 
 
-def _case_feedback(case: Mapping, verdict: CaseVerdict, outcome: CaseRun, reveal: bool) -> dict:
+def _case_feedback(case: Mapping, verdict: CaseVerdict, run: CaseRun, reveal: bool) -> dict:
     out = {
         "name": case["name"],
         "kind": case.get("kind", ""),
         "hidden": bool(case.get("hidden")),
         "note": case.get("note", ""),
         "passed": verdict.passed,
-        "message": verdict.message if reveal else _hidden_message(case, verdict, outcome),
+        "message": verdict.message if reveal else _hidden_message(case, verdict, run),
     }
     if reveal:
         out["steps"] = public_case(case)["steps"]
@@ -287,17 +313,17 @@ def _case_feedback(case: Mapping, verdict: CaseVerdict, outcome: CaseRun, reveal
     return out
 
 
-def _hidden_message(case: Mapping, verdict: CaseVerdict, outcome: CaseRun) -> str:
+def _hidden_message(case: Mapping, verdict: CaseVerdict, run: CaseRun) -> str:
     """How a hidden case failed, without any value, message or text the submission produced
     (exception names only when they are Python's own: a class name can carry data too)."""
-    observations = outcome.observations
+    observations = run.observations
     if verdict.passed:
         return ""
-    if not outcome.ok:
-        if outcome.status in ("timeout", "memory", "killed"):
-            return outcome.message  # the sandbox's own words
-        if outcome.status == "error":
-            return f"your code raised {_builtin_name(outcome.message.removeprefix('raised '))}"
+    if not run.ok:
+        if run.status in ("timeout", "memory", "killed"):
+            return run.message  # the sandbox's own words
+        if run.status == "error":
+            return f"your code raised {_builtin_name(run.message.removeprefix('raised '))}"
         return "the result of this case could not be read (malformed)"
     index = verdict.failed_step
     if index is None or observations is None:

@@ -14,7 +14,8 @@ Rules:
 - A code field (Python source) is run on the instance's test cases in the sandbox and scored by
   the fraction of cases passed (autograder.code_grading); a source that does not parse is
   unreadable like any other field. The runs come back in `SubmissionGrade.runs` (kept with the
-  submission, for the staff only); given back to a regrade, the code is judged again, not run.
+  submission as code_grading.runs_text, for the staff only); given back to a regrade, the code
+  is judged again, not run.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from autograder.answers import (
     grade_field,
     parse_answer,
 )
-from autograder.code_grading import CodeResult, RunCases, grade_code
+from autograder.code_grading import CodeResult, CodeRun, RunCases, grade_code
 from nncore.problems import get_kind
 
 MAX_FIELDS = 200
@@ -58,7 +59,7 @@ class SubmissionGrade:
     score: float
     fields: dict[str, dict] = field(default_factory=dict)
     message: str = ""
-    runs: dict[str, dict] = field(default_factory=dict)  # code field -> its stored run (not feedback)
+    runs: dict[str, CodeRun] = field(default_factory=dict)  # code field -> how its code ran (not feedback)
 
     def to_dict(self) -> dict:
         return {"status": self.status, "score": self.score, "fields": self.fields, "message": self.message}
@@ -69,13 +70,14 @@ def grade_submission(
     answers: Any,
     policy: GradingPolicy = GradingPolicy(),
     run_code: RunCases | None = None,
-    runs: Mapping[str, Any] | None = None,
+    runs: Mapping[str, Mapping] | None = None,
 ) -> SubmissionGrade:
     """Grade raw `answers` ({field name: raw input}) against a stored instance.
 
     Code fields run in `run_code` (default: this process's sandbox, autograder.sandbox_runner),
     which raises autograder.sandbox.SandboxUnavailable when student code cannot be run safely;
-    a code field with a run in `runs` (an earlier grading's SubmissionGrade.runs) is judged from it.
+    a code field with a run in `runs` (code_grading.runs_from_text of what an earlier grading
+    kept) is judged from it.
     """
     if not isinstance(answers, Mapping):
         return SubmissionGrade("rejected", 0.0, message="answers must be an object mapping field names to values")

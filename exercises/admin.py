@@ -185,7 +185,8 @@ class SubmissionAdmin(RecordAdmin):
     search_fields = ["student__username", "idempotency_key"]
     readonly_fields = [
         "variant", "student", "answers", "idempotency_key", "attempt_number", "raw_score", "score",
-        "feedback", "late", "submitted_at", "grading_started_at", "graded_at", "enqueue_count", "claims", "error_message",
+        "feedback", "code_runs", "late", "submitted_at", "grading_started_at", "graded_at", "enqueue_count", "claims",
+        "error_message",
     ]
     actions = [requeue_submissions]
 

@@ -56,7 +56,6 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from autograder.db_connections import connection_lost
-from autograder.sandbox import SandboxUnavailable
 from exercises import services
 from exercises.models import AuditEntry, Course, Membership, Question
 from exercises.permissions import (
@@ -949,7 +948,8 @@ class RegradeView(ApiView):
         summary="Preview or apply a scoring change to every graded submission (instructors)",
         description='{"changes": {...}, "apply": false} lists whose score would change; '
         '"apply": true saves the change, regrades from the stored answers and instances and '
-        "writes an audit entry.",
+        "writes an audit entry. Code is judged again from each submission's kept run, never run; "
+        "submissions without one keep their scores and are listed in not_regraded.",
         request=RegradeRequestSerializer,
         responses={200: RegradeResultSerializer, **errors(400, 403, 404)},
     )
@@ -959,22 +959,20 @@ class RegradeView(ApiView):
         serializer = RegradeRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data["changes"])
+        not_regraded: list[dict] = []
         try:
             if serializer.validated_data["apply"]:
-                count = services.regrade_apply(question, changes, request.user)
+                count = services.regrade_apply(question, changes, request.user, not_regraded)
                 data = {"applied": True, "changes": changes, "regraded": count}
             else:
-                data = {"applied": False, "changes": changes, "affected": services.regrade_preview(question, changes)}
+                data = {
+                    "applied": False,
+                    "changes": changes,
+                    "affected": services.regrade_preview(question, changes, not_regraded),
+                }
         except services.RegradeError as error:
             raise ApiError(400, str(error), "bad_changes") from None
-        except SandboxUnavailable as error:  # code graded before its runs were kept runs again
-            raise ApiError(
-                503,
-                "Regrading with this change runs again the code of submissions graded before their runs "
-                f"were kept, which needs the sandbox in the web server, and it is unavailable here: {error}",
-                "sandbox_unavailable",
-            ) from None
-        return Response(RegradeResultSerializer(data).data)
+        return Response(RegradeResultSerializer({**data, "not_regraded": not_regraded}).data)
 
 
 # --- auth --------------------------------------------------------------------------------------

@@ -117,10 +117,11 @@ class Submission(models.Model):
     raw_score = models.FloatField(null=True, blank=True)  # 0..1 before penalties
     score = models.FloatField(null=True, blank=True)  # points after penalties
     feedback = models.JSONField(default=dict, blank=True)
-    # Code fields: how the student's code ran on each case ({field: CodeRun.to_dict()}), for the
-    # staff and for regrades, which judge it again instead of running the code. Never shown to
-    # students: it holds the observations of hidden cases.
-    code_runs = models.JSONField(null=True, blank=True)
+    # Code fields: how the student's code ran on each case, as JSON text ({field: CodeRun.to_dict()},
+    # autograder.code_grading.runs_text; "" for none), for the staff and for regrades, which judge
+    # it again instead of running the code. Text, not jsonb: kept exactly as judged (jsonb would
+    # write 1e300 out as 301 digits). Never shown to students: it holds hidden cases' values.
+    code_runs = models.TextField(blank=True, default="")
     late = models.BooleanField(default=False)
     submitted_at = models.DateTimeField(auto_now_add=True)
     grading_started_at = models.DateTimeField(null=True, blank=True)

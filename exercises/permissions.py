@@ -125,7 +125,7 @@ def visible_question(user, question_id: int) -> tuple[Question, str]:
 def visible_submission(user, submission_id: int) -> tuple[Submission, str]:
     """A student's own submission, or any submission of a course the user teaches."""
     submission = get_object_or_404(
-        Submission.objects.select_related("variant__question__problem_set__course", "student"),
+        Submission.objects.select_related("variant__question__problem_set__course", "student").defer("code_runs"),
         pk=submission_id,
     )
     role = services.membership_role(user, submission.variant.question.problem_set.course)
@@ -143,8 +143,8 @@ def problem_sets_for(role: str, course: Course) -> QuerySet[ProblemSet]:
 
 def submissions_for(user, role: str, question: Question) -> QuerySet[Submission]:
     """Students list their own submissions; instructors and TAs every submission."""
-    submissions = Submission.objects.filter(variant__question=question).select_related(
-        "variant__question", "student"
+    submissions = (
+        Submission.objects.filter(variant__question=question).select_related("variant__question", "student").defer("code_runs")
     )
     if role not in STAFF_ROLES:
         submissions = submissions.filter(student=user)

@@ -455,11 +455,22 @@ class RegradeRowSerializer(serializers.Serializer):
     new = serializers.FloatField(allow_null=True)
 
 
+class NotRegradedRowSerializer(serializers.Serializer):
+    submission = serializers.IntegerField()
+    student = serializers.IntegerField(help_text="user id")
+    username = serializers.CharField()
+
+
 class RegradeResultSerializer(serializers.Serializer):
     applied = serializers.BooleanField()
     changes = serializers.DictField()
     affected = RegradeRowSerializer(many=True, required=False, help_text="preview: whose score would change")
     regraded = serializers.IntegerField(required=False, help_text="apply: how many submissions' scores changed")
+    not_regraded = NotRegradedRowSerializer(
+        many=True,
+        help_text="graded code submissions a tolerance change leaves as they are: their runs were not kept "
+        "(results over 256 KB, or graded before December 2026), and a regrade never runs code",
+    )
 
 
 # --- auth --------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from autograder.answers import Tolerance
+from autograder.code_grading import CodeRunNotKept, refuse_to_run, runs_from_text, runs_text
 from autograder.grading import GradingPolicy, apply_penalties, blank, grade_submission
 from exercises.models import AuditEntry, Membership, ProblemSet, Question, Submission, Variant
 from exercises.sql import (
@@ -437,10 +438,11 @@ def grade_submission_now(submission_id: int) -> Submission:
         return submission
     _test_delay()
     question = submission.variant.question
+    runs = None
     for _ in range(POLICY_TRIES):
         policy = grading_policy(question)
         try:
-            result = grade_submission(submission.variant.instance, submission.answers, policy)
+            result = grade_submission(submission.variant.instance, submission.answers, policy, runs=runs)
         except Exception as exc:
             logger.exception("grading submission %s failed", submission_id)
             ours = _finish_error(submission, token, f"{type(exc).__name__}: {exc}")
@@ -448,7 +450,9 @@ def grade_submission_now(submission_id: int) -> Submission:
         ours = _finish(submission, token, result, policy)
         if ours is not None:
             break
-        # a regrade changed the settings while we graded (`question` now holds the new ones)
+        # a regrade changed the settings while we graded (`question` now holds the new ones):
+        # judge again under them, without running the code again
+        runs = {name: run.to_dict() for name, run in result.runs.items()}
         logger.info("submission %s: question %s settings changed while grading; grading again", submission_id, question.pk)
     else:
         ours = _finish_error(submission, token, "the question's settings kept changing while grading; sent again later")
@@ -634,7 +638,7 @@ def _numbered(submission: Submission, result, number: int) -> dict:
         "error_message": "",
     }
     if result.runs:  # code fields: kept so a regrade judges them again without running the code
-        fields["code_runs"] = result.runs
+        fields["code_runs"] = runs_text(result.runs)
     return fields
 
 
@@ -782,10 +786,12 @@ def spreadsheet_text(text: str) -> str:
 # --- regrades ---------------------------------------------------------------------------------
 
 
-def regrade_preview(question: Question, changes: dict) -> list[dict]:
-    """Whose score would change if the question's settings changed: submission, student, old, new."""
+def regrade_preview(question: Question, changes: dict, not_regraded: list | None = None) -> list[dict]:
+    """Whose score would change if the question's settings changed: submission, student, old, new.
+    Submissions it would leave as they are (code whose run was not kept) go to `not_regraded`."""
     changed = _apply_changes(question, changes)
-    return [diff for diff, _, _ in _regrade(changed, regrade_answers=_changes_grading(changed, changes))]
+    regrade_answers = _changes_grading(changed, changes)
+    return [diff for diff, _, _ in _regrade(changed, regrade_answers=regrade_answers, not_regraded=not_regraded)]
 
 
 # Settings that change how answers are judged (the rest only turn raw scores into points).
@@ -796,8 +802,7 @@ def _changes_grading(question: Question, changes: dict) -> bool:
     """Whether the changes need the answers graded again, not only the stored raw scores rescored.
 
     Code is judged by its test cases alone, so of these only the tolerance matters there; a
-    tolerance change judges each submission's stored run again (code graded before runs were
-    kept runs once more, inside the instructor's web request).
+    tolerance change judges each submission's kept run again (no code runs in a regrade).
     """
     relevant = ("tolerance",) if _is_code_question(question) else GRADING_FIELDS
     return any(name in changes for name in relevant)
@@ -807,10 +812,11 @@ def _is_code_question(question: Question) -> bool:
     return question.kind in CODE_KIND_IDS
 
 
-def regrade_apply(question: Question, changes: dict, actor) -> int:
+def regrade_apply(question: Question, changes: dict, actor, not_regraded: list | None = None) -> int:
     """Save the changes, regrade every graded submission, audit it; returns how many changed.
+    Submissions it leaves as they are (code whose run was not kept) go to `not_regraded`.
 
-    The regrading itself (student code runs again for code questions) happens before the
+    The regrading itself (judging again; for code, the kept runs) happens before the
     transaction: graded rows never change their answers, instance, attempt or lateness, so
     those results stay valid. The transaction saves the settings first (which waits for
     gradings finishing under the old settings, see `_current_settings`), regrades only rows
@@ -820,12 +826,13 @@ def regrade_apply(question: Question, changes: dict, actor) -> int:
     before = Question.objects.filter(pk=question.pk).values(*changes).get()
     regrade_answers = _changes_grading(changed, changes)
     seen: set[int] = set()
-    computed = list(_regrade(changed, seen=seen, regrade_answers=regrade_answers))
+    left: list[dict] = []
+    computed = list(_regrade(changed, seen=seen, regrade_answers=regrade_answers, not_regraded=left))
     with transaction.atomic():
         changed.save(update_fields=list(changes))  # a write first: on SQLite the transaction then holds the write lock
         graded_since = set(_graded(changed).values_list("pk", flat=True)) - seen
         if graded_since:
-            computed += _regrade(changed, only=graded_since, regrade_answers=regrade_answers)
+            computed += _regrade(changed, only=graded_since, regrade_answers=regrade_answers, not_regraded=left)
         diffs = []
         for diff, sub, result in computed:
             if result is None:  # rescored from the stored raw score
@@ -833,8 +840,7 @@ def regrade_apply(question: Question, changes: dict, actor) -> int:
                 sub.save(update_fields=["score"])
             else:
                 sub.raw_score, sub.score, sub.feedback = result.score, diff["new"], result.to_dict()
-                sub.code_runs = result.runs or sub.code_runs
-                sub.save(update_fields=["raw_score", "score", "feedback", "code_runs"])
+                sub.save(update_fields=["raw_score", "score", "feedback"])
             diffs.append(diff)
         AuditEntry.objects.create(
             actor=actor,
@@ -844,8 +850,11 @@ def regrade_apply(question: Question, changes: dict, actor) -> int:
                 "question": changed.pk,
                 "changes": {name: {"old": before[name], "new": getattr(changed, name)} for name in changes},
                 "submissions": diffs,
+                "not_regraded": left,
             },
         )
+    if not_regraded is not None:
+        not_regraded += left
     for name in changes:
         setattr(question, name, getattr(changed, name))
     return len(diffs)
@@ -923,7 +932,7 @@ def update_problem_set(problem_set: ProblemSet, changes: dict, actor) -> int:
             question.problem_set = problem_set
         graded = rows.filter(status=S.GRADED, raw_score__isnull=False).annotate(question_id=F("variant__question_id"))
         diffs = []
-        for sub in graded.select_related("student").order_by("pk"):  # no variant: instances are large
+        for sub in graded.select_related("student").defer("code_runs").order_by("pk"):  # no variant: instances are large
             diff = _score_change(sub, final_score(questions[sub.question_id], sub.raw_score, sub.attempt_number, sub.late))
             if diff is not None:
                 diffs.append({**diff, "late": sub.late})
@@ -1029,25 +1038,40 @@ def _graded(question: Question):
 
 
 def _regrade(
-    question: Question, *, seen: set[int] | None = None, only: set[int] | None = None, regrade_answers: bool = True
+    question: Question,
+    *,
+    seen: set[int] | None = None,
+    only: set[int] | None = None,
+    regrade_answers: bool = True,
+    not_regraded: list | None = None,
 ):
     """(diff, submission, new result) for every graded submission whose score would change.
 
     `only` limits it to those ids; `seen` collects the ids of every row looked at. Without
     `regrade_answers` the stored raw scores are rescored (result None): what points and penalty
-    changes need, without grading (or running code) again.
+    changes need, without grading again. Code is judged from its kept run and never runs here:
+    a row without one keeps its score and is listed in `not_regraded`.
     """
     policy = grading_policy(question)
     subs = _graded(question).select_related("student")
     if regrade_answers:
         subs = subs.select_related("variant")
+    else:
+        subs = subs.defer("code_runs")
     if only is not None:
         subs = subs.filter(pk__in=only)
     for sub in subs.order_by("pk"):
         if seen is not None:
             seen.add(sub.pk)
-        if regrade_answers:  # code judged from its stored run; it runs again only where none was kept
-            result = grade_submission(sub.variant.instance, sub.answers, policy, runs=sub.code_runs)
+        if regrade_answers:
+            try:
+                result = grade_submission(
+                    sub.variant.instance, sub.answers, policy, run_code=refuse_to_run, runs=runs_from_text(sub.code_runs)
+                )
+            except CodeRunNotKept:
+                if not_regraded is not None:
+                    not_regraded.append(_row_of(sub))
+                continue
             if result.status != "graded":  # graded under older rules (a blank one was scored 0): kept as it is
                 continue
             raw = result.score
@@ -1065,7 +1089,12 @@ def _score_change(sub: Submission, new: float) -> dict | None:
     stays (within 1e-9). `sub.student` should be loaded."""
     if sub.score is not None and abs(new - sub.score) <= 1e-9:
         return None
-    return {"submission": sub.pk, "student": sub.student_id, "username": sub.student.get_username(), "old": sub.score, "new": new}
+    return {**_row_of(sub), "old": sub.score, "new": new}
+
+
+def _row_of(sub: Submission) -> dict:
+    """Which submission, whose: the start of a regrade's report rows."""
+    return {"submission": sub.pk, "student": sub.student_id, "username": sub.student.get_username()}
 
 
 def membership_role(user, course) -> str | None:

@@ -6,8 +6,9 @@ harness runs it with run_case and sends back the observations as JSON bytes, one
 float64 entry (see harness.SCRIPT_ENTRY). Here those bytes are checked strictly: exactly one
 array, every entry an integer 0..255, valid UTF-8 JSON of a bounded size, and the shape of a
 list of observations. Anything else is None ("malformed"); nothing here raises on student bytes.
-Strings in the observations come out storable: a NUL or a lone surrogate (JSON's \\u0000 and
-\\ud800 escapes, which PostgreSQL cannot store as text) becomes U+FFFD.
+What comes out is rebuilt from the known keys and can be stored: no NaN or infinite numbers, and
+a NUL or a lone surrogate (JSON's \\u0000 and \\ud800 escapes, which PostgreSQL cannot store as
+text) becomes U+FFFD.
 The student can forge observations, but they only carry values to compare with expectations
 that never entered the sandbox, so a forgery earns no more than computing the values would.
 """
@@ -26,8 +27,9 @@ from autograder.sandbox.harness import SCRIPT_ENTRY
 MAX_OBSERVATION_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 16  # nesting of observed values (lists of lists of arrays...)
 _VALUE_TYPES = {"none", "other", "int", "float", "array", "list", "tuple", "str"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
-__all__ = ["SCRIPT_ENTRY", "decode_observations", "encode_case"]
+__all__ = ["SCRIPT_ENTRY", "decode_observations", "encode_case", "storable_text"]
 
 
 def encode_case(public_case: Mapping) -> np.ndarray:
@@ -37,7 +39,12 @@ def encode_case(public_case: Mapping) -> np.ndarray:
 
 
 def decode_observations(outputs: Sequence[np.ndarray], steps: int) -> list[dict] | None:
-    """The observations of one case from a run's outputs, or None when they are malformed."""
+    """The observations of one case from a run's outputs, or None when they are malformed.
+
+    Each observation is rebuilt from the keys the judge reads, so what is returned (and kept
+    with the submission) holds no extra keys, no NaN or infinite numbers (JSON's NaN and
+    Infinity, or 1e400) and only storable strings.
+    """
     if len(outputs) != 1:
         return None
     data = outputs[0]
@@ -52,27 +59,15 @@ def decode_observations(outputs: Sequence[np.ndarray], steps: int) -> list[dict]
         return None
     try:
         text = data.astype(np.uint8).tobytes().decode("utf-8")
-        parsed = json.loads(text)
-        if "\\u" in text:  # only an escape can put a NUL or a lone surrogate into a string
-            parsed = storable(parsed)
+        parsed = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, RecursionError, MemoryError):
         return None
     if not isinstance(parsed, list) or len(parsed) > steps:
         return None
-    if not all(_valid_observation(o, i, steps) for i, o in enumerate(parsed)):
-        return None
-    return parsed
-
-
-def storable(value: object) -> object:
-    """`value` (parsed JSON) with every string, keys included, made storable text."""
-    if isinstance(value, str):
-        return storable_text(value)
-    if isinstance(value, list):
-        return [storable(v) for v in value]
-    if isinstance(value, dict):
-        return {storable_text(k): storable(v) for k, v in value.items()}
-    return value
+    # Only an escape (\\u0000, \\ud800) can put a NUL or a lone surrogate into a string.
+    clean = storable_text if "\\u" in text else _unchanged
+    observations = [_observation(o, i, clean) for i, o in enumerate(parsed)]
+    return None if any(o is None for o in observations) else observations
 
 
 def storable_text(text: str) -> str:
@@ -86,42 +81,77 @@ def storable_text(text: str) -> str:
     return text
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+def _unchanged(text: str) -> str:
+    return text
 
 
-def _valid_observation(obs: object, position: int, steps: int) -> bool:
-    if not isinstance(obs, dict) or obs.get("step") != position or position >= steps:
-        return False
-    if not isinstance(obs.get("ok"), bool):
-        return False
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not allowed")  # the harness writes non-finite values as strings
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):  # 1e400
+        raise ValueError("number out of range")
+    return value
+
+
+def _observation(obs: object, position: int, clean) -> dict | None:
+    """A copy of one step's observation with only the keys the judge reads, or None."""
+    if not isinstance(obs, dict) or obs.get("step") != position or not isinstance(obs.get("ok"), bool):
+        return None
+    out: dict = {"step": position, "ok": obs["ok"]}
     for key in ("error", "traceback"):
-        if key in obs and not isinstance(obs[key], str):
-            return False
-    if "randint_calls" in obs and not _is_int(obs["randint_calls"]):
-        return False
-    changed = obs.get("inputs_changed", [])
-    if not isinstance(changed, list) or not all(_is_int(i) for i in changed):
-        return False
-    return "value" not in obs or _valid_value(obs["value"], 0)
+        if key in obs:
+            if not isinstance(obs[key], str):
+                return None
+            out[key] = clean(obs[key])
+    if "randint_calls" in obs:
+        if not _is_int(obs["randint_calls"]):
+            return None
+        out["randint_calls"] = obs["randint_calls"]
+    if "inputs_changed" in obs:
+        changed = obs["inputs_changed"]
+        if not isinstance(changed, list) or not all(_is_int(i) for i in changed):
+            return None
+        out["inputs_changed"] = changed
+    if "value" in obs:
+        value = _value(obs["value"], 0, clean)
+        if value is None:
+            return None
+        out["value"] = value
+    return out
 
 
-def _valid_value(value: object, depth: int) -> bool:
+def _value(value: object, depth: int, clean) -> dict | None:
+    """A copy of an observed value (nncore.problems.code.values.observe's tags), or None."""
     if depth > MAX_DEPTH or not isinstance(value, dict) or value.get("type") not in _VALUE_TYPES:
-        return False
+        return None
     kind = value["type"]
     if kind in ("list", "tuple"):
         items = value.get("value")
-        return isinstance(items, list) and all(_valid_value(v, depth + 1) for v in items)
+        if not isinstance(items, list):
+            return None
+        copies = [_value(v, depth + 1, clean) for v in items]
+        return None if any(c is None for c in copies) else {"type": kind, "value": copies}
     if kind in ("int", "float"):
-        return _is_number(value.get("value"))
+        return {"type": kind, "value": value.get("value")} if _is_number(value.get("value")) else None
     if kind == "array":
         shape = value.get("shape")
         if not isinstance(shape, list) or len(shape) > 8 or not all(_is_int(n) and n >= 0 for n in shape):
-            return False
-        return _nested_numbers(value.get("value"), shape)
+            return None
+        if not _nested_numbers(value.get("value"), shape):
+            return None
+        return {"type": "array", "shape": shape, "value": value["value"]}
     if kind in ("other", "str"):
-        return isinstance(value.get("repr", value.get("value", "")), str)
-    return True  # none
+        out = {"type": kind}
+        for key in ("repr", "value"):
+            if key in value:
+                if not isinstance(value[key], str):
+                    return None
+                out[key] = clean(value[key])
+        return out
+    return {"type": "none"}
 
 
 def _nested_numbers(value: object, shape: list[int]) -> bool:

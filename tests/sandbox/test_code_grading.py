@@ -16,7 +16,13 @@ import numpy as np
 import pytest
 from test_sandbox_attacks import ATTACKS, SECRET, SECRET_NAME
 
-from autograder.code_grading import grade_code, limits_for, syntax_problem
+from autograder.code_grading import (
+    grade_code,
+    limits_for,
+    runs_from_text,
+    runs_text,
+    syntax_problem,
+)
 from autograder.grading import GradingPolicy, grade_submission
 from autograder.sandbox import SandboxPool
 from autograder.sandbox.script import decode_observations, encode_case
@@ -240,28 +246,53 @@ def test_well_formed_observations_round_trip():
     assert encoded.dtype == np.int64 and bytes(encoded.astype(np.uint8)) == b'{"name":"c","steps":[]}'
 
 
-def test_observed_strings_come_out_storable():
+def test_observed_strings_come_out_storable_and_unknown_keys_are_dropped():
     """A NUL or a lone surrogate (as JSON escapes: the only way they reach the parent) would fail
-    the row's write on PostgreSQL; they become U+FFFD, keys included, and the rest is kept."""
-    text = r'[{"step": 0, "ok": false, "error": "E: a\u0000b \ud800 \ud83d\ude00 é", "traceback": "t", "\u0000k": 1}]'
+    the row's write on PostgreSQL; they become U+FFFD. Keys the judge does not read are not kept."""
+    text = (
+        r'[{"step": 0, "ok": false, "error": "E: a\u0000b \ud800 \ud83d\ude00 é", "traceback": "t", "\u0000k": 1,'
+        r' "value": {"type": "other", "repr": "\u0000", "junk": [[[1]]]}}]'
+    )
     observations = decode_observations(_as_output(text), steps=1)
-    assert observations == [{"step": 0, "ok": False, "error": "E: a\ufffdb \ufffd \U0001f600 é", "traceback": "t", "\ufffdk": 1}]
+    assert observations == [
+        {
+            "step": 0,
+            "ok": False,
+            "error": "E: a\ufffdb \ufffd \U0001f600 é",
+            "traceback": "t",
+            "value": {"type": "other", "repr": "\ufffd"},
+        }
+    ]
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_numbers_anywhere_are_malformed(number):
+    """JSON's NaN and Infinity (which json.loads accepts) could not be stored with the run; the
+    harness writes non-finite values as strings, so these only come from a forged channel."""
+    for text in (
+        f'[{{"step": 0, "ok": true, "value": {{"type": "float", "value": {number}}}}}]',
+        f'[{{"step": 0, "ok": false, "error": "E", "junk": {number}}}]',
+    ):
+        assert decode_observations(_as_output(text), steps=1) is None
 
 
 def test_a_run_is_kept_for_regrades_unless_it_is_huge(run):
-    """The run goes with the result (judged again by a regrade instead of running the code), but
-    not a student's 2 MB array: that would be stored with every such submission."""
+    """The run goes with the result and is kept as JSON text (judged again by a regrade instead of
+    running the code), but not a student's 2 MB array: that would be stored with every such
+    submission. Judging the kept run gives exactly the first grading."""
     instance = mlp_instance()
     honest = grade_code(honest_mlp_forward(instance), instance, run)
-    assert honest.run is not None and len(honest.run["cases"]) == len(instance["answers"]["code"]["cases"])
-    again = grade_code("this would not even parse?", instance, run, stored_run=honest.run)
-    assert again.status == "invalid"  # the source decides first; a stored run never grades bad code
-    replayed = grade_code(honest_mlp_forward(instance), instance, _refuse_to_run, stored_run=honest.run)
+    kept = runs_from_text(runs_text({"code": honest.run}))["code"]
+    assert len(kept["cases"]) == len(instance["answers"]["code"]["cases"])
+    again = grade_code("this would not even parse?", instance, run, stored_run=kept)
+    assert again.status == "invalid"  # the source decides first; a kept run never grades bad code
+    replayed = grade_code(honest_mlp_forward(instance), instance, _refuse_to_run, stored_run=kept)
     assert replayed.to_dict() == honest.to_dict()
-    wrong_count = {"cases": honest.run["cases"][:1], "output": ""}  # not this instance's run: runs again
+    wrong_count = {"cases": kept["cases"][:1], "output": ""}  # not a run of these cases: runs again
     assert grade_code(honest_mlp_forward(instance), instance, run, stored_run=wrong_count).score == 1.0
     huge = "import numpy as np\ndef forward(*args):\n    return np.zeros((500, 500))\n"
-    assert grade_code(huge, instance, run).run is None
+    assert runs_text({"code": grade_code(huge, instance, run).run}) == ""
+    assert runs_text({}) == "" and runs_from_text("") == {} and runs_from_text("[1]") == {}
 
 
 def _refuse_to_run(*args, **kwargs):

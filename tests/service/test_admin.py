@@ -163,3 +163,15 @@ def test_an_admin_can_reopen_a_variant_whose_solution_was_shown_by_mistake(admin
     assert response.status_code == 302
     submission, created = services.submit(question, student, {"in_3": "1"})
     assert created
+
+
+def test_a_submission_record_is_read_only_but_its_status():
+    """What was submitted and how it was graded (the code runs a regrade trusts included) are
+    records; staff may only send a row back to grading through its status or the action."""
+    from django.contrib import admin as django_admin
+
+    from exercises.models import Submission
+
+    model_admin = django_admin.site._registry[Submission]
+    editable = {f.name for f in Submission._meta.fields} - set(model_admin.readonly_fields) - {"id"}
+    assert editable == {"status"}

@@ -223,6 +223,7 @@ def test_course_to_regrade(teacher_client, alice_client, people, django_capture_
         "applied": True,
         "changes": {"points": 20.0},
         "regraded": len(preview["affected"]),
+        "not_regraded": [],
     }
     after = alice.get(f"/api/submissions/{graded['id']}/").json()
     assert after["score"] == pytest.approx(20.0) and after["points"] == 20

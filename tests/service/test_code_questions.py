@@ -15,6 +15,7 @@ from django.core.management import call_command
 from helpers import client_for
 
 from autograder import sandbox_runner
+from autograder.code_grading import runs_from_text
 from autograder.sandbox import pool as sandbox_pool_module
 from exercises import services
 from exercises.models import Submission
@@ -93,7 +94,7 @@ def test_a_tolerance_regrade_judges_the_stored_runs_and_runs_no_code(
     assert result["status"] == "graded" and result["score"] < 5.0, result  # outputs of 0 stay right
     assert "code_runs" not in result and "observations" not in json.dumps(result)  # hidden cases' values
     row = Submission.objects.get(pk=result["id"])
-    run = row.code_runs["code"]
+    run = runs_from_text(row.code_runs)["code"]
     assert len(run["cases"]) == len(instance["answers"]["code"]["cases"])
     assert all(case["status"] == "ok" and case["observations"] for case in run["cases"])
 
@@ -111,7 +112,7 @@ def test_a_tolerance_regrade_judges_the_stored_runs_and_runs_no_code(
     assert applied.status_code == 200 and applied.json()["regraded"] == 1, applied.content
     row.refresh_from_db()
     assert row.score == 10.0 and row.feedback["fields"]["code"]["status"] == "correct"
-    assert row.code_runs["code"] == run  # the same run, judged again
+    assert runs_from_text(row.code_runs)["code"] == run  # the same run, judged again
 
 
 @pytest.mark.parametrize(
@@ -133,7 +134,7 @@ def test_nul_and_lone_surrogates_from_student_code_are_stored_as_replacement_cha
     result = submit_code(client_for(student), code_question, source.format(reference=reference), django_capture_on_commit_callbacks)
     assert result["status"] == "graded", result
     row = Submission.objects.get(pk=result["id"])
-    stored = json.dumps([row.feedback, row.code_runs], ensure_ascii=False)
+    stored = json.dumps(row.feedback, ensure_ascii=False) + row.code_runs
     assert "\x00" not in stored
     stored.encode("utf-8")  # no lone surrogate
 

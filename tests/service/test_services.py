@@ -531,6 +531,32 @@ def test_a_regrade_applied_while_a_submission_is_graded_also_covers_it(make_ques
     assert graded.feedback["score"] == 1.0
 
 
+def test_code_graded_again_after_a_regrade_is_judged_again_not_run_again(
+    require_sandbox, make_question, student, instructor, monkeypatch
+):
+    """When a regrade lands while code is being graded, the grading is redone under the new
+    settings from the run it already has: the student's code ran once."""
+    from autograder import sandbox_runner
+
+    question = make_question("code_mlp_forward", params={"random_cases": 1})
+    source = services.current_variant(question, student).instance["answers"]["code"]["source"]
+    submission, _ = services.submit(question, student, {"code": source})
+    regrade_during_grading(monkeypatch, question, {"tolerance": {"rtol": 0.1, "atol": 0.1}}, instructor)
+    runs = []
+    real_run = sandbox_runner.run_cases
+
+    def counting(*args, **kwargs):
+        runs.append(1)
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(sandbox_runner, "run_cases", counting)
+    try:
+        graded = services.grade_submission_now(submission.pk)
+    finally:
+        sandbox_runner.close_sandbox_pool()
+    assert (graded.status, graded.score) == (S.GRADED, 10.0) and len(runs) == 1
+
+
 def test_grading_again_after_a_regrade_runs_outside_any_transaction(make_question, student, instructor, monkeypatch):
     from django.db import connection
 
@@ -605,7 +631,7 @@ def test_a_row_graded_while_a_regrade_computes_is_regraded_too(make_question, st
 
     monkeypatch.setattr(services, "_regrade", regrade_then_grade_bobs)
     assert services.regrade_apply(question, {"tolerance": {"rtol": 0.1, "atol": 0.1}}, instructor) == 2
-    assert passes[1] == {"only": {late_row.pk}, "regrade_answers": True}  # the second pass: bob's row only
+    assert passes[1] == {"only": {late_row.pk}, "regrade_answers": True, "not_regraded": []}  # the second pass: bob's row only
     near.refresh_from_db()
     late_row.refresh_from_db()
     assert (near.score, late_row.score) == (10.0, 10.0)
