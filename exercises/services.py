@@ -50,6 +50,7 @@ from django.utils import timezone
 from autograder.answers import Tolerance
 from autograder.code_grading import CodeRunNotKept, refuse_to_run, runs_from_text, runs_text
 from autograder.grading import GradingPolicy, apply_penalties, blank, grade_submission
+from autograder.sandbox.script import storable_text
 from exercises.models import AuditEntry, Membership, ProblemSet, Question, Submission, Variant
 from exercises.sql import (
     RowLoader,
@@ -663,7 +664,10 @@ ERROR_FEEDBACK = {
 
 
 def _finish_error(submission: Submission, token: datetime, message: str) -> bool:
-    return _save_if_ours(submission, token, status=S.ERROR, error_message=message[:2000], feedback=dict(ERROR_FEEDBACK))
+    """Mark the row an error; the message (an exception's text, which may quote anything) is stored
+    as storable text."""
+    message = storable_text(message[:2000])
+    return _save_if_ours(submission, token, status=S.ERROR, error_message=message, feedback=dict(ERROR_FEEDBACK))
 
 
 def final_score(question: Question, raw_score: float, attempt_number: int, late: bool) -> float:

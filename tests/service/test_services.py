@@ -338,6 +338,21 @@ def test_an_exception_while_grading_is_stored_as_error_and_retried_a_bounded_num
     assert services.grade_submission_now(submission.pk).status == S.GRADED
 
 
+def test_an_exception_quoting_a_nul_is_stored_as_an_error(make_question, student, monkeypatch):
+    """The row's error message is an exception's text, which may quote student input; a NUL in it
+    failed the write on PostgreSQL and left the row in grading."""
+    question = make_question()
+    submission, _ = services.submit(question, student, reference_answers(question, student))
+
+    def broken(*args, **kwargs):
+        raise ValueError("bad value 'a\x00b\ud800'")
+
+    monkeypatch.setattr(services, "grade_submission", broken)
+    failed = services.grade_submission_now(submission.pk)
+    failed.refresh_from_db()
+    assert failed.status == S.ERROR and "bad value 'a\ufffdb\ufffd'" in failed.error_message
+
+
 def test_submit_enqueues_after_commit_and_survives_a_broker_failure(make_question, student, monkeypatch, django_capture_on_commit_callbacks):
     question = make_question()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
