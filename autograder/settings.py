@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "exercises",
 ]
 
+SESSION_ENGINE = "autograder.sessions"  # database sessions; a cookie with a NUL is no session
+
 MIDDLEWARE = [
     "autograder.middleware.refuse_unparseable_query",
     "django.middleware.security.SecurityMiddleware",

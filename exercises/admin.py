@@ -8,12 +8,15 @@ as the API checks them.
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.forms.fields import InvalidJSONInput
 from django.http import HttpResponseRedirect
 
 from exercises import services
@@ -34,7 +37,7 @@ class ModelAdmin(admin.ModelAdmin):
 
     def response_action(self, request, queryset):
         selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-        if not all(value.isdigit() for value in selected):
+        if not all(value.isascii() and value.isdigit() for value in selected):  # "²".isdigit() too
             self.message_user(request, "The selection is not a list of ids.", level=messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
         return super().response_action(request, queryset)
@@ -60,6 +63,37 @@ class MembershipAdmin(ModelAdmin):
     search_fields = ["user__username", "course__code"]
 
 
+class CheckedJSONField(forms.JSONField):
+    """A JSON form field refusing what the API's parser refuses (NUL, lone surrogates, absurd
+    nesting; integers beyond Python's 4300 digits) with a form error. Django's field let such
+    input through to the re-rendered form, which failed with a 500."""
+
+    def to_python(self, value):
+        try:
+            data = super().to_python(value)
+        except ValueError as error:  # ValidationError is not one; the digit limit's error is
+            raise ValidationError(f"Enter a valid JSON: {error}", code="invalid") from None
+        problem = _json_problem(data)
+        if problem:
+            raise ValidationError(f"Enter a valid JSON: {problem}", code="invalid")
+        return data
+
+    def bound_data(self, data, initial):
+        if self.disabled or data is None:
+            return super().bound_data(data, initial)
+        try:
+            parsed = json.loads(data, cls=self.decoder)
+        except ValueError:
+            return InvalidJSONInput(data)
+        return InvalidJSONInput(data) if _json_problem(parsed) else parsed
+
+
+def _json_problem(data) -> str | None:
+    from exercises.api import json_problem  # the API module imports the admin's models first
+
+    return json_problem(data)
+
+
 class QuestionAdminForm(forms.ModelForm):
     """The API's checks for a question, in the admin too: a known kind, parameters that draw,
     a valid tolerance and ranges (QuestionSerializer), and no kind/params change once students
@@ -69,6 +103,7 @@ class QuestionAdminForm(forms.ModelForm):
     class Meta:
         model = Question
         fields = "__all__"
+        field_classes = {"params": CheckedJSONField, "tolerance": CheckedJSONField}
 
     def clean(self):
         from exercises.serializers import QuestionSerializer  # the API's validation, not a copy
@@ -184,7 +219,7 @@ class SubmissionAdmin(RecordAdmin):
     list_filter = ["status", "late", "variant__question__problem_set__course"]
     search_fields = ["student__username", "idempotency_key"]
     readonly_fields = [
-        "variant", "student", "answers", "idempotency_key", "attempt_number", "raw_score", "score",
+        "variant", "student", "answers", "idempotency_key", "status", "attempt_number", "raw_score", "score",
         "feedback", "code_runs", "late", "submitted_at", "grading_started_at", "graded_at", "enqueue_count", "claims",
         "error_message",
     ]

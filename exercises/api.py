@@ -243,6 +243,8 @@ class SafeJSONParser(JSONParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        if not _text_encoding(encoding):  # zlib, rot13 (Django already ignores names Python does not know)
+            raise ParseError(f"JSON parse error - unsupported charset {encoding!r} (send UTF-8)")
         try:
             text = codecs.getreader(encoding)(stream).read()
             data = json.loads(
@@ -256,6 +258,14 @@ class SafeJSONParser(JSONParser):
         if problem:
             raise ParseError(f"JSON parse error - {problem}")
         return data
+
+
+def _text_encoding(name: str) -> bool:
+    """Whether `name` is a codec from bytes to text (Content-Type's charset may name any codec)."""
+    try:
+        return codecs.lookup(name)._is_text_encoding
+    except LookupError:
+        return False
 
 
 class CSVRenderer(BaseRenderer):

@@ -29,6 +29,7 @@ COLUMNS = ("username", "email", "first_name", "last_name")
 MAX_ENTRIES = 20_000
 MAX_PROBLEMS_SHOWN = 50
 _MAX_NAME = 150
+_MAX_EMAIL = 254  # the column's length (EmailValidator alone allows 320)
 
 
 class RosterError(ValueError):
@@ -94,6 +95,8 @@ def read_roster(lines: Iterable[str]) -> list[RosterEntry]:
             problems.append(f"line {line}: more cells than the header has columns")
             continue
         values = {key: (value or "").strip() for key, value in row.items()}
+        # as Django's login form reads it: "ﬁle" and "file" are one username, not two accounts
+        values["username"] = get_user_model().normalize_username(values["username"])
         entry = RosterEntry(line, **values)
         problems += [f"line {line}: {problem}" for problem in _entry_problems(entry)]
         if entry.username in seen:
@@ -118,7 +121,9 @@ def _entry_problems(entry: RosterEntry) -> list[str]:
             UnicodeUsernameValidator()(entry.username)
         except ValidationError:
             problems.append(f"{entry.username!r} is not a valid username (letters, digits and @ . + - _ only)")
-    if entry.email:
+    if len(entry.email) > _MAX_EMAIL:
+        problems.append(f"the e-mail address is longer than {_MAX_EMAIL} characters")
+    elif entry.email:
         try:
             EmailValidator()(entry.email)
         except ValidationError:
@@ -126,6 +131,9 @@ def _entry_problems(entry: RosterEntry) -> list[str]:
     for name in ("first_name", "last_name"):
         if len(getattr(entry, name)) > _MAX_NAME:
             problems.append(f"{name} is longer than {_MAX_NAME} characters")
+    for name in COLUMNS:
+        if "\x00" in getattr(entry, name):  # PostgreSQL cannot store it
+            problems.append(f"{name} contains a NUL character")
     return problems
 
 

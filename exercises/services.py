@@ -379,11 +379,28 @@ def _replay_of_key(student_id: int, key: str, question: Question, answers: Any) 
 
 def _replay(original: Submission, question: Question, answers: Any) -> Submission:
     """The original submission for a reused idempotency key, if the request is the same."""
-    if original.variant.question_id != question.pk or original.answers != answers:
+    if original.variant.question_id != question.pk or _as_stored(original.answers) != _as_stored(answers):
         raise SubmissionRefused(
             "this idempotency key was already used for a different submission", "idempotency_conflict"
         )
     return original
+
+
+def _as_stored(value: Any) -> Any:
+    """`value` with every number as a float: PostgreSQL's jsonb gives 1e23 back as the integer
+    10**23 and -0.0 as 0, so a retry of the same request compares equal to what was stored."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        try:
+            return float(value) + 0.0  # + 0.0 turns -0.0 into 0.0
+        except OverflowError:  # an int beyond floats (the API refuses those before)
+            return value
+    if isinstance(value, list):
+        return [_as_stored(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_stored(v) for k, v in value.items()}
+    return value
 
 
 def _attempts_taken(question: Question, student) -> int:

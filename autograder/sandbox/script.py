@@ -164,10 +164,12 @@ def _nested_numbers(value: object, shape: list[int]) -> bool:
 
 
 def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An int that fits in int64 (what NumPy compares; a 400-digit one overflowed the judge)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -_INT64 <= value < _INT64
 
 
 def _is_number(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)) or value in ("nan", "inf", "-inf")
+    return _is_int(value) or (isinstance(value, float) and math.isfinite(value)) or value in ("nan", "inf", "-inf")
+
+
+_INT64 = 2**63

@@ -230,6 +230,9 @@ def _as_output(text: str) -> tuple[np.ndarray, ...]:
         _as_output('[{"step": 0, "ok": true, "value": {"type": "array", "shape": [2], "value": [1]}}]'),
         _as_output('[{"step": 0, "ok": true, "value": {"type": "evil"}}]'),
         _as_output('[{"step": 0, "ok": true, "inputs_changed": "none"}]'),
+        # an int beyond int64 overflowed the typical-bug comparison (the row ended as an error)
+        _as_output('[{"step": 0, "ok": true, "value": {"type": "array", "shape": [1], "value": [' + "9" * 400 + "]}}]"),
+        _as_output('[{"step": 0, "ok": true, "value": {"type": "int", "value": 9223372036854775808}}]'),
     ],
 )
 def test_malformed_observations_are_refused(outputs):

@@ -40,6 +40,11 @@ def question_form(problem_set, **changes) -> dict:
         ({"points": -5}, "greater than or equal to 0"),
         ({"attempt_penalty": 7}, "less than or equal to 1"),
         ({"params": '{"sizes": [2, 0]}'}, "sizes"),
+        # Django's JSON field re-rendered these, failing with a 500 (exploratory QA on PostgreSQL)
+        ({"params": '{"\\ud800": 1}'}, "lone surrogates"),
+        ({"params": '{"hidden": "\\ud800"}'}, "lone surrogates"),
+        ({"tolerance": '{"\\u0000rtol": 0.1}'}, "NUL"),
+        ({"params": '{"sizes": [' + "9" * 5000 + "]}"}, "Enter a valid JSON"),
     ],
 )
 def test_admin_refuses_a_question_the_api_would_refuse(admin_client, problem_set, changes, says):
@@ -165,13 +170,21 @@ def test_an_admin_can_reopen_a_variant_whose_solution_was_shown_by_mistake(admin
     assert created
 
 
-def test_a_submission_record_is_read_only_but_its_status():
+def test_a_submission_record_is_read_only():
     """What was submitted and how it was graded (the code runs a regrade trusts included) are
-    records; staff may only send a row back to grading through its status or the action."""
+    records; staff send a row back to grading with the "re-enqueue" action, not by editing it."""
     from django.contrib import admin as django_admin
 
     from exercises.models import Submission
 
     model_admin = django_admin.site._registry[Submission]
     editable = {f.name for f in Submission._meta.fields} - set(model_admin.readonly_fields) - {"id"}
-    assert editable == {"status"}
+    assert editable == set()
+
+
+def test_an_action_on_a_selection_of_non_ascii_digits_is_refused(admin_client, make_question, student):
+    """"²".isdigit() is true, and int("²") fails: the guard let it through to a 500."""
+    response = admin_client.post(
+        "/admin/exercises/submission/", {"action": "requeue_submissions", "_selected_action": ["²"]}
+    )
+    assert response.status_code == 302

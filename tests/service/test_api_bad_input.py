@@ -216,6 +216,39 @@ def test_too_many_query_parameters_are_a_json_400_everywhere(world, path, debug,
         assert response.json()["code"] == "too_many_fields"
 
 
+@pytest.mark.parametrize("path", ["/api/courses/", "/admin/exercises/submission/", "/api/docs/"])
+def test_a_nul_in_the_query_string_is_a_json_400(world, path, admin_client):
+    """The admin's list filters passed ?status=%00 to PostgreSQL, which refuses NUL in text: a 500."""
+    for client in (world["clients"]["student"], admin_client):
+        response = client.get(f"{path}?status=%00&q=x")
+        assert response.status_code == 400 and response.json()["code"] == "bad_query", response.content[:300]
+        assert client.get(f"{path}?q=%2500").status_code != 400  # the text "%00" is no NUL
+
+
+@pytest.mark.parametrize("charset", ["rot13", "zlib", "bz2", "hex"])
+def test_a_charset_that_is_no_text_encoding_is_a_400(world, charset):
+    """Content-Type's charset may name any Python codec: zlib's decoder raised TypeError (a 500)."""
+    body = json.dumps({"answers": {"in_3": "1"}}).encode()
+    url = f"/api/questions/{world['ids']['question']}/submissions/"
+    response = world["clients"]["student"].post(url, body, content_type=f"application/json; charset={charset}")
+    assert response.status_code == 400 and response.json()["code"] == "parse_error", response.content[:300]
+    assert "charset" in response.json()["detail"]
+    assert not Submission.objects.exists()
+
+
+def test_a_session_cookie_django_could_not_have_made_is_no_session(world):
+    """A session cookie holding a NUL (the cookie value "\\000abc..." decodes to one) was looked up
+    in the database, which refused it: every page, anonymous ones too, answered 500."""
+    from django.test import Client
+
+    for value in ('"\\000abcdefghij"', "abc\u00e9defghijkl", "not-a-key-but-long"):
+        client = Client()
+        client.cookies["sessionid"] = value
+        for path in ("/api/kinds/", "/api/docs/", "/admin/"):
+            response = client.get(path)
+            assert response.status_code in (200, 302, 401), (value, path, response.status_code)  # anonymous
+
+
 def test_a_foreign_host_header_is_a_json_400(world):
     """DisallowedHost: Django's HTML 400 page before."""
     response = world["clients"]["student"].post(

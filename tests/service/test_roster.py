@@ -108,6 +108,10 @@ def test_tas_are_enrolled_with_role_ta_and_printed_credentials_without_passwords
         ("username\nalice,extra\n", ["line 2: more cells than the header has columns"]),
         ("username\n", ["the roster lists no one"]),
         ("username\nal ice\nbo b\n", ["line 2:", "line 3:"]),  # every bad line, not just the first
+        # found on PostgreSQL: each passed the checks and then failed the database write
+        ("username,first_name\nalice,Al\x00ice\n", ["line 2: first_name contains a NUL character"]),
+        ("username,email\nalice," + "a" * 250 + "@b.example\n", ["line 2: the e-mail address is longer than 254"]),
+        ("username\nﬁle\nfile\n", ["line 3: 'file' is already on line 2"]),  # one login name (NFKC)
     ],
 )
 def test_a_bad_roster_imports_nothing_and_names_every_bad_line(tmp_path, course, text, problems):
@@ -126,6 +130,7 @@ def test_a_bad_roster_imports_nothing_and_names_every_bad_line(tmp_path, course,
     ("args", "message"),
     [
         (["nope", "ROSTER"], "no course with code 'nope'"),
+        (["nn\udcff", "ROSTER"], "no course with code"),  # the shell passed a byte that is not UTF-8
         (["nn101", "/no/such/roster.csv"], "cannot read /no/such/roster.csv"),
         (["nn101", "ROSTER", "--credentials", "EXISTING"], "exists; choose a new file"),
     ],

@@ -248,6 +248,19 @@ def test_idempotency_key_returns_the_original_or_conflicts(make_question, studen
     refused("bad_format", services.submit, question, student, answers, idempotency_key="x" * 201)
 
 
+def test_a_retry_with_numbers_the_database_rewrites_is_still_a_replay(make_question, student):
+    """PostgreSQL's jsonb gives 1e23 back as 100000000000000000000000 and -0.0 as 0: the retry of
+    the very same request was refused as a different submission (409 idempotency_conflict)."""
+    question = make_question()
+    name = services.current_variant(question, student).instance["fields"][0]["name"]
+    answers = {name: [1e23, -0.0, 1.5e300]}
+    first, _ = services.submit(question, student, answers, idempotency_key="big")
+    first.refresh_from_db()
+    again, created = services.submit(question, student, answers, idempotency_key="big")
+    assert again.pk == first.pk and not created
+    refused("idempotency_conflict", services.submit, question, student, {name: [1e23, 0.0, 1.6e300]}, idempotency_key="big")
+
+
 def test_idempotent_replay_works_after_the_deadline(make_question, student, problem_set):
     question = make_question()
     answers = reference_answers(question, student)

@@ -19,6 +19,7 @@ from django.db import IntegrityError
 
 from exercises.models import Course, Membership
 from exercises.roster import RosterError, import_roster, read_roster
+from exercises.services import is_unicode_text
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
@@ -36,7 +37,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        course = Course.objects.filter(code=options["course_code"]).first()
+        code = options["course_code"]
+        if "\x00" in code or not is_unicode_text(code):  # bytes that are not UTF-8 in the shell argument
+            raise CommandError(f"no course with code {code!r}: course codes are letters, digits, - and _")
+        course = Course.objects.filter(code=code).first()
         if course is None:
             raise CommandError(f"no course with code {options['course_code']!r}; create it first (API or admin)")
         entries = self._read(options["roster"])
