@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -45,6 +45,10 @@ def _finite(value: Any, what: str) -> float:
 def _fmt(value: float) -> str:
     """Compact number for LaTeX and tables (15 significant digits, no trailing zeros)."""
     return f"{value:.15g}"
+
+
+def _unrounded(value: float) -> float:
+    return value
 
 
 def _sigmoid(a: float) -> float:
@@ -336,12 +340,16 @@ class Graph:
         return f"{name} = " + _LATEX[e.op].format(*args)
 
     def evaluate(self, inputs: Mapping[str, float] | None = None, *,
-                 relu_prime_at_zero: float = 1.0) -> Result:
+                 relu_prime_at_zero: float = 1.0,
+                 round_value: Callable[[float], float] | None = None) -> Result:
         """Forward pass in topological order, then reverse pass from d(out)/d(out) = 1.
 
         `inputs` overrides input values by name. `relu_prime_at_zero` is the ReLU derivative
         used at exactly 0 (1.0 as in MIT 6.390); such nodes are reported in `relu_kinks`.
+        `round_value` models a student with a calculator: every number written down (a node's
+        value, a local derivative, a node's total derivative) passes through it before use.
         """
+        keep = round_value or _unrounded
         relu0 = _finite(relu_prime_at_zero, "relu_prime_at_zero")
         inputs = dict(inputs or {})
         for k in inputs:
@@ -350,12 +358,16 @@ class Graph:
         val: dict[str, float] = {}
         for e in self._nodes.values():
             val[e.name] = self._forward(e, inputs, val)
+            if e.op not in ("input", "const"):
+                val[e.name] = keep(val[e.name])
         grads = {n: 0.0 for n, e in self._nodes.items() if e.op != "const"}
         if self.output in grads:
             grads[self.output] = 1.0
         local: dict[str, tuple[float | None, ...]] = {}
-        for e in reversed(self._nodes.values()):
-            local[e.name] = self._local(e, val, relu0)
+        for e in reversed(self._nodes.values()):  # every consumer of e came before: its total is final
+            if e.name in grads:
+                grads[e.name] = keep(grads[e.name])
+            local[e.name] = tuple(None if d is None else keep(d) for d in self._local(e, val, relu0))
             for a, d in zip(e.args, local[e.name], strict=True):
                 if d is not None:
                     grads[a] += grads[e.name] * d

@@ -13,9 +13,10 @@ import numpy as np
 
 from nncore.autodiff import graph_from_spec
 from nncore.problems.base import Draft, Field, Param, ProblemKind, Redraw, step
-from nncore.problems.common import SATURATION, fmt
+from nncore.problems.common import SATURATION, fmt, round_sig_values
 
 LIMIT = 1e4  # values beyond this are not calculator work
+ROUNDED_PATHS = (3, 4)  # significant figures of the calculator paths graders also accept
 
 
 def _t003(rng, hand):
@@ -86,8 +87,11 @@ TEMPLATES = {"seed003": _t003, "neuron": _neuron, "product_sum": _product_sum, "
 class ComputationalGraph(ProblemKind):
     id = "computational_graph"
     # v2: the diagram no longer shows computed values; v3: a hand graph's sigmoid is never
-    # saturated (neuron seed 275 had g = σ(11) = 0.99998 and ∂L/∂b = -5.6e-10)
-    version = 3
+    # saturated (neuron seed 275 had g = σ(11) = 0.99998 and ∂L/∂b = -5.6e-10); v4: the
+    # calculator paths (every value written to 3 or 4 significant figures) are accepted answers
+    # too (a student carrying c = 11.7 into cos(c) was refused on 11 of 50 seeds), and a draw
+    # where a misconception then passes as such a path is redrawn
+    version = 4
     title = "Computational graph: forward values and backward partials"
     description = "Evaluate every node of a scalar graph, then every ∂f/∂node by reverse-mode autodiff (003)."
     topic = "graphs"
@@ -123,6 +127,10 @@ class ComputationalGraph(ProblemKind):
             for s in [*computed[:-1], *[t for t in steps_ if t.name in inputs]]:
                 fields.append(Field(f"grad_{s.name}", f"$\\partial {graph.output}/\\partial {s.name}$", (), "number"))
                 answers[f"grad_{s.name}"] = result.grads[s.name]
+        paths = [_rounded_path(graph, sig) for sig in ROUNDED_PATHS]
+        alternatives = {
+            name: [path[name] for path in paths] for name in answers
+        }
         definitions = ",\\; ".join(graph.latex(s.name) for s in computed)
         given = ", ".join(f"${s.name} = {fmt(s.value)}$" for s in steps_ if s.op in ("input", "const"))
         draft = Draft(
@@ -149,6 +157,7 @@ class ComputationalGraph(ProblemKind):
                 if s.op != "const"
             ],
             diagram=_diagram(steps_),
+            alternatives=alternatives,
         )
         consumers = [inp for s in steps_ for inp in s.inputs if isinstance(inp, str)]
         if p["ask"] in ("backward", "both") and len(consumers) > len(set(consumers)):
@@ -166,6 +175,24 @@ class ComputationalGraph(ProblemKind):
                 _degree_values(spec, graph),
             )
         return draft
+
+
+def _rounded_path(graph, sig: int) -> dict[str, float]:
+    """Every field's answer on the calculator path: each value, local derivative and total
+    derivative written to `sig` significant figures before it is used (as the seeds' worked
+    examples do). A path that leaves the graph's domain, or the calculator's range, is redrawn."""
+    def written(value: float) -> float:
+        return round_sig_values([value], sig)[0]
+
+    try:
+        result = graph.evaluate(round_value=written)
+    except ValueError as exc:
+        raise Redraw(f"the {sig}-figure path fails: {exc}") from None
+    out = {f"val_{name}": value for name, value in result.values.items()}
+    out.update({f"grad_{name}": grad for name, grad in result.grads.items()})
+    if any(not math.isfinite(v) or abs(v) > LIMIT for v in out.values()):
+        raise Redraw(f"the {sig}-figure path leaves the calculator's range")
+    return out
 
 
 def _first_path_grads(steps_, output: str) -> dict:
