@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -49,6 +50,7 @@ MAX_OUTPUT_CHARS = 4000
 # larger (a student returning huge arrays) they are not, and a regrade leaves that submission be.
 MAX_STORED_RUN_CHARS = 256 * 1024
 DEFAULT_TIME_LIMIT_S = 2.0
+CASE_TOLERANCE = {"rtol": 1e-6, "atol": 1e-9}  # a case's own when it names none (harness.judge_case)
 DEFAULT_MEMORY_MB = 256
 MEMORY_ERRORS = {"MemoryError", "_ArrayMemoryError"}
 
@@ -251,10 +253,12 @@ def runs_from_text(text: str) -> dict[str, Mapping]:
 
 
 def _with_tolerance(case: Mapping, tolerance: Mapping | None) -> dict:
-    """The case with the question's tolerance override (rtol/atol) applied, if it has one."""
+    """The case with the question's tolerance override applied: its rtol and atol, each one
+    given replacing the case's own (an override of atol alone was silently ignored)."""
     out = dict(case)
-    if tolerance and "rtol" in tolerance and "atol" in tolerance:
-        out["tolerance"] = {"rtol": float(tolerance["rtol"]), "atol": float(tolerance["atol"])}
+    if tolerance and ("rtol" in tolerance or "atol" in tolerance):
+        own = case.get("tolerance") or CASE_TOLERANCE
+        out["tolerance"] = {name: float(tolerance.get(name, own[name])) for name in ("rtol", "atol")}
     return out
 
 
@@ -356,15 +360,16 @@ def _matching_bug(
     """The first typical bug whose observations match the student's on every case, if any.
 
     Bug sources are the generator's own (trusted) code, so they run here, in-process, on the
-    full cases; the student's observations came from the sandbox.
+    public side of the cases; the student's observations came from the sandbox.
     """
     if any(o is None for o in observed):
         return None
+    public = json.dumps([public_case(case) for case in cases], sort_keys=True)
     for bug in instance.get("misconceptions", []):
         source = bug.get("answers", {}).get(field_name)
         if not isinstance(source, str):
             continue
-        bug_observed = _run_trusted(source, cases)
+        bug_observed = _run_trusted(source, public)
         if bug_observed is not None and all(
             _same_observations(case, mine, theirs)
             for case, mine, theirs in zip(cases, observed, bug_observed, strict=True)
@@ -373,13 +378,17 @@ def _matching_bug(
     return None
 
 
-def _run_trusted(source: str, cases: Sequence[Mapping]) -> list[list[dict]] | None:
+@functools.lru_cache(maxsize=256)
+def _run_trusted(source: str, public_cases: str) -> list[list[dict]] | None:
+    """The observations of a typical bug's code on the cases (JSON of their public side); kept
+    for the next submission of the same variant (a resubmission, or every row of a regrade:
+    a sequential-training bug costs about 100 ms a submission). Callers must not change them."""
     namespace: dict = {"__name__": "reference_bug"}
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             exec(compile(source, "<bug>", "exec"), namespace)  # noqa: S102 - generator's own code
-            return [run_case(namespace, public_case(case)) for case in cases]
+            return [run_case(namespace, case) for case in json.loads(public_cases)]
     except Exception:
         return None
 
@@ -388,7 +397,7 @@ def _same_observations(case: Mapping, mine: list[dict], theirs: list[dict]) -> b
     """Whether two runs of a case observed the same thing, step by step, within its tolerance."""
     if len(mine) != len(theirs):
         return False
-    tolerance = case.get("tolerance", {"rtol": 1e-6, "atol": 1e-9})
+    tolerance = case.get("tolerance", CASE_TOLERANCE)
     for a, b in zip(mine, theirs, strict=True):
         if a.get("ok") != b.get("ok") or bool(a.get("inputs_changed")) != bool(b.get("inputs_changed")):
             return False

@@ -22,7 +22,7 @@ from rest_framework.settings import api_settings
 from autograder.answers import Tolerance
 from exercises.models import Course, Membership, ProblemSet, Question, Submission
 from exercises.permissions import is_released
-from exercises.services import REGRADE_FIELDS, mixed_tolerance
+from exercises.services import REGRADE_FIELDS, code_tolerance_problem, mixed_tolerance
 from nncore.problems import CATALOGUE, ParamError
 
 logger = logging.getLogger(__name__)
@@ -265,6 +265,9 @@ class QuestionSerializer(StrictMixin, serializers.ModelSerializer):
             same_kind = self.instance is not None and kind == self.instance.kind
             params = attrs.get("params", self.instance.params if same_kind else {})
             attrs["params"] = validate_kind_params(kind, params)
+        problem = code_tolerance_problem(kind, attrs.get("tolerance", getattr(self.instance, "tolerance", None)))
+        if problem:
+            raise serializers.ValidationError({"tolerance": [problem]})
         return attrs
 
 

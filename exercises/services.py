@@ -812,7 +812,8 @@ def regrade_preview(question: Question, changes: dict, not_regraded: list | None
     Submissions it would leave as they are (code whose run was not kept) go to `not_regraded`."""
     changed = _apply_changes(question, changes)
     regrade_answers = _changes_grading(changed, changes)
-    return [diff for diff, _, _ in _regrade(changed, regrade_answers=regrade_answers, not_regraded=not_regraded)]
+    computed = _regrade(changed, regrade_answers=regrade_answers, not_regraded=not_regraded)
+    return [diff for diff, _, _ in computed if diff is not None]
 
 
 # Settings that change how answers are judged (the rest only turn raw scores into points).
@@ -856,13 +857,14 @@ def regrade_apply(question: Question, changes: dict, actor, not_regraded: list |
             computed += _regrade(changed, only=graded_since, regrade_answers=regrade_answers, not_regraded=left)
         diffs = []
         for diff, sub, result in computed:
-            if result is None:  # rescored from the stored raw score
+            if diff is not None:
                 sub.score = diff["new"]
+                diffs.append(diff)
+            if result is None:  # rescored from the stored raw score
                 sub.save(update_fields=["score"])
-            else:
-                sub.raw_score, sub.score, sub.feedback = result.score, diff["new"], result.to_dict()
+            else:  # the new raw score and feedback even when the points stay (0 points, a full penalty)
+                sub.raw_score, sub.feedback = result.score, result.to_dict()
                 sub.save(update_fields=["raw_score", "score", "feedback"])
-            diffs.append(diff)
         AuditEntry.objects.create(
             actor=actor,
             course_id=changed.problem_set.course_id,
@@ -1009,6 +1011,9 @@ def _apply_changes(question: Question, changes: dict) -> Question:
     copy = Question.objects.select_related("problem_set").get(pk=question.pk)
     for name, value in changes.items():
         setattr(copy, name, _valid_setting(name, value))
+    problem = code_tolerance_problem(copy.kind, copy.tolerance)
+    if problem:
+        raise RegradeError(problem)
     return copy
 
 
@@ -1025,6 +1030,14 @@ def _valid_setting(name: str, value: Any) -> Any:
     if name == "tolerance" and _tolerance_ok(value):
         return value
     raise RegradeError(f"invalid value {value!r} for {name!r}")
+
+
+def code_tolerance_problem(kind: str, tolerance: Any) -> str | None:
+    """Why a tolerance does not suit a code question (its cases compare arrays with rtol and
+    atol; significant figures are for typed numbers and were silently ignored), or None."""
+    if kind in CODE_KIND_IDS and isinstance(tolerance, dict) and "sigfigs" in tolerance:
+        return 'code questions compare their results with {"rtol", "atol"}; sigfigs is for typed answers'
+    return None
 
 
 def mixed_tolerance(value: dict) -> str | None:
@@ -1066,12 +1079,14 @@ def _regrade(
     regrade_answers: bool = True,
     not_regraded: list | None = None,
 ):
-    """(diff, submission, new result) for every graded submission whose score would change.
+    """(diff, submission, new result) for every graded submission whose score, raw score or
+    feedback would change (diff None when only the raw score or feedback does: a question worth
+    0 points, a penalty of 1).
 
     `only` limits it to those ids; `seen` collects the ids of every row looked at. Without
     `regrade_answers` the stored raw scores are rescored (result None): what points and penalty
     changes need, without grading again. Code is judged from its kept run and never runs here:
-    a row without one keeps its score and is listed in `not_regraded`.
+    a row without one is only rescored from its raw score, and listed in `not_regraded`.
     """
     policy = grading_policy(question)
     subs = _graded(question).select_related("student")
@@ -1084,6 +1099,7 @@ def _regrade(
     for sub in subs.order_by("pk"):
         if seen is not None:
             seen.add(sub.pk)
+        result = None
         if regrade_answers:
             try:
                 result = grade_submission(
@@ -1092,16 +1108,13 @@ def _regrade(
             except CodeRunNotKept:
                 if not_regraded is not None:
                     not_regraded.append(_row_of(sub))
+            if result is not None and result.status != "graded":  # graded under older rules (a blank one scored 0): kept
                 continue
-            if result.status != "graded":  # graded under older rules (a blank one was scored 0): kept as it is
-                continue
-            raw = result.score
-        else:
-            result, raw = None, sub.raw_score
-            if raw is None:
-                continue
+        raw = sub.raw_score if result is None else result.score
+        if raw is None:
+            continue
         diff = _score_change(sub, final_score(question, raw, sub.attempt_number, sub.late))
-        if diff is not None:
+        if diff is not None or (result is not None and (raw != sub.raw_score or result.to_dict() != sub.feedback)):
             yield diff, sub, result
 
 

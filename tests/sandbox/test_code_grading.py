@@ -83,6 +83,21 @@ def test_reference_passes_and_every_typical_bug_fails_and_is_named(run, kind_id)
         assert bug["explanation"] in graded.message
 
 
+def test_a_resubmission_of_the_same_variant_reuses_the_typical_bugs_runs(run):
+    """Each failing submission ran every typical bug's code on all cases; a regrade of a class
+    did it for every row (about 100 ms a row with sequential training, 21 s for 200 rows)."""
+    from autograder.code_grading import _run_trusted
+
+    instance = mlp_instance()
+    bug = instance["misconceptions"][0]
+    graded = grade_code(bug["answers"]["code"], instance, run)
+    before = _run_trusted.cache_info()
+    again = grade_code(bug["answers"]["code"], instance, run, stored_run=graded.run.to_dict())
+    after = _run_trusted.cache_info()
+    assert again.misconception == graded.misconception == bug["id"]
+    assert after.hits > before.hits and after.misses == before.misses
+
+
 # --- feedback --------------------------------------------------------------------------------------
 
 
@@ -192,6 +207,9 @@ def test_question_tolerance_override_applies_to_every_case(run):
     strict = grade_code(off_by_a_bit, instance, run)
     loose = grade_code(off_by_a_bit, instance, run, tolerance={"rtol": 1e-3, "atol": 1e-8})
     assert strict.score == 0.0 and loose.score == 1.0
+    # one of the two given: the other stays the case's own (an atol alone was silently ignored)
+    assert grade_code(off_by_a_bit, instance, run, tolerance={"rtol": 1e-3}).score == 1.0
+    assert grade_code(off_by_a_bit, instance, run, tolerance={"atol": 1e-2}).score == 1.0
 
 
 def test_grade_submission_runs_code_fields_and_rejects_unparseable_code(run):

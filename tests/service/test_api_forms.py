@@ -102,7 +102,7 @@ def test_a_code_regrade_never_runs_code_and_names_what_it_cannot_regrade(make_qu
     question = make_question("code_mlp_forward")
     graded = Submission.objects.create(
         variant=services.current_variant(question, instructor), student=instructor, answers={"code": "x = 1"},
-        status="graded", attempt_number=1, raw_score=0.5, score=0.5,
+        status="graded", attempt_number=1, raw_score=0.5, score=5.0,  # of 10 points
     )
     assert graded.code_runs == ""
     client = APIClient()
@@ -156,3 +156,24 @@ def test_resending_the_same_params_is_not_a_change(make_question, student, instr
     assert response.status_code == 200, response.content
     response = client.patch(f"/api/questions/{question.pk}/", {"params": {"sizes": [3, 1]}}, format="json")
     assert response.status_code == 409 and response.json()["code"] == "has_variants", response.content
+
+
+def test_significant_figures_are_refused_for_code_questions(make_question, instructor, problem_set):
+    """Code cases compare arrays with rtol and atol: a sigfigs tolerance was accepted and then
+    silently ignored (exploratory QA: a 4-decimal softmax still scored 1 of 7)."""
+    client = APIClient()
+    client.force_authenticate(instructor)
+    response = client.post(
+        f"/api/problem-sets/{problem_set.pk}/questions/", {"kind": "code_softmax", "tolerance": {"sigfigs": 2}}, format="json"
+    )
+    assert response.status_code == 400 and "sigfigs is for typed answers" in str(response.json()), response.content
+    question = make_question("code_softmax")
+    response = client.post(
+        f"/api/questions/{question.pk}/regrade/", {"changes": {"tolerance": {"sigfigs": 3}}}, format="json"
+    )
+    assert response.status_code == 400 and response.json()["code"] == "bad_changes", response.content
+    numeric = make_question("forward_neuron")
+    response = client.post(
+        f"/api/questions/{numeric.pk}/regrade/", {"changes": {"tolerance": {"sigfigs": 3}}}, format="json"
+    )
+    assert response.status_code == 200, response.content

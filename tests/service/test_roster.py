@@ -92,6 +92,7 @@ def test_tas_are_enrolled_with_role_ta_and_printed_credentials_without_passwords
     assert not User.objects.get(username="tina").has_usable_password()
     token = Token.objects.get(user__username="tina").key
     assert f"tina  -  {token}" in output
+    assert "new accounts: 1/1 prepared" in output and "hashed" not in output  # no password was
 
 
 @pytest.mark.parametrize(

@@ -585,6 +585,36 @@ def test_code_graded_again_after_a_regrade_is_judged_again_not_run_again(
     assert (graded.status, graded.score) == (S.GRADED, 10.0) and len(runs) == 1
 
 
+def test_a_regrade_keeps_raw_scores_and_feedback_true_when_the_points_do_not_move(make_question, student, instructor):
+    """With the question worth 0 points a tolerance regrade changed no score, so nothing was
+    written: the raw score and feedback stayed 'wrong', and the next points change rescored
+    from that stale raw score (exploratory QA: 0 of 10 after points were restored)."""
+    question = make_question(points=10.0)
+    row = submit_and_grade(question, student, reference_answers(question, student, 1.05))  # 5% off
+    assert row.raw_score == 0.0
+    services.regrade_apply(question, {"points": 0.0}, instructor)
+    assert services.regrade_apply(question, {"tolerance": {"rtol": 0.1, "atol": 0.1}}, instructor) == 0  # no score moved
+    row.refresh_from_db()
+    assert (row.raw_score, row.score, row.feedback["score"]) == (1.0, 0.0, 1.0)
+    services.regrade_apply(question, {"points": 10.0}, instructor)
+    row.refresh_from_db()
+    assert row.score == 10.0
+
+
+def test_a_code_row_without_a_kept_run_is_still_rescored_for_new_points(make_question, student, instructor):
+    """A tolerance and points change at once left the rows it could not judge again on the old
+    points scale (7.1 of 20 instead of 14.3), until an unrelated deadline edit rescored them."""
+    question = make_question("code_mlp_forward", points=10.0)
+    row = Submission.objects.create(
+        variant=services.current_variant(question, student), student=student, answers={"code": "x = 1"},
+        status="graded", attempt_number=1, raw_score=0.5, score=5.0,
+    )
+    left: list = []
+    services.regrade_apply(question, {"tolerance": {"rtol": 0.1, "atol": 0.1}, "points": 20.0}, instructor, left)
+    row.refresh_from_db()
+    assert row.score == 10.0 and row.raw_score == 0.5 and [r["submission"] for r in left] == [row.pk]
+
+
 def test_grading_again_after_a_regrade_runs_outside_any_transaction(make_question, student, instructor, monkeypatch):
     from django.db import connection
 

@@ -48,9 +48,11 @@ class Command(BaseCommand):
         # created before the import, so new passwords always have somewhere to go
         credentials = self._create_credentials_file(out) if out else None
 
+        what = "passwords hashed" if not options["no_passwords"] else "prepared"
+
         def progress(done: int, total: int) -> None:
             if done == total or done % 50 == 0:
-                self.stdout.write(f"  new accounts: {done}/{total} passwords hashed")
+                self.stdout.write(f"  new accounts: {done}/{total} {what}")
 
         try:
             result = import_roster(
