@@ -38,6 +38,10 @@ TOO_DEEP = "Too many nested brackets: an answer is at most a matrix, like [[1, 2
 TOO_MANY = f"Too many entries (at most {MAX_ENTRIES})."
 MISSING_ENTRY = "An entry is missing (check for a stray or doubled ',')."
 MIXED = "The list mixes numbers and lists; use a list of numbers or a list of rows."
+SEPARATOR_IN_PARENTHESES = (
+    "A ',' or ';' inside parentheses: write a vector as [1, 2] or (1, 2) and a matrix as "
+    "[1 2; 3 4] or [[1, 2], [3, 4]]."
+)
 _BOUNDARIES = (COMMA, SEMICOLON, LBRACKET, RBRACKET, END)
 
 
@@ -164,12 +168,40 @@ def parse_array_text(text: str) -> np.ndarray:
         raise InvalidAnswer(
             f"The answer is too long ({len(stripped)} characters; at most {MAX_FIELD_CHARS})."
         )
+    stripped = _as_brackets(_rows_from_lines(stripped))
     if not stripped.startswith("["):
         stripped = f"[{stripped}]"
     # First the bracket structure (cheap, no arithmetic), then the entries' values, so
     # that entries can be named by their final row and column.
     structure = _BracketReader(tokenize(stripped)).read()
     return _build(structure, ())
+
+
+def _rows_from_lines(text: str) -> str:
+    """MATLAB-style rows on separate lines ("1 2\n3 4"): a line break between two entries
+    separates rows; after ',', ';' or a bracket (JSON written over several lines) it is space."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return text
+    out = lines[0]
+    for line in lines[1:]:
+        between_entries = out[-1] not in ",;[]" and line[0] not in ",;[]"
+        out += ("; " if between_entries else " ") + line
+    return out
+
+
+def _as_brackets(text: str) -> str:
+    """A vector written as a tuple, "(0.794, -0.855)" as the CS 457 notes do, in brackets:
+    outer parentheses that enclose everything and hold a comma at their own level."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return text
+    depth, comma = 0, False
+    for position, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and position < len(text) - 1:
+            return text  # the first '(' closes early: "(1+2)*(3, ..." is no tuple
+        comma = comma or (ch == "," and depth == 1)
+    return f"[{text[1:-1]}]" if comma else text
 
 
 class _BracketReader:
@@ -228,6 +260,8 @@ class _BracketReader:
         while True:
             token = self._tokens[self._position]
             if token.kind in _BOUNDARIES:
+                if parens > 0 and token.kind in (COMMA, SEMICOLON):
+                    raise InvalidAnswer(SEPARATOR_IN_PARENTHESES)
                 break
             if self._position > start and parens == 0 and token.spaced:
                 previous = self._tokens[self._position - 1]

@@ -167,8 +167,9 @@ class _ExpressionParser:
 
     def _term(self) -> float:
         value = self._unary()
-        while self._at_operator("*/"):
-            operator = self._next().text
+        while self._at_operator("*/") or self._peek().kind == LPAREN:
+            # "0.5474(1-0.5474)" and "(0.4526)(0.2478)", as the notes write products
+            operator = self._next().text if self._peek().kind == OPERATOR else "*"
             right = self._unary()
             if operator == "*":
                 value = _finite(value * right)

@@ -63,4 +63,5 @@ def choices_feedback(
             parts.append(f"Do not select: {', '.join(extra)}.")
         return " ".join(parts)
     wrong = len(chosen ^ expected)
-    return f"Your selection is not right: {wrong} of {len(options)} options are marked wrongly."
+    verb = "is" if wrong == 1 else "are"
+    return f"Your selection is not right: {wrong} of {len(options)} options {verb} marked wrongly."

@@ -86,7 +86,10 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token(NUMBER, match.group(), spaced, float(match.group())))
             i = match.end()
         elif match := _NAME_RE.match(text, i):
-            tokens.append(Token(NAME, match.group(), spaced))
+            if _times_ten(match.group(), tokens, text, match.end()):  # "5.474x10^-1"
+                tokens += [Token(OPERATOR, "*", spaced), Token(NUMBER, "10", False, 10.0)]
+            else:
+                tokens.append(Token(NAME, match.group(), spaced))
             i = match.end()
         else:
             shown = ch if ch.isprintable() else f"U+{ord(ch):04X}"
@@ -94,3 +97,9 @@ def tokenize(text: str) -> list[Token]:
         spaced = False
     tokens.append(Token(END, "", spaced))
     return tokens
+
+
+def _times_ten(name: str, tokens: list[Token], text: str, end: int) -> bool:
+    """Whether the name is the "x10" of a calculator's 5.474x10^-1: right after a number and
+    right before '^'."""
+    return name in ("x10", "X10") and bool(tokens) and tokens[-1].kind == NUMBER and text[end : end + 1] == "^"

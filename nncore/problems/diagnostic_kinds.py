@@ -56,6 +56,7 @@ from nncore.problems.common import (
 
 ROUNDED_PATHS = (3, 4)  # significant figures of the calculator paths graders also accept
 TOPIC = "diagnostics"
+EXACT_COUNT = {"rtol": 0.0, "atol": 1e-9}  # whole-number answers: only the count itself is right
 TANH_SATURATION = 2.5  # |in_j| above this leaves tanh'(in_j) = 1 - a_j^2 < 0.03, lost to rounding a_j
 
 BIAS_PARAM = Param("bias", "bool", True, "whether units have biases w_{0,j}")
@@ -717,6 +718,9 @@ class ParameterCount(ProblemKind):
     """Weights and biases of a fully connected architecture."""
 
     id = "parameter_count"
+    # v2: counts are exact (the default 1 % tolerance took 124 for 123, and with large layers a
+    # forgotten bias term, 66406 for 66771, passed as right and its misconception was dropped)
+    version = 2
     title = "Number of parameters of a network"
     description = (
         "From the layer sizes n_0, ..., n_L: Σ n_{l-1} n_l weights, Σ n_l biases and their total."
@@ -749,6 +753,7 @@ class ParameterCount(ProblemKind):
             fields=fields,
             answers=answers,
             solution=self._solution(sizes, p["bias"], n_weights, n_biases, n_params),
+            tolerance=dict(EXACT_COUNT),
         )
         if p["bias"]:
             add_if_differs(

@@ -31,6 +31,11 @@ from autograder.answers.limits import MAX_ENTRIES, MAX_FIELD_CHARS
         ("[-1e-3 2.5E2]", [-0.001, 250.0]),
         ("[]", []),
         ("[7]", [7.0]),
+        # a tuple, as the CS 457 notes write vectors ("Entry 1: Missing ')'" before)
+        ("(0.794, -0.855, 0.0534, 0.00722)", [0.794, -0.855, 0.0534, 0.00722]),
+        ("((1 + 2), 3)", [3.0, 3.0]),
+        ("(1+2)*3, 4", [9.0, 4.0]),  # not a tuple: the first ')' closes early
+        ("[0.5(2), 1]", [1.0, 1.0]),  # a product in an entry
     ],
 )
 def test_vectors_from_text(raw, expected):
@@ -56,6 +61,11 @@ def test_vectors_from_text(raw, expected):
         "[[2/2, 2], [3, 2^2]]",
         "  [ [ 1 , 2 ] , [ 3 , 4 ] ]  ",
         "[\n  [1, 2],\n  [3, 4]\n]",
+        # rows on their own lines, as pasted from a spreadsheet or MATLAB (read as one row of 4)
+        "1 2\n3 4",
+        "[1 2\n 3 4]",
+        "1, 2\n3, 4\n",
+        "[[1, 2]\n[3, 4]]",
     ],
 )
 def test_matrices_from_text(raw):
@@ -130,6 +140,8 @@ def test_structured_input(raw, expected):
         ("[1, 2)]", "Entry 2: Unmatched ')'"),
         ("[1, 2} ]", "Unexpected character '}'"),
         ("[1, 0,5]", None),  # reads as three entries; the shape check reports it later
+        ("((1, 2), (3, 4))", "',' or ';' inside parentheses"),
+        ("[1, (2, 3)]", "',' or ';' inside parentheses"),
         ("", "No answer given"),
         ("   ", "No answer given"),
     ],

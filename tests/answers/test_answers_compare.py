@@ -317,6 +317,8 @@ def test_set_of_choices():
     wrong = grade_field(["a", "d"], CHOICES, {"a", "c"})
     assert (wrong.status, wrong.score) == ("incorrect", 0.0)
     assert wrong.message == "Your selection is not right: 2 of 4 options are marked wrongly."
+    one_off = grade_field(["a"], CHOICES, {"a", "c"})
+    assert one_off.message == "Your selection is not right: 1 of 4 options is marked wrongly."
 
 
 def test_set_of_choices_per_option_credit():

@@ -524,3 +524,18 @@ def test_batch_norm_with_eps_zero_draws_for_every_seed(params):
     for seed in range(300):
         instance = kind.generate(params, seed)
         assert all(v > 0 for v in np.ravel(instance["answers"]["var"]))
+
+
+@pytest.mark.parametrize("style", ["hand", "random"])
+def test_a_parameter_count_is_right_only_when_it_is_the_count(style):
+    """With the default 1 % tolerance 124 passed for 123, and with wide layers a forgotten bias
+    term (66406 for 66771) passed as right while its misconception was dropped (exploratory QA)."""
+    from autograder.grading import grade_submission
+
+    for seed in range(60):
+        inst = get_kind("parameter_count").generate({"style": style}, seed)
+        right = {name: str(value) for name, value in inst["answers"].items()}
+        assert grade_submission(inst, right).score == 1.0
+        off_by_one = {name: str(value + 1) for name, value in inst["answers"].items()}
+        assert grade_submission(inst, off_by_one).score == 0.0, seed
+        assert "forgot_biases" in [m["id"] for m in inst["misconceptions"]], seed
