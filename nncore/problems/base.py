@@ -541,8 +541,10 @@ _SAME, _PASSES_AS_ROUNDED, _DISTINCT = "same", "passes as rounded", "distinct"
 
 def _mistake_verdict(wrong: Any, exact: Any, alternatives: list | None, tol: dict) -> str:
     """How a misconception's answer for one field relates to what graders accept: _SAME (within
-    tolerance of the correct answer), _PASSES_AS_ROUNDED (see _credited_by_rounding) or
-    _DISTINCT. Plain floats, the usual field, take a short path with the same comparisons."""
+    tolerance of the correct answer), _PASSES_AS_ROUNDED (see _credited_by_rounding; also when
+    the mistake's answer written to 3 or 4 significant figures, as a student types it, would be
+    credited) or _DISTINCT. Plain floats, the usual field, take a short path with the same
+    comparisons."""
     if type(wrong) is float and type(exact) is float:
         atol, rtol = tol["atol"], tol["rtol"]
         if abs(wrong - exact) <= atol + rtol * abs(exact):
@@ -556,13 +558,41 @@ def _mistake_verdict(wrong: Any, exact: Any, alternatives: list | None, tol: dic
             elif v > high:
                 high = v
         else:
-            passes = low - (atol + rtol * abs(low)) <= wrong <= high + (atol + rtol * abs(high))
-            return _PASSES_AS_ROUNDED if passes else _DISTINCT
+            low_edge, high_edge = low - (atol + rtol * abs(low)), high + (atol + rtol * abs(high))
+            if low_edge <= wrong <= high_edge:
+                return _PASSES_AS_ROUNDED
+            # writing to 3 figures moves a number by at most 0.5 % of it: only then can it reach the band
+            if min(abs(wrong - low_edge), abs(wrong - high_edge)) <= _TYPED_SHIFT * abs(wrong):
+                if any(low_edge <= typed <= high_edge for typed in _as_typed(wrong)):
+                    return _PASSES_AS_ROUNDED
+            return _DISTINCT
     if _close(wrong, exact, tol):
         return _SAME
-    if alternatives and _credited_by_rounding(wrong, exact, alternatives, tol):
-        return _PASSES_AS_ROUNDED
+    for typed in (wrong, *_as_typed(wrong)):
+        if typed is not wrong and _close(typed, exact, tol):
+            return _PASSES_AS_ROUNDED
+        if alternatives and _credited_by_rounding(typed, exact, alternatives, tol):
+            return _PASSES_AS_ROUNDED
     return _DISTINCT
+
+
+_TYPED_FIGURES = (3, 4)  # how students write the numbers they computed (the seeds round so)
+_TYPED_SHIFT = 0.005  # the most writing a number to 3 significant figures moves it, relatively
+
+
+def _as_typed(value: Any) -> list:
+    """`value` written to 3 and to 4 significant figures (floats, or arrays of them); [] for
+    anything else (choices)."""
+    if type(value) is float:
+        return [float(f"{value:.{k}g}") for k in _TYPED_FIGURES]
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return []
+    if not np.all(np.isfinite(array)):
+        return []
+    magnitude = np.floor(np.log10(np.where(array != 0, np.abs(array), 1.0)))
+    return [(np.round(array * 10.0 ** (k - 1 - magnitude)) / 10.0 ** (k - 1 - magnitude)).tolist() for k in _TYPED_FIGURES]
 
 
 def _credited_by_rounding(wrong: Any, exact: Any, alternatives: list, tol: dict) -> bool:

@@ -44,6 +44,9 @@ def _draw_logits(rng: np.random.Generator, k: int, style: str) -> np.ndarray:
 
 class SoftmaxProbabilities(ProblemKind):
     id = "softmax_probabilities"
+    # v2: a draw where a misconception's answer, written to 3 or 4 significant figures as a
+    # student types it, would be credited is redrawn (ProblemKind._finish)
+    version = 2
     title = "Softmax probabilities and the predicted class"
     description = "g = softmax(z) for a logit vector, and argmax (001's K-class output layer)."
     topic = "softmax"
@@ -97,6 +100,9 @@ class SoftmaxProbabilities(ProblemKind):
 
 class SoftmaxCrossEntropyGradient(ProblemKind):
     id = "softmax_ce_gradient"
+    # v2: a draw where a misconception's answer, written to 3 or 4 significant figures as a
+    # student types it, would be credited is redrawn (ProblemKind._finish)
+    version = 2
     title = "Softmax + cross-entropy gradient"
     description = "L = -log g_y and ∂L/∂z = g - y for the one-hot target y."
     topic = "softmax"
@@ -201,7 +207,9 @@ class _InputKind(ProblemKind):
 
 class InputGradient(_InputKind):
     id = "input_gradient"
-    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    # v3: a draw where a misconception's answer, written to 3 or 4 significant
+    # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     title = "Gradient of the loss with respect to the input"
     description = "∂L/∂x by backpropagating one step further than the weights (squared loss)."
 
@@ -269,7 +277,9 @@ class InputGradient(_InputKind):
 
 class Fgsm(_InputKind):
     id = "fgsm"
-    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    # v3: a draw where a misconception's answer, written to 3 or 4 significant
+    # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     title = "Fast gradient sign method"
     description = "x' = x + ε sign(∂L/∂x) and the label the net gives x'."
 
@@ -339,7 +349,9 @@ class Fgsm(_InputKind):
 
 class SmallestFlippingEpsilon(ProblemKind):
     id = "min_flip_epsilon"
-    version = 2  # v2: forgot_bias's margin w^T x that cancels to rounding noise is 0 (seed 951: 1.4e-16)
+    version = 3  # v2: forgot_bias's margin w^T x that cancels to rounding noise is 0 (seed 951: 1.4e-16)
+    # v3: a draw where a misconception's answer, written to 3 or 4 significant
+    # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     title = "Smallest perturbation that flips a linear classifier"
     description = "For a linear score s = w·x + w_0, the least ε in ℓ∞ (m/‖w‖₁) and ℓ2 (m/‖w‖₂)."
     topic = "adversarial"

@@ -312,7 +312,9 @@ class VanishingGradient(ProblemKind):
     id = "vanishing_gradient"
     # v2: engine sums that cancel to rounding noise are 0 (nncore.network), and no misconception
     # passes as a rounded-path answer (ProblemKind._finish)
-    version = 2
+    version = 3
+    # v3: a draw where a misconception's answer, written to 3 or 4 significant
+    # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     title = "Vanishing gradient along a chain"
     description = (
         "A chain network (every layer one unit) with sigmoid or tanh units: the factors "
@@ -555,7 +557,9 @@ class LinearCollapse(ProblemKind):
     id = "linear_collapse"
     # v2: sums that cancel to rounding noise are exactly 0 (nncore.cancellation); v3: in the
     # worked solution's rows too (seed 6 showed W = [0.1, 1.11e-16] through layer 2)
-    version = 3
+    version = 4
+    # v4: a draw where a misconception's answer, written to 3 or 4 significant
+    # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     title = "A network of linear units is one linear unit"
     description = (
         "Every unit uses the identity activation: give the single layer (W, W_0) that computes the "
@@ -719,7 +723,8 @@ class ParameterCount(ProblemKind):
 
     id = "parameter_count"
     # v2: counts are exact (the default 1 % tolerance took 124 for 123, and with large layers a
-    # forgotten bias term, 66406 for 66771, passed as right and its misconception was dropped)
+    # forgotten bias term, 66406 for 66771, passed as right and its misconception was dropped),
+    # and a misconception that would pass as what a student types is redrawn (ProblemKind._finish)
     version = 2
     title = "Number of parameters of a network"
     description = (
@@ -830,6 +835,9 @@ class Dropout(ProblemKind):
     """Apply a given dropout mask to a layer's activations, with or without rescaling."""
 
     id = "dropout"
+    # v2: a draw where a misconception's answer, written to 3 or 4 significant figures as a
+    # student types it, would be credited is redrawn (ProblemKind._finish)
+    version = 2
     title = "Dropout on one layer"
     description = (
         "Activations, a keep/drop mask and the drop probability p: the layer's output, kept "
@@ -938,7 +946,9 @@ class BatchNorm(ProblemKind):
     id = "batch_norm"
     # v2: sums that cancel to rounding noise are exactly 0 (nncore.cancellation); v3: no
     # misconception passes as a rounded-path answer (ProblemKind._finish)
-    version = 3
+    version = 4
+    # v4: a draw where a misconception's answer, written to 3 or 4 significant
+    # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     title = "Batch normalisation"
     description = (
         "A mini-batch of activations of one or two units: μ, σ² (divided by |B|) and "
@@ -1085,7 +1095,9 @@ class ResidualGradient(ProblemKind):
     """000: with g = a^1 + ReLU(z^2), w^1 still gets a gradient when z^2 < 0."""
 
     id = "residual_gradient"
-    version = 3  # v2: an output equal to the target up to rounding noise is redrawn (zero loss); v3: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 4  # v2: an output equal to the target up to rounding noise is redrawn (zero loss); v3: engine sums that cancel to rounding noise are 0 (nncore.network)
+    # v4: a draw where a misconception's answer, written to 3 or 4 significant
+    # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     title = "Gradient through a residual connection"
     description = (
         "A 1-1-1 ReLU chain with z^2 < 0: ∂L/∂w^1 with the skip connection g = a^1 + ReLU(z^2) "

@@ -90,7 +90,8 @@ class ComputationalGraph(ProblemKind):
     # saturated (neuron seed 275 had g = σ(11) = 0.99998 and ∂L/∂b = -5.6e-10); v4: the
     # calculator paths (every value written to 3 or 4 significant figures) are accepted answers
     # too (a student carrying c = 11.7 into cos(c) was refused on 11 of 50 seeds), and a draw
-    # where a misconception then passes as such a path is redrawn
+    # where a misconception then passes as such a path, or as what a student types (3 or 4
+    # figures; ProblemKind._finish), is redrawn
     version = 4
     title = "Computational graph: forward values and backward partials"
     description = "Evaluate every node of a scalar graph, then every ∂f/∂node by reverse-mode autodiff (003)."

@@ -105,7 +105,9 @@ class NetworkKind(ProblemKind):
     # where a misconception's answer passes as a rounded-path answer is redrawn (ProblemKind._finish;
     # about 1 draw in 5 of the kinds asking Δ, gradients or updates), and in those a W Δ sum or an
     # updated weight that cancels to rounding noise is 0 (chain_pass). Every subclass inherits it.
-    version = 3
+    version = 4
+    # v4: a draw where a misconception's answer, written to 3 or 4 significant
+    # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     topic = "backprop"
     default_sizes: ClassVar[list[int]] = [2, 2, 1]
     params = (
@@ -541,7 +543,9 @@ class LossValue(NetworkKind):
     id = "loss_value"
     # v2: the worked solution stops at the loss; v3: cancelled sums are 0 (NetworkKind); v4: no
     # misconception passes as a rounded-path answer (NetworkKind v3)
-    version = 4
+    version = 5
+    # v5: a draw where a misconception's answer, written to 3 or 4 significant
+    # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     title = "Loss of a prediction"
     description = "Forward pass to the output, then the loss value (squared, NLL or cross-entropy)."
     topic = "loss"

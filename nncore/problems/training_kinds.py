@@ -521,7 +521,9 @@ class MinibatchUpdate(ProblemKind):
     """002 (07-4b): mini-batch GD averages the per-example gradients Δ_j^(e) a_i^(e) over B."""
 
     id = "minibatch_update"
-    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    # v3: a draw where a misconception's answer, written to 3 or 4 significant
+    # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     title = "One mini-batch gradient descent step"
     description = (
         "Updated weights of one layer (or one weight) after one mini-batch step: "
@@ -673,7 +675,9 @@ class WeightDecayUpdate(ProblemKind):
     """002 (07-4d): SGD on ℓ + λ Σ w², i.e. w_ij ← w_ij − α Δ_j a_i − 2αλ w_ij."""
 
     id = "weight_decay_update"
-    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    # v3: a draw where a misconception's answer, written to 3 or 4 significant
+    # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     title = "SGD step with weight decay"
     description = (
         "Updated weights of one layer (or one weight) after one SGD step on the L2-regularised "
@@ -836,7 +840,9 @@ class SgdSteps(ProblemKind):
     """
 
     id = "sgd_steps"
-    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    # v3: a draw where a misconception's answer, written to 3 or 4 significant
+    # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     title = "Several SGD steps"
     description = (
         "Weights after each of 2–3 SGD steps over a given example order on a tiny network; "
@@ -1054,6 +1060,9 @@ class GradientClipping(ProblemKind):
     """000/004: if ‖∇‖ > τ, ∇ ← τ ∇/‖∇‖ (‖∇‖ over every weight and bias gradient)."""
 
     id = "gradient_clipping"
+    # v2: a draw where a misconception's answer, written to 3 or 4 significant figures as a
+    # student types it, would be credited is redrawn (ProblemKind._finish)
+    version = 2
     title = "Gradient clipping by norm"
     description = (
         "The global norm ‖∇‖ of a gradient (given, or computed by backprop on a small network) "
@@ -1287,7 +1296,9 @@ class SymmetryBreaking(ProblemKind):
     """002's "The Problem with Equal Weights": tied hidden units stay tied under SGD."""
 
     id = "symmetry_breaking"
-    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    # v3: a draw where a misconception's answer, written to 3 or 4 significant
+    # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     title = "Symmetry breaking at initialisation"
     description = (
         "Given an initialisation (zeros, a constant, two tied hidden units, equal incoming "
@@ -1626,6 +1637,9 @@ class InitScale(ProblemKind):
     """Xavier/Glorot and He/Kaiming initialisation scales (nncore.init's schemes)."""
 
     id = "init_scale"
+    # v2: a draw where a misconception's answer, written to 3 or 4 significant figures as a
+    # student types it, would be credited is redrawn (ProblemKind._finish)
+    version = 2
     title = "Weight initialisation scale"
     description = (
         "The Xavier/Glorot uniform limit sqrt(6/(n_in+n_out)), Xavier normal std "
