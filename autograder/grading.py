@@ -110,16 +110,7 @@ def grade_submission(
                 stored_run=(runs or {}).get(name),
             )
             continue
-        results[name] = grade_field(
-            raw,
-            spec,
-            instance["answers"][name],
-            tolerance=tolerance,
-            alternatives=instance.get("alternatives", {}).get(name, ()),
-            misconceptions=_misconceptions_for(instance, name),
-            per_entry=policy.per_entry,
-            reveal=policy.reveal,
-        )
+        results[name] = _grade_number_field(raw, spec, instance, tolerance, policy, _misconceptions_for(instance, name))
     invalid = [n for n, r in results.items() if r.status == "invalid"]
     if invalid:
         return SubmissionGrade(
@@ -129,8 +120,18 @@ def grade_submission(
             f"Some answers could not be read ({', '.join(invalid)}); fix them and submit again. "
             "This attempt was not counted.",
         )
+    ruled_out = _ruled_out_mistakes(instance, results)
     if instance.get("chained") and policy.error_carried_forward:
         results = _carry_errors_forward(instance, answers, results, tolerance, policy)
+    for name, result in results.items():
+        if isinstance(result, FieldResult) and result.misconception in ruled_out:
+            candidates = _misconceptions_for(instance, name)
+            consistent = [m for m in candidates if m.id not in ruled_out]
+            if consistent:  # named by a mistake the student's other answers allow, if one fits
+                spec = next(spec for spec in fields if spec["name"] == name)
+                refined = _grade_number_field(answers[name], spec, instance, tolerance, policy, consistent)
+                if refined.misconception is not None:
+                    results[name] = refined
     score = float(np.mean([r.score for r in results.values()])) if results else 0.0
     code_runs = {n: r.run for n, r in results.items() if isinstance(r, CodeResult) and r.run is not None}
     return SubmissionGrade("graded", score, {n: r.to_dict() for n, r in results.items()}, runs=code_runs)
@@ -151,6 +152,32 @@ def apply_penalties(raw_score: float, attempt_number: int, attempt_penalty: floa
     """Score after a per-attempt penalty (fraction per earlier attempt) and a late penalty fraction."""
     factor = max(0.0, 1.0 - attempt_penalty * max(0, attempt_number - 1)) * max(0.0, 1.0 - late_penalty)
     return round(raw_score * factor, 6)
+
+
+def _grade_number_field(
+    raw: Any, spec: Mapping, instance: Mapping, tolerance: Tolerance, policy: GradingPolicy, misconceptions: list
+) -> FieldResult:
+    return grade_field(
+        raw,
+        spec,
+        instance["answers"][spec["name"]],
+        tolerance=tolerance,
+        alternatives=instance.get("alternatives", {}).get(spec["name"], ()),
+        misconceptions=misconceptions,
+        per_entry=policy.per_entry,
+        reveal=policy.reveal,
+    )
+
+
+def _ruled_out_mistakes(instance: Mapping, results: Mapping[str, Any]) -> set[str]:
+    """The modelled mistakes the student did not make: each changes some field the student got
+    right. When one field's numbers come from several mistakes (a + update and a sign error
+    both flip w_new), its feedback then names the one the other answers leave possible."""
+    return {
+        m["id"]
+        for m in instance.get("misconceptions", [])
+        if any(name in results and results[name].status == "correct" for name in m["answers"])
+    }
 
 
 def _misconceptions_for(instance: Mapping, name: str) -> list[Misconception]:
