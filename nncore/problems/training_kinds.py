@@ -40,6 +40,7 @@ from nncore.problems.base import (
     Redraw,
     step,
 )
+from nncore.problems.chain import chain_pass
 from nncore.problems.common import (
     KINK_MARGIN,
     NOTATION_PARAM,
@@ -53,6 +54,7 @@ from nncore.problems.common import (
     fmt,
     latex_matrix,
     network_diagram,
+    round_sig,
 )
 from nncore.problems.network_kinds import (
     BIAS_PARAM,
@@ -60,6 +62,7 @@ from nncore.problems.network_kinds import (
     LOSS_PARAM,
     LR_PARAM,
     OUTPUT_PARAM,
+    ROUNDED_PATHS,
     check_network_params,
     sizes_param,
 )
@@ -389,6 +392,29 @@ def sgd_sequence(
     return nets, grads_list
 
 
+def rounded_step(
+    net: Network, x, y, loss: str, lr: float, sig: int, *, bias: bool, lam: float = 0.0, decay_bias: bool = False
+) -> Network:
+    """The network after one SGD step on the calculator path: the gradients of chain_pass with
+    every intermediate written to `sig` significant figures, then α ∂ℓ/∂w, the decay term 2αλw
+    (when `lam`; on the biases only with `decay_bias`) and the new weight, each written to
+    `sig` figures. Without `bias` the biases stay 0 (a bias-free net)."""
+    values = chain_pass(net, x, y, loss, lr, round_to=sig)
+    layers = []
+    for l, layer in enumerate(net.layers, start=1):
+        W = _written_update(layer.W, values[f"dW{l}"], lr, lam, sig)
+        W0 = _written_update(layer.W0, values[f"dW0{l}"], lr, lam if decay_bias else 0.0, sig) if bias else np.zeros_like(layer.W0)
+        layers.append(Layer(W, W0, layer.activation, layer.skip))
+    return Network(layers)
+
+
+def _written_update(M: np.ndarray, grad: np.ndarray, lr: float, lam: float, sig: int) -> np.ndarray:
+    """M - α grad - 2αλ M with each term, and the result, written to `sig` figures."""
+    step = round_sig(lr * grad, sig)
+    decay = round_sig(2 * lr * lam * M, sig) if lam else 0.0
+    return round_sig(M - step - decay, sig)
+
+
 def check_steps_friendly(
     nets: list[Network], sequence: list[int], X: np.ndarray, lr: float
 ) -> None:
@@ -676,8 +702,10 @@ class WeightDecayUpdate(ProblemKind):
 
     id = "weight_decay_update"
     version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
-    # v3: a draw where a misconception's answer, written to 3 or 4 significant
-    # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
+    # v3: the calculator paths (rounded_step: gradients, terms and weights written to 3 or 4
+    # significant figures) are accepted answers too (a full 3-figure calculation was refused on
+    # 2 of 50 seeds), and a draw where a misconception's answer would pass as such a path, or
+    # as what a student types (3 or 4 figures), is redrawn (ProblemKind._finish)
     title = "SGD step with weight decay"
     description = (
         "Updated weights of one layer (or one weight) after one SGD step on the L2-regularised "
@@ -713,6 +741,10 @@ class WeightDecayUpdate(ProblemKind):
         addrs = _target_addresses(net, new_net, p, rng)
         asks = [
             (_weight_field(net, a, notation, "_new", "(t+1)", "after the step"), a) for a in addrs
+        ]
+        paths = [
+            rounded_step(net, x, y, loss, lr, sig, bias=p["bias"], lam=lam, decay_bias=include_bias)
+            for sig in ROUNDED_PATHS
         ]
         require_change(
             [pick(grads, a) for a in addrs] + [pick(net, a) for a in addrs], "gradient and weight"
@@ -794,6 +826,7 @@ class WeightDecayUpdate(ProblemKind):
             answers=answers,
             solution=solution,
             diagram=network_diagram(net, notation, x, y),
+            alternatives={f.name: [pick(path, a) for path in paths] for f, a in asks},
         )
         add_mistake(
             draft,
@@ -841,8 +874,10 @@ class SgdSteps(ProblemKind):
 
     id = "sgd_steps"
     version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
-    # v3: a draw where a misconception's answer, written to 3 or 4 significant
-    # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
+    # v3: the calculator paths (weights written to 3 or 4 significant figures carried from step to
+    # step, rounded_step) are accepted answers too (a full 3-figure calculation was refused on 2
+    # of 50 seeds), and a draw where a misconception's answer would pass as such a path, or as
+    # what a student types (3 or 4 figures), is redrawn (ProblemKind._finish)
     title = "Several SGD steps"
     description = (
         "Weights after each of 2–3 SGD steps over a given example order on a tiny network; "
@@ -879,6 +914,13 @@ class SgdSteps(ProblemKind):
         check_steps_friendly(nets, sequence, X, lr)
         asks = self._asks(net, notation, p["bias"], steps)
         answers = {f.name: pick(nets[k], a) for f, (k, a) in asks}
+        paths = []
+        for sig in ROUNDED_PATHS:  # a student carrying written weights from step to step
+            path = [net]
+            for e in sequence:
+                path.append(rounded_step(path[-1], X[:, e], Y[:, e], loss, lr, sig, bias=p["bias"]))
+            paths.append(path)
+        alternatives = {f.name: [pick(path[k], a) for path in paths] for f, (k, a) in asks}
         for k, grads in enumerate(gradients, start=1):
             # step 1 must move; a later step may be exactly zero (a ReLU the previous step
             # killed, 004's dead ReLU), otherwise it too must move beyond the tolerance
@@ -962,6 +1004,7 @@ class SgdSteps(ProblemKind):
             answers=answers,
             solution=solution,
             diagram=network_diagram(net, notation),
+            alternatives=alternatives,
         )
 
         def run(update: Callable[[Network, Network, int], Network], seq: list[int]) -> dict:
