@@ -123,15 +123,8 @@ def grade_submission(
     ruled_out = _ruled_out_mistakes(instance, results)
     if instance.get("chained") and policy.error_carried_forward:
         results = _carry_errors_forward(instance, answers, results, tolerance, policy)
-    for name, result in results.items():
-        if isinstance(result, FieldResult) and result.misconception in ruled_out:
-            candidates = _misconceptions_for(instance, name)
-            consistent = [m for m in candidates if m.id not in ruled_out]
-            if consistent:  # named by a mistake the student's other answers allow, if one fits
-                spec = next(spec for spec in fields if spec["name"] == name)
-                refined = _grade_number_field(answers[name], spec, instance, tolerance, policy, consistent)
-                if refined.misconception is not None:
-                    results[name] = refined
+    if ruled_out:
+        results = _name_possible_mistakes(instance, answers, results, ruled_out, tolerance, policy)
     score = float(np.mean([r.score for r in results.values()])) if results else 0.0
     code_runs = {n: r.run for n, r in results.items() if isinstance(r, CodeResult) and r.run is not None}
     return SubmissionGrade("graded", score, {n: r.to_dict() for n, r in results.items()}, runs=code_runs)
@@ -157,6 +150,8 @@ def apply_penalties(raw_score: float, attempt_number: int, attempt_penalty: floa
 def _grade_number_field(
     raw: Any, spec: Mapping, instance: Mapping, tolerance: Tolerance, policy: GradingPolicy, misconceptions: list
 ) -> FieldResult:
+    """One non-code field (number, vector, matrix or choice) against the instance's answer, its
+    calculator paths and the given modelled mistakes."""
     return grade_field(
         raw,
         spec,
@@ -167,6 +162,26 @@ def _grade_number_field(
         per_entry=policy.per_entry,
         reveal=policy.reveal,
     )
+
+
+def _name_possible_mistakes(
+    instance: Mapping, answers: Mapping, results: dict, ruled_out: set[str], tolerance: Tolerance, policy: GradingPolicy
+) -> dict:
+    """Fields that matched a modelled mistake, graded again with only the mistakes the student's
+    other answers allow, when one of those fits: the feedback then names it, and not the others."""
+    refined_results = dict(results)
+    for name, result in results.items():
+        if not isinstance(result, FieldResult) or result.misconception is None:
+            continue
+        candidates = _misconceptions_for(instance, name)
+        consistent = [m for m in candidates if m.id not in ruled_out]
+        if len(consistent) == len(candidates) or not consistent:
+            continue
+        spec = next(spec for spec in instance["fields"] if spec["name"] == name)
+        refined = _grade_number_field(answers[name], spec, instance, tolerance, policy, consistent)
+        if refined.misconception is not None:
+            refined_results[name] = refined
+    return refined_results
 
 
 def _ruled_out_mistakes(instance: Mapping, results: Mapping[str, Any]) -> set[str]:

@@ -168,26 +168,13 @@ def parse_array_text(text: str) -> np.ndarray:
         raise InvalidAnswer(
             f"The answer is too long ({len(stripped)} characters; at most {MAX_FIELD_CHARS})."
         )
-    stripped = _as_brackets(_rows_from_lines(stripped))
+    stripped = _as_brackets(stripped)
     if not stripped.startswith("["):
         stripped = f"[{stripped}]"
     # First the bracket structure (cheap, no arithmetic), then the entries' values, so
     # that entries can be named by their final row and column.
     structure = _BracketReader(tokenize(stripped)).read()
     return _build(structure, ())
-
-
-def _rows_from_lines(text: str) -> str:
-    """MATLAB-style rows on separate lines ("1 2\n3 4"): a line break between two entries
-    separates rows; after ',', ';' or a bracket (JSON written over several lines) it is space."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(lines) < 2:
-        return text
-    out = lines[0]
-    for line in lines[1:]:
-        between_entries = out[-1] not in ",;[]" and line[0] not in ",;[]"
-        out += ("; " if between_entries else " ") + line
-    return out
 
 
 def _as_brackets(text: str) -> str:

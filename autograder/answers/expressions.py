@@ -167,9 +167,15 @@ class _ExpressionParser:
 
     def _term(self) -> float:
         value = self._unary()
+        divided = False
         while self._at_operator("*/") or self._peek().kind == LPAREN:
-            # "0.5474(1-0.5474)" and "(0.4526)(0.2478)", as the notes write products
-            operator = self._next().text if self._peek().kind == OPERATOR else "*"
+            if self._peek().kind == LPAREN:
+                # "0.5474(1-0.5474)" and "(0.4526)(0.2478)", as the notes write products
+                self._check_implicit_product(divided)
+                operator = "*"
+            else:
+                operator = self._next().text
+                divided = divided or operator == "/"
             right = self._unary()
             if operator == "*":
                 value = _finite(value * right)
@@ -178,6 +184,16 @@ class _ExpressionParser:
             else:
                 value = _finite(value / right)
         return value
+
+    def _check_implicit_product(self, divided: bool) -> None:
+        """A product without '*' only where it cannot be read two ways: not after e or pi
+        ("e(2)": e·2 or exp(2)?) and not after a division ("1/2(3)": 1.5 or 1/6?)."""
+        previous = self._tokens[self._position - 1]
+        if previous.kind == NAME:
+            power = " or exp(...) for e to a power" if previous.text.lower() == "e" else ""
+            raise InvalidAnswer(f"'{previous.text}(' is ambiguous: write {previous.text}*(...) for a product{power}.")
+        if divided:
+            raise InvalidAnswer("A product after '/' is ambiguous: write 1/(2*3) or (1/2)*3.")
 
     def _unary(self) -> float:
         if self._at_operator("+-"):

@@ -26,6 +26,8 @@ END = "end"
 NUMBER_PATTERN = r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _NUMBER_RE = re.compile(NUMBER_PATTERN)
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# "x10^-1" or "x10**-1" right after a number: its power of ten, as a calculator shows it
+_TIMES_TEN_RE = re.compile(r"[xX]10(?:\^|\*\*)([+-]?[0-9]+)(?![0-9.])")
 _PUNCTUATION = {
     "(": LPAREN,
     ")": RPAREN,
@@ -83,13 +85,12 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token(NAME, "pi", spaced))
             i += 1
         elif match := _NUMBER_RE.match(text, i):
-            tokens.append(Token(NUMBER, match.group(), spaced, float(match.group())))
-            i = match.end()
+            number, i = match.group(), match.end()
+            if power := _TIMES_TEN_RE.match(text, i):  # a calculator's 5.474x10^-1: one number
+                number, i = f"{number}e{power.group(1)}", power.end()
+            tokens.append(Token(NUMBER, number, spaced, float(number)))
         elif match := _NAME_RE.match(text, i):
-            if _times_ten(match.group(), tokens, text, match.end()):  # "5.474x10^-1"
-                tokens += [Token(OPERATOR, "*", spaced), Token(NUMBER, "10", False, 10.0)]
-            else:
-                tokens.append(Token(NAME, match.group(), spaced))
+            tokens.append(Token(NAME, match.group(), spaced))
             i = match.end()
         else:
             shown = ch if ch.isprintable() else f"U+{ord(ch):04X}"
@@ -98,8 +99,3 @@ def tokenize(text: str) -> list[Token]:
     tokens.append(Token(END, "", spaced))
     return tokens
 
-
-def _times_ten(name: str, tokens: list[Token], text: str, end: int) -> bool:
-    """Whether the name is the "x10" of a calculator's 5.474x10^-1: right after a number and
-    right before '^'."""
-    return name in ("x10", "X10") and bool(tokens) and tokens[-1].kind == NUMBER and text[end : end + 1] == "^"

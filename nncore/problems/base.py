@@ -20,6 +20,11 @@ from numpy.random import PCG64
 from numpy.random.bit_generator import ISpawnableSeedSequence
 
 MAX_REDRAWS = 200
+# Draws redrawn because a modelled mistake would pass as right; from this draw on such a mistake's
+# field is dropped instead: some parameters make a mistake always pass (weight decay with
+# 2αλ ≈ 1 %: forgetting the decay moves each weight by about the tolerance), and redrawing
+# them all failed the whole generation.
+MISTAKE_REDRAWS = 50
 DEFAULT_TOLERANCE = {"rtol": 1e-2, "atol": 1e-8}
 SIGNIFICANT_DIGITS = 12  # floats stored in instances: enough for grading, stable across BLAS builds
 
@@ -276,18 +281,23 @@ class ProblemKind:
         misconceptions = canonical(draft.misconceptions)
         alternatives = canonical(draft.alternatives)
         tol = draft.tolerance
+        redraw = attempt < MISTAKE_REDRAWS
+        distinct = []
         for m in misconceptions:
             kept = {}
             for k, v in m["answers"].items():
                 verdict = _mistake_verdict(v, answers[k], alternatives.get(k), tol)
-                if verdict is _PASSES_AS_ROUNDED:
+                if verdict is _PASSES_AS_ROUNDED and redraw:
                     raise Redraw(f"misconception {m['id']} passes as a rounded answer for {k}")
                 if verdict is _DISTINCT:
                     kept[k] = v
                 # _SAME: a field where the mistake gives the right value says nothing about it
-            if not kept:
+            if not kept and redraw:
                 raise Redraw(f"misconception {m['id']} gives the correct answer")
-            m["answers"] = kept
+            if kept:
+                m["answers"] = kept
+                distinct.append(m)
+        misconceptions = distinct
         return {
             "kind": self.id,
             "version": self.version,
@@ -581,18 +591,21 @@ _TYPED_SHIFT = 0.005  # the most writing a number to 3 significant figures moves
 
 
 def _as_typed(value: Any) -> list:
-    """`value` written to 3 and to 4 significant figures (floats, or arrays of them); [] for
-    anything else (choices)."""
+    """`value` written to 3 and to 4 significant figures, the same way for a number and for each
+    entry of a vector or matrix (nested lists of floats); [] for anything else (choices)."""
     if type(value) is float:
         return [float(f"{value:.{k}g}") for k in _TYPED_FIGURES]
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    if type(value) is not list or not _all_floats(value):
         return []
-    if not np.all(np.isfinite(array)):
-        return []
-    magnitude = np.floor(np.log10(np.where(array != 0, np.abs(array), 1.0)))
-    return [(np.round(array * 10.0 ** (k - 1 - magnitude)) / 10.0 ** (k - 1 - magnitude)).tolist() for k in _TYPED_FIGURES]
+    return [_typed_entries(value, k) for k in _TYPED_FIGURES]
+
+
+def _all_floats(value: Any) -> bool:
+    return all(_all_floats(v) if type(v) is list else type(v) is float for v in value)
+
+
+def _typed_entries(value: list, figures: int) -> list:
+    return [_typed_entries(v, figures) if type(v) is list else float(f"{v:.{figures}g}") for v in value]
 
 
 def _credited_by_rounding(wrong: Any, exact: Any, alternatives: list, tol: dict) -> bool:
@@ -616,6 +629,21 @@ def _credited_by_rounding(wrong: Any, exact: Any, alternatives: list, tol: dict)
     low, high = paths.min(axis=0), paths.max(axis=0)
     accepted = (got >= low - (atol + rtol * np.abs(low))) & (got <= high + (atol + rtol * np.abs(high)))
     return bool((moved & accepted).any())
+
+
+FAR_PATH = 3.0  # tolerances a calculator path may lie from the exact answer
+
+
+def check_paths_near(answers: dict, alternatives: dict, tol: dict = DEFAULT_TOLERANCE) -> None:
+    """Redraw when a calculator path lies more than FAR_PATH tolerances from the exact answer:
+    the draw is ill-conditioned for a calculator (a sigmoid written as 1.00 makes σ' = 0, a
+    cancellation loses the figures), and graders would accept everything in between."""
+    for name, paths in alternatives.items():
+        exact = np.asarray(answers[name], dtype=np.float64)
+        width = FAR_PATH * (tol["atol"] + tol["rtol"] * np.abs(exact))
+        for path in paths:
+            if np.any(np.abs(np.asarray(path, dtype=np.float64) - exact) > width):
+                raise Redraw(f"a calculator path for {name} is far from the exact answer")
 
 
 def is_float_list(value: Any) -> bool:

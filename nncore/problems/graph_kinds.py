@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from nncore.autodiff import graph_from_spec
-from nncore.problems.base import Draft, Field, Param, ProblemKind, Redraw, step
+from nncore.problems.base import Draft, Field, Param, ProblemKind, Redraw, check_paths_near, step
 from nncore.problems.common import SATURATION, fmt, round_sig_values
 
 LIMIT = 1e4  # values beyond this are not calculator work
@@ -129,9 +129,8 @@ class ComputationalGraph(ProblemKind):
                 fields.append(Field(f"grad_{s.name}", f"$\\partial {graph.output}/\\partial {s.name}$", (), "number"))
                 answers[f"grad_{s.name}"] = result.grads[s.name]
         paths = [_rounded_path(graph, sig) for sig in ROUNDED_PATHS]
-        alternatives = {
-            name: [path[name] for path in paths] for name in answers
-        }
+        alternatives = {name: [path[name] for path in paths] for name in answers}
+        check_paths_near(answers, alternatives)
         definitions = ",\\; ".join(graph.latex(s.name) for s in computed)
         given = ", ".join(f"${s.name} = {fmt(s.value)}$" for s in steps_ if s.op in ("input", "const"))
         draft = Draft(

@@ -38,6 +38,7 @@ from nncore.problems.base import (
     ParamError,
     ProblemKind,
     Redraw,
+    check_paths_near,
     step,
 )
 from nncore.problems.chain import chain_pass
@@ -746,6 +747,8 @@ class WeightDecayUpdate(ProblemKind):
             rounded_step(net, x, y, loss, lr, sig, bias=p["bias"], lam=lam, decay_bias=include_bias)
             for sig in ROUNDED_PATHS
         ]
+        alternatives = {f.name: [pick(path, a) for path in paths] for f, a in asks}
+        check_paths_near(answers_of(new_net, asks), alternatives)
         require_change(
             [pick(grads, a) for a in addrs] + [pick(net, a) for a in addrs], "gradient and weight"
         )
@@ -826,7 +829,7 @@ class WeightDecayUpdate(ProblemKind):
             answers=answers,
             solution=solution,
             diagram=network_diagram(net, notation, x, y),
-            alternatives={f.name: [pick(path, a) for path in paths] for f, a in asks},
+            alternatives=alternatives,
         )
         add_mistake(
             draft,
@@ -921,6 +924,7 @@ class SgdSteps(ProblemKind):
                 path.append(rounded_step(path[-1], X[:, e], Y[:, e], loss, lr, sig, bias=p["bias"]))
             paths.append(path)
         alternatives = {f.name: [pick(path[k], a) for path in paths] for f, (k, a) in asks}
+        check_paths_near(answers, alternatives)
         for k, grads in enumerate(gradients, start=1):
             # step 1 must move; a later step may be exactly zero (a ReLU the previous step
             # killed, 004's dead ReLU), otherwise it too must move beyond the tolerance

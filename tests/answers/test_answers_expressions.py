@@ -30,6 +30,10 @@ from autograder.answers.limits import MAX_NESTING, MAX_SCALAR_CHARS
         ("-2(3)", -6.0),
         ("5.474x10^-1", 0.5474),
         ("5.474X10^2", 547.4),
+        ("5.474x10**-1", 0.5474),
+        ("1/2.5x10^3", 0.0004),  # x10^3 belongs to its number, as on the calculator's display
+        ("2*3(4)", 24.0),
+        ("(1/2)(3)", 1.5),
         ("2+3*4", 14.0),
         ("(2+3)*4", 20.0),
         ("10-4-3", 3.0),
@@ -148,6 +152,10 @@ def test_invalid_expressions(text, fragment):
         ('"1"', "Unexpected character '\"'"),
         ("1 if 1 else 2", "Missing operator before 'if'"),
         ("0x10", "Missing operator before 'x10'"),
+        # a product without '*' where it reads two ways
+        ("e(2)", "'e(' is ambiguous: write e*(...) for a product or exp(...)"),
+        ("pi(2)", "'pi(' is ambiguous: write pi*(...) for a product"),
+        ("1/2(3)", "A product after '/' is ambiguous"),
         ("1j", "Missing operator before 'j'"),
     ],
 )

@@ -105,3 +105,4 @@ def test_a_field_names_the_mistake_the_other_answers_leave_possible():
             assert mistakes["sign_error"]["explanation"] not in feedback["message"], (seed, name)
         checked += 1
     assert checked >= 5
+

@@ -135,3 +135,16 @@ def test_a_student_who_writes_intermediates_to_3_or_4_figures_gets_full_marks(te
             answers = calculator_answers(inst["prompt"]["data"]["graph"], figures)
             result = grade_submission(inst, {f["name"]: answers[f["name"]] for f in inst["fields"]})
             assert result.score == 1.0, (seed, figures, {n: f["message"] for n, f in result.fields.items() if f["score"] < 1})
+
+
+def test_calculator_paths_stay_near_the_exact_answer():
+    """Random-style seed 7 had a 3-figure path for ∂f/∂a at -6.01 against -6.447: graders
+    accepted everything in between. Such draws are redrawn."""
+    from nncore.problems.base import DEFAULT_TOLERANCE, FAR_PATH
+
+    for seed in range(100):
+        instance = generate("computational_graph", {"style": "random"}, seed)
+        for name, paths in instance["alternatives"].items():
+            exact = instance["answers"][name]
+            width = FAR_PATH * (DEFAULT_TOLERANCE["atol"] + DEFAULT_TOLERANCE["rtol"] * abs(exact))
+            assert all(abs(path - exact) <= width for path in paths), (seed, name)

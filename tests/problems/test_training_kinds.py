@@ -812,3 +812,29 @@ def test_a_student_who_writes_every_value_to_3_or_4_figures_gets_full_marks(figu
         answers = {name: f"{entry(new, *address):.{figures}g}" for name, address in data["asked"].items()}
         before = {name: entry(layers, *address) for name, address in data["asked"].items()}
         assert _refused(grade_submission(inst, answers), inst["answers"], before, figures) == {}, seed
+
+
+@pytest.mark.parametrize(("lr", "lam"), [(0.05, 0.1), (0.1, 0.05), (0.25, 0.02), (0.5, 0.1)])
+def test_weight_decay_draws_even_when_forgetting_the_decay_is_within_tolerance(lr, lam):
+    """With 2αλ ≈ 1 % forgetting the decay moves each weight by about the tolerance, so every
+    draw had a mistake passing as right and generation failed ('no valid instance in 200
+    draws'): after MISTAKE_REDRAWS draws such a mistake's fields are dropped instead."""
+    for seed in range(4):
+        for params in ({"sizes": [2, 3, 2]}, {"sizes": [4, 4, 3], "style": "random"}):
+            instance = get_kind("weight_decay_update").generate({"lr": lr, "lam": lam, **params}, seed)
+            assert instance["answers"]
+
+
+@pytest.mark.parametrize("kind_id", ["sgd_steps", "weight_decay_update"])
+def test_calculator_paths_stay_near_the_exact_answer(kind_id):
+    """A path far from the exact answer (a sigmoid written as 1.00 makes σ' = 0: -3.79 against
+    -0.945) made graders accept everything in between: such draws are redrawn."""
+    from nncore.problems.base import DEFAULT_TOLERANCE, FAR_PATH
+
+    for params in ({"style": "random"}, {"lr": 2.0, "output": "identity", "style": "random", "sizes": [2, 2, 1]}):
+        for seed in range(30):
+            instance = get_kind(kind_id).generate(params, seed)
+            for name, paths in instance["alternatives"].items():
+                exact = np.asarray(instance["answers"][name])
+                width = FAR_PATH * (DEFAULT_TOLERANCE["atol"] + DEFAULT_TOLERANCE["rtol"] * np.abs(exact))
+                assert all(np.all(np.abs(np.asarray(path) - exact) <= width) for path in paths), (params, seed, name)
