@@ -20,8 +20,10 @@ Rules:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -130,6 +132,47 @@ def grade_submission(
     return SubmissionGrade("graded", score, {n: r.to_dict() for n, r in results.items()}, runs=code_runs)
 
 
+CARRIED_PATHS = (3, 4)  # figures of the calculator paths from a student's own earlier answers
+TYPED_HALF_UNIT = 0.005  # half a unit of the 3rd significant figure, relative to the number
+
+
+def _recomputed(kind, instance: Mapping, given: Mapping, figures: int | None) -> dict:
+    """recompute (along a calculator path with `figures`); {} where the student's values give
+    no finite result."""
+    try:
+        with np.errstate(all="ignore"):
+            return kind.recompute(instance, given, round_to=figures)
+    except (ValueError, FloatingPointError, OverflowError):
+        return {}
+
+
+_PLAIN_NUMBER = re.compile(r"\s*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*")
+
+
+def _typed_ends(answers: Mapping, given: Mapping) -> list[dict]:
+    """`given` with every number the student typed as a plain decimal moved down, then up, by
+    half a unit of its last digit, at most half a unit of the third significant figure (what
+    the promise of 3 figures covers; "0" stays 0): the ends of the values it may stand for.
+    [] when there is none."""
+    halves = {}
+    for name, value in given.items():
+        raw = answers.get(name)
+        if isinstance(raw, str) and _PLAIN_NUMBER.fullmatch(raw) and np.ndim(value) == 0:
+            last_digit = 0.5 * 10.0 ** Decimal(raw.strip()).as_tuple().exponent
+            halves[name] = min(last_digit, TYPED_HALF_UNIT * abs(float(value)))
+    if not halves:
+        return []
+    return [{**given, **{name: float(given[name]) + sign * half for name, half in halves.items()}} for sign in (-1, 1)]
+
+
+def _finite_like(value: Any, carried: np.ndarray) -> bool:
+    """Whether a path's value can stand beside the carried answer: finite, of its shape."""
+    if value is None:
+        return False
+    array = np.asarray(value, dtype=np.float64)
+    return array.shape == carried.shape and bool(np.all(np.isfinite(array)))
+
+
 def blank(raw: Any) -> bool:
     """No answer: absent, null, or text with nothing but whitespace (code included)."""
     return raw is None or (isinstance(raw, str) and not raw.strip())
@@ -218,7 +261,12 @@ def _carry_errors_forward(
             given[spec["name"]] = parse_answer(raw, FieldSpec.coerce(spec)).value
         except InvalidAnswer:
             continue
-    expected = get_kind(instance["kind"]).recompute(instance, given)
+    kind = get_kind(instance["kind"])
+    expected = kind.recompute(instance, given)
+    # The student's own values carried on with a calculator (3 or 4 figures written), and from
+    # the ends of what they typed: "0.963" may stand for the 0.96276 they kept working with.
+    paths = [_recomputed(kind, instance, given, figures) for figures in CARRIED_PATHS]
+    paths += [_recomputed(kind, instance, typed, None) for typed in _typed_ends(answers, given)]
     out = dict(results)
     for spec in instance["fields"]:
         name = spec["name"]
@@ -227,7 +275,10 @@ def _carry_errors_forward(
         carried = np.asarray(expected[name], dtype=np.float64)
         if not np.all(np.isfinite(carried)):
             continue
-        regraded = grade_field(answers[name], spec, carried.tolist(), tolerance=tolerance, per_entry=policy.per_entry)
+        alternatives = [path[name] for path in paths if _finite_like(path.get(name), carried)]
+        regraded = grade_field(
+            answers[name], spec, carried.tolist(), tolerance=tolerance, alternatives=alternatives, per_entry=policy.per_entry
+        )
         if regraded.score > results[name].score:
             out[name] = FieldResult(
                 regraded.status,

@@ -212,8 +212,9 @@ class ProblemKind:
     def build(self, p: dict, rng: np.random.Generator) -> Draft:
         raise NotImplementedError
 
-    def recompute(self, instance: dict, given: dict[str, Any]) -> dict[str, Any]:
-        """Expected later answers if the student's earlier answers (`given`) were right.
+    def recompute(self, instance: dict, given: dict[str, Any], round_to: int | None = None) -> dict[str, Any]:
+        """Expected later answers if the student's earlier answers (`given`) were right; with
+        `round_to=k` along the calculator path (every intermediate written to k figures).
 
         Only chained kinds override this; the default has nothing to carry forward.
         """

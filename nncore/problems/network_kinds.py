@@ -233,8 +233,9 @@ class NetworkKind(ProblemKind):
         )
         return fill(text, [*network_numbers(net, slots), *x, *y])
 
-    def recompute(self, instance: dict, given: dict[str, Any]) -> dict[str, Any]:
-        """Expected answers when the student's own earlier values are carried forward."""
+    def recompute(self, instance: dict, given: dict[str, Any], round_to: int | None = None) -> dict[str, Any]:
+        """Expected answers when the student's own earlier values are carried forward (with
+        `round_to`, every later intermediate written to that many figures)."""
         data = instance["prompt"]["data"]
         net = network_from_dict(data["network"])
         exact = chain_pass(net, np.array(data["x"]), np.array(data["y"]), data["loss"], data["lr"])
@@ -253,7 +254,7 @@ class NetworkKind(ProblemKind):
             elif value.size == 1:
                 base[tuple(idx)] = float(value.reshape(()))
         carried = chain_pass(
-            net, np.array(data["x"]), np.array(data["y"]), data["loss"], data["lr"], override=override
+            net, np.array(data["x"]), np.array(data["y"]), data["loss"], data["lr"], override=override, round_to=round_to
         )
         return {
             name: _pick(carried, q, tuple(idx) if idx else None)

@@ -1076,9 +1076,10 @@ class SgdSteps(ProblemKind):
             previous = current
         return asks
 
-    def recompute(self, instance: dict, given: dict[str, Any]) -> dict[str, Any]:
+    def recompute(self, instance: dict, given: dict[str, Any], round_to: int | None = None) -> dict[str, Any]:
         """Step 1 as the reference; step k+1 = one SGD step from the student's step-k weights
-        (fields the student left out or gave malformed keep their carried-forward values)."""
+        (fields the student left out or gave malformed keep their carried-forward values); with
+        `round_to`, each step along the calculator path (rounded_step)."""
         data = instance["prompt"]["data"]
         net = network_from_dict(data["network"])
         X, Y = np.asarray(data["X"], dtype=float).T, np.asarray(data["Y"], dtype=float).T
@@ -1090,7 +1091,10 @@ class SgdSteps(ProblemKind):
         for k, e in enumerate(data["order"], start=1):
             try:
                 with np.errstate(all="ignore"):
-                    current = sgd_step(previous, X[:, e], Y[:, e], data["loss"], data["lr"])[0]
+                    if round_to is None:
+                        current = sgd_step(previous, X[:, e], Y[:, e], data["loss"], data["lr"])[0]
+                    else:
+                        current = rounded_step(previous, X[:, e], Y[:, e], data["loss"], data["lr"], round_to, bias=True)
                 current = current if data["bias"] else without_biases(current)
                 fields = {name: addr for name, (kk, addr) in asked.items() if kk == k}
                 values = {name: pick(current, addr) for name, addr in fields.items()}
