@@ -176,9 +176,20 @@ def _compare_numeric(
     )
     matches = [m for m, answer in expectation.misconceptions if _matches_all(expectation.tolerance, got, answer)]
     message = _with_explanations(message, matches)
+    if not matches and _is_transpose(got, expectation):
+        message += " " + TRANSPOSED
     status = "partial" if score > 0 else "incorrect"
     matched_id = matches[0].id if matches else None
     return FieldResult(status, score, message, notes, wrong, matched_id, name)
+
+
+TRANSPOSED = "Your matrix is the expected one transposed: rows and columns are swapped."
+
+
+def _is_transpose(got: np.ndarray, expectation: Expectation) -> bool:
+    """Whether a wrong square matrix is the expected one transposed (a wrong-shaped one is told
+    so by the shape check; a square one only got 'entries (1, 2), (2, 1) are off')."""
+    return got.ndim == 2 and got.shape[0] == got.shape[1] > 1 and bool(expectation.accepts(got.T).all())
 
 
 def _with_explanations(message: str, matches: list[Misconception]) -> str:

@@ -401,3 +401,15 @@ def test_invalid_answer_result():
 def test_bad_caller_data_raises_even_for_unreadable_answers(spec, reference, kwargs):
     with pytest.raises(ValueError):
         grade_field("???", spec, reference, **kwargs)
+
+
+def test_a_transposed_square_matrix_is_named():
+    """A non-square matrix given transposed is told 'rows and columns seem to be swapped' by
+    the shape check; a square one only got '2 of 4 entries are off: (1, 2), (2, 1)'."""
+    expected = [[1.0, 2.0], [3.0, 4.0]]
+    transposed = grade_field("[1 3; 2 4]", MATRIX, expected)
+    assert transposed.status == "incorrect" and "transposed: rows and columns are swapped" in transposed.message
+    other = grade_field("[1 3; 2 5]", MATRIX, expected)
+    assert "transposed" not in other.message
+    symmetric = grade_field("[1 2; 2 1]", MATRIX, [[1.0, 2.0], [2.0, 1.5]])
+    assert "transposed" not in symmetric.message  # its transpose is itself: no hint to give
