@@ -133,6 +133,9 @@ def grade_submission(
 
 
 CARRIED_PATHS = (3, 4)  # figures of the calculator paths from a student's own earlier answers
+CARRIED_ERROR = "Correct for your earlier answers (error carried forward)."
+# every earlier field was right: the student only carried their own rounding, which is no error
+CARRIED_ROUNDING = "Correct for the rounded values of your earlier answers."
 TYPED_HALF_UNIT = 0.005  # half a unit of the 3rd significant figure, relative to the number
 
 
@@ -268,8 +271,11 @@ def _carry_errors_forward(
     paths = [_recomputed(kind, instance, given, figures) for figures in CARRIED_PATHS]
     paths += [_recomputed(kind, instance, typed, None) for typed in _typed_ends(answers, given)]
     out = dict(results)
+    earlier_all_right = True  # no field before this one was wrong: nothing was carried but rounding
     for spec in instance["fields"]:
         name = spec["name"]
+        all_right_so_far = earlier_all_right
+        earlier_all_right = earlier_all_right and results[name].status == "correct"
         if results[name].status == "correct" or name not in expected or name not in given:
             continue
         carried = np.asarray(expected[name], dtype=np.float64)
@@ -283,7 +289,7 @@ def _carry_errors_forward(
             out[name] = FieldResult(
                 regraded.status,
                 regraded.score,
-                "Correct for your earlier answers (error carried forward).",
+                CARRIED_ROUNDING if all_right_so_far else CARRIED_ERROR,
                 list(regraded.notes),
                 list(regraded.wrong_entries),
                 None,

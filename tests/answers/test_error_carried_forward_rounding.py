@@ -70,3 +70,4 @@ def test_the_ends_of_a_typed_number(raw, value, half):
         assert ends == []  # an expression is exact
     else:
         assert [e["a"] for e in ends] == pytest.approx([value - half, value + half], abs=1e-15)
+
