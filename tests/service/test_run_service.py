@@ -35,24 +35,11 @@ def test_run_service_serves_grades_and_stops(service):
     status, body = request(f"{base}/no-such-page/")  # DEBUG is off: no URL list, settings or tracebacks
     assert status == 404 and "URLconf" not in body and "settings" not in body.lower(), body[:500]
 
-    status, body = request(f"{base}/api/auth/token/", {"username": "demo-student", "password": STUDENT_PASSWORD})
-    assert status == 200, body
-    token = body["token"]
+    token = _student_token(service)
     status, body = request(f"{base}/api/courses/", token=token)
     assert status == 200 and "demo" in json.dumps(body)
 
-    question_id = service.question_id("forward_neuron")
-    status, variant = request(f"{base}/api/questions/{question_id}/variant/", token=token)
-    assert status == 200 and "answers" not in variant, variant
-    answers = {field["name"]: "0.5" for field in variant["fields"]}
-    status, accepted = request(f"{base}/api/questions/{question_id}/submissions/", {"answers": answers}, token=token)
-    assert status == 202, accepted
-
-    def graded():
-        code, submission = request(accepted["url"], token=token)
-        return submission if code == 200 and submission["status"] == "graded" else None
-
-    submission = service.poll(graded, 30, "the embedded worker to grade the submission")
+    submission = _submit_and_wait(service, token)
     assert submission["attempt_number"] == 1 and submission["score"] is not None
 
     _stop_and_check(process)
@@ -67,15 +54,19 @@ def _stop_and_check(process) -> None:
     assert not group_alive(process.pid), "web server or worker survived the script"
 
 
-def _submit_and_wait(service, kind: str = "forward_neuron") -> dict:
-    """Log in as the demo student, submit answers to the demo question of `kind`, wait for grading."""
-    base = service.base
-    status, body = request(f"{base}/api/auth/token/", {"username": "demo-student", "password": STUDENT_PASSWORD})
+def _student_token(service) -> str:
+    """The demo student's API token, by logging in as a client would."""
+    status, body = request(f"{service.base}/api/auth/token/", {"username": "demo-student", "password": STUDENT_PASSWORD})
     assert status == 200, body
-    token = body["token"]
+    return body["token"]
+
+
+def _submit_and_wait(service, token: str, kind: str = "forward_neuron") -> dict:
+    """Submit answers to the demo question of `kind` as the student of `token`; the graded row."""
+    base = service.base
     question_id = service.question_id(kind)
     status, variant = request(f"{base}/api/questions/{question_id}/variant/", token=token)
-    assert status == 200, variant
+    assert status == 200 and "answers" not in variant, variant
     answers = {field["name"]: "0.5" for field in variant["fields"]}
     status, accepted = request(f"{base}/api/questions/{question_id}/submissions/", {"answers": answers}, token=token)
     assert status == 202, accepted
@@ -100,7 +91,7 @@ def test_a_killed_worker_is_started_again_and_the_web_server_keeps_serving(servi
     service.poll(lambda: len(_worker_pids(service)) == 2, 30, "a new worker")
     assert "exited; starting a new one" in service.log_text()
     assert not old_processes & _celery_processes(service)  # no orphan of the dead one left
-    assert _submit_and_wait(service)["attempt_number"] == 1
+    assert _submit_and_wait(service, _student_token(service))["attempt_number"] == 1
     _stop_and_check(service.process)
 
 
