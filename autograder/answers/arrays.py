@@ -3,7 +3,8 @@
 Accepted text forms: ``[1, 2]``, ``[[1, 2], [3, 4]]``, ``[1 2; 3 4]``, ``[1, 2; 3, 4]``, the
 same without the outer brackets, and expressions as entries (``[1/3, 2^2]``). As in MATLAB,
 whitespace separates entries when it is followed by something that starts a number, so
-``[1 -2]`` has two entries and ``[1 - 2]`` one. Structured input (lists or tuples of numbers
+``[1 -2]`` has two entries and ``[1 - 2]`` one, and a line break between two entries of the
+outer brackets starts a new row (``1 2`` and ``3 4`` on two lines are ``[1 2; 3 4]``). Structured input (lists or tuples of numbers
 or strings, e.g. from a JSON body) is read entry by entry. The result is a 1-D or 2-D
 float64 array; reshaping to the field's shape is done by :func:`shapes.coerce_shape`.
 """
@@ -234,11 +235,26 @@ class _BracketReader:
                 rows.append([])
                 self._position += 1
                 continue
+            if self._breaks_row(token, rows[-1], depth, after_comma):
+                rows.append([])
             if token.kind == LBRACKET:
                 rows[-1].append(self._bracket(depth + 1))
             else:
                 rows[-1].append(self._entry())
             after_comma = False
+
+    @staticmethod
+    def _breaks_row(token: Token, row: list, depth: int, after_comma: bool) -> bool:
+        """Whether a line break before `token` starts a new row, as ';' would: only in the outer
+        brackets, between two entries (after a ',' or inside nested rows it is a space)."""
+        return (
+            token.newline
+            and depth == 1
+            and not after_comma
+            and bool(row)
+            and not isinstance(row[-1], _Bracket)
+            and token.kind != LBRACKET
+        )
 
     def _entry(self) -> list[Token]:
         """The tokens of one entry, up to a separator or a MATLAB-style whitespace break."""

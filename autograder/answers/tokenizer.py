@@ -1,7 +1,8 @@
 """Split answer text into tokens for the expression and array parsers.
 
 Whitespace is not a token, but every token records whether whitespace came right before
-it: the array parser needs that to tell ``[1 -2]`` (two entries) from ``[1 - 2]`` (one).
+it: the array parser needs that to tell ``[1 -2]`` (two entries) from ``[1 - 2]`` (one), and
+whether that whitespace held a line break (a new matrix row, as in MATLAB).
 """
 
 from __future__ import annotations
@@ -46,16 +47,19 @@ _LOOKALIKES = {
     "\u00f7": "/",  # division sign
 }
 _LOOKALIKE_TABLE = str.maketrans(_LOOKALIKES)
+_LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits at
 
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    """One token: its kind, its text, and whether whitespace preceded it."""
+    """One token: its kind, its text, whether whitespace preceded it and whether that
+    whitespace held a line break."""
 
     kind: str
     text: str
     spaced: bool = False
     value: float = 0.0
+    newline: bool = False
 
 
 def tokenize(text: str) -> list[Token]:
@@ -65,37 +69,38 @@ def tokenize(text: str) -> list[Token]:
     text = text.translate(_LOOKALIKE_TABLE)
     tokens: list[Token] = []
     i = 0
-    spaced = False
+    spaced = newline = False
     while i < len(text):
         ch = text[i]
         if ch.isspace():
             spaced = True
+            newline = newline or ch in _LINE_BREAKS
             i += 1
             continue
         if ch == "*" and i + 1 < len(text) and text[i + 1] == "*":
-            tokens.append(Token(OPERATOR, "^", spaced))
+            tokens.append(Token(OPERATOR, "^", spaced, newline=newline))
             i += 2
         elif ch in "+-*/^":
-            tokens.append(Token(OPERATOR, ch, spaced))
+            tokens.append(Token(OPERATOR, ch, spaced, newline=newline))
             i += 1
         elif ch in _PUNCTUATION:
-            tokens.append(Token(_PUNCTUATION[ch], ch, spaced))
+            tokens.append(Token(_PUNCTUATION[ch], ch, spaced, newline=newline))
             i += 1
         elif ch == "\u03c0":  # the Greek letter pi
-            tokens.append(Token(NAME, "pi", spaced))
+            tokens.append(Token(NAME, "pi", spaced, newline=newline))
             i += 1
         elif match := _NUMBER_RE.match(text, i):
             number, i = match.group(), match.end()
             if power := _TIMES_TEN_RE.match(text, i):  # a calculator's 5.474x10^-1: one number
                 number, i = f"{number}e{power.group(1)}", power.end()
-            tokens.append(Token(NUMBER, number, spaced, float(number)))
+            tokens.append(Token(NUMBER, number, spaced, float(number), newline))
         elif match := _NAME_RE.match(text, i):
-            tokens.append(Token(NAME, match.group(), spaced))
+            tokens.append(Token(NAME, match.group(), spaced, newline=newline))
             i = match.end()
         else:
             shown = ch if ch.isprintable() else f"U+{ord(ch):04X}"
             raise InvalidAnswer(f"Unexpected character '{shown}'.")
-        spaced = False
-    tokens.append(Token(END, "", spaced))
+        spaced = newline = False
+    tokens.append(Token(END, "", spaced, newline=newline))
     return tokens
 

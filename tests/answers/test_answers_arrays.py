@@ -70,6 +70,40 @@ def test_matrices_from_text(raw):
 
 
 @pytest.mark.parametrize(
+    "raw",
+    [
+        "1 2\n3 4",  # MATLAB: a line break between entries starts a new row
+        "[1 2\n 3 4]",
+        "[1, 2\n3, 4]",
+        "1 2\r\n3 4\r\n",
+        "[\n1 2\n\n3 4\n]",
+        "1 2;\n3 4",  # a ';' and a line break are one row break
+        "[[ 1.  2.]\n [ 3.  4.]]",  # NumPy's print of a matrix, pasted
+        "1 +\n0 2\n3 4",  # after an operator the line goes on
+    ],
+)
+def test_matrix_rows_on_separate_lines(raw):
+    """A matrix pasted as lines ('1 2' over '3 4') was read as one row of 4 entries, a wrong shape."""
+    np.testing.assert_array_equal(parse_array(raw), [[1.0, 2.0], [3.0, 4.0]])
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("[1, 2,\n 3, 4]", [1.0, 2.0, 3.0, 4.0]),  # after a ',' a line break is only space
+        ("0.5\n-0.25", [[0.5], [-0.25]]),  # one entry per line: a column
+    ],
+)
+def test_line_breaks_after_a_comma_or_between_single_entries(raw, expected):
+    np.testing.assert_array_equal(parse_array(raw), expected)
+
+
+def test_rows_on_lines_of_different_lengths_name_both():
+    with pytest.raises(InvalidAnswer, match="row 1 has 2 entries, row 2 has 1"):
+        parse_array("1 2\n3")
+
+
+@pytest.mark.parametrize(
     ("raw", "shape"),
     [
         ("[1; 2; 3]", (3, 1)),
