@@ -194,11 +194,19 @@ def mark_solution_seen(variant: Variant) -> None:
 
 
 def student_view(instance: dict) -> dict:
-    """What a student may see of an instance: never answers, alternatives, misconceptions, solution."""
+    """What a student may see of an instance: never answers, alternatives, misconceptions,
+    solution, or prompt data its kind keeps private (also in instances stored before it did)."""
+    data = instance["prompt"].get("data", {})
+    try:
+        private = get_kind(instance["kind"]).private_data
+    except ValueError:  # a kind no longer in the catalogue: its instance is shown as stored
+        private = ()
+    if private:
+        data = {key: value for key, value in data.items() if key not in private}
     return {
         "kind": instance["kind"],
         "version": instance["version"],
-        "prompt": {"text": instance["prompt"]["text"], "data": instance["prompt"].get("data", {})},
+        "prompt": {"text": instance["prompt"]["text"], "data": data},
         "diagram": instance.get("diagram"),
         "fields": instance["fields"],
     }

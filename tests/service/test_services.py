@@ -119,6 +119,19 @@ def test_student_view_hides_answers_solution_misconceptions_and_alternatives(kin
     assert set(view) == {"kind", "version", "prompt", "diagram", "fields"}
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_student_view_leaves_out_private_prompt_data(seed):
+    """symmetry_breaking's data named the drawn initialisation ("tied", "partial", "random"),
+    which alone decides its answers (exploratory audit); the staff's instance keeps it, and an
+    instance stored before the kind declared it private is shown without it too."""
+    instance = get_kind("symmetry_breaking").generate({}, seed)
+    assert instance["prompt"]["data"]["init"] in ("tied", "partial", "random", "zeros", "constant")
+    view = services.student_view(instance)
+    assert "init" not in view["prompt"]["data"]
+    assert set(view["prompt"]["data"]) == set(instance["prompt"]["data"]) - {"init"}
+    assert "init" in instance["prompt"]["data"]  # not removed from the stored instance
+
+
 def test_fresh_variant_per_attempt_moves_on_and_counts_attempts_across_variants(make_question, student):
     question = make_question(fresh_variant_per_attempt=True, max_attempts=3, attempt_penalty=0.25)
     first = services.current_variant(question, student)
