@@ -12,8 +12,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db.models import QuerySet
-from django.http import Http404
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied
 
@@ -31,16 +29,32 @@ def is_released(problem_set: ProblemSet, now: datetime | None = None) -> bool:
     return problem_set.release_at <= (now or timezone.now())
 
 
-def course_role(user, course: Course) -> str:
-    """The user's role in the course; 404 for non-members (they must not learn it exists)."""
-    return member_role(services.membership_role(user, course))
+# One 404 per kind of object, the same whether it does not exist or the user may not see it:
+# a different wording told students which ids exist (other courses', unreleased ones).
+NO_COURSE = "No such course."
+NO_PROBLEM_SET = "No such problem set."
+NO_QUESTION = "No such question."
+NO_SUBMISSION = "No such submission."
 
 
-def member_role(role: str | None) -> str:
-    """A looked-up role, or 404 for a non-member (None)."""
+def course_role(user, course: Course, missing: str = NO_COURSE) -> str:
+    """The user's role in the course; 404 `missing` for non-members (they must not learn it exists)."""
+    return member_role(services.membership_role(user, course), missing)
+
+
+def member_role(role: str | None, missing: str = NO_COURSE) -> str:
+    """A looked-up role, or 404 `missing` for a non-member (None)."""
     if role is None:
-        raise NotFound("No such course.")
+        raise NotFound(missing)
     return role
+
+
+def _get_or_404(queryset, pk: int, missing: str):
+    """The row with this pk, or 404 with the same message as for a row the user may not see."""
+    found = queryset.filter(pk=pk).first()
+    if found is None:
+        raise NotFound(missing)
+    return found
 
 
 def require_instructor(role: str, action: str) -> None:
@@ -88,16 +102,16 @@ def course_student(course_id: int, user_id: int):
 
 
 def member_course(user, course_id: int) -> tuple[Course, str]:
-    course = get_object_or_404(Course, pk=course_id)
+    course = _get_or_404(Course.objects.all(), course_id, NO_COURSE)
     return course, course_role(user, course)
 
 
 def visible_problem_set(user, problem_set_id: int) -> tuple[ProblemSet, str]:
     """A problem set of one of the user's courses; students only see released ones."""
-    problem_set = get_object_or_404(ProblemSet.objects.select_related("course"), pk=problem_set_id)
-    role = course_role(user, problem_set.course)
+    problem_set = _get_or_404(ProblemSet.objects.select_related("course"), problem_set_id, NO_PROBLEM_SET)
+    role = course_role(user, problem_set.course, NO_PROBLEM_SET)
     if role == STUDENT and not is_released(problem_set):
-        raise NotFound("No such problem set.")
+        raise NotFound(NO_PROBLEM_SET)
     return problem_set, role
 
 
@@ -114,23 +128,24 @@ def visible_question(user, question_id: int) -> tuple[Question, str]:
         [user.pk if getattr(user, "is_authenticated", False) else None, question_id],
     )
     if row is None:
-        raise Http404(f"No {Question._meta.object_name} matches the given query.")
+        raise NotFound(NO_QUESTION)
     question, question.problem_set = sql.load_models(row, Question, ProblemSet)
-    role = member_role(row[-1])
+    role = member_role(row[-1], NO_QUESTION)
     if role == STUDENT and not is_released(question.problem_set):
-        raise NotFound("No such question.")
+        raise NotFound(NO_QUESTION)
     return question, role
 
 
 def visible_submission(user, submission_id: int) -> tuple[Submission, str]:
     """A student's own submission, or any submission of a course the user teaches."""
-    submission = get_object_or_404(
+    submission = _get_or_404(
         Submission.objects.select_related("variant__question__problem_set__course", "student").defer("code_runs"),
-        pk=submission_id,
+        submission_id,
+        NO_SUBMISSION,
     )
     role = services.membership_role(user, submission.variant.question.problem_set.course)
     if role is None or (role not in STAFF_ROLES and submission.student_id != user.pk):
-        raise NotFound("No such submission.")
+        raise NotFound(NO_SUBMISSION)
     return submission, role
 
 

@@ -265,3 +265,24 @@ def test_every_route_and_method_has_a_row():
     }
     assert len(served) > 20
     assert served - covered == set()
+
+
+@pytest.mark.parametrize(
+    ("role", "hidden", "missing"),
+    [
+        ("classmate", "/api/submissions/{submission}/", "/api/submissions/999999/"),
+        ("other_student", "/api/submissions/{submission}/", "/api/submissions/999999/"),
+        ("student", "/api/questions/{q_draft}/", "/api/questions/999999/"),
+        ("other_student", "/api/questions/{q_open}/", "/api/questions/999999/"),
+        ("other_student", "/api/questions/{q_open}/variant/", "/api/questions/999999/variant/"),
+        ("student", "/api/problem-sets/{draft_ps}/", "/api/problem-sets/999999/"),
+        ("other_student", "/api/problem-sets/{open_ps}/", "/api/problem-sets/999999/"),
+        ("other_student", "/api/courses/{course}/", "/api/courses/999999/"),
+    ],
+)
+def test_a_hidden_object_and_a_missing_one_answer_the_same_404(world, role, hidden, missing):
+    """The wording told which ids exist: 'No such submission.' for another student's, Django's
+    'No Submission matches the given query.' for none (exploratory audit). Same body now."""
+    answers = [request(world, Row("probe", "GET", path, ()), role) for path in (hidden, missing)]
+    assert [a.status_code for a in answers] == [404, 404]
+    assert answers[0].json() == answers[1].json()
