@@ -42,7 +42,9 @@ from nncore.problems.code.harness import (
 )
 from nncore.problems.code.values import mismatch
 
-RunCases = Callable[[str, Sequence[Mapping], Limits], list[CaseOutcome]]
+# run_cases(code, public_cases, limits, hidden_from=None): the outcome of each case, in order
+# (sandbox_runner.run_cases; the cases from hidden_from on are hidden)
+RunCases = Callable[..., list[CaseOutcome]]
 
 MAX_SOURCE_CHARS = 60_000
 MAX_OUTPUT_CHARS = 4000
@@ -182,8 +184,18 @@ def grade_code(
 
 def run_in_sandbox(raw: str, cases: Sequence[Mapping], run_cases: RunCases, limits: Limits) -> CodeRun:
     """Run the source on the public side of `cases` in the sandbox; what came back, decoded.
-    Every text the student's process produced is made storable (no NUL, no lone surrogate)."""
-    outcomes = run_cases(raw, [public_case(c) for c in cases], limits)
+    Every text the student's process produced is made storable (no NUL, no lone surrogate).
+
+    The visible cases run first; the hidden ones' inputs reach the student's process only once
+    the visible results are back (a visible case's feedback shows the student's own values,
+    messages and tracebacks, which could otherwise carry the hidden inputs out)."""
+    order = [i for i, c in enumerate(cases) if not c.get("hidden")]
+    hidden_from = len(order)
+    order += [i for i, c in enumerate(cases) if c.get("hidden")]
+    ran = run_cases(raw, [public_case(cases[i]) for i in order], limits, hidden_from=hidden_from)
+    outcomes: list = [None] * len(cases)
+    for position, index in enumerate(order):
+        outcomes[index] = ran[position]
     runs = tuple(
         CaseRun(
             outcome.status,
@@ -228,7 +240,9 @@ class CodeRunNotKept(Exception):
     runs were kept). Raised by `refuse_to_run`, which regrades pass instead of a sandbox."""
 
 
-def refuse_to_run(code: str, public_cases: Sequence[Mapping], limits: Limits) -> list[CaseOutcome]:
+def refuse_to_run(
+    code: str, public_cases: Sequence[Mapping], limits: Limits, hidden_from: int | None = None
+) -> list[CaseOutcome]:
     raise CodeRunNotKept("the run of this code was not kept")
 
 

@@ -36,9 +36,12 @@ def sandbox_pool() -> SandboxPool:
         return _pool
 
 
-def run_cases(code: str, public_cases: Sequence[Mapping], limits: Limits) -> list[CaseOutcome]:
-    """Run case scripts against student code in this process's sandbox."""
-    return sandbox_pool().run_script(code, public_cases, limits=limits)
+def run_cases(
+    code: str, public_cases: Sequence[Mapping], limits: Limits, hidden_from: int | None = None
+) -> list[CaseOutcome]:
+    """Run case scripts against student code in this process's sandbox (the cases from
+    `hidden_from` on are hidden: see SandboxPool.run_script)."""
+    return sandbox_pool().run_script(code, public_cases, limits=limits, hidden_from=hidden_from)
 
 
 def close_sandbox_pool() -> None:

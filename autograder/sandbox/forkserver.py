@@ -7,10 +7,12 @@ sandbox. Standard library and NumPy only.
 The server has already imported NumPy (what makes a cold start slow) and then waits for work on a
 SOCK_SEQPACKET socket. It never sees a submission: per run the parent passes four descriptors it
 created itself (SCM_RIGHTS): a memfd holding the job (code, entry point, inputs) and the write
-ends of three pipes (stdout, stderr, results), which the parent reads directly. So the server's
-memory, which every child inherits, never holds another student's code or output.
+ends of three pipes (stdout, stderr, results), which the parent reads directly; and, when the job
+has hidden cases, a fifth: the read end of the gate, through which the parent sends their inputs
+once it holds the visible cases' results (harness.GATE_FD). So the server's memory, which every
+child inherits, never holds another student's code or output.
 
-    parent -> server   {"op": "run", "limits": {...}}  + fds [job, stdout, stderr, result]
+    parent -> server   {"op": "run", "limits": {...}}  + fds [job, stdout, stderr, result(, gate)]
                        {"op": "kill"}                   kill the current child (output limit)
     server -> parent   {"op": "hello", ...}             once, when ready
                        {"op": "started"}                per run, once the child has the job
@@ -46,6 +48,7 @@ except ImportError:  # outside (the parent uses the message helpers; unsandboxed
 import numpy as np
 
 MAX_MESSAGE = 64 * 1024
+RUN_FDS = (4, 5)  # job, stdout, stderr, result, and the gate when there are hidden cases
 
 
 # --- control messages --------------------------------------------------------------------------
@@ -118,7 +121,7 @@ def main(raw_config: str) -> int:
                 os.close(fd)
             return 0  # the parent closed the socket: recycle or shutdown (the standby child follows)
         message = decode_message(data)
-        if message is None or message["op"] != "run" or len(fds) != 4:
+        if message is None or message["op"] != "run" or len(fds) not in RUN_FDS:
             for fd in fds:
                 os.close(fd)
             continue  # a late "kill" for a child that already ended, or garbage
@@ -138,7 +141,7 @@ class _Standby:
     with `python -m autograder.sandbox --bench`; between real jobs the server is idle anyway).
 
     It holds nothing but the server's state: it closes the control socket at once and blocks
-    until the server hands it a job (limits and the four descriptors, over its own socket pair),
+    until the server hands it a job (limits and the run's descriptors, over its own socket pair),
     then sets itself up exactly as a freshly forked child does (harness.child). It is forked
     after /tmp was emptied, so it starts from the same state a fork at run time would.
     """
@@ -169,7 +172,7 @@ class _Standby:
                 os._exit(harness.EXIT_SETUP_FAILED)
             if not data:
                 os._exit(0)  # the server went away: nothing to run
-            if not isinstance(limits, dict) or len(fds) != 4:
+            if not isinstance(limits, dict) or len(fds) not in RUN_FDS:
                 os._exit(harness.EXIT_SETUP_FAILED)
             harness.child(config, limits, fds, baseline)  # never returns
         theirs.close()

@@ -154,6 +154,21 @@ def parse_stream(
         return Stream((), "invalid", f"unreadable stream ({type(exc).__name__})")
 
 
+def records_end(data, count: int, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str, int]:
+    """Where the first `count` result records of `data` end: ("complete", offset), or
+    ("truncated", 0) while fewer have arrived, or ("invalid", 0). Never raises."""
+    try:
+        view = memoryview(data).cast("B")
+        pos = 0
+        for _ in range(count):
+            _, pos = _record(view, pos, max_bytes, RESULT_DTYPES)
+        return "complete", pos
+    except _Truncated:
+        return "truncated", 0
+    except Exception:  # _Invalid, or anything the bytes provoke: the parser must not raise
+        return "invalid", 0
+
+
 def _parse(view: memoryview, max_records: int, max_bytes: int, dtypes: frozenset[int]) -> Stream:
     records: list[ArraysRecord | ErrorRecord] = []
     pos = 0

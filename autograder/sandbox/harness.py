@@ -2,8 +2,9 @@
 
 Shipped as source text like forkserver.py (standard library and NumPy only). The fork server
 calls `child()` in a freshly forked child once it has a job; it never returns. Before any student code runs the child: starts
-its own session; puts /dev/null, the stdout/stderr/result pipes and the job memfd on fds 0-4 and
-closes every other descriptor (the server's socket included); reads the job; drops to uid/gid
+its own session; puts /dev/null, the stdout/stderr/result pipes and the job memfd on fds 0-4 (and
+the gate of the hidden cases' inputs on fd 5, see GATE_FD) and closes every other descriptor (the
+server's socket included); reads the job; drops to uid/gid
 65534 when the server runs as root; sets the rlimits; and loads the seccomp program (with its own
 pid patched in). Then it compiles the code as "<submission>", calls the entry point once per case
 with private copies of the inputs, turns each return value into float64 arrays and writes one
@@ -52,17 +53,23 @@ _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECCOMP = 22
 _SECCOMP_MODE_FILTER = 2
 _MAX_CASES = 10_000
+# Hidden cases' inputs come through this pipe, and only after the parent holds the results of
+# every visible case: no code running during a visible case can read them, so no visible case's
+# feedback (its values, its exception's message or traceback) can carry them out.
+GATE_FD = 5
 
 
 # --- the job (written by the parent into a memfd, read by the child) ---------------------------
 
 
-def encode_job(code: str, entry: str, encoded_cases: list[bytes]) -> bytes:
+def encode_job(code: str, entry: str, encoded_cases: list[bytes], gated: int = 0) -> bytes:
+    """The job: the code, the entry point, its cases' inputs, and how many more cases arrive
+    through the gate (fd 5) once the results of these are in the parent's hands."""
     raw_code = code.encode("utf-8", "surrogatepass")
     raw_entry = entry.encode("utf-8")
     return b"".join(
         (
-            struct.pack("<III", len(raw_code), len(raw_entry), len(encoded_cases)),
+            struct.pack("<IIII", len(raw_code), len(raw_entry), len(encoded_cases), gated),
             raw_code,
             raw_entry,
             *encoded_cases,
@@ -71,17 +78,21 @@ def encode_job(code: str, entry: str, encoded_cases: list[bytes]) -> bytes:
 
 
 def decode_job(data: bytes):
-    code_len, entry_len, ncases = struct.unpack_from("<III", data, 0)
-    pos = 12
+    """(code, entry, cases' inputs, number of gated cases) of an encode_job job."""
+    code_len, entry_len, ncases, gated = struct.unpack_from("<IIII", data, 0)
+    pos = 16
     code = data[pos : pos + code_len].decode("utf-8", "surrogatepass")
     pos += code_len
     entry = data[pos : pos + entry_len].decode("utf-8")
     pos += entry_len
-    if ncases > _MAX_CASES:
+    if ncases + gated > _MAX_CASES:
         raise ValueError("too many cases")
-    stream = frames.parse_stream(
-        memoryview(data)[pos:], max_records=ncases, max_bytes=len(data), dtypes=frames.INPUT_DTYPES
-    )
+    return code, entry, decode_cases(memoryview(data)[pos:], ncases), gated
+
+
+def decode_cases(data, ncases: int) -> list:
+    """The inputs of `ncases` cases, each a record of arrays (frames.encode_arrays)."""
+    stream = frames.parse_stream(data, max_records=ncases, max_bytes=len(data), dtypes=frames.INPUT_DTYPES)
     records = stream.records
     if (
         stream.end != "clean"
@@ -89,7 +100,7 @@ def decode_job(data: bytes):
         or not all(isinstance(r, frames.ArraysRecord) for r in records)
     ):
         raise ValueError(f"bad job inputs: {stream.end} {stream.problem}")
-    return code, entry, [r.arrays for r in records]
+    return [r.arrays for r in records]
 
 
 # --- setting up the child -----------------------------------------------------------------------
@@ -122,11 +133,12 @@ def child(config, limits: dict, fds: list[int], baseline: int) -> None:
     """Set up the student child and run the harness. Never returns."""
     try:
         os.setsid()
-        job_fd, out_w, err_w, res_w = (_dup_high(fd) for fd in fds)
+        job_fd, out_w, err_w, res_w, *gate = (_dup_high(fd) for fd in fds)
         null = os.open(os.devnull, os.O_RDONLY)
-        for src, dst in ((null, 0), (out_w, 1), (err_w, 2), (res_w, 3), (job_fd, 4)):
+        moves = [(null, 0), (out_w, 1), (err_w, 2), (res_w, 3), (job_fd, 4)] + [(fd, GATE_FD) for fd in gate]
+        for src, dst in moves:
             os.dup2(src, dst, inheritable=False)
-        os.closerange(5, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        os.closerange(len(moves), resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         job = _read_all(4)
         os.close(4)
         drop_privileges(config)
@@ -145,7 +157,7 @@ def child(config, limits: dict, fds: list[int], baseline: int) -> None:
     except BaseException:
         os._exit(EXIT_SETUP_FAILED)
     try:
-        _harness(job)
+        _harness(job, GATE_FD if gate else None)
     finally:
         os._exit(0)
 
@@ -201,7 +213,9 @@ def _load_seccomp(config) -> None:
 
 # Bound now, before student code can replace them (a courtesy: the parent trusts none of it).
 _write = os.write
+_read = os.read
 _exit = os._exit
+_decode_cases = decode_cases
 _np_array = np.array
 _float64 = np.float64
 _encode_arrays = frames.encode_arrays
@@ -218,10 +232,12 @@ def _bytes_of(encoded: np.ndarray) -> bytes:
     return encoded.astype(_uint8).tobytes()
 
 
-def _harness(job: bytes) -> None:
+def _harness(job: bytes, gate_fd: int | None = None) -> None:
     try:
-        code, entry, cases = decode_job(job)
+        code, entry, cases, gated = decode_job(job)
     except Exception:
+        _exit(EXIT_SETUP_FAILED)
+    if gated and gate_fd is None:
         _exit(EXIT_SETUP_FAILED)
     linecache.cache[FILENAME] = (len(code), None, code.splitlines(True), FILENAME)
     namespace = {"__name__": MODULE_NAME, "__builtins__": builtins}
@@ -235,9 +251,22 @@ def _harness(job: bytes) -> None:
     except BaseException as exc:
         record = _error_record(exc)
         _flush()
-        for _ in cases:
+        for _ in range(len(cases) + gated):
             _send(record)
         _exit(0)
+    _run_cases(namespace, function, cases)
+    if gated:
+        try:
+            hidden = _decode_cases(_read_gate(gate_fd), gated)
+        except BaseException:  # the gate was closed early or tampered with: no more results
+            _exit(0)
+        _run_cases(namespace, function, hidden)
+    _flush()
+    _exit(0)
+
+
+def _run_cases(namespace: dict, function, cases: list) -> None:
+    """Run each case and send its record (results, or the exception)."""
     for args in cases:
         try:
             if function is None:
@@ -249,8 +278,16 @@ def _harness(job: bytes) -> None:
             record = _error_record(exc)
         _flush()
         _send(record)
-    _flush()
-    _exit(0)
+
+
+def _read_gate(fd: int) -> bytes:
+    """Everything the parent writes into the gate, up to its end (EOF)."""
+    chunks = []
+    while True:
+        chunk = _read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def _script_result(namespace: dict, encoded_case: np.ndarray) -> list:

@@ -61,7 +61,19 @@ def assemble(raw: RawRun, ncases: int, limits: Limits) -> list[CaseOutcome]:
         "wall_s": float(exit_info.get("wall_s", 0.0)),
         "details": {"exit": dict(exit_info), "failure": raw.failure},
     }
-    stream = frames.parse_stream(raw.results, max_records=ncases, max_bytes=limits.result_bytes)
+    if raw.visible_end is None:
+        return _outcomes(raw, raw.results, ncases, limits, common)
+    # gated: the visible cases' records (all complete before any hidden input was sent: the
+    # server checked them with frames.records_end) and the hidden cases' are two streams, so
+    # whatever comes after the gate opened cannot change a visible case's outcome
+    prefix = frames.parse_stream(raw.results[: raw.visible_end], max_records=ncases, max_bytes=limits.result_bytes)
+    visible = [_from_record(record, **common) for record in prefix.records]
+    return visible + _outcomes(raw, raw.results[raw.visible_end :], ncases - len(visible), limits, common)
+
+
+def _outcomes(raw: RawRun, results: bytes, ncases: int, limits: Limits, common: dict) -> list[CaseOutcome]:
+    """Up to `ncases` outcomes from a stream of records; the cases without one get the run's end."""
+    stream = frames.parse_stream(results, max_records=ncases, max_bytes=limits.result_bytes)
     if stream.end == "invalid":
         message = f"malformed result: {stream.problem}"
         return [CaseOutcome("malformed", message=message, **common) for _ in range(ncases)]

@@ -25,7 +25,7 @@ from autograder.sandbox import bwrap, frames, harness, script
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.outcome import CaseOutcome, assemble
 from autograder.sandbox.seccomp import Filter, UnsupportedArch, build_filter
-from autograder.sandbox.server import ServerFailed, ServerProcess
+from autograder.sandbox.server import Gated, ServerFailed, ServerProcess
 
 log = logging.getLogger(__name__)
 
@@ -143,23 +143,34 @@ class SandboxPool:
         return self._run_job(_encode_job(code, entry, cases), len(cases), limits or self.limits)
 
     def run_script(
-        self, code: str, public_cases: Sequence[Mapping], *, limits: Limits | None = None
+        self,
+        code: str,
+        public_cases: Sequence[Mapping],
+        *,
+        limits: Limits | None = None,
+        hidden_from: int | None = None,
     ) -> list[CaseOutcome]:
         """Run case scripts (nncore.problems.code.harness) against `code` in one fresh child.
 
         Each case must be PUBLIC (no expectations: they never enter the sandbox). An "ok"
         outcome's outputs hold the case's observations; read them with
-        script.decode_observations, which refuses anything malformed.
+        script.decode_observations, which refuses anything malformed. The cases from
+        `hidden_from` on are hidden: their inputs reach the child only once the results of the
+        ones before are back (harness.GATE_FD), so no visible case's feedback can show them.
         """
         cases = [[script.encode_case(case)] for case in public_cases]
-        job = _encode_job(code, script.SCRIPT_ENTRY, cases)
-        return self._run_job(job, len(cases), limits or self.limits)
+        if hidden_from is None or not 0 < hidden_from < len(cases):  # nothing visible or nothing hidden
+            return self._run_job(_encode_job(code, script.SCRIPT_ENTRY, cases), len(cases), limits or self.limits)
+        visible, hidden = cases[:hidden_from], cases[hidden_from:]
+        job = _encode_job(code, script.SCRIPT_ENTRY, visible, gated=len(hidden))
+        gated = Gated(after=len(visible), inputs=b"".join(_encode_case(case) for case in hidden))
+        return self._run_job(job, len(cases), limits or self.limits, gated)
 
-    def _run_job(self, job: bytes, ncases: int, limits: Limits) -> list[CaseOutcome]:
+    def _run_job(self, job: bytes, ncases: int, limits: Limits, gated: Gated | None = None) -> list[CaseOutcome]:
         with self._lock:
             for attempt in (1, 2):
                 server = self._ready_server()
-                raw = server.run(job, limits)
+                raw = server.run(job, limits, gated)
                 if raw.failure is not None or not server.alive():
                     log.warning(
                         "sandbox failed (attempt %d), replacing it: %s", attempt, raw.failure
@@ -246,7 +257,7 @@ def _input_array(value) -> np.ndarray:
     raise ValueError(f"unsupported input dtype {array.dtype} (numbers and booleans only)")
 
 
-def _encode_job(code: str, entry: str, cases: Sequence[Sequence]) -> bytes:
+def _encode_job(code: str, entry: str, cases: Sequence[Sequence], gated: int = 0) -> bytes:
     if (
         not isinstance(code, str)
         or not isinstance(entry, str)
@@ -255,6 +266,6 @@ def _encode_job(code: str, entry: str, cases: Sequence[Sequence]) -> bytes:
         raise ValueError("code must be a string and entry a Python identifier")
     if len(code.encode("utf-8", "surrogatepass")) > MAX_CODE_BYTES:
         raise ValueError(f"code larger than {MAX_CODE_BYTES} bytes")
-    if not 0 < len(cases) <= MAX_CASES:
+    if not 0 < len(cases) + gated <= MAX_CASES:
         raise ValueError(f"between 1 and {MAX_CASES} cases")
-    return harness.encode_job(code, entry, [_encode_case(case) for case in cases])
+    return harness.encode_job(code, entry, [_encode_case(case) for case in cases], gated)

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.sandbox import bwrap, forkserver
+from autograder.sandbox import bwrap, forkserver, frames
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.seccomp import Filter
 from nncore.problems.code import harness as code_harness
@@ -82,6 +82,9 @@ class RawRun:
     failure: str | None = None
     timed_out: bool = False  # the parent's own deadline passed (the server did not report)
     started: bool = False  # the server gave the child the job: student code may have run
+    # With gated cases: where the visible cases' records end in `results` (None: the gate was
+    # never opened, so every record there came before any gated input reached the child).
+    visible_end: int | None = None
 
 
 def _source(name: str) -> str:
@@ -233,11 +236,14 @@ class ServerProcess:
 
     # --- one run -----------------------------------------------------------------------------
 
-    def run(self, job: bytes, limits: Limits) -> RawRun:
+    def run(self, job: bytes, limits: Limits, gated: Gated | None = None) -> RawRun:
+        """Run one job; with `gated`, its hidden cases' inputs go through the gate once the
+        first `gated.after` result records are in (see harness.GATE_FD)."""
         self.jobs += 1
         raw = RawRun()
         memfd = os.memfd_create("sandbox-job", os.MFD_CLOEXEC)
         pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(3)]
+        gate = os.pipe2(os.O_CLOEXEC) if gated is not None else None
         try:
             view = memoryview(job)
             while view:
@@ -248,10 +254,12 @@ class ServerProcess:
                 except OSError:
                     pass
                 os.set_blocking(r, False)
+            if gate is not None:
+                os.set_blocking(gate[1], False)
             forkserver.send_message(
                 self.sock,
                 {"op": "run", "limits": limits.to_wire()},
-                [memfd] + [w for _r, w in pipes],
+                [memfd] + [w for _r, w in pipes] + ([gate[0]] if gate is not None else []),
             )
         except OSError as exc:
             raw.failure = f"could not hand the job to the sandbox: {exc}"
@@ -259,15 +267,20 @@ class ServerProcess:
             os.close(memfd)
             for _r, w in pipes:
                 os.close(w)
+            if gate is not None:
+                os.close(gate[0])
+        writer = _GateWriter(gate[1], gated) if gate is not None else None
         try:
             if raw.failure is None:
-                self._collect(raw, [r for r, _w in pipes], limits)
+                self._collect(raw, [r for r, _w in pipes], limits, writer)
         finally:
             for r, _w in pipes:
                 os.close(r)
+            if writer is not None:
+                writer.close()
         return raw
 
-    def _collect(self, raw: RawRun, readers: list[int], limits: Limits) -> None:
+    def _collect(self, raw: RawRun, readers: list[int], limits: Limits, gate: _GateWriter | None = None) -> None:
         out_r, err_r, res_r = readers
         buffers = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
         output_seen = 0
@@ -286,6 +299,10 @@ class ServerProcess:
                 raw.failure = "the sandbox did not report the end of the run in time"
                 break
             for fd, _event in poller.poll(max(1, int(remaining * 1000))):
+                if gate is not None and fd == gate.fd:
+                    if gate.write():
+                        poller.unregister(fd)
+                    continue
                 if fd == sock_fd:
                     if not self._read_report(raw):
                         break
@@ -308,6 +325,10 @@ class ServerProcess:
                     buffer += chunk[: max(room, 0)]
                     if len(chunk) > room and not raw.result_exceeded:
                         raw.result_exceeded = True
+                    if gate is not None and not gate.opened and gate.open_after(buffer, limits.result_bytes):
+                        raw.visible_end = gate.visible_end
+                        if not gate.write():  # more than the pipe holds: the rest when it drains
+                            poller.register(gate.fd, select.POLLOUT)
                 else:
                     output_seen += len(chunk)
                     room = limits.output_bytes - len(buffer)
@@ -382,3 +403,57 @@ def _valid_report(message: dict | None) -> dict | None:
         "maxrss_kb": maxrss,
         "minflt": minflt,
     }
+
+
+@dataclass
+class Gated:
+    """Hidden cases of a job: their encoded inputs, sent through the gate once the first `after`
+    result records (the visible cases') have arrived."""
+
+    after: int
+    inputs: bytes
+
+
+class _GateWriter:
+    """The parent's end of the gate: closed with nothing sent while the visible records are
+    incomplete, opened (the inputs written, then EOF) once they are all in."""
+
+    def __init__(self, fd: int, gated: Gated) -> None:
+        self.fd: int | None = fd
+        self.gated = gated
+        self.pending = memoryview(gated.inputs)
+        self.opened = False
+        self.visible_end: int | None = None
+
+    def open_after(self, results: bytearray, max_bytes: int) -> bool:
+        """Open the gate if `results` holds the visible records (True); a malformed stream
+        closes it for good: the child reads EOF and the hidden cases get no result."""
+        state, end = frames.records_end(results, self.gated.after, max_bytes=max_bytes)
+        if state == "truncated":
+            return False
+        self.opened = True
+        if state == "invalid":
+            self.close()
+            return False
+        self.visible_end = end
+        return True
+
+    def write(self) -> bool:
+        """Write what the pipe takes; True when all is written (or the child went away) and
+        the gate is closed."""
+        if self.fd is None:
+            return True
+        try:
+            while self.pending:
+                self.pending = self.pending[os.write(self.fd, self.pending) :]
+        except BlockingIOError:
+            return False
+        except OSError:  # the child closed its end or ended: it gets no more inputs
+            pass
+        self.close()
+        return True
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

@@ -49,7 +49,7 @@ def pool(require_sandbox):
 
 @pytest.fixture
 def run(pool):
-    return lambda code, cases, limits: pool.run_script(code, cases, limits=limits)
+    return lambda code, cases, limits, hidden_from=None: pool.run_script(code, cases, limits=limits, hidden_from=hidden_from)
 
 
 def mlp_instance(**params) -> dict:
@@ -136,6 +136,91 @@ def test_student_traceback_only_for_visible_cases_and_nothing_produced_in_hidden
         assert MARKER not in str(case)
         assert "steps" not in case and "traceback" not in case
     assert result.output == "", "printed output could carry hidden inputs out"
+
+
+# Three ways a visible case's feedback (its exception message here) could carry the hidden
+# cases' inputs out, from the exploratory answer-leak audit. Each reports the names of every case
+# script it finds; a hidden one's name means its inputs were reachable too.
+_FIND_CASE_SCRIPTS = """
+import gc, json, sys
+import numpy as np
+
+def _names_in(value, found):
+    if isinstance(value, np.ndarray) and value.dtype == np.int64 and 20 < value.size < 10**6:
+        if value.min() >= 0 and value.max() <= 255:
+            try:
+                found.add(json.loads(value.astype(np.uint8).tobytes())["name"])
+            except Exception:
+                pass
+    elif isinstance(value, (list, tuple)) and len(value) < 10**5:
+        for item in value:
+            if isinstance(item, (list, tuple, np.ndarray)):
+                _names_in(item, found)
+
+def case_names():
+    found = set()
+    frame = sys._getframe()
+    while frame:  # the harness's frames: its `cases` and everything else
+        for value in list(frame.f_locals.values()):
+            _names_in(value, found)
+        frame = frame.f_back
+    for value in gc.get_objects():  # anything else alive in the process
+        _names_in(value, found)
+    return sorted(found)
+"""
+
+LEAKS = {
+    "frames_and_memory": _FIND_CASE_SCRIPTS + """
+def forward(*args):
+    raise ValueError("FOUND " + " ".join(case_names()))
+""",
+    # a thread waits for the gate, three forged records open it early, then the visible case
+    # reports what the thread read
+    "forged_records_open_the_gate": _FIND_CASE_SCRIPTS + """
+import os, threading, time
+taken = []
+def _take_gate():
+    data = b""
+    while True:
+        chunk = os.read(5, 1 << 16)
+        if not chunk:
+            break
+        data += chunk
+    taken.append(data)
+
+def forward(*args):
+    if not taken and threading.active_count() == 1:
+        threading.Thread(target=_take_gate, daemon=True).start()
+        os.write(3, b"R\\x00" * 3)
+        for _ in range(100):
+            if taken:
+                break
+            time.sleep(0.005)
+    wide = lambda name: b"".join(bytes([c]) + bytes(7) for c in name.encode())
+    read = [n for n in ("random_1", "random_2", "random_3", "random_4") if taken and wide(n) in taken[0]]
+    raise ValueError("FOUND " + " ".join(case_names() + read))
+""",
+}
+
+
+@pytest.mark.parametrize("leak", sorted(LEAKS))
+def test_hidden_case_inputs_never_reach_a_visible_cases_feedback(run, leak):
+    """The harness held every case's inputs while the visible ones ran, so a visible case's own
+    exception could show them (found by walking up to the harness's `cases`, exploratory audit).
+    Hidden inputs now come through the gate once the visible results are in the parent's hands."""
+    instance = mlp_instance()
+    hidden_names = {c["name"] for c in instance["answers"]["code"]["cases"] if c.get("hidden")}
+    assert hidden_names
+    result = grade_code(LEAKS[leak], instance, run)
+    assert result.score < 1.0
+    visible = [c for c in result.cases if not c["hidden"]]
+    assert visible
+    shown = json.dumps(visible)
+    assert not any(name in shown for name in hidden_names), shown[:2000]
+    if leak == "frames_and_memory":  # the probe itself works: it finds the visible cases
+        assert all("FOUND" in c["message"] and c["name"] in c["message"] for c in visible)
+    honest = grade_code(honest_mlp_forward(instance), instance, run)
+    assert honest.score == 1.0, honest.message  # and the worker's sandbox is fine afterwards
 
 
 def test_show_hidden_cases_reveals_hidden_details(run):

@@ -94,9 +94,19 @@ def test_inputs_carry_int64_and_bool_but_results_do_not():
 def test_job_round_trip():
     cases = [[np.ones(2), np.arange(3)], [np.array(True)]]
     encoded = [frames.encode_arrays(c, input_dtypes=True) for c in cases]
-    code, entry, got = decode_job(encode_job("def f(x):\n    return x  # é\n", "f", encoded))
-    assert code.endswith("# é\n") and entry == "f"
+    code, entry, got, gated = decode_job(encode_job("def f(x):\n    return x  # é\n", "f", encoded, gated=4))
+    assert code.endswith("# é\n") and entry == "f" and gated == 4
     assert [[a.tolist() for a in c] for c in got] == [[a.tolist() for a in c] for c in cases]
+
+
+def test_records_end_finds_where_the_first_records_end():
+    """The server opens the gate to hidden inputs once the visible cases' records are complete."""
+    first, second = frames.encode_arrays([np.ones(2)]), frames.encode_error("ValueError", "tb")
+    data = first + second + frames.encode_arrays([np.zeros(1)])
+    assert frames.records_end(data, 2) == ("complete", len(first) + len(second))
+    assert frames.records_end(data[: len(first) + 3], 2) == ("truncated", 0)
+    assert frames.records_end(first + b"Z" + second, 2) == ("invalid", 0)
+    assert frames.records_end(b"", 0) == ("complete", 0)
 
 
 def test_encoder_refuses_what_the_parser_would_reject():
