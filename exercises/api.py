@@ -60,6 +60,7 @@ from exercises import services
 from exercises.models import AuditEntry, Course, Membership, Question
 from exercises.permissions import (
     INSTRUCTOR,
+    STUDENT,
     course_student,
     member_course,
     problem_sets_for,
@@ -628,8 +629,8 @@ class QuestionListView(ApiView):
 
     @extend_schema(summary="A problem set's questions", responses={200: QuestionSerializer(many=True), **errors(404)})
     def get(self, request, problem_set_id: int):
-        problem_set, _ = visible_problem_set(request.user, problem_set_id)
-        return self.paginated(problem_set.questions.all(), QuestionSerializer)
+        problem_set, role = visible_problem_set(request.user, problem_set_id)
+        return self.paginated(problem_set.questions.all(), QuestionSerializer, student=role == STUDENT)
 
     @extend_schema(
         summary="Add a question (instructors)",
@@ -654,8 +655,8 @@ class QuestionDetailView(ApiView):
 
     @extend_schema(summary="A question (its settings; never an instance's answers)", responses={200: QuestionSerializer, **errors(404)})
     def get(self, request, question_id: int):
-        question, _ = visible_question(request.user, question_id)
-        return Response(QuestionSerializer(question).data)
+        question, role = visible_question(request.user, question_id)
+        return Response(QuestionSerializer(question, context={"student": role == STUDENT}).data)
 
     def _update(self, request, question_id: int, partial: bool) -> Response:
         question, role = visible_question(request.user, question_id)

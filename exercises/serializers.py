@@ -249,6 +249,14 @@ class QuestionSerializer(StrictMixin, serializers.ModelSerializer):
         kind = CATALOGUE.get(question.kind)
         return kind.title if kind else None
 
+    def to_representation(self, question: Question) -> dict:
+        """With context student=True, without the parameters the kind keeps from students."""
+        data = super().to_representation(question)
+        kind = CATALOGUE.get(question.kind)
+        if self.context.get("student") and kind is not None and isinstance(data.get("params"), dict):
+            data["params"] = {k: v for k, v in data["params"].items() if k not in kind.private_params}
+        return data
+
     def validate_kind(self, kind: str) -> str:
         if kind not in CATALOGUE:
             raise serializers.ValidationError(

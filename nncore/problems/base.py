@@ -208,9 +208,10 @@ class ProblemKind:
     version: ClassVar[int] = 1
     params: ClassVar[tuple[Param, ...]] = ()
     chained: ClassVar[bool] = False
-    # Keys of the prompt data a student must not see (they would give an answer away); the
-    # instance keeps them for the staff and the worked solution.
+    # Keys of the prompt data, and parameters, a student must not see (they would give an
+    # answer away); the instance and the question keep them for the staff.
     private_data: ClassVar[tuple[str, ...]] = ()
+    private_params: ClassVar[tuple[str, ...]] = ()
 
     def build(self, p: dict, rng: np.random.Generator) -> Draft:
         raise NotImplementedError

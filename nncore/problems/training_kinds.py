@@ -1348,8 +1348,10 @@ class SymmetryBreaking(ProblemKind):
 
     id = "symmetry_breaking"
     # the drawn initialisation's name ("tied", "partial", "random", ...) decides "does it break
-    # symmetry" and "which units stay tied": the prompt shows the weights, never the name
+    # symmetry" and "which units stay tied": the prompt shows the weights, never the name (nor
+    # the parameter, when an instructor fixes it)
     private_data = ("init",)
+    private_params = ("init",)
     version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     # v3: a draw where a misconception's answer, written to 3 or 4 significant
     # figures as a student types it, would be credited is redrawn (ProblemKind._finish)

@@ -286,3 +286,24 @@ def test_a_hidden_object_and_a_missing_one_answer_the_same_404(world, role, hidd
     answers = [request(world, Row("probe", "GET", path, ()), role) for path in (hidden, missing)]
     assert [a.status_code for a in answers] == [404, 404]
     assert answers[0].json() == answers[1].json()
+
+
+def test_students_do_not_see_parameters_that_give_an_answer_away(world):
+    """symmetry_breaking with init fixed to "tied" by the instructor: the question's params told
+    students the answer ("does not break symmetry") before they saw the weights (review)."""
+    open_ps = ProblemSet.objects.get(pk=world["ids"]["open_ps"])
+    params = get_kind("symmetry_breaking").validate_params({"init": "tied"})
+    question = Question.objects.create(problem_set=open_ps, kind="symmetry_breaking", params=params, points=1, position=9)
+
+    def params_seen(role: str, path: str) -> dict:
+        client = APIClient()
+        client.force_authenticate(world["users"][role])
+        body = client.get(path).json()
+        found = body if "params" in body else next(q for q in body["results"] if q["id"] == question.pk)
+        return found["params"]
+
+    for path in (f"/api/questions/{question.pk}/", f"/api/problem-sets/{open_ps.pk}/questions/"):
+        assert "init" not in params_seen("student", path)
+        assert params_seen("student", path)["steps"] == params["steps"]  # the rest is shown
+        assert params_seen("instructor", path)["init"] == "tied"
+        assert params_seen("ta", path)["init"] == "tied"
