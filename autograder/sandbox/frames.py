@@ -154,19 +154,22 @@ def parse_stream(
         return Stream((), "invalid", f"unreadable stream ({type(exc).__name__})")
 
 
-def records_end(data, count: int, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str, int]:
-    """Where the first `count` result records of `data` end: ("complete", offset), or
-    ("truncated", 0) while fewer have arrived, or ("invalid", 0). Never raises."""
+def skip_records(data, count: int, *, start: int = 0, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str, int, int]:
+    """Pass over up to `count` result records of `data` from offset `start` (a record boundary),
+    checking them as parse_stream would but building nothing: (state, offset after the last
+    complete one, how many were complete), state "complete" (all `count`), "truncated" (the
+    bytes end inside one) or "invalid". Never raises; cheap enough to call on every read."""
+    done, pos = 0, start
     try:
         view = memoryview(data).cast("B")
-        pos = 0
-        for _ in range(count):
-            _, pos = _record(view, pos, max_bytes, RESULT_DTYPES)
-        return "complete", pos
+        while done < count:
+            _, pos = _record(view, pos, max_bytes, RESULT_DTYPES, build=False)
+            done += 1
+        return "complete", pos, done
     except _Truncated:
-        return "truncated", 0
+        return "truncated", pos, done
     except Exception:  # _Invalid, or anything the bytes provoke: the parser must not raise
-        return "invalid", 0
+        return "invalid", pos, done
 
 
 def _parse(view: memoryview, max_records: int, max_bytes: int, dtypes: frozenset[int]) -> Stream:
@@ -193,11 +196,12 @@ def _take(view: memoryview, pos: int, n: int) -> int:
     return pos + n
 
 
-def _record(view: memoryview, pos: int, max_bytes: int, dtypes: frozenset[int]):
+def _record(view: memoryview, pos: int, max_bytes: int, dtypes: frozenset[int], build: bool = True):
+    """(the record, the offset after it); with build=False the same checks, and None."""
     end = _take(view, pos, 1)
     kind = view[pos]
     if kind == KIND_ERROR:
-        return _error_record(view, end)
+        return _error_record(view, end, build)
     if kind != KIND_RESULT:
         raise _Invalid(f"unknown record kind 0x{kind:02x} at offset {pos}")
     pos = end
@@ -208,12 +212,12 @@ def _record(view: memoryview, pos: int, max_bytes: int, dtypes: frozenset[int]):
     pos = end
     arrays = []
     for _ in range(count):
-        array, pos = _array(view, pos, max_bytes, dtypes)
+        array, pos = _array(view, pos, max_bytes, dtypes, build)
         arrays.append(array)
-    return ArraysRecord(tuple(arrays)), pos
+    return (ArraysRecord(tuple(arrays)) if build else None), pos
 
 
-def _array(view: memoryview, pos: int, max_bytes: int, dtypes: frozenset[int]):
+def _array(view: memoryview, pos: int, max_bytes: int, dtypes: frozenset[int], build: bool = True):
     end = _take(view, pos, 2)
     code, ndim = view[pos], view[pos + 1]
     if code not in dtypes:
@@ -232,6 +236,8 @@ def _array(view: memoryview, pos: int, max_bytes: int, dtypes: frozenset[int]):
             raise _Invalid(f"array of shape {shape} is over the {max_bytes} byte bound")
     nbytes = count * itemsize
     end = _take(view, pos, nbytes)
+    if not build:
+        return None, end
     out = np.empty(shape, dtype=_NATIVE[code])
     if count:
         out.reshape(-1)[...] = np.frombuffer(
@@ -240,7 +246,7 @@ def _array(view: memoryview, pos: int, max_bytes: int, dtypes: frozenset[int]):
     return out, end
 
 
-def _error_record(view: memoryview, pos: int):
+def _error_record(view: memoryview, pos: int, build: bool = True):
     end = _take(view, pos, 2)
     (name_len,) = _U16.unpack_from(view, pos)
     if name_len > MAX_NAME:
@@ -255,5 +261,7 @@ def _error_record(view: memoryview, pos: int):
         raise _Invalid(f"traceback of {text_len} bytes (at most {MAX_TEXT})")
     pos = end
     end = _take(view, pos, text_len)
+    if not build:
+        return None, end
     text = bytes(view[pos:end]).decode("utf-8", "replace")
     return ErrorRecord(name, text), end

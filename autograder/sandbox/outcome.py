@@ -14,7 +14,8 @@ Statuses:
   killed     a signal (crash, forbidden ABI), the output limit, or the sandbox failing
   malformed  the result channel did not parse, or exceeded its size limit
 A result stream that is invalid anywhere makes every case of the run malformed: a valid record
-next to garbage proves nothing.
+next to garbage proves nothing. With hidden cases behind the gate (server.Gated) the visible
+cases' records and the hidden cases' are two streams, judged apart.
 """
 
 from __future__ import annotations
@@ -64,9 +65,11 @@ def assemble(raw: RawRun, ncases: int, limits: Limits) -> list[CaseOutcome]:
     if raw.visible_end is None:
         return _outcomes(raw, raw.results, ncases, limits, common)
     # gated: the visible cases' records (all complete before any hidden input was sent: the
-    # server checked them with frames.records_end) and the hidden cases' are two streams, so
+    # server checked them with frames.skip_records) and the hidden cases' are two streams, so
     # whatever comes after the gate opened cannot change a visible case's outcome
     prefix = frames.parse_stream(raw.results[: raw.visible_end], max_records=ncases, max_bytes=limits.result_bytes)
+    if prefix.end != "clean":  # cannot happen (the same checks opened the gate): trust nothing
+        return [CaseOutcome("malformed", message="malformed result", **common) for _ in range(ncases)]
     visible = [_from_record(record, **common) for record in prefix.records]
     return visible + _outcomes(raw, raw.results[raw.visible_end :], ncases - len(visible), limits, common)
 

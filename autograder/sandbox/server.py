@@ -424,18 +424,24 @@ class _GateWriter:
         self.pending = memoryview(gated.inputs)
         self.opened = False
         self.visible_end: int | None = None
+        self._checked = (0, 0)  # (offset, records) of the complete records seen so far
 
     def open_after(self, results: bytearray, max_bytes: int) -> bool:
         """Open the gate if `results` holds the visible records (True); a malformed stream
-        closes it for good: the child reads EOF and the hidden cases get no result."""
-        state, end = frames.records_end(results, self.gated.after, max_bytes=max_bytes)
+        closes it for good: the child reads EOF and the hidden cases get no result. Each call
+        goes on from the last complete record (a student's huge record costs one pass)."""
+        offset, done = self._checked
+        state, offset, more = frames.skip_records(
+            results, self.gated.after - done, start=offset, max_bytes=max_bytes
+        )
+        self._checked = (offset, done + more)
         if state == "truncated":
             return False
         self.opened = True
         if state == "invalid":
             self.close()
             return False
-        self.visible_end = end
+        self.visible_end = offset
         return True
 
     def write(self) -> bool:

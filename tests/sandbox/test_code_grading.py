@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import textwrap
 
 import numpy as np
@@ -24,9 +25,10 @@ from autograder.code_grading import (
     syntax_problem,
 )
 from autograder.grading import GradingPolicy, grade_submission
-from autograder.sandbox import SandboxPool
+from autograder.sandbox import Limits, SandboxPool
 from autograder.sandbox.script import decode_observations, encode_case
 from nncore.problems import CATALOGUE, get_kind
+from nncore.problems.code.harness import public_case
 from nncore.problems.code_kinds import KINDS
 
 CODE_KIND_IDS = [cls.id for cls in KINDS]
@@ -221,6 +223,37 @@ def test_hidden_case_inputs_never_reach_a_visible_cases_feedback(run, leak):
         assert all("FOUND" in c["message"] and c["name"] in c["message"] for c in visible)
     honest = grade_code(honest_mlp_forward(instance), instance, run)
     assert honest.score == 1.0, honest.message  # and the worker's sandbox is fine afterwards
+
+
+def test_a_huge_visible_record_written_slowly_costs_the_worker_one_pass(pool):
+    """The gate checked the visible records from the start on every 64 KiB read, copying every
+    array each time: 62 MB of records kept the grading worker's CPU busy for the whole wall limit
+    (5.15 s of CPU against 0.2 s without the gate, review). It goes on from the last complete
+    record and builds nothing now."""
+    code = textwrap.dedent("""
+        import os, struct, time
+        def forward(*args):
+            n = 131072  # 1 MB of float64
+            array = bytes([1, 1]) + struct.pack("<Q", n) + bytes(8 * n)
+            for count in (32, 28):
+                os.write(3, b"R" + bytes([count]))
+                for _ in range(count):
+                    view = memoryview(array)
+                    while view:
+                        view = view[os.write(3, view):]
+            os.write(3, bytes([1, 1]) + struct.pack("<Q", n))  # one more header: stays truncated
+            time.sleep(60)
+    """)
+    instance = mlp_instance()
+    cases = [public_case(c) for c in instance["answers"]["code"]["cases"]]
+    visible = sum(1 for c in cases if not c.get("hidden"))
+    limits = Limits(cpu_s=2, wall_s=2, memory_mb=256, result_mb=64)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    outcomes = pool.run_script(code, cases, limits=limits, hidden_from=visible)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    assert {o.status for o in outcomes[1:]} <= {"timeout", "malformed"}
+    assert cpu < 1.0, f"the worker spent {cpu:.2f} s of CPU reading one run"
 
 
 def test_show_hidden_cases_reveals_hidden_details(run):

@@ -99,14 +99,17 @@ def test_job_round_trip():
     assert [[a.tolist() for a in c] for c in got] == [[a.tolist() for a in c] for c in cases]
 
 
-def test_records_end_finds_where_the_first_records_end():
-    """The server opens the gate to hidden inputs once the visible cases' records are complete."""
+def test_skip_records_finds_where_the_first_records_end_and_resumes():
+    """The server opens the gate to hidden inputs once the visible cases' records are complete;
+    it checks each new read from the last complete record on."""
     first, second = frames.encode_arrays([np.ones(2)]), frames.encode_error("ValueError", "tb")
     data = first + second + frames.encode_arrays([np.zeros(1)])
-    assert frames.records_end(data, 2) == ("complete", len(first) + len(second))
-    assert frames.records_end(data[: len(first) + 3], 2) == ("truncated", 0)
-    assert frames.records_end(first + b"Z" + second, 2) == ("invalid", 0)
-    assert frames.records_end(b"", 0) == ("complete", 0)
+    assert frames.skip_records(data, 2) == ("complete", len(first) + len(second), 2)
+    assert frames.skip_records(data[: len(first) + 3], 2) == ("truncated", len(first), 1)
+    assert frames.skip_records(data, 1, start=len(first)) == ("complete", len(first) + len(second), 1)
+    assert frames.skip_records(first + b"Z" + second, 2) == ("invalid", len(first), 1)
+    assert frames.skip_records(first + frames.encode_arrays([np.ones(1, dtype=np.int64)], input_dtypes=True), 2)[0] == "invalid"
+    assert frames.skip_records(b"", 0) == ("complete", 0, 0)
 
 
 def test_encoder_refuses_what_the_parser_would_reject():
