@@ -46,10 +46,11 @@ SEPARATOR_IN_PARENTHESES = (
 _BOUNDARIES = (COMMA, SEMICOLON, LBRACKET, RBRACKET, END)
 
 
-def parse_array(raw: object) -> np.ndarray:
-    """A 1-D or 2-D float64 array from text or nested lists; InvalidAnswer otherwise."""
+def parse_array(raw: object, *, line_rows: bool = True) -> np.ndarray:
+    """A 1-D or 2-D float64 array from text or nested lists; InvalidAnswer otherwise. With
+    `line_rows` False a line break in text is only space (NumPy wraps a long vector so)."""
     if isinstance(raw, str):
-        return parse_array_text(raw)
+        return parse_array_text(raw, line_rows=line_rows)
     if _is_sequence(raw):
         return parse_array_structure(raw)
     if raw is None:
@@ -160,7 +161,7 @@ class _Bracket:
     rows: list[list[list[Token] | _Bracket]]
 
 
-def parse_array_text(text: str) -> np.ndarray:
+def parse_array_text(text: str, *, line_rows: bool = True) -> np.ndarray:
     """A 1-D or 2-D array from typed text; outer brackets are optional."""
     stripped = text.strip()
     if not stripped:
@@ -174,7 +175,7 @@ def parse_array_text(text: str) -> np.ndarray:
         stripped = f"[{stripped}]"
     # First the bracket structure (cheap, no arithmetic), then the entries' values, so
     # that entries can be named by their final row and column.
-    structure = _BracketReader(tokenize(stripped)).read()
+    structure = _BracketReader(tokenize(stripped), line_rows).read()
     return _build(structure, ())
 
 
@@ -195,8 +196,9 @@ def _as_brackets(text: str) -> str:
 class _BracketReader:
     """Groups tokens into brackets, rows and entries without evaluating anything."""
 
-    def __init__(self, tokens: list[Token]) -> None:
+    def __init__(self, tokens: list[Token], line_rows: bool = True) -> None:
         self._tokens = tokens
+        self._line_rows = line_rows
         self._position = 0
         self._entries = 0
 
@@ -243,12 +245,12 @@ class _BracketReader:
                 rows[-1].append(self._entry())
             after_comma = False
 
-    @staticmethod
-    def _breaks_row(token: Token, row: list, depth: int, after_comma: bool) -> bool:
+    def _breaks_row(self, token: Token, row: list, depth: int, after_comma: bool) -> bool:
         """Whether a line break before `token` starts a new row, as ';' would: only in the outer
         brackets, between two entries (after a ',' or inside nested rows it is a space)."""
         return (
-            token.newline
+            self._line_rows
+            and token.newline
             and depth == 1
             and not after_comma
             and bool(row)

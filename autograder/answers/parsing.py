@@ -37,8 +37,24 @@ def parse_answer(raw: object, spec: FieldSpec | Mapping[str, object]) -> ParsedA
         return ParsedAnswer(parse_choice(raw, spec.choices))
     if spec.type == "choices":
         return ParsedAnswer(parse_choices(raw, spec.choices))
-    array = _read_numeric(raw, scalar_field=spec.shape == ())
-    value, notes = coerce_shape(array, spec.shape)
+    try:
+        array = _read_numeric(raw, scalar_field=spec.shape == ())
+        value, notes = coerce_shape(array, spec.shape)
+    except InvalidAnswer as error:
+        if not (isinstance(raw, str) and len(raw.strip().splitlines()) > 1):
+            raise
+        return _lines_as_spaces(raw, spec, error)
+    return ParsedAnswer(value, tuple(notes))
+
+
+def _lines_as_spaces(raw: str, spec: FieldSpec, error: InvalidAnswer) -> ParsedAnswer:
+    """Lines read as matrix rows did not fit the field: read the line breaks as spaces, as NumPy
+    wraps a long vector (``print(p)`` of 8 probabilities is two lines). If that does not fit
+    either, a matrix field keeps the rows' message, a vector field gets this reading's."""
+    try:
+        value, notes = coerce_shape(parse_array(raw, line_rows=False), spec.shape)
+    except InvalidAnswer as second:
+        raise (error if len(spec.shape) == 2 and spec.shape[1] > 1 else second) from None
     return ParsedAnswer(value, tuple(notes))
 
 

@@ -161,6 +161,36 @@ def test_invalid_vector_fields(raw, fragment):
     assert fragment in invalid_message(raw, VECTOR)
 
 
+WRAPPED = "[3.86212600e-02 9.83933370e-04 9.96394511e-05 7.83791683e-05\n 2.24483656e-01 5.00000000e-01]"
+
+
+@pytest.mark.parametrize(
+    ("raw", "spec", "expected"),
+    [
+        (WRAPPED, FieldSpec("p", shape=(6,), type="vector"), [0.0386212600, 9.83933370e-04, 9.96394511e-05, 7.83791683e-05, 0.224483656, 0.5]),
+        ("[0.1 0.2 0.3 0.4\n 0.5 0.6]", FieldSpec("p", shape=(6, 1), type="vector"), [[0.1], [0.2], [0.3], [0.4], [0.5], [0.6]]),
+        ("1 2\n3 4", FieldSpec("p", shape=(4,), type="vector"), [1.0, 2.0, 3.0, 4.0]),
+        ("1 2 3\n4 5 6", MATRIX, [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]),
+    ],
+)
+def test_a_vector_numpy_wrapped_over_lines_is_one_vector(raw, spec, expected):
+    """NumPy prints a long vector over several lines; with lines read as matrix rows, 8 softmax
+    probabilities pasted from print(p) became a 2x4 matrix (review). Lines are rows when that
+    fits the field, else only spaces."""
+    np.testing.assert_array_equal(parse_answer(raw, spec).value, expected)
+
+
+@pytest.mark.parametrize(
+    ("raw", "spec", "message"),
+    [
+        ("1 2 3\n4 5", VECTOR, "Expected a vector of 3 entries, got a vector of 5 entries."),
+        ("1 2 3\n4 5 6\n7 8 9", MATRIX, "Expected a 2×3 matrix, got a 3×3 matrix."),
+    ],
+)
+def test_lines_that_fit_neither_reading_keep_the_fields_message(raw, spec, message):
+    assert invalid_message(raw, spec) == message
+
+
 def test_spec_may_be_a_dict():
     parsed = parse_answer("[1 2 3; 4 5 6]", {"name": "W", "shape": [2, 3], "type": "matrix"})
     assert parsed.value.shape == (2, 3)
