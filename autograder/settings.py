@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
@@ -141,7 +142,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# Where the course runs: a release or due time given without an offset (what the browsable API's
+# date-time fields send, and the admin's) is read in this zone, and times are shown in it (with
+# their offset). UTC by default; a course in Graz sets Europe/Vienna, or 23:59 means 00:59 there.
+TIME_ZONE = os.environ.get("AUTOGRADER_TIME_ZONE", "UTC").strip() or "UTC"
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"AUTOGRADER_TIME_ZONE={TIME_ZONE!r} is not a time zone name; use an IANA name such as "
+        "Europe/Vienna, America/Chicago or UTC"
+    ) from None
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
