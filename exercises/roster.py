@@ -9,6 +9,7 @@ keeps its role, so importing a student list never demotes a TA or an instructor.
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import secrets
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import transaction
+from django.db.models.functions import Lower
 from rest_framework.authtoken.models import Token
 
 from exercises.models import Course, Membership
@@ -72,21 +74,47 @@ def new_password() -> str:
         if password[0].isalnum():
             return password
 
+# Header names as spreadsheets and LMS exports write them (case, spaces and hyphens aside):
+# Moodle's "Email address", "First name" / "firstname", German "Vorname", "Nachname", "E-Mail".
+HEADER_NAMES = {
+    "username": "username", "user_name": "username", "login": "username", "benutzername": "username",
+    "email": "email", "e_mail": "email", "email_address": "email", "mail": "email",
+    "first_name": "first_name", "firstname": "first_name", "given_name": "first_name", "vorname": "first_name",
+    "last_name": "last_name", "lastname": "last_name", "surname": "last_name", "family_name": "last_name",
+    "nachname": "last_name", "familienname": "last_name",
+}
+SEPARATORS = (",", ";", "\t")  # a German spreadsheet saves CSV with ";"
+
+
 def read_roster(lines: Iterable[str]) -> list[RosterEntry]:
     """Entries of a CSV roster with a header row naming `username` and optionally `email`,
-    `first_name`, `last_name` (a spreadsheet's export, byte-order mark removed); RosterError
-    lists every bad line."""
-    reader = csv.DictReader(lines)
-    header = [(name or "").strip() for name in reader.fieldnames or []]
+    `first_name`, `last_name` (a spreadsheet's export, byte-order mark removed; separated by
+    ",", ";" or tabs, as its header line shows); RosterError lists every bad line. Rows whose
+    cells are all empty (a spreadsheet's formatted blank rows) are skipped."""
+    lines = iter(lines)
+    first = next(lines, "")
+    separator = max(SEPARATORS, key=first.count) if any(sep in first for sep in SEPARATORS) else ","
+    reader = csv.DictReader(itertools.chain([first], lines), delimiter=separator)
+    found = [(name or "").strip() for name in reader.fieldnames or []]
+    header = [HEADER_NAMES.get(_header_key(name), name) for name in found]
     if "username" not in header:
-        raise RosterError([f"line 1: the header must name a 'username' column (columns: {', '.join(COLUMNS)})"])
-    unknown = [name for name in header if name not in COLUMNS]
+        shown = ", ".join(repr(name) for name in found) or "none"
+        raise RosterError(
+            [
+                f"line 1: the header must name a 'username' column (columns: {', '.join(COLUMNS)}); "
+                f"found {shown}, read as separated by {_SEPARATOR_NAMES[separator]}"
+            ]
+        )
+    unknown = [name for name, read in zip(found, header, strict=True) if read not in COLUMNS]
     if unknown:
-        raise RosterError([f"line 1: unknown column(s) {unknown}; the columns are {', '.join(COLUMNS)}"])
+        raise RosterError([f"line 1: unknown column(s) {unknown}; the columns are {', '.join(COLUMNS)} (delete the others)"])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise RosterError([f"line 1: more than one column is {', '.join(repeated)}"])
     reader.fieldnames = header
     entries: list[RosterEntry] = []
     problems: list[str] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}  # casefolded username -> (line, as written)
     for row in reader:
         line = reader.line_num
         if len(entries) >= MAX_ENTRIES:
@@ -95,19 +123,37 @@ def read_roster(lines: Iterable[str]) -> list[RosterEntry]:
             problems.append(f"line {line}: more cells than the header has columns")
             continue
         values = {key: (value or "").strip() for key, value in row.items()}
+        if not any(values.values()):
+            continue
         # as Django's login form reads it: "ﬁle" and "file" are one username, not two accounts
         values["username"] = get_user_model().normalize_username(values["username"])
         entry = RosterEntry(line, **values)
         problems += [f"line {line}: {problem}" for problem in _entry_problems(entry)]
-        if entry.username in seen:
-            problems.append(f"line {line}: {entry.username!r} is already on line {seen[entry.username]}")
-        seen.setdefault(entry.username, line)
+        key = entry.username.casefold()
+        if key in seen:
+            earlier, written = seen[key]
+            if written == entry.username:
+                problems.append(f"line {line}: {entry.username!r} is already on line {earlier}")
+            else:
+                problems.append(
+                    f"line {line}: {entry.username!r} differs only in case from {written!r} on line {earlier} "
+                    "(one person, one spelling)"
+                )
+        seen.setdefault(key, (line, entry.username))
         entries.append(entry)
     if not entries and not problems:
         problems.append("the roster lists no one (a header row and one line per person)")
     if problems:
         raise RosterError(problems)
     return entries
+
+
+_SEPARATOR_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs"}
+
+
+def _header_key(name: str) -> str:
+    """"Email address" -> "email_address", "E-Mail" -> "e_mail", "First name" -> "first_name"."""
+    return "_".join(name.casefold().replace("-", " ").split())
 
 
 def _entry_problems(entry: RosterEntry) -> list[str]:
@@ -158,6 +204,7 @@ def import_roster(
     usernames = [entry.username for entry in entries]
     known = set(users.filter(username__in=usernames).values_list("username", flat=True))
     new_entries = [entry for entry in entries if entry.username not in known]
+    _refuse_case_only_clashes(new_entries)
     raw = [new_password() if passwords else "" for _ in new_entries]
     secrets_for = {}
     # PBKDF2 (hashlib) releases the GIL: one thread per core hashes a class list in parallel
@@ -199,3 +246,27 @@ def import_roster(
                 result.already.append(entry.username)
         Membership.objects.bulk_create(joining)
     return result
+
+
+def _refuse_case_only_clashes(new_entries: list[RosterEntry]) -> None:
+    """RosterError when a new username differs only in case from an existing account: one
+    person's second account (an LMS export that changed the spelling), which sign-in would not
+    tell from the first."""
+    if not new_entries:
+        return
+    wanted = {entry.username.lower(): entry for entry in new_entries}
+    clashes = (
+        get_user_model()
+        .objects.annotate(lowered=Lower("username"))
+        .filter(lowered__in=list(wanted))
+        .values_list("lowered", "username")
+    )
+    found = sorted(((wanted[lowered], existing) for lowered, existing in clashes), key=lambda pair: pair[0].line)
+    if found:
+        raise RosterError(
+            [
+                f"line {entry.line}: {entry.username!r} differs only in case from the existing account "
+                f"{existing!r}; write it as the account is spelled"
+                for entry, existing in found
+            ]
+        )

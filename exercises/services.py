@@ -39,6 +39,7 @@ import logging
 import math
 import os
 import time
+import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -781,7 +782,8 @@ def gradebook(problem_set: ProblemSet) -> list[dict]:
     ).select_related("student"):
         students[sub.student_id] = sub.student
     rows = []
-    for user in sorted(students.values(), key=lambda u: u.get_username()):
+    # as a class list is read: "Zora" after "adam", "Öz" among the o's (not after every z)
+    for user in sorted(students.values(), key=lambda u: _sort_key(u.get_username())):
         scores = {str(q.pk): best.get((user.pk, q.pk)) for q in questions}
         rows.append(
             {
@@ -792,6 +794,12 @@ def gradebook(problem_set: ProblemSet) -> list[dict]:
             }
         )
     return rows
+
+
+def _sort_key(name: str) -> tuple[str, str]:
+    """Alphabetical ignoring case and accents, ties in code-point order (a stable total order)."""
+    letters = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(c for c in letters if not unicodedata.combining(c)), name
 
 
 def gradebook_csv(problem_set: ProblemSet) -> str:

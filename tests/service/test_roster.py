@@ -86,6 +86,33 @@ def test_a_student_list_never_demotes_staff(tmp_path, course):
     assert Membership.objects.get(user__username="alice").role == "student"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "username;email;first_name;last_name\nalice;alice@uni.example;Alice;Müller\nbob;;Bob;\n",  # German Excel
+        "Username\tEmail Address\tFirst Name\tSurname\nalice\talice@uni.example\tAlice\tMüller\nbob\t\tBob\t\n",
+        "Benutzername;E-Mail;Vorname;Nachname\r\nalice;alice@uni.example;Alice;Müller\r\nbob;;Bob;\r\n;;;\r\n;;;\r\n",
+        "username,email,first_name,last_name\nalice,alice@uni.example,Alice,Müller\n,,,\nbob,,Bob,\n,,,\n",
+    ],
+)
+def test_spreadsheet_and_lms_exports_are_read(tmp_path, course, text):
+    """Exploratory QA: a semicolon-separated file (German Excel's CSV), capitalised or LMS-style
+    headers and Excel's formatted blank rows (,,,) were all refused."""
+    run("nn101", write(tmp_path, text), "--no-passwords")
+    alice = User.objects.get(username="alice")
+    assert (alice.email, alice.first_name, alice.last_name) == ("alice@uni.example", "Alice", "Müller")
+    assert sorted(Membership.objects.values_list("user__username", flat=True)) == ["alice", "bob"]
+
+
+def test_a_username_differing_only_in_case_from_an_account_is_refused(tmp_path, course):
+    User.objects.create_user("B.Smith")
+    with pytest.raises(CommandError) as error:
+        run("nn101", write(tmp_path, "username\nalice\nb.smith\n"))
+    assert "line 3: 'b.smith' differs only in case from the existing account 'B.Smith'" in str(error.value)
+    assert "nothing imported" in str(error.value)
+    assert not User.objects.filter(username="alice").exists() and Membership.objects.count() == 0
+
+
 def test_tas_are_enrolled_with_role_ta_and_printed_credentials_without_passwords(tmp_path, course):
     output = run("nn101", write(tmp_path, "username\ntina\n"), "--role", "ta", "--no-passwords")
     assert Membership.objects.get(user__username="tina").role == "ta"
@@ -113,6 +140,11 @@ def test_tas_are_enrolled_with_role_ta_and_printed_credentials_without_passwords
         ("username,first_name\nalice,Al\x00ice\n", ["line 2: first_name contains a NUL character"]),
         ("username,email\nalice," + "a" * 250 + "@b.example\n", ["line 2: the e-mail address is longer than 254"]),
         ("username\nﬁle\nfile\n", ["line 3: 'file' is already on line 2"]),  # one login name (NFKC)
+        # an LMS export spelling one person twice (exploratory QA: two accounts were made)
+        ("username\nB.Smith@x.at\nb.smith@x.at\n", ["line 3: 'b.smith@x.at' differs only in case from 'B.Smith@x.at' on line 2"]),
+        # a semicolon file's header names no username column: say what was read
+        ("name;email\nalice;a@b.example\n", ["found 'name', 'email', read as separated by semicolons"]),
+        ("username,Email,E-Mail\nalice,a@b.example,a@b.example\n", ["line 1: more than one column is email"]),
     ],
 )
 def test_a_bad_roster_imports_nothing_and_names_every_bad_line(tmp_path, course, text, problems):

@@ -489,6 +489,15 @@ def test_gradebook_has_best_scores_per_question_and_csv(make_question, student, 
     assert table[1] == ["alice", "10.0", "4.0", "14.0"] and table[3] == ["carol", "", "", "0.0"]  # a float, as for all
 
 
+def test_gradebook_rows_are_alphabetical_as_a_class_list(course, make_user, make_question):
+    """Code-point order put "Zora" before "adam" and "Özil" after "zack" (exploratory QA)."""
+    question = make_question()
+    for name in ("zack", "Zora", "adam", "Özil", "oliver", "Bea"):
+        Membership.objects.create(user=make_user(name), course=course, role=Membership.Role.STUDENT)
+    names = [row["username"] for row in services.gradebook(question.problem_set)]
+    assert names == ["adam", "Bea", "oliver", "Özil", "zack", "Zora"]
+
+
 @pytest.mark.parametrize(
     ("username", "shown"),
     [("-1+1", "'-1+1"), ("+49", "'+49"), ("@sum", "'@sum"), ("alice-b", "alice-b"), ("a@b.example", "a@b.example")],

@@ -4,7 +4,9 @@
     manage.py import_roster nn101 tas.csv --role ta
 
 The roster is a CSV file with a header row: `username` and optionally `email`, `first_name`,
-`last_name` (a spreadsheet's "save as CSV" works, byte-order mark included). New accounts get a
+`last_name` (a spreadsheet's "save as CSV" works, byte-order mark included, separated by commas,
+semicolons or tabs; headers as LMS exports write them, e.g. "Email address", "First name",
+"Vorname", are read too). New accounts get a
 random password and an API token, written to --credentials (created with mode 600; never
 overwritten) or else printed. Running it again with the same file changes nothing.
 """
@@ -64,6 +66,8 @@ class Command(BaseCommand):
                 os.remove(out)
             if isinstance(error, IntegrityError):
                 raise CommandError("an account on the roster was created meanwhile; nothing was imported, run it again") from None
+            if isinstance(error, RosterError):
+                raise CommandError(f"{options['roster']}: nothing imported.\n{error}") from None
             raise
         if credentials is not None:
             with credentials:
