@@ -190,13 +190,15 @@ def import_roster(
     *,
     passwords: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    dry_run: bool = False,
 ) -> RosterResult:
     """Create the accounts the roster names and the system lacks (each with an API token), and
     add each person to `course` with `role` unless already a member.
 
     Passwords (random, 16 characters) are hashed before the database transaction, in parallel:
     hashing costs ~0.5 s each, and the transaction stays short so a live course is never blocked
-    by it. `progress(done, total)` is called while hashing.
+    by it. `progress(done, total)` is called while hashing. With `dry_run` the result says what
+    would happen and nothing is written (no passwords are made).
     """
     if role not in Membership.Role.values:
         raise ValueError(f"unknown role {role!r}; roles: {', '.join(Membership.Role.values)}")
@@ -205,7 +207,7 @@ def import_roster(
     known = set(users.filter(username__in=usernames).values_list("username", flat=True))
     new_entries = [entry for entry in entries if entry.username not in known]
     _refuse_case_only_clashes(new_entries)
-    raw = [new_password() if passwords else "" for _ in new_entries]
+    raw = [new_password() if passwords and not dry_run else "" for _ in new_entries]
     secrets_for = {}
     # PBKDF2 (hashlib) releases the GIL: one thread per core hashes a class list in parallel
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
@@ -245,7 +247,16 @@ def import_roster(
             else:
                 result.already.append(entry.username)
         Membership.objects.bulk_create(joining)
+        if dry_run:
+            transaction.set_rollback(True)
     return result
+
+
+def missing_accounts(entries: list[RosterEntry]) -> list[str]:
+    """The roster's usernames that have no account yet (the ones an import creates)."""
+    usernames = [entry.username for entry in entries]
+    known = set(get_user_model().objects.filter(username__in=usernames).values_list("username", flat=True))
+    return [name for name in usernames if name not in known]
 
 
 def _refuse_case_only_clashes(new_entries: list[RosterEntry]) -> None:

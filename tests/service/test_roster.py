@@ -44,7 +44,7 @@ def test_a_class_list_is_enrolled_with_new_accounts_that_can_sign_in(tmp_path, c
 
     output = run("nn101", roster, "--credentials", credentials)
 
-    assert "nn101: 3 added as student, 0 already enrolled, 2 new account(s)" in output
+    assert "nn101 (Neural networks): 3 added as student, 0 already enrolled, 2 new account(s)" in output
     assert set(Membership.objects.filter(course=course, role="student").values_list("user__username", flat=True)) == {
         "alice",
         "bob",
@@ -75,12 +75,36 @@ def test_running_it_again_changes_nothing(tmp_path, course):
     assert "0 added as student, 2 already enrolled, 0 new account(s)" in output
     assert dict(User.objects.values_list("username", "password")) == passwords
     assert Membership.objects.count() == 2
+    # no new accounts, so no credentials file: the same command runs again as is (it refused
+    # because the file existed, or wrote one holding only its header line: exploratory QA)
+    assert "no new accounts" in output and not (tmp_path / "again.csv").exists()
+    run("nn101", roster, "--credentials", str(tmp_path / "again.csv"))
+
+
+def test_a_dry_run_says_what_would_happen_and_writes_nothing(tmp_path, course):
+    """A mistyped course code enrolled a whole class in the wrong course, with no undo."""
+    User.objects.create_user("dora")
+    credentials = tmp_path / "new.csv"
+    output = run("nn101", write(tmp_path, "username\nalice\ndora\n"), "--dry-run", "--credentials", str(credentials))
+    assert "dry run, nothing written. nn101 (Neural networks): 2 would be added as student" in output
+    assert "1 new account(s): alice" in output
+    assert not User.objects.filter(username="alice").exists() and Membership.objects.count() == 0
+    assert not credentials.exists()
+
+
+def test_a_spreadsheet_workbook_is_refused_as_such(tmp_path, course):
+    workbook = tmp_path / "students.csv"
+    workbook.write_bytes(b"PK\x03\x04" + bytes(100))  # an .xlsx renamed
+    with pytest.raises(CommandError, match="is a spreadsheet workbook"):
+        run("nn101", str(workbook))
 
 
 def test_a_student_list_never_demotes_staff(tmp_path, course):
     ta = User.objects.create_user("tina")
     Membership.objects.create(user=ta, course=course, role="ta")
     output = run("nn101", write(tmp_path, "username\ntina\nalice\n"))
+    assert "tina is already a ta in nn101: role kept" in output
+    output = run("nn101", write(tmp_path, "username\ntina\n"), "--role", "instructor")
     assert "tina is already a ta in nn101: role kept" in output
     assert Membership.objects.get(user=ta).role == "ta"
     assert Membership.objects.get(user__username="alice").role == "student"

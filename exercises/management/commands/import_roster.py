@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
 from exercises.models import Course, Membership
-from exercises.roster import RosterError, import_roster, read_roster
+from exercises.roster import RosterError, import_roster, missing_accounts, read_roster
 from exercises.services import is_unicode_text
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -37,6 +37,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-passwords", action="store_true", help="new accounts get an API token only (no password login)"
         )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="check the roster and say what would happen; write nothing"
+        )
 
     def handle(self, *args, **options) -> None:
         code = options["course_code"]
@@ -46,9 +49,15 @@ class Command(BaseCommand):
         if course is None:
             raise CommandError(f"no course with code {options['course_code']!r}; create it first (API or admin)")
         entries = self._read(options["roster"])
+        dry_run = options["dry_run"]
         out = options["credentials"]
-        # created before the import, so new passwords always have somewhere to go
-        credentials = self._create_credentials_file(out) if out else None
+        # created before the import, so new passwords always have somewhere to go; not when
+        # there are none to write (a second run of the same command)
+        credentials = None
+        if out and not dry_run and missing_accounts(entries):
+            credentials = self._create_credentials_file(out)
+        elif out and not dry_run:
+            self.stdout.write(f"no new accounts: {out} not written")
 
         what = "passwords hashed" if not options["no_passwords"] else "prepared"
 
@@ -58,7 +67,7 @@ class Command(BaseCommand):
 
         try:
             result = import_roster(
-                course, entries, options["role"], passwords=not options["no_passwords"], progress=progress
+                course, entries, options["role"], passwords=not options["no_passwords"], progress=progress, dry_run=dry_run
             )
         except BaseException as error:
             if credentials is not None:
@@ -69,7 +78,14 @@ class Command(BaseCommand):
             if isinstance(error, RosterError):
                 raise CommandError(f"{options['roster']}: nothing imported.\n{error}") from None
             raise
-        if credentials is not None:
+        if dry_run:
+            self.stdout.write(
+                f"dry run, nothing written. {course.code} ({course.title}): {len(result.added)} would be added as "
+                f"{options['role']}, {len(result.already)} already enrolled, {len(result.created)} new account(s): "
+                + (", ".join(name for name, _, _ in result.created[:20]) or "none")
+                + (" ..." if len(result.created) > 20 else "")
+            )
+        elif credentials is not None:
             with credentials:
                 writer = csv.writer(credentials)
                 writer.writerow(["username", "password", "token"])
@@ -78,17 +94,22 @@ class Command(BaseCommand):
             self.stdout.write("new accounts (username, password, API token):")
             for row in result.created:
                 self.stdout.write("  " + "  ".join(value or "-" for value in row))
-        self.stdout.write(
-            f"{course.code}: {len(result.added)} added as {options['role']}, {len(result.already)} already "
-            f"enrolled, {len(result.created)} new account(s)" + (f" (credentials in {out})" if out and result.created else "")
-        )
+        if not dry_run:
+            self.stdout.write(
+                f"{course.code} ({course.title}): {len(result.added)} added as {options['role']}, {len(result.already)} "
+                f"already enrolled, {len(result.created)} new account(s)"
+                + (f" (credentials in {out})" if out and result.created else "")
+            )
         for username, role in result.kept_roles:
-            self.stdout.write(f"  {username} is already a {role} in {course.code}: role kept")
+            self.stdout.write(f"  {username} is already {_article(role)} {role} in {course.code}: role kept")
 
     def _read(self, path: str):
         try:
             if os.path.getsize(path) > MAX_FILE_BYTES:
                 raise CommandError(f"{path} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+            with open(path, "rb") as handle:
+                if handle.read(4) == b"PK\x03\x04":  # a zip: what .xlsx and .ods files are
+                    raise CommandError(f"{path} is a spreadsheet workbook (.xlsx), not CSV; save it as CSV UTF-8")
             with open(path, encoding="utf-8-sig", newline="") as handle:
                 return read_roster(handle)
         except OSError as error:
@@ -108,3 +129,7 @@ class Command(BaseCommand):
         except OSError as error:
             raise CommandError(f"cannot create {path}: {error.strerror}") from None
         return os.fdopen(fd, "w", newline="", encoding="utf-8")
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
