@@ -335,6 +335,15 @@ class ApiView(GenericAPIView):
 
     permission_classes = [IsAuthenticated]
     parser_classes = [SafeJSONParser]
+    role: str | None = None  # the user's role in the object's course, once a handler looked it up
+
+    def student_context(self) -> dict:
+        """Serializer context saying whether the user is a student (who sees less)."""
+        return {"student": self.role == STUDENT}
+
+    def get_serializer_context(self) -> dict:
+        # also for the forms the browsable API pre-fills with the object after the handler ran
+        return {**super().get_serializer_context(), **self.student_context()}
     pagination_class = Pagination
     metadata_class = ApiMetadata
 
@@ -629,8 +638,8 @@ class QuestionListView(ApiView):
 
     @extend_schema(summary="A problem set's questions", responses={200: QuestionSerializer(many=True), **errors(404)})
     def get(self, request, problem_set_id: int):
-        problem_set, role = visible_problem_set(request.user, problem_set_id)
-        return self.paginated(problem_set.questions.all(), QuestionSerializer, student=role == STUDENT)
+        problem_set, self.role = visible_problem_set(request.user, problem_set_id)
+        return self.paginated(problem_set.questions.all(), QuestionSerializer, **self.student_context())
 
     @extend_schema(
         summary="Add a question (instructors)",
@@ -655,8 +664,8 @@ class QuestionDetailView(ApiView):
 
     @extend_schema(summary="A question (its settings; never an instance's answers)", responses={200: QuestionSerializer, **errors(404)})
     def get(self, request, question_id: int):
-        question, role = visible_question(request.user, question_id)
-        return Response(QuestionSerializer(question, context={"student": role == STUDENT}).data)
+        question, self.role = visible_question(request.user, question_id)
+        return Response(QuestionSerializer(question, context=self.student_context()).data)
 
     def _update(self, request, question_id: int, partial: bool) -> Response:
         question, role = visible_question(request.user, question_id)

@@ -307,3 +307,12 @@ def test_students_do_not_see_parameters_that_give_an_answer_away(world):
         assert params_seen("student", path)["steps"] == params["steps"]  # the rest is shown
         assert params_seen("instructor", path)["init"] == "tied"
         assert params_seen("ta", path)["init"] == "tied"
+
+    def page(role: str, path: str) -> str:  # the browsable API pre-fills its edit form with the object
+        client = APIClient()
+        client.force_authenticate(world["users"][role])
+        return client.get(path, HTTP_ACCEPT="text/html").content.decode()
+
+    for path in (f"/api/questions/{question.pk}/", f"/api/problem-sets/{open_ps.pk}/questions/"):
+        assert "&quot;init&quot;" not in page("student", path) and "tied" not in page("student", path)
+    assert "&quot;init&quot;: &quot;tied&quot;" in page("instructor", f"/api/questions/{question.pk}/")
