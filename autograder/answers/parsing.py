@@ -37,24 +37,27 @@ def parse_answer(raw: object, spec: FieldSpec | Mapping[str, object]) -> ParsedA
         return ParsedAnswer(parse_choice(raw, spec.choices))
     if spec.type == "choices":
         return ParsedAnswer(parse_choices(raw, spec.choices))
+    array = None
     try:
         array = _read_numeric(raw, scalar_field=spec.shape == ())
         value, notes = coerce_shape(array, spec.shape)
     except InvalidAnswer as error:
-        if not (isinstance(raw, str) and len(raw.strip().splitlines()) > 1):
+        if spec.shape == () or not (isinstance(raw, str) and len(raw.strip().splitlines()) > 1):
             raise
-        return _lines_as_spaces(raw, spec, error)
+        return _lines_as_spaces(raw, spec, error, rows_read=array is not None)
     return ParsedAnswer(value, tuple(notes))
 
 
-def _lines_as_spaces(raw: str, spec: FieldSpec, error: InvalidAnswer) -> ParsedAnswer:
-    """Lines read as matrix rows did not fit the field: read the line breaks as spaces, as NumPy
-    wraps a long vector (``print(p)`` of 8 probabilities is two lines). If that does not fit
-    either, a matrix field keeps the rows' message, a vector field gets this reading's."""
+def _lines_as_spaces(raw: str, spec: FieldSpec, error: InvalidAnswer, rows_read: bool) -> ParsedAnswer:
+    """Lines read as matrix rows did not fit the vector or matrix field: read the line breaks as
+    spaces, as NumPy wraps a long vector (``print(p)`` of 8 probabilities is two lines). If that
+    does not fit either, the rows' message stands when they made a matrix (a pasted W in a
+    vector field is "got a 2×3 matrix"), this reading's when they did not (rows of different
+    lengths: a wrapped vector of the wrong length)."""
     try:
         value, notes = coerce_shape(parse_array(raw, line_rows=False), spec.shape)
     except InvalidAnswer as second:
-        raise (error if len(spec.shape) == 2 and spec.shape[1] > 1 else second) from None
+        raise (error if rows_read else second) from None
     return ParsedAnswer(value, tuple(notes))
 
 

@@ -185,10 +185,12 @@ def test_a_vector_numpy_wrapped_over_lines_is_one_vector(raw, spec, expected):
     [
         ("1 2 3\n4 5", VECTOR, "Expected a vector of 3 entries, got a vector of 5 entries."),
         ("1 2 3\n4 5 6\n7 8 9", MATRIX, "Expected a 2×3 matrix, got a 3×3 matrix."),
+        ("1 2 3\n4 5 6", VECTOR, "Expected a vector of 3 entries, got a 2×3 matrix."),  # W pasted into b
+        ("1,\n5", NUMBER, "Unexpected ','"),  # a number field reads no rows (review)
     ],
 )
 def test_lines_that_fit_neither_reading_keep_the_fields_message(raw, spec, message):
-    assert invalid_message(raw, spec) == message
+    assert invalid_message(raw, spec).startswith(message)
 
 
 def test_spec_may_be_a_dict():
