@@ -22,7 +22,6 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import transaction
-from django.db.models.functions import Lower
 from rest_framework.authtoken.models import Token
 
 from exercises.models import Course, Membership
@@ -93,9 +92,11 @@ def read_roster(lines: Iterable[str]) -> list[RosterEntry]:
     cells are all empty (a spreadsheet's formatted blank rows) are skipped."""
     lines = iter(lines)
     first = next(lines, "")
-    separator = max(SEPARATORS, key=first.count) if any(sep in first for sep in SEPARATORS) else ","
+    separator = _separator(first)
     reader = csv.DictReader(itertools.chain([first], lines), delimiter=separator)
     found = [(name or "").strip() for name in reader.fieldnames or []]
+    while found and not found[-1]:  # a spreadsheet's trailing empty columns ("username,email,,")
+        found.pop()
     header = [HEADER_NAMES.get(_header_key(name), name) for name in found]
     if "username" not in header:
         shown = ", ".join(repr(name) for name in found) or "none"
@@ -111,7 +112,8 @@ def read_roster(lines: Iterable[str]) -> list[RosterEntry]:
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise RosterError([f"line 1: more than one column is {', '.join(repeated)}"])
-    reader.fieldnames = header
+    width = len(header)
+    reader.fieldnames = header + [f"\x00empty{i}" for i in range(len(reader.fieldnames or []) - width)]
     entries: list[RosterEntry] = []
     problems: list[str] = []
     seen: dict[str, tuple[int, str]] = {}  # casefolded username -> (line, as written)
@@ -119,7 +121,8 @@ def read_roster(lines: Iterable[str]) -> list[RosterEntry]:
         line = reader.line_num
         if len(entries) >= MAX_ENTRIES:
             raise RosterError([f"line {line}: more than {MAX_ENTRIES} entries; split the roster"])
-        if None in row:  # more cells than columns
+        extra = [row.pop(key) for key in list(row) if key is None or key.startswith("\x00empty")]
+        if any(cell.strip() for cells in extra for cell in (cells if isinstance(cells, list) else [cells or ""])):
             problems.append(f"line {line}: more cells than the header has columns")
             continue
         values = {key: (value or "").strip() for key, value in row.items()}
@@ -149,6 +152,20 @@ def read_roster(lines: Iterable[str]) -> list[RosterEntry]:
 
 
 _SEPARATOR_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs"}
+
+
+def _separator(header_line: str) -> str:
+    """The separator the header line uses most outside quotes (a quoted "Name, Vorname" is one
+    column name); "," when it has none."""
+    counts = dict.fromkeys(SEPARATORS, 0)
+    quoted = False
+    for char in header_line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(SEPARATORS, key=counts.__getitem__)
+    return best if counts[best] else ","
 
 
 def _header_key(name: str) -> str:
@@ -204,8 +221,8 @@ def import_roster(
         raise ValueError(f"unknown role {role!r}; roles: {', '.join(Membership.Role.values)}")
     users = get_user_model().objects
     usernames = [entry.username for entry in entries]
-    known = set(users.filter(username__in=usernames).values_list("username", flat=True))
-    new_entries = [entry for entry in entries if entry.username not in known]
+    missing = set(missing_accounts(entries))
+    new_entries = [entry for entry in entries if entry.username in missing]
     _refuse_case_only_clashes(new_entries)
     raw = [new_password() if passwords and not dry_run else "" for _ in new_entries]
     secrets_for = {}
@@ -262,18 +279,18 @@ def missing_accounts(entries: list[RosterEntry]) -> list[str]:
 def _refuse_case_only_clashes(new_entries: list[RosterEntry]) -> None:
     """RosterError when a new username differs only in case from an existing account: one
     person's second account (an LMS export that changed the spelling), which sign-in would not
-    tell from the first."""
+    tell from the first. Compared as read_roster compares lines (str.casefold, in Python: SQLite's
+    LOWER knows ASCII only)."""
     if not new_entries:
         return
-    wanted = {entry.username.lower(): entry for entry in new_entries}
-    clashes = (
-        get_user_model()
-        .objects.annotate(lowered=Lower("username"))
-        .filter(lowered__in=list(wanted))
-        .values_list("lowered", "username")
-    )
-    found = sorted(((wanted[lowered], existing) for lowered, existing in clashes), key=lambda pair: pair[0].line)
+    wanted = {entry.username.casefold(): entry for entry in new_entries}
+    found = []
+    for existing in get_user_model().objects.values_list("username", flat=True).iterator(chunk_size=5000):
+        entry = wanted.get(existing.casefold())
+        if entry is not None and entry.username != existing:
+            found.append((entry, existing))
     if found:
+        found.sort(key=lambda pair: pair[0].line)
         raise RosterError(
             [
                 f"line {entry.line}: {entry.username!r} differs only in case from the existing account "

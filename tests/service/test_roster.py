@@ -90,6 +90,10 @@ def test_a_dry_run_says_what_would_happen_and_writes_nothing(tmp_path, course):
     assert "1 new account(s): alice" in output
     assert not User.objects.filter(username="alice").exists() and Membership.objects.count() == 0
     assert not credentials.exists()
+    assert "hashed" not in output
+    credentials.write_text("keep me")  # the real run would refuse it: so does the dry run
+    with pytest.raises(CommandError, match="exists; choose a new file"):
+        run("nn101", write(tmp_path, "username\nalice\n"), "--dry-run", "--credentials", str(credentials))
 
 
 def test_a_spreadsheet_workbook_is_refused_as_such(tmp_path, course):
@@ -128,13 +132,31 @@ def test_spreadsheet_and_lms_exports_are_read(tmp_path, course, text):
     assert sorted(Membership.objects.values_list("user__username", flat=True)) == ["alice", "bob"]
 
 
-def test_a_username_differing_only_in_case_from_an_account_is_refused(tmp_path, course):
-    User.objects.create_user("B.Smith")
+@pytest.mark.parametrize(("existing", "listed"), [("B.Smith", "b.smith"), ("Ärger", "ärger"), ("STRASSE", "straße")])
+def test_a_username_differing_only_in_case_from_an_account_is_refused(tmp_path, course, existing, listed):
+    """Compared as lines of one roster are (casefold; SQLite's LOWER knew ASCII only, review)."""
+    User.objects.create_user(existing)
     with pytest.raises(CommandError) as error:
-        run("nn101", write(tmp_path, "username\nalice\nb.smith\n"))
-    assert "line 3: 'b.smith' differs only in case from the existing account 'B.Smith'" in str(error.value)
+        run("nn101", write(tmp_path, f"username\nalice\n{listed}\n"))
+    assert f"line 3: '{listed}' differs only in case from the existing account '{existing}'" in str(error.value)
     assert "nothing imported" in str(error.value)
     assert not User.objects.filter(username="alice").exists() and Membership.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'username;"Name, Vorname"\nalice;"Ng, Alice"\n',  # a quoted comma is no separator
+        "username,email,,\nalice,a@uni.example,,\nbob,,,\n",  # a spreadsheet's empty columns
+    ],
+)
+def test_quoted_separators_and_empty_columns(tmp_path, course, text):
+    if "Vorname" in text:  # one column too many, named as it was read
+        with pytest.raises(CommandError, match=r"unknown column\(s\) \['Name, Vorname'\]"):
+            run("nn101", write(tmp_path, text))
+        return
+    run("nn101", write(tmp_path, text), "--no-passwords")
+    assert sorted(User.objects.values_list("username", flat=True)) == ["alice", "bob"]
 
 
 def test_tas_are_enrolled_with_role_ta_and_printed_credentials_without_passwords(tmp_path, course):

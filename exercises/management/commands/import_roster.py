@@ -54,15 +54,18 @@ class Command(BaseCommand):
         # created before the import, so new passwords always have somewhere to go; not when
         # there are none to write (a second run of the same command)
         credentials = None
-        if out and not dry_run and missing_accounts(entries):
-            credentials = self._create_credentials_file(out)
+        if out and missing_accounts(entries):
+            if dry_run and os.path.exists(out):  # what the real run would refuse
+                raise CommandError(f"{out} exists; choose a new file (credentials are never overwritten)")
+            if not dry_run:
+                credentials = self._create_credentials_file(out)
         elif out and not dry_run:
             self.stdout.write(f"no new accounts: {out} not written")
 
-        what = "passwords hashed" if not options["no_passwords"] else "prepared"
+        what = "passwords hashed" if not (options["no_passwords"] or dry_run) else "prepared"
 
         def progress(done: int, total: int) -> None:
-            if done == total or done % 50 == 0:
+            if not dry_run and (done == total or done % 50 == 0):
                 self.stdout.write(f"  new accounts: {done}/{total} {what}")
 
         try:
