@@ -33,6 +33,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.http import HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
@@ -874,7 +875,7 @@ class SubmissionDetailView(ApiView):
 
 def solution_unavailable(question: Question, used: int) -> ApiError:
     problem_set = question.problem_set
-    due = max(problem_set.due_at, problem_set.late_until or problem_set.due_at).isoformat()
+    due = timezone.localtime(max(problem_set.due_at, problem_set.late_until or problem_set.due_at)).isoformat()
     if question.max_attempts:
         message = (
             f"The solution becomes available once you have used all {question.max_attempts} attempts "

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import UTC
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import models
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -148,7 +150,31 @@ class MembershipCreateSerializer(StrictMixin, serializers.Serializer):
 # --- problem sets and questions ----------------------------------------------------------------
 
 
+class LocalDateTimeField(serializers.DateTimeField):
+    """A date-time; one without an offset is read in the server's time zone (AUTOGRADER_TIME_ZONE),
+    and refused when that zone skips it or has it twice (a daylight-saving change): DRF would take
+    02:30 on the spring-forward night as 03:30 while showing 02:30, and the autumn 02:30 as the
+    first of the two."""
+
+    default_error_messages = {
+        "skipped": "{value} does not exist in {zone} (the clocks go forward then); give the time with its offset.",
+        "twice": "{value} happens twice in {zone} (the clocks go back then); give its offset: {first} or {second}.",
+    }
+
+    def enforce_timezone(self, value):
+        if value.tzinfo is None and (zone := self.default_timezone()) is not None:
+            first, second = value.replace(tzinfo=zone, fold=0), value.replace(tzinfo=zone, fold=1)
+            if first.utcoffset() != second.utcoffset():
+                shown, name = value.isoformat(timespec="minutes"), str(zone)
+                if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != value:
+                    self.fail("skipped", value=shown, zone=name)
+                self.fail("twice", value=shown, zone=name, first=first.isoformat(timespec="minutes"),
+                          second=second.isoformat(timespec="minutes"))
+        return super().enforce_timezone(value)
+
+
 class ProblemSetSerializer(StrictMixin, serializers.ModelSerializer):
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping, models.DateTimeField: LocalDateTimeField}
     late_penalty = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
     released = serializers.SerializerMethodField()
 

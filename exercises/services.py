@@ -367,12 +367,17 @@ def _check_field_names(fields: list[dict], answers: dict) -> None:
 def _check_window(problem_set: ProblemSet, now: datetime) -> bool:
     """Whether the submission is late; refuses before release and after the (late) deadline."""
     if now < problem_set.release_at:
-        raise SubmissionRefused(f"this problem set opens at {problem_set.release_at.isoformat()}", "not_released")
+        raise SubmissionRefused(f"this problem set opens at {_local(problem_set.release_at)}", "not_released")
     if now <= problem_set.due_at:
         return False
     if problem_set.late_until is not None and now <= problem_set.late_until:
         return True
-    raise SubmissionRefused(f"this problem set closed at {_closes_at(problem_set).isoformat()}", "closed")
+    raise SubmissionRefused(f"this problem set closed at {_local(_closes_at(problem_set))}", "closed")
+
+
+def _local(moment: datetime) -> str:
+    """A time as students read it: in the course's time zone (AUTOGRADER_TIME_ZONE), with its offset."""
+    return timezone.localtime(moment).isoformat()
 
 
 def _closes_at(problem_set: ProblemSet) -> datetime:

@@ -3,6 +3,7 @@ date-time fields send no offset) is read there, not in UTC."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -61,3 +62,45 @@ def test_a_due_time_without_offset_is_read_in_the_courses_time_zone(settings):
         format="json",
     )
     assert ProblemSet.objects.get(pk=response.json()["id"]).due_at == datetime(2026, 12, 14, 23, 59, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("due", "message"),
+    [
+        # the spring-forward night: 02:00-03:00 does not exist; DRF took 02:30 as 03:30 and showed 02:30
+        ("2027-03-28T02:30", "2027-03-28T02:30 does not exist in Europe/Vienna (the clocks go forward then)"),
+        # the autumn night: 02:30 happens twice; DRF silently took the first
+        ("2027-10-31T02:30", "2027-10-31T02:30 happens twice in Europe/Vienna (the clocks go back then); give its offset: 2027-10-31T02:30+02:00 or 2027-10-31T02:30+01:00"),
+    ],
+)
+def test_a_local_time_a_daylight_saving_change_skips_or_repeats_is_refused(settings, due, message):
+    settings.TIME_ZONE = "Europe/Vienna"
+    teacher = get_user_model().objects.create_user("teacher", password="x")
+    course = Course.objects.create(code="ml1", title="ML1")
+    Membership.objects.create(user=teacher, course=course, role=Membership.Role.INSTRUCTOR)
+    client = APIClient()
+    client.force_authenticate(teacher)
+    body = {"title": "Week 1", "release_at": "2027-03-01T08:00", "due_at": due}
+    response = client.post(f"/api/courses/{course.pk}/problem-sets/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert message in json.dumps(response.json(), ensure_ascii=False)
+    assert not ProblemSet.objects.exists()
+    body["due_at"] = due + ":00+01:00"  # with its offset it is one moment: taken
+    assert client.post(f"/api/courses/{course.pk}/problem-sets/", body, format="json").status_code == 201
+
+
+@pytest.mark.django_db
+def test_refusals_name_times_in_the_courses_time_zone(settings, make_question, student):
+    """'this problem set closed at 2026-12-07T22:59:00+00:00' for a course in Graz (review)."""
+    from exercises import services
+
+    settings.TIME_ZONE = "Europe/Vienna"
+    question = make_question()
+    problem_set = question.problem_set
+    problem_set.due_at = datetime(2026, 12, 7, 22, 59, tzinfo=UTC)
+    problem_set.release_at = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+    problem_set.late_until = None
+    problem_set.save()
+    with pytest.raises(services.SubmissionRefused, match=r"closed at 2026-12-07T23:59:00\+01:00"):
+        services.submit(question, student, {"x": "1"}, now=datetime(2026, 12, 8, 12, 0, tzinfo=UTC))
