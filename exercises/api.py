@@ -731,7 +731,7 @@ class VariantView(ApiView):
         used = services.attempts_used(question, student)
         problem_set = question.problem_set
         return {
-            **services.student_view(variant.instance),
+            **services.student_view(variant.instance, question.tolerance),
             "question": question.pk,
             "variant": variant.number,
             "points": question.points,

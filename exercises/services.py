@@ -65,6 +65,7 @@ from exercises.sql import (
     table,
 )
 from nncore.problems import get_kind
+from nncore.problems.code.kind import tolerance_text
 from nncore.problems.code_kinds import KINDS as CODE_KINDS
 
 logger = logging.getLogger(__name__)
@@ -194,10 +195,15 @@ def mark_solution_seen(variant: Variant) -> None:
     Variant.objects.filter(pk=variant.pk, solution_seen_at__isnull=True).update(solution_seen_at=timezone.now())
 
 
-def student_view(instance: dict) -> dict:
+def student_view(instance: dict, tolerance: dict | None = None) -> dict:
     """What a student may see of an instance: never answers, alternatives, misconceptions,
-    solution, or prompt data its kind keeps private (also in instances stored before it did)."""
+    solution, or prompt data its kind keeps private (also in instances stored before it did).
+    With the question's `tolerance` override, a code prompt states the tolerance it is graded
+    with (its text was written when the variant was drawn, before a regrade changed it)."""
     data = instance["prompt"].get("data", {})
+    text = instance["prompt"]["text"]
+    if tolerance and instance["kind"] in CODE_KIND_IDS:
+        text = _with_stated_tolerance(text, instance.get("tolerance") or {}, tolerance)
     try:
         private = get_kind(instance["kind"]).private_data
     except ValueError:  # a kind no longer in the catalogue: its instance is shown as stored
@@ -207,10 +213,19 @@ def student_view(instance: dict) -> dict:
     return {
         "kind": instance["kind"],
         "version": instance["version"],
-        "prompt": {"text": instance["prompt"]["text"], "data": data},
+        "prompt": {"text": text, "data": data},
         "diagram": instance.get("diagram"),
         "fields": instance["fields"],
     }
+
+
+def _with_stated_tolerance(text: str, drawn: dict, override: dict) -> str:
+    """The prompt with its tolerance sentence restated for `override` (rtol and atol, each one
+    given replacing the drawn one, as code_grading applies them); unchanged if it has none."""
+    if not {"rtol", "atol"} <= set(drawn) or not {"rtol", "atol"} & set(override):
+        return text
+    effective = {name: float(override.get(name, drawn[name])) for name in ("rtol", "atol")}
+    return text.replace(tolerance_text(drawn), tolerance_text(effective))
 
 
 def attempts_used(question: Question, student) -> int:

@@ -113,6 +113,9 @@ def test_a_tolerance_regrade_judges_the_stored_runs_and_runs_no_code(
     row.refresh_from_db()
     assert row.score == 10.0 and row.feedback["fields"]["code"]["status"] == "correct"
     assert runs_from_text(row.code_runs)["code"] == run  # the same run, judged again
+    # and the student's prompt states the new tolerance, not the one of when it was drawn
+    prompt = client_for(student).get(f"/api/questions/{code_question.pk}/variant/").json()["prompt"]["text"]
+    assert "relative tolerance of 0.001 and an absolute tolerance of 1e-08" in prompt
 
 
 @pytest.mark.parametrize(

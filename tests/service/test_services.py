@@ -132,6 +132,22 @@ def test_student_view_leaves_out_private_prompt_data(seed):
     assert "init" in instance["prompt"]["data"]  # not removed from the stored instance
 
 
+def test_a_code_prompt_states_the_tolerance_it_is_graded_with():
+    """After a tolerance regrade, students' prompts still stated the tolerance of when their
+    variant was drawn (noticed in the seventh session)."""
+    instance = get_kind("code_mlp_forward").generate({}, 3)
+    drawn = instance["tolerance"]
+    stated = f"relative tolerance of {drawn['rtol']:g} and an absolute tolerance of {drawn['atol']:g}"
+    assert stated in instance["prompt"]["text"]
+    assert services.student_view(instance)["prompt"]["text"] == instance["prompt"]["text"]
+    text = services.student_view(instance, {"rtol": 0.05})["prompt"]["text"]
+    assert f"relative tolerance of 0.05 and an absolute tolerance of {drawn['atol']:g}" in text and stated not in text
+    text = services.student_view(instance, {"rtol": 0.001, "atol": 1e-6})["prompt"]["text"]
+    assert "relative tolerance of 0.001 and an absolute tolerance of 1e-06" in text
+    numeric = get_kind("forward_mlp").generate({}, 3)  # numeric prompts state no tolerance
+    assert services.student_view(numeric, {"rtol": 0.05})["prompt"]["text"] == numeric["prompt"]["text"]
+
+
 def test_fresh_variant_per_attempt_moves_on_and_counts_attempts_across_variants(make_question, student):
     question = make_question(fresh_variant_per_attempt=True, max_attempts=3, attempt_penalty=0.25)
     first = services.current_variant(question, student)

@@ -216,14 +216,18 @@ class CodeKind(ProblemKind):
         return draft
 
 
+def tolerance_text(tolerance: dict) -> str:
+    """How the prompt states the tolerance ("within a relative tolerance of 1e-06 and ...")."""
+    return f"within a relative tolerance of {tolerance['rtol']:g} and an absolute tolerance of {tolerance['atol']:g}"
+
+
 def rules_text(tolerance: dict, hidden: int, p: dict) -> str:
     """The rules every code exercise states (shapes, no mutation, cases, tolerance, limits)."""
     return (
         "Arguments are NumPy float64 arrays; column vectors are $n \\times 1$ and a batch is "
         "features $\\times$ examples. Return NumPy arrays of exactly the stated shapes, and never "
         "modify the arrays you are given (work on copies). Your code is run on the visible "
-        f"example cases and on {hidden} hidden ones; every number must match within a relative "
-        f"tolerance of {tolerance['rtol']:g} and an absolute tolerance of {tolerance['atol']:g}. "
+        f"example cases and on {hidden} hidden ones; every number must match {tolerance_text(tolerance)}. "
         f"All cases together may use {p['time_limit_s']:g} s of CPU time and "
         f"{p['memory_mb']} MB of memory."
     )
