@@ -30,7 +30,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import TooManyFieldsSent
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.http import HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
@@ -42,6 +42,7 @@ from rest_framework import status
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import (
     APIException,
+    NotFound,
     ParseError,
     UnsupportedMediaType,
     ValidationError,
@@ -345,6 +346,14 @@ class ApiView(GenericAPIView):
     def get_serializer_context(self) -> dict:
         # also for the forms the browsable API pre-fills with the object after the handler ran
         return {**super().get_serializer_context(), **self.student_context()}
+
+    def perform_content_negotiation(self, request, force=False):
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:  # DRF's answer to ?format=xlsx: a bare "Not found."
+            asked = request.query_params.get(api_settings.URL_FORMAT_OVERRIDE) or self.format_kwarg
+            formats = ", ".join(sorted({renderer.format for renderer in self.get_renderers()}))
+            raise NotFound(f"No format {asked!r} here; the formats are {formats}.", code="unknown_format") from None
     pagination_class = Pagination
     metadata_class = ApiMetadata
 

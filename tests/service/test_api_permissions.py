@@ -316,3 +316,14 @@ def test_students_do_not_see_parameters_that_give_an_answer_away(world):
     for path in (f"/api/questions/{question.pk}/", f"/api/problem-sets/{open_ps.pk}/questions/"):
         assert "&quot;init&quot;" not in page("student", path) and "tied" not in page("student", path)
     assert "&quot;init&quot;: &quot;tied&quot;" in page("instructor", f"/api/questions/{question.pk}/")
+
+
+def test_an_unknown_format_names_the_formats(world):
+    """?format=xlsx was DRF's bare 'Not found.' (exploratory QA)."""
+    client = APIClient()
+    client.force_authenticate(world["users"]["instructor"])
+    response = client.get(f"/api/problem-sets/{world['ids']['open_ps']}/gradebook/?format=xlsx")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "No format 'xlsx' here; the formats are api, csv, json."
+    assert response.json()["code"] == "unknown_format"
+    assert client.get(f"/api/problem-sets/{world['ids']['open_ps']}/gradebook/?format=csv").status_code == 200
