@@ -113,6 +113,8 @@ def read_roster(lines: Iterable[str]) -> list[RosterEntry]:
     if repeated:
         raise RosterError([f"line 1: more than one column is {', '.join(repeated)}"])
     width = len(header)
+    # the trailing empty columns get names no header can have; their cells, and cells beyond the
+    # header (key None), must be empty
     reader.fieldnames = header + [f"\x00empty{i}" for i in range(len(reader.fieldnames or []) - width)]
     entries: list[RosterEntry] = []
     problems: list[str] = []
