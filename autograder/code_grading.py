@@ -392,6 +392,23 @@ def _matching_bug(
     return None
 
 
+def bugs_passing_every_case(instance: Mapping, field_name: str = "code") -> list[dict]:
+    """The instance's typical bugs whose code passes every one of its cases (run in process:
+    the generator's own code): a student with that bug would get full marks. Settings such as a
+    loose rtol or a tiny learning rate do that (code_sgd_step with rtol 0.1 and lr 1e-4)."""
+    cases = instance["answers"][field_name]["cases"]
+    public = json.dumps([public_case(case) for case in cases], sort_keys=True)
+    passing = []
+    for bug in instance.get("misconceptions", []):
+        source = bug.get("answers", {}).get(field_name)
+        observed = _run_trusted(source, public) if isinstance(source, str) else None
+        if observed is not None and all(
+            judge_case(case, run).passed for case, run in zip(cases, observed, strict=True)
+        ):
+            passing.append(bug)
+    return passing
+
+
 @functools.lru_cache(maxsize=256)
 def _run_trusted(source: str, public_cases: str) -> list[list[dict]] | None:
     """The observations of a typical bug's code on the cases (JSON of their public side); kept

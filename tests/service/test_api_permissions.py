@@ -327,3 +327,24 @@ def test_an_unknown_format_names_the_formats(world):
     assert response.json()["detail"] == "No format 'xlsx' here; the formats are api, csv, json."
     assert response.json()["code"] == "unknown_format"
     assert client.get(f"/api/problem-sets/{world['ids']['open_ps']}/gradebook/?format=csv").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [
+        ("code_sgd_step", {"rtol": 0.1, "lr": 1e-4}),
+        ("code_fgsm", {"rtol": 0.1, "eps": 0.001, "activation": "tanh"}),
+        ("code_linear_module", {"atol": 0.01, "lrate": 1e-4}),
+    ],
+)
+def test_code_settings_under_which_a_typical_bug_passes_every_case_are_refused(world, kind, params):
+    """A fuzz of teacher settings: with a loose tolerance or a tiny step, the typical bug's code
+    (e.g. + instead of - in the update) passed every test case, so it earned full marks."""
+    client = APIClient()
+    client.force_authenticate(world["users"]["instructor"])
+    url = f"/api/problem-sets/{world['ids']['open_ps']}/questions/"
+    response = client.post(url, {"kind": kind, "params": params, "points": 1}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "bad_params"
+    assert "passes every test case" in response.content.decode() and "full marks" in response.content.decode()
+    assert client.post(url, {"kind": kind, "params": {}, "points": 1}, format="json").status_code == 201
