@@ -378,13 +378,8 @@ def _matching_bug(
     """
     if any(o is None for o in observed):
         return None
-    public = json.dumps([public_case(case) for case in cases], sort_keys=True)
-    for bug in instance.get("misconceptions", []):
-        source = bug.get("answers", {}).get(field_name)
-        if not isinstance(source, str):
-            continue
-        bug_observed = _run_trusted(source, public)
-        if bug_observed is not None and all(
+    for bug, bug_observed in _bug_runs(instance, field_name, cases):
+        if all(
             _same_observations(case, mine, theirs)
             for case, mine, theirs in zip(cases, observed, bug_observed, strict=True)
         ):
@@ -393,20 +388,26 @@ def _matching_bug(
 
 
 def bugs_passing_every_case(instance: Mapping, field_name: str = "code") -> list[dict]:
-    """The instance's typical bugs whose code passes every one of its cases (run in process:
-    the generator's own code): a student with that bug would get full marks. Settings such as a
-    loose rtol or a tiny learning rate do that (code_sgd_step with rtol 0.1 and lr 1e-4)."""
+    """The instance's typical bugs whose code passes every one of its cases: a student with that
+    bug would get full marks. Settings such as a loose rtol or a tiny learning rate do that
+    (code_sgd_step with rtol 0.1 and lr 1e-4)."""
     cases = instance["answers"][field_name]["cases"]
+    return [
+        bug
+        for bug, observed in _bug_runs(instance, field_name, cases)
+        if all(judge_case(case, run).passed for case, run in zip(cases, observed, strict=True))
+    ]
+
+
+def _bug_runs(instance: Mapping, field_name: str, cases: Sequence[Mapping]):
+    """(bug, its observations on the public side of `cases`) for each typical bug whose code ran.
+    Bug sources are the generator's own (trusted) code, so they run here, in process."""
     public = json.dumps([public_case(case) for case in cases], sort_keys=True)
-    passing = []
     for bug in instance.get("misconceptions", []):
         source = bug.get("answers", {}).get(field_name)
         observed = _run_trusted(source, public) if isinstance(source, str) else None
-        if observed is not None and all(
-            judge_case(case, run).passed for case, run in zip(cases, observed, strict=True)
-        ):
-            passing.append(bug)
-    return passing
+        if observed is not None:
+            yield bug, observed
 
 
 @functools.lru_cache(maxsize=256)

@@ -93,8 +93,8 @@ def read_roster(lines: Iterable[str]) -> list[RosterEntry]:
     lines = iter(lines)
     first = next(lines, "")
     separator = _separator(first)
-    reader = csv.DictReader(itertools.chain([first], lines), delimiter=separator)
-    found = [(name or "").strip() for name in reader.fieldnames or []]
+    reader = csv.reader(itertools.chain([first], lines), delimiter=separator)
+    found = [name.strip() for name in next(reader, [])]
     while found and not found[-1]:  # a spreadsheet's trailing empty columns ("username,email,,")
         found.pop()
     header = [HEADER_NAMES.get(_header_key(name), name) for name in found]
@@ -113,9 +113,6 @@ def read_roster(lines: Iterable[str]) -> list[RosterEntry]:
     if repeated:
         raise RosterError([f"line 1: more than one column is {', '.join(repeated)}"])
     width = len(header)
-    # the trailing empty columns get names no header can have; their cells, and cells beyond the
-    # header (key None), must be empty
-    reader.fieldnames = header + [f"\x00empty{i}" for i in range(len(reader.fieldnames or []) - width)]
     entries: list[RosterEntry] = []
     problems: list[str] = []
     seen: dict[str, tuple[int, str]] = {}  # casefolded username -> (line, as written)
@@ -123,13 +120,13 @@ def read_roster(lines: Iterable[str]) -> list[RosterEntry]:
         line = reader.line_num
         if len(entries) >= MAX_ENTRIES:
             raise RosterError([f"line {line}: more than {MAX_ENTRIES} entries; split the roster"])
-        extra = [row.pop(key) for key in list(row) if key is None or key.startswith("\x00empty")]
-        if any(cell.strip() for cells in extra for cell in (cells if isinstance(cells, list) else [cells or ""])):
+        cells = [cell.strip() for cell in row]
+        if any(cells[width:]):  # empty cells beyond the header (a spreadsheet's) are no problem
             problems.append(f"line {line}: more cells than the header has columns")
             continue
-        values = {key: (value or "").strip() for key, value in row.items()}
-        if not any(values.values()):
+        if not any(cells):  # a blank row, or a spreadsheet's formatted one (",,,")
             continue
+        values = dict(zip(header, (cells + [""] * width)[:width], strict=True))
         # as Django's login form reads it: "ﬁle" and "file" are one username, not two accounts
         values["username"] = get_user_model().normalize_username(values["username"])
         entry = RosterEntry(line, **values)

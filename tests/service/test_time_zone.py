@@ -36,18 +36,24 @@ def test_an_unknown_time_zone_refuses_to_start_with_a_clear_message():
     assert "AUTOGRADER_TIME_ZONE='Europe/Graz' is not a time zone name" in done.stderr
 
 
-@pytest.mark.django_db
-def test_a_due_time_without_offset_is_read_in_the_courses_time_zone(settings):
-    """A teacher in Graz typing 23:59 into the browsable API's form set the deadline to 00:59
-    local time (UTC was the only zone); with AUTOGRADER_TIME_ZONE=Europe/Vienna it is 23:59 there."""
+@pytest.fixture
+def graz(db, settings) -> tuple[APIClient, str]:
+    """An instructor's client for a course run in Europe/Vienna, and its problem-sets URL."""
     settings.TIME_ZONE = "Europe/Vienna"
     teacher = get_user_model().objects.create_user("teacher", password="x")
     course = Course.objects.create(code="ml1", title="ML1")
     Membership.objects.create(user=teacher, course=course, role=Membership.Role.INSTRUCTOR)
     client = APIClient()
     client.force_authenticate(teacher)
+    return client, f"/api/courses/{course.pk}/problem-sets/"
+
+
+def test_a_due_time_without_offset_is_read_in_the_courses_time_zone(graz):
+    """A teacher in Graz typing 23:59 into the browsable API's form set the deadline to 00:59
+    local time (UTC was the only zone); with AUTOGRADER_TIME_ZONE=Europe/Vienna it is 23:59 there."""
+    client, url = graz
     response = client.post(
-        f"/api/courses/{course.pk}/problem-sets/",
+        url,
         {"title": "Week 1", "release_at": "2026-12-01T08:00", "due_at": "2026-12-07T23:59"},
         format="json",
     )
@@ -57,14 +63,13 @@ def test_a_due_time_without_offset_is_read_in_the_courses_time_zone(settings):
     assert response.json()["due_at"] == "2026-12-07T23:59:00+01:00"
     # a time with its offset means what it says, whatever the zone
     response = client.post(
-        f"/api/courses/{course.pk}/problem-sets/",
+        url,
         {"title": "Week 2", "release_at": "2026-12-01T08:00Z", "due_at": "2026-12-14T23:59:00Z"},
         format="json",
     )
     assert ProblemSet.objects.get(pk=response.json()["id"]).due_at == datetime(2026, 12, 14, 23, 59, tzinfo=UTC)
 
 
-@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("due", "message"),
     [
@@ -74,20 +79,15 @@ def test_a_due_time_without_offset_is_read_in_the_courses_time_zone(settings):
         ("2027-10-31T02:30", "2027-10-31T02:30 happens twice in Europe/Vienna (the clocks go back then); give its offset: 2027-10-31T02:30+02:00 or 2027-10-31T02:30+01:00"),
     ],
 )
-def test_a_local_time_a_daylight_saving_change_skips_or_repeats_is_refused(settings, due, message):
-    settings.TIME_ZONE = "Europe/Vienna"
-    teacher = get_user_model().objects.create_user("teacher", password="x")
-    course = Course.objects.create(code="ml1", title="ML1")
-    Membership.objects.create(user=teacher, course=course, role=Membership.Role.INSTRUCTOR)
-    client = APIClient()
-    client.force_authenticate(teacher)
+def test_a_local_time_a_daylight_saving_change_skips_or_repeats_is_refused(graz, due, message):
+    client, url = graz
     body = {"title": "Week 1", "release_at": "2027-03-01T08:00", "due_at": due}
-    response = client.post(f"/api/courses/{course.pk}/problem-sets/", body, format="json")
+    response = client.post(url, body, format="json")
     assert response.status_code == 400, response.content
     assert message in json.dumps(response.json(), ensure_ascii=False)
     assert not ProblemSet.objects.exists()
     body["due_at"] = due + ":00+01:00"  # with its offset it is one moment: taken
-    assert client.post(f"/api/courses/{course.pk}/problem-sets/", body, format="json").status_code == 201
+    assert client.post(url, body, format="json").status_code == 201
 
 
 @pytest.mark.django_db
