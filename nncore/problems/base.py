@@ -212,6 +212,9 @@ class ProblemKind:
     # answer away); the instance and the question keep them for the staff.
     private_data: ClassVar[tuple[str, ...]] = ()
     private_params: ClassVar[tuple[str, ...]] = ()
+    # What to change when parameters admit no instance in MAX_REDRAWS draws (the teacher reads
+    # it when saving the question); the kinds whose constraints can all fail say it
+    no_instance_hint: ClassVar[str] = "the parameters are probably too restrictive"
 
     def build(self, p: dict, rng: np.random.Generator) -> Draft:
         raise NotImplementedError
@@ -278,7 +281,7 @@ class ProblemKind:
             return instance
         raise RuntimeError(
             f"kind {self.id!r} found no valid instance in {MAX_REDRAWS} draws for {p}; "
-            "the parameters are probably too restrictive"
+            f"{self.no_instance_hint}"
         )
 
     def _finish(self, draft: Draft, p: dict, seed: int, attempt: int) -> dict:

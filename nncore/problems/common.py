@@ -280,8 +280,21 @@ def round_sig(x, sig: int):
     """Round to `sig` significant figures, as a student writing intermediates does."""
     x = np.asarray(x, dtype=np.float64)
     magnitude = np.floor(np.log10(np.where(x != 0, np.abs(x), 1.0)))
-    factor = 10.0 ** (sig - 1 - magnitude)
+    exponent = sig - 1 - magnitude
+    tiny = exponent > _MAX_EXPONENT
+    if tiny.any():
+        # |x| below ~1e-300 (subnormals): 10 ** exponent overflows to inf and x * inf / inf is
+        # NaN; scale those by 10 ** 300 first (exact enough: such values have few digits left)
+        exponent = np.where(tiny, exponent - _MAX_EXPONENT, exponent)
+        x = np.multiply(x, _SCALE, out=x.copy(), where=tiny)
+        factor = 10.0**exponent
+        return np.round(x * factor) / factor / np.where(tiny, _SCALE, 1.0)
+    factor = 10.0**exponent
     return np.round(x * factor) / factor
+
+
+_MAX_EXPONENT = 300  # round_sig's factor 10 ** exponent is finite up to 10 ** 308
+_SCALE = 10.0**_MAX_EXPONENT
 
 
 # Exponents of round_sig's 10.0 ** (sig - 1 - magnitude), computed once by the same np.power.

@@ -730,6 +730,12 @@ class WeightDecayUpdate(ProblemKind):
 
     def check_params(self, p: dict) -> None:
         check_network_params(p)
+        if 2 * p["lr"] * p["lam"] >= 1:
+            raise ParamError(
+                f"parameters 'lr' and 'lam' need 2·lr·lam below 1 (got 2·{p['lr']:g}·{p['lam']:g} = "
+                f"{2 * p['lr'] * p['lam']:g}): the decay factor 1 − 2αλ would zero or flip the sign "
+                "of every weight, which no course teaches as weight decay"
+            )
 
     def build(self, p: dict, rng: np.random.Generator) -> Draft:
         notation, lr, lam, loss = p["notation"], p["lr"], p["lam"], p["loss"]

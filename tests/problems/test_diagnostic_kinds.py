@@ -5,6 +5,8 @@ parameter errors."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -482,6 +484,10 @@ def test_residual_000_data_point():
         (DeadRelu, {"examples": 5}, "examples"),
         (DeadRelu, {"output": "sigmoid"}, "output"),
         (DeadRelu, {"sizes": [1, 3, 1], "bias": False}, "bias"),
+        (DeadRelu, {"sizes": [5, 1, 1, 1], "bias": False}, "bias"),
+        (DeadRelu, {"sizes": [4, 1, 4, 3], "bias": False}, "bias"),
+        (DeadRelu, {"sizes": [2, 2, 1], "bias": False, "output": "relu"}, "output 'relu'"),
+        (DeadRelu, {"sizes": [2, 3, 1, 1], "bias": False, "output": "relu"}, "output 'relu'"),
         (DeadRelu, {"notation": "tensor"}, "notation"),
         (VanishingGradient, {"depth": 1}, "depth"),
         (VanishingGradient, {"activation": "relu"}, "activation"),
@@ -502,6 +508,32 @@ def test_residual_000_data_point():
 def test_bad_params_name_the_parameter(kind, params, name):
     with pytest.raises(ParamError, match=name):
         kind().generate(params, 0)
+
+
+def test_dead_relu_draws_for_every_setting_it_accepts():
+    """Without biases some layer shapes admit no instance at all ([5, 1, 1, 1], [2, 2, 1] with a
+    ReLU output: every draw has a pre-activation exactly at the kink); those are refused with
+    what to change, and every small setting that is accepted draws (a settings fuzz found the
+    first two running out of draws on every seed)."""
+    kind = get_kind("dead_relu")
+    accepted = 0
+    for sizes in itertools.chain(itertools.product(range(1, 4), repeat=3), itertools.product(range(1, 4), repeat=4)):
+        for bias, output in itertools.product((False, True), ("identity", "relu")):
+            params = {"sizes": list(sizes), "bias": bias, "output": output, "examples": 4}
+            try:
+                kind.validate_params(params)
+            except ParamError:
+                continue
+            accepted += 1
+            assert kind.generate(params, 1)["kind"] == "dead_relu", params
+    assert accepted > 200
+
+
+def test_parameters_with_no_instance_say_what_to_change(monkeypatch):
+    monkeypatch.setattr("nncore.problems.base.MAX_REDRAWS", 1)
+    with pytest.raises(RuntimeError, match="set bias to true or use wider hidden layers"):
+        for seed in range(50):
+            get_kind("dead_relu").generate({"sizes": [2, 2, 1], "examples": 4}, seed)
 
 
 def test_kinds_have_unique_ids_and_schemas():

@@ -396,11 +396,27 @@ NEAR_POWERS = _near_powers_of_ten()
 @pytest.mark.parametrize("sig", range(1, 7))
 def test_round_sig_values_near_powers_of_ten(sig):
     """Value by value (a list falls back to round_sig whole once one entry needs it)."""
-    with np.errstate(all="ignore"):  # round_sig's own overflow next to the subnormals
+    with np.errstate(all="ignore"):  # x * 1e300 overflows for the largest values
         for x in NEAR_POWERS:
             for v in (x, -x):
                 expected = round_sig([v], sig).tolist()
                 assert_same_floats(round_sig_values([v], sig), expected, f"{v!r} sig={sig}")
+
+
+@pytest.mark.parametrize("sig", range(1, 7))
+def test_round_sig_of_tiny_values_is_finite_and_close(sig):
+    """Subnormals and values near 1e-308 used to come back NaN (10 ** exponent overflowed):
+    an output Δ scaled by a learning rate of 1e-6 can get there."""
+    values = [v for x in NEAR_POWERS if abs(x) < 1e-290 for v in (x, -x)]
+    with np.errstate(over="raise", invalid="raise", under="ignore"):
+        got = round_sig(values + [1.5e300, -2.5, -0.0], sig)
+    assert got[-3:].tolist() == round_sig([1.5e300, -2.5, -0.0], sig).tolist()
+    assert math.copysign(1.0, got[-1]) == -1.0
+    got = got[:-3]
+    assert np.isfinite(got).all()
+    for x, r in zip(values, got.tolist(), strict=True):
+        assert math.copysign(1.0, r) == math.copysign(1.0, x)
+        assert abs(r - x) <= 0.5 * 10.0 ** (1 - sig) * abs(x) * (1 + 1e-9) + 5e-324, (x, r, sig)
 
 
 def test_round_sig_values_zeros_keep_their_sign():

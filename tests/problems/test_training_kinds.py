@@ -166,6 +166,8 @@ def test_invalid_parameters_raise_param_error_naming_them(kind_cls):
         (SymmetryBreaking, {"init": "ones"}, "init"),
         (InitScale, {"scheme": "lecun"}, "scheme"),
         (WeightDecayUpdate, {"lam": -0.1}, "lam"),
+        (WeightDecayUpdate, {"lr": 0.5, "lam": 1.0}, "2·lr·lam below 1"),  # every weight zeroed
+        (WeightDecayUpdate, {"lr": 0.5, "lam": 1.5}, "2·lr·lam below 1"),  # and flipped
     ],
 )
 def test_cross_parameter_checks(kind_cls, params, name):
