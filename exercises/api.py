@@ -112,6 +112,8 @@ REFUSAL_STATUS = {
     "bad_format": status.HTTP_400_BAD_REQUEST,
     "idempotency_conflict": status.HTTP_409_CONFLICT,
     "solution_seen": status.HTTP_409_CONFLICT,
+    "unreadable_answers": status.HTTP_400_BAD_REQUEST,
+    "stale_variant": status.HTTP_409_CONFLICT,
 }
 
 
@@ -738,6 +740,7 @@ class VariantView(ApiView):
     def variant_data(self, question: Question, student, variant) -> dict:
         """What the student sees of their variant, with attempts and times."""
         used = services.attempts_used(question, student)
+        pending = services.attempts_pending(question, student)
         problem_set = question.problem_set
         return {
             **services.student_view(variant.instance, question.tolerance),
@@ -745,8 +748,10 @@ class VariantView(ApiView):
             "variant": variant.number,
             "points": question.points,
             "max_attempts": question.max_attempts,
+            "attempt_penalty": question.attempt_penalty,
             "attempts_used": used,
-            "attempts_left": attempts_left(question, used),
+            "attempts_pending": pending,
+            "attempts_left": attempts_left(question, used + pending),
             "release_at": problem_set.release_at,
             "due_at": problem_set.due_at,
             "late_until": problem_set.late_until,
@@ -806,7 +811,8 @@ def idempotency_key(request) -> str | None:
 def refusal(error: Exception) -> ApiError:
     code = getattr(error, "code", None) or "refused"
     message = getattr(error, "message", None) or str(error)
-    return ApiError(REFUSAL_STATUS.get(code, status.HTTP_400_BAD_REQUEST), message, code)
+    extra = {"fields": error.fields} if getattr(error, "fields", None) else {}
+    return ApiError(REFUSAL_STATUS.get(code, status.HTTP_400_BAD_REQUEST), message, code, **extra)
 
 
 IDEMPOTENCY_PARAM = OpenApiParameter(
@@ -836,8 +842,11 @@ class SubmissionListView(ApiView):
         "Idempotency-Key header, a retry answers 200 with the same body (current status) and "
         "`Idempotent-Replayed: true`; the same key with different answers is 409. Refusals: "
         "not_released 403, closed 403, no_attempts_left 409, too_large 413, bad_format 400, "
-        "idempotency_conflict 409, solution_seen 409 (the student has fetched this variant's worked "
-        "solution: an instructor who adds attempts or extends the deadline later does not reopen it).",
+        "unreadable_answers 400 (with `fields`: field name -> what is wrong; nothing stored, no "
+        "attempt used), idempotency_conflict 409, solution_seen 409 (the student has fetched this "
+        "variant's worked solution: an instructor who adds attempts or extends the deadline later "
+        "does not reopen it), stale_variant 409 (`variant` was given and is not the current one: "
+        "with a fresh variant per attempt, an earlier submission moved the student on).",
         parameters=[IDEMPOTENCY_PARAM],
         request=SubmissionCreateSerializer,
         responses={
@@ -854,7 +863,11 @@ class SubmissionListView(ApiView):
         serializer.is_valid(raise_exception=True)
         try:
             submission, created = services.submit(
-                question, request.user, serializer.validated_data["answers"], idempotency_key=key
+                question,
+                request.user,
+                serializer.validated_data["answers"],
+                idempotency_key=key,
+                expected_variant=serializer.validated_data.get("variant"),
             )
         except services.SubmissionRefused as error:
             raise refusal(error) from None

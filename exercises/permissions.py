@@ -159,7 +159,9 @@ def problem_sets_for(role: str, course: Course) -> QuerySet[ProblemSet]:
 def submissions_for(user, role: str, question: Question) -> QuerySet[Submission]:
     """Students list their own submissions; instructors and TAs every submission."""
     submissions = (
-        Submission.objects.filter(variant__question=question).select_related("variant__question", "student").defer("code_runs")
+        Submission.objects.filter(variant__question=question)
+        .select_related("variant__question__problem_set", "student")
+        .defer("code_runs")
     )
     if role not in STAFF_ROLES:
         submissions = submissions.filter(student=user)

@@ -30,6 +30,7 @@ from exercises.services import (
     REGRADE_FIELDS,
     code_tolerance_problem,
     mixed_tolerance,
+    penalty_notes,
 )
 from nncore.problems import CATALOGUE, ParamError
 
@@ -165,9 +166,16 @@ class LocalDateTimeField(serializers.DateTimeField):
     default_error_messages = {
         "skipped": "{value} does not exist in {zone} (the clocks go forward then); give the time with its offset.",
         "twice": "{value} happens twice in {zone} (the clocks go back then); give its offset: {first} or {second}.",
+        "out_of_range": "{value} is too near the ends of the calendar to convert between time zones; give a real date.",
     }
 
     def enforce_timezone(self, value):
+        try:
+            return self._in_zone(value)
+        except OverflowError:  # 0001-01-01T00:00 east of UTC is before year 1 in UTC
+            self.fail("out_of_range", value=value.isoformat(timespec="minutes"))
+
+    def _in_zone(self, value):
         if value.tzinfo is None and (zone := self.default_timezone()) is not None:
             first, second = value.replace(tzinfo=zone, fold=0), value.replace(tzinfo=zone, fold=1)
             if first.utcoffset() != second.utcoffset():
@@ -341,8 +349,12 @@ class VariantSerializer(serializers.Serializer):
     fields = AnswerFieldSerializer(many=True)
     points = serializers.FloatField()
     max_attempts = serializers.IntegerField(allow_null=True)
-    attempts_used = serializers.IntegerField()
-    attempts_left = serializers.IntegerField(allow_null=True, help_text="null: unlimited")
+    attempt_penalty = serializers.FloatField(help_text="fraction of the points lost per earlier counted attempt")
+    attempts_used = serializers.IntegerField(help_text="graded attempts")
+    attempts_pending = serializers.IntegerField(help_text="submissions waiting to be graded: each will count")
+    attempts_left = serializers.IntegerField(
+        allow_null=True, help_text="null: unlimited; submissions being graded are already taken off"
+    )
     release_at = serializers.DateTimeField()
     due_at = serializers.DateTimeField()
     late_until = serializers.DateTimeField(allow_null=True)
@@ -399,6 +411,12 @@ class AnswersField(serializers.Field):
 
 class SubmissionCreateSerializer(StrictMixin, serializers.Serializer):
     answers = AnswersField()
+    variant = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        required=False,
+        help_text="the variant number these answers are for (from GET .../variant/); a stale one is 409 stale_variant",
+    )
 
 
 class SubmissionAcceptedSerializer(serializers.Serializer):
@@ -414,15 +432,19 @@ class SubmissionSerializer(serializers.ModelSerializer):
     points = serializers.FloatField(source="variant.question.points", read_only=True)
     answers = AnswersField(read_only=True, help_text="exactly as submitted")
     feedback = serializers.JSONField(read_only=True, help_text="{status, score, fields: {name: feedback}, message}")
+    penalties = serializers.SerializerMethodField(help_text="why score is below raw_score × points, one sentence each")
     url = serializers.SerializerMethodField()
 
     class Meta:
         model = Submission
         fields = [
             "id", "url", "question", "variant", "student", "status", "attempt_number", "raw_score",
-            "score", "points", "late", "answers", "feedback", "submitted_at", "graded_at",
+            "score", "points", "late", "penalties", "answers", "feedback", "submitted_at", "graded_at",
         ]
         read_only_fields = fields
+
+    def get_penalties(self, submission: Submission) -> list[str]:
+        return penalty_notes(submission)
 
     def get_url(self, submission: Submission) -> str:
         path = reverse("api-submission-detail", args=[submission.pk])

@@ -43,12 +43,13 @@ import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from autograder.answers import Tolerance
+from autograder.answers import InvalidAnswer, Tolerance, parse_answer
 from autograder.code_grading import CodeRunNotKept, refuse_to_run, runs_from_text, runs_text
 from autograder.grading import GradingPolicy, apply_penalties, blank, grade_submission
 from autograder.sandbox.script import storable_text
@@ -84,10 +85,11 @@ S = Submission.Status
 class SubmissionRefused(Exception):  # noqa: N818 - the API maps it to a 4xx, it is not a crash
     """A submission that is not accepted; `code` is stable for clients, `message` is for people."""
 
-    def __init__(self, message: str, code: str):
+    def __init__(self, message: str, code: str, fields: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
         self.code = code
+        self.fields = fields or {}  # field name -> what is wrong with its answer
 
 
 class VariantUnavailable(Exception):  # noqa: N818 - the API maps it to 503
@@ -188,9 +190,9 @@ def _variant_number(question: Question, student) -> int:
 FIELDS_OF_INSTANCE = {"postgresql": "instance -> 'fields'", "sqlite": "json_extract(instance, '$.fields')"}
 
 
-def _answer_fields(question: Question, student) -> tuple[int, list[dict], bool]:
-    """(id, answer fields, whether the student has seen its worked solution) of the current
-    variant, read without the rest of its instance; draws the variant if it is new."""
+def _answer_fields(question: Question, student) -> tuple[int, int, list[dict], bool]:
+    """(id, number, answer fields, whether the student has seen its worked solution) of the
+    current variant, read without the rest of its instance; draws the variant if it is new."""
     extract = FIELDS_OF_INSTANCE.get(current().vendor, "instance")
     number = _variant_number(question, student)
     row = fetch_one(
@@ -200,9 +202,9 @@ def _answer_fields(question: Question, student) -> tuple[int, list[dict], bool]:
     )
     if row is None:
         variant = current_variant(question, student, number)
-        return variant.pk, variant.instance["fields"], variant.solution_seen_at is not None
+        return variant.pk, number, variant.instance["fields"], variant.solution_seen_at is not None
     value = json.loads(row[1]) if isinstance(row[1], (str, bytes)) else row[1]
-    return row[0], value if extract != "instance" else value["fields"], row[2] is not None
+    return row[0], number, value if extract != "instance" else value["fields"], row[2] is not None
 
 
 def mark_solution_seen(variant: Variant) -> None:
@@ -248,6 +250,11 @@ def attempts_used(question: Question, student) -> int:
     return _graded(question).filter(student=student).count()
 
 
+def attempts_pending(question: Question, student) -> int:
+    """Submissions still waiting to be graded: each will count as an attempt."""
+    return Submission.objects.filter(variant__question=question, student=student, status__in=PENDING).count()
+
+
 def solution_visible(question: Question, student, now: datetime | None = None) -> bool:
     """The worked solution is shown once the student is out of attempts or the set has closed.
 
@@ -264,12 +271,20 @@ def solution_visible(question: Question, student, now: datetime | None = None) -
 
 
 def submit(
-    question: Question, student, answers: Any, idempotency_key: str | None = None, now: datetime | None = None
+    question: Question,
+    student,
+    answers: Any,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+    expected_variant: int | None = None,
 ) -> tuple[Submission, bool]:
     """Store a submission (status queued) and enqueue its grading after commit.
 
     Returns (submission, created); created is False when `idempotency_key` was already used
-    with the same answers (the original is returned). Raises SubmissionRefused.
+    with the same answers (the original is returned). Raises SubmissionRefused: among others
+    for answers the grader could not read (nothing stored, no attempt used: the student fixes
+    them at once, not after the queue), and, when `expected_variant` (the variant number the
+    student answered) is given, for a variant that is no longer the current one.
 
     The common case, no attempt limit and no key, is two statements (the variant's id and answer
     fields, then one INSERT in autocommit); the (question, student) lock and the count are taken
@@ -283,8 +298,12 @@ def submit(
         return replayed, False
     check_answers_format(answers)
     late = _check_window(question.problem_set, now)
-    variant_id, fields, solution_seen = _answer_fields(question, student)
+    if question.fresh_variant_per_attempt:
+        return _submit_to_fresh_variant(question, student, answers, idempotency_key, late, expected_variant)
+    variant_id, number, fields, solution_seen = _answer_fields(question, student)
+    _check_variant(expected_variant, number)
     _check_field_names(fields, answers)
+    check_readable(fields, answers)
     submission = Submission(
         variant_id=variant_id,
         student=student,
@@ -308,6 +327,74 @@ def submit(
             )
         _refuse_if_solution_seen(solution_seen)  # after the count: out of attempts is the first reason
         return _insert(submission, question)
+
+
+def _submit_to_fresh_variant(
+    question: Question, student, answers: Any, idempotency_key: str | None, late: bool, expected_variant: int | None
+) -> tuple[Submission, bool]:
+    """`submit` when each attempt has its own variant: which variant is current depends on the
+    attempts taken, so it is worked out under the (question, student) lock, where two quick
+    submissions (a double click, two tabs) see each other's rows."""
+    current_variant(question, student)  # drawn outside the lock: the lock is on a variant row
+    with transaction.atomic():
+        _lock_pair(question.pk, student.pk)
+        if idempotency_key and (replayed := _replay_of_key(student.pk, idempotency_key, question, answers)):
+            return replayed, False
+        if question.max_attempts and _attempts_taken(question, student) >= question.max_attempts:
+            raise SubmissionRefused(
+                f"no attempts left: all {question.max_attempts} attempt(s) are used or being graded",
+                "no_attempts_left",
+            )
+        variant_id, number, fields, solution_seen = _answer_fields(question, student)
+        _check_variant(expected_variant, number)
+        _check_field_names(fields, answers)
+        check_readable(fields, answers)
+        _refuse_if_solution_seen(solution_seen)
+        submission = Submission(
+            variant_id=variant_id,
+            student=student,
+            answers=answers,
+            idempotency_key=idempotency_key or None,
+            late=late,
+            enqueue_count=1,
+        )
+        return _insert(submission, question)
+
+
+def _check_variant(expected: int | None, current_number: int) -> None:
+    """Refuse answers to a variant that is not the current one (fresh variant per attempt: an
+    earlier submission moved the student on while this page still showed the old numbers)."""
+    if expected is not None and expected != current_number:
+        raise SubmissionRefused(
+            f"these answers are for variant {expected}, but your current variant is {current_number} "
+            "(an earlier submission of yours moved you on); reload the question and answer the "
+            "numbers it shows now",
+            "stale_variant",
+        )
+
+
+def check_readable(fields: list[dict], answers: dict) -> None:
+    """Refuse answers the grader could not read, naming each field and what is wrong: a typo
+    found now costs nothing, found by the worker after the deadline it costs the attempt."""
+    problems = {}
+    for spec in fields:
+        raw = answers.get(spec["name"])
+        if spec["type"] == "code" or blank(raw):
+            continue
+        try:
+            value = parse_answer(raw, spec).value
+        except InvalidAnswer as error:
+            problems[spec["name"]] = error.message
+            continue
+        if spec["type"] not in ("choice", "choices") and not np.isfinite(value).all():
+            problems[spec["name"]] = "Answers must be finite numbers."
+    if problems:
+        listed = "; ".join(f"{name}: {message}" for name, message in problems.items())
+        raise SubmissionRefused(
+            f"some answers could not be read, so nothing was submitted and no attempt was used: {listed}",
+            "unreadable_answers",
+            fields=problems,
+        )
 
 
 def _refuse_if_solution_seen(solution_seen: bool) -> None:
@@ -647,23 +734,49 @@ def _current_settings(submission: Submission) -> int:
     """
     question = submission.variant.question
     lock = " FOR SHARE" if current().features.has_select_for_update else ""
+    pair = (
+        f"FROM {table(Submission)} s JOIN {table(Variant)} v ON v.id = s.variant_id "
+        "WHERE v.question_id = q.id AND v.student_id = %s AND s.student_id = %s"
+    )
+    earlier = "AND (s.submitted_at < %s OR (s.submitted_at = %s AND s.id < %s))"
+    at = prep(Submission, "submitted_at", submission.submitted_at)
     row = fetch_one(
         f"SELECT {columns(Question, 'q')}, p.late_penalty, (SELECT own.late FROM {table(Submission)} own "
         "WHERE own.id = %s), "
-        f"(SELECT MAX(s.attempt_number) FROM {table(Submission)} s "
-        f"JOIN {table(Variant)} v ON v.id = s.variant_id WHERE v.question_id = q.id AND v.student_id = %s "
-        f"AND s.student_id = %s AND s.status = %s AND s.attempt_number IS NOT NULL) "  # _graded
+        f"(SELECT COUNT(*) {pair} {earlier} AND (s.status IN (%s, %s) "
+        "OR (s.status = %s AND s.attempt_number IS NOT NULL))), "  # earlier attempts, counted or to count
+        f"(SELECT MAX(s.attempt_number) {pair} {earlier} AND s.status = %s), "
+        f"(SELECT MAX(s.attempt_number) {pair} AND s.status = %s) "  # _graded
         f"FROM {table(Question)} q JOIN {table(ProblemSet)} p ON p.id = q.problem_set_id WHERE q.id = %s{lock}",
-        [submission.pk, submission.student_id, submission.student_id, S.GRADED, question.pk],
+        [
+            submission.pk,
+            *(submission.student_id, submission.student_id, at, at, submission.pk, S.QUEUED, S.GRADING, S.GRADED),
+            *(submission.student_id, submission.student_id, at, at, submission.pk, S.GRADED),
+            *(submission.student_id, submission.student_id, S.GRADED),
+            question.pk,
+        ],
     )
     if row is None:
         raise Submission.DoesNotExist(f"question {question.pk} of submission {submission.pk} no longer exists")
     now_set = RowLoader.of(Question).load(row)
     for name in REGRADE_FIELDS:
         setattr(question, name, getattr(now_set, name))
-    question.problem_set.late_penalty = row[-3]
-    submission.late = bool(row[-2])
-    return (row[-1] or 0) + 1
+    question.problem_set.late_penalty = row[-5]
+    submission.late = bool(row[-4])
+    return _attempt_number(submission, row[-3], row[-2] or 0, row[-1] or 0)
+
+
+def _attempt_number(submission: Submission, earlier: int, highest_earlier: int, highest: int) -> int:
+    """The attempt number by submission order, whatever order the rows are graded in (a message
+    lost in a Redis flush and re-sent by the sweeper, or a killed worker, must not make the
+    first submission pay the second one's attempt penalty): one more than the earlier counted
+    or pending submissions, and above every earlier row's number. Rare rejections of earlier
+    rows can make that number taken already: the next free one after all of them then."""
+    number = max(earlier, highest_earlier) + 1
+    taken = _graded(submission.variant.question).filter(student_id=submission.student_id, attempt_number=number)
+    if number <= highest and taken.exists():
+        return highest + 1
+    return number
 
 
 def _rejected(feedback: dict) -> dict:
@@ -729,6 +842,33 @@ def _finish_error(submission: Submission, token: datetime, message: str) -> bool
     as storable text."""
     message = storable_text(message[:2000])
     return _save_if_ours(submission, token, status=S.ERROR, error_message=message, feedback=dict(ERROR_FEEDBACK))
+
+
+def penalty_notes(submission: Submission) -> list[str]:
+    """Why a graded submission's points are below its raw score, one sentence per penalty, from
+    the settings as they are now (a regrade or a deadline change rescores with those too)."""
+    if submission.status != S.GRADED or submission.attempt_number is None:
+        return []
+    question = submission.variant.question
+    notes = []
+    earlier = submission.attempt_number - 1
+    if earlier and question.attempt_penalty:
+        lost = min(1.0, question.attempt_penalty * earlier)
+        notes.append(
+            f"Attempt {submission.attempt_number}: {_percent(lost)} off for {earlier} earlier "
+            f"attempt{'s' if earlier > 1 else ''} ({_percent(question.attempt_penalty)} each)."
+        )
+    problem_set = question.problem_set
+    if submission.late and problem_set.late_penalty:
+        notes.append(
+            f"Late: {_percent(problem_set.late_penalty)} off, submitted at {_local(submission.submitted_at)}, "
+            f"after the due time {_local(problem_set.due_at)}."
+        )
+    return notes
+
+
+def _percent(fraction: float) -> str:
+    return f"{round(100 * fraction, 2):g} %"
 
 
 def final_score(question: Question, raw_score: float, attempt_number: int, late: bool) -> float:

@@ -425,3 +425,32 @@ def test_the_submit_answer_has_its_documented_shape(world):
     assert set(body) == set(SubmissionAcceptedSerializer().fields)
     assert SubmissionAcceptedSerializer(data=body).is_valid(), body
     assert response["Location"] == body["url"] and body["url"].endswith(f"/api/submissions/{body['id']}/")
+
+
+def test_unreadable_answers_are_a_400_naming_each_field_and_nothing_is_stored(world):
+    path = f"/api/questions/{world['ids']['question']}/submissions/"
+    body = json.dumps({"answers": {"in_3": "0,5", "a_3": "0.9055096.3"}})
+    response = world["clients"]["student"].post(path, body, content_type="application/json")
+    assert response.status_code == 400
+    payload = response.json()
+    assert payload["code"] == "unreadable_answers" and set(payload["fields"]) == {"in_3", "a_3"}
+    assert "'.' for decimals" in payload["fields"]["in_3"] and "in_3" in payload["detail"]
+    assert not Submission.objects.exists()
+
+
+def test_a_stale_variant_number_is_409_and_pending_attempts_show_on_the_variant(world):
+    question = world["question"]
+    question.max_attempts, question.fresh_variant_per_attempt = 2, True
+    question.save()
+    client = world["clients"]["student"]
+    variant = client.get(f"/api/questions/{question.pk}/variant/").json()
+    assert (variant["variant"], variant["attempts_left"], variant["attempts_pending"]) == (1, 2, 0)
+    path = f"/api/questions/{question.pk}/submissions/"
+    body = json.dumps({"answers": {"in_3": "1"}, "variant": 1})
+    assert client.post(path, body, content_type="application/json").status_code == 202
+    again = client.post(path, body, content_type="application/json")
+    assert again.status_code == 409 and again.json()["code"] == "stale_variant"
+    variant = client.get(f"/api/questions/{question.pk}/variant/").json()  # grading has not run
+    assert (variant["variant"], variant["attempts_used"], variant["attempts_pending"], variant["attempts_left"]) == (2, 0, 1, 1)
+    bad = client.post(path, json.dumps({"answers": {"in_3": "1"}, "variant": 0}), content_type="application/json")
+    assert bad.status_code == 400

@@ -172,15 +172,15 @@ def test_answer_fields_without_json_extraction_reads_the_whole_instance(make_que
     variant = services.current_variant(question, student)
     extracted = services._answer_fields(question, student)
     monkeypatch.setattr(services, "FIELDS_OF_INSTANCE", {})
-    assert services._answer_fields(question, student) == extracted == (variant.pk, variant.instance["fields"], False)
+    assert services._answer_fields(question, student) == extracted == (variant.pk, 1, variant.instance["fields"], False)
 
 
 def test_answer_fields_draws_a_missing_variant(make_question, student):
     question = make_question()
-    variant_id, fields, solution_seen = services._answer_fields(question, student)
+    variant_id, number, fields, solution_seen = services._answer_fields(question, student)
     variant = Variant.objects.get(pk=variant_id)
     assert (variant.student_id, variant.question_id, fields) == (student.pk, question.pk, variant.instance["fields"])
-    assert solution_seen is False
+    assert solution_seen is False and number == variant.number == 1
 
 
 # Without RETURNING insert_row falls back to the ORM's save, which needs lastrowid: SQLite only

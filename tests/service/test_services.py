@@ -40,6 +40,14 @@ def submit_and_grade(question, student, answers, **kwargs) -> Submission:
     return services.grade_submission_now(submission.pk)
 
 
+def store_unreadable_and_grade(question, student, answers) -> Submission:
+    """A stored row the grader cannot read (submit refuses such answers now; rows stored before,
+    or unreadable under a later parser, still reach the worker), graded as the worker does."""
+    variant = services.current_variant(question, student)
+    submission = Submission.objects.create(variant=variant, student=student, answers=answers, enqueue_count=1)
+    return services.grade_submission_now(submission.pk)
+
+
 def refused(code: str, call, *args, **kwargs) -> str:
     with pytest.raises(SubmissionRefused) as info:
         call(*args, **kwargs)
@@ -170,11 +178,92 @@ def test_fresh_variant_moves_on_at_submit_time_not_when_grading_finishes(make_qu
     assert queued.variant_id == first.pk and second.number == 2
     services.grade_submission_now(queued.pk)
     assert services.current_variant(question, student).pk == second.pk
-    rejected = submit_and_grade(question, student, {next(iter(reference_answers(question, student))): "?"})
-    assert rejected.variant_id == second.pk and services.current_variant(question, student).pk == second.pk
+    refused("unreadable_answers", services.submit, question, student, {next(iter(reference_answers(question, student))): "?"})
+    assert services.current_variant(question, student).pk == second.pk
+
+
+def test_a_stale_variant_is_refused_and_a_double_click_does_not_answer_an_unseen_variant(make_question, student):
+    """The student saw variant 1 and clicked twice: the second POST was graded against variant 2,
+    which they never saw, and scored 0 (exploratory QA). Naming the variant answered refuses it."""
+    question = make_question(fresh_variant_per_attempt=True, max_attempts=3)
+    seen = services.current_variant(question, student)
+    answers = reference_answers(question, student)
+    first, _ = services.submit(question, student, answers, expected_variant=seen.number)
+    message = refused("stale_variant", services.submit, question, student, answers, expected_variant=seen.number)
+    assert "variant 1" in message and "current variant is 2" in message
+    assert Submission.objects.count() == 1 and first.variant_id == seen.pk
+    services.submit(question, student, reference_answers(question, student), expected_variant=2)
+    assert Submission.objects.count() == 2
+
+
+def test_the_variant_number_is_checked_without_fresh_variants_too(make_question, student):
+    question = make_question()
+    services.current_variant(question, student)
+    refused("stale_variant", services.submit, question, student, reference_answers(question, student), expected_variant=2)
+    submission, _ = services.submit(question, student, reference_answers(question, student), expected_variant=1)
+    assert submission.pk
 
 
 # --- submitting and grading -------------------------------------------------------------------
+
+
+def test_attempts_are_numbered_in_submission_order_whatever_the_grading_order(make_question, student):
+    """A message lost in a Redis flush (or a killed worker) had the first submission graded after
+    the second: it became attempt 2 and paid the second one's attempt penalty (exploratory QA)."""
+    question = make_question(attempt_penalty=0.5)
+    first, _ = services.submit(question, student, reference_answers(question, student))
+    second, _ = services.submit(question, student, reference_answers(question, student, factor=3.0))
+    second = services.grade_submission_now(second.pk)
+    first = services.grade_submission_now(first.pk)
+    assert (first.attempt_number, first.score) == (1, 10.0)
+    assert (second.attempt_number, second.score) == (2, 0.0)
+    third = submit_and_grade(question, student, reference_answers(question, student))
+    assert (third.attempt_number, third.score) == (3, 0.0)  # 1 - 0.5 * 2, floored at 0
+
+
+def test_attempt_numbers_stay_unique_when_an_earlier_row_is_rejected_late(make_question, student):
+    """Rows numbered while an earlier one was pending keep their numbers when it is rejected; the
+    next one skips past them instead of taking a number twice."""
+    question = make_question()
+    variant = services.current_variant(question, student)
+    name = next(iter(reference_answers(question, student)))
+    early = Submission.objects.create(variant=variant, student=student, answers={name: "??"}, enqueue_count=1)
+    middle, _ = services.submit(question, student, reference_answers(question, student))
+    late, _ = services.submit(question, student, reference_answers(question, student))
+    assert services.grade_submission_now(middle.pk).attempt_number == 2  # the pending early row counted
+    assert services.grade_submission_now(early.pk).status == S.REJECTED
+    assert services.grade_submission_now(late.pk).attempt_number == 3
+    numbers = list(Submission.objects.filter(status=S.GRADED).values_list("attempt_number", flat=True))
+    assert sorted(numbers) == [2, 3]
+
+
+def test_penalties_are_explained_with_the_settings_they_came_from(make_question, student, problem_set, settings):
+    """A late, third attempt showed score 3.75 of 10 with raw score 1.0 and no word on why."""
+    settings.TIME_ZONE = "Europe/Vienna"
+    question = make_question(attempt_penalty=0.25)
+    assert services.penalty_notes(submit_and_grade(question, student, reference_answers(question, student))) == []
+    submit_and_grade(question, student, reference_answers(question, student))
+    ProblemSet.objects.filter(pk=problem_set.pk).update(
+        due_at=timezone.now() - timedelta(minutes=1), late_until=timezone.now() + timedelta(hours=1), late_penalty=0.5
+    )
+    question.refresh_from_db()
+    third = submit_and_grade(question, student, reference_answers(question, student))
+    assert third.score == pytest.approx(10 * 0.5 * 0.5)
+    attempt, late = services.penalty_notes(third)
+    assert attempt == "Attempt 3: 50 % off for 2 earlier attempts (25 % each)."
+    assert late.startswith("Late: 50 % off, submitted at ") and "after the due time" in late and "+01:00" in late
+
+
+def test_a_failed_grading_does_not_count_as_an_earlier_attempt(make_question, student):
+    """A row in status error (our fault, perhaps never graded) does not push later attempts'
+    numbers, and so their penalties, up."""
+    question = make_question(attempt_penalty=0.5)
+    broken, _ = services.submit(question, student, reference_answers(question, student))
+    Submission.objects.filter(pk=broken.pk).update(status=S.ERROR)
+    later = submit_and_grade(question, student, reference_answers(question, student))
+    assert (later.attempt_number, later.score) == (1, 10.0)
+
+
 
 
 def test_correct_and_wrong_answers_are_graded_with_attempt_numbers(make_question, student):
@@ -199,10 +288,24 @@ def test_every_numeric_kind_is_graded_full_marks_for_its_reference_answers(kind_
     assert (graded.status, graded.score) == (S.GRADED, 10.0), graded.feedback
 
 
-def test_unreadable_answers_are_rejected_and_do_not_use_an_attempt(make_question, student):
+def test_unreadable_answers_are_refused_at_submit_naming_each_field(make_question, student):
+    """Found only by the worker, a typo at 23:59 came back after the deadline: the fixed answers
+    were then refused (closed) or charged the late penalty (exploratory QA)."""
+    question = make_question(max_attempts=1)
+    first, second = list(reference_answers(question, student))[:2]
+    with pytest.raises(SubmissionRefused) as info:
+        services.submit(question, student, {first: "0.90550963105.3", second: "0,5"})
+    assert info.value.code == "unreadable_answers" and set(info.value.fields) == {first, second}
+    assert "'.' for decimals" in info.value.fields[second] and "no attempt was used" in info.value.message
+    assert not Submission.objects.exists()
+    graded = submit_and_grade(question, student, reference_answers(question, student))
+    assert graded.attempt_number == 1 and graded.score == 10.0
+
+
+def test_unreadable_stored_answers_are_rejected_and_do_not_use_an_attempt(make_question, student):
     question = make_question(max_attempts=1)
     name = next(iter(reference_answers(question, student)))
-    rejected = submit_and_grade(question, student, {name: "two point five"})
+    rejected = store_unreadable_and_grade(question, student, {name: "two point five"})
     assert rejected.status == S.REJECTED and rejected.attempt_number is None and rejected.score is None
     assert name in rejected.feedback["fields"] and "not counted" in rejected.feedback["message"]
     assert services.attempts_used(question, student) == 0
@@ -282,12 +385,13 @@ def test_a_retry_with_numbers_the_database_rewrites_is_still_a_replay(make_quest
     the very same request was refused as a different submission (409 idempotency_conflict)."""
     question = make_question()
     name = services.current_variant(question, student).instance["fields"][0]["name"]
-    answers = {name: [1e23, -0.0, 1.5e300]}
+    other = services.current_variant(question, student).instance["fields"][1]["name"]
+    answers = {name: 1e23, other: -0.0}
     first, _ = services.submit(question, student, answers, idempotency_key="big")
     first.refresh_from_db()
     again, created = services.submit(question, student, answers, idempotency_key="big")
     assert again.pk == first.pk and not created
-    refused("idempotency_conflict", services.submit, question, student, {name: [1e23, 0.0, 1.6e300]}, idempotency_key="big")
+    refused("idempotency_conflict", services.submit, question, student, {name: 1e23, other: 1.5e300}, idempotency_key="big")
 
 
 def test_idempotent_replay_works_after_the_deadline(make_question, student, problem_set):
@@ -491,7 +595,7 @@ def test_gradebook_has_best_scores_per_question_and_csv(make_question, student, 
     submit_and_grade(q1, student, reference_answers(q1, student))
     submit_and_grade(q2, student, reference_answers(q2, student))
     submit_and_grade(q1, bob, reference_answers(q1, bob, 2.0))
-    submit_and_grade(q1, outsider, {next(iter(reference_answers(q1, outsider))): "??"})  # rejected only
+    store_unreadable_and_grade(q1, outsider, {next(iter(reference_answers(q1, outsider))): "??"})  # rejected only
 
     rows = {row["username"]: row for row in services.gradebook(problem_set)}
     assert list(rows) == ["alice", "bob", "carol", "dave"]

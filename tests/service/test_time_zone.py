@@ -90,6 +90,17 @@ def test_a_local_time_a_daylight_saving_change_skips_or_repeats_is_refused(graz,
     assert client.post(url, body, format="json").status_code == 201
 
 
+@pytest.mark.parametrize("field", ["release_at", "late_until"])
+def test_a_date_at_the_start_of_the_calendar_is_a_400_not_a_500(graz, field):
+    """0001-01-01T00:00 in a zone east of UTC is before year 1 in UTC: an OverflowError in DRF
+    made it a 500 (exploratory QA)."""
+    client, url = graz
+    body = {"title": "Week 1", "release_at": "2026-12-01T08:00", "due_at": "2026-12-07T23:59", field: "0001-01-01T00:00:00"}
+    response = client.post(url, body, format="json")
+    assert response.status_code == 400, response.content
+    assert "too near the ends of the calendar" in json.dumps(response.json()), response.json()
+
+
 @pytest.mark.django_db
 def test_refusals_name_times_in_the_courses_time_zone(settings, make_question, student):
     """'this problem set closed at 2026-12-07T22:59:00+00:00' for a course in Graz (review)."""
