@@ -40,6 +40,7 @@ from nncore.problems.code.harness import (
     public_case,
     run_case,
 )
+from nncore.problems.code.kind import TRUSTED_RUN_LOCK, passes_every_case
 from nncore.problems.code.values import mismatch
 
 # run_cases(code, public_cases, limits, hidden_from=None): the outcome of each case, in order
@@ -389,13 +390,14 @@ def _matching_bug(
 
 def bugs_passing_every_case(instance: Mapping, field_name: str = "code") -> list[dict]:
     """The instance's typical bugs whose code passes every one of its cases: a student with that
-    bug would get full marks. Settings such as a loose rtol or a tiny learning rate do that
-    (code_sgd_step with rtol 0.1 and lr 1e-4)."""
+    bug would get full marks. The generator rules that out (it redraws such a draw); judged by
+    its own check (in process, up to a bug's first failed case)."""
     cases = instance["answers"][field_name]["cases"]
     return [
         bug
-        for bug, observed in _bug_runs(instance, field_name, cases)
-        if all(judge_case(case, run).passed for case, run in zip(cases, observed, strict=True))
+        for bug in instance.get("misconceptions", [])
+        if isinstance(source := bug.get("answers", {}).get(field_name), str)
+        and passes_every_case(source, cases)
     ]
 
 
@@ -414,10 +416,12 @@ def _bug_runs(instance: Mapping, field_name: str, cases: Sequence[Mapping]):
 def _run_trusted(source: str, public_cases: str) -> list[list[dict]] | None:
     """The observations of a typical bug's code on the cases (JSON of their public side); kept
     for the next submission of the same variant (a resubmission, or every row of a regrade:
-    a sequential-training bug costs about 100 ms a submission). Callers must not change them."""
+    a sequential-training bug costs about 100 ms a submission). Callers must not change them.
+    Runs under nncore's TRUSTED_RUN_LOCK: a scripted case patches np.random.randint process-wide
+    (web threads check settings and draw variants, which runs bugs too)."""
     namespace: dict = {"__name__": "reference_bug"}
     try:
-        with np.errstate(all="ignore"), warnings.catch_warnings():
+        with TRUSTED_RUN_LOCK, np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             exec(compile(source, "<bug>", "exec"), namespace)  # noqa: S102 - generator's own code
             return [run_case(namespace, case) for case in json.loads(public_cases)]

@@ -22,17 +22,16 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from autograder.answers import Tolerance
-from autograder.code_grading import bugs_passing_every_case
 from exercises.models import Course, Membership, ProblemSet, Question, Submission
 from exercises.permissions import is_released
 from exercises.services import (
-    CODE_KIND_IDS,
     REGRADE_FIELDS,
     code_tolerance_problem,
     mixed_tolerance,
     penalty_notes,
 )
 from nncore.problems import CATALOGUE, ParamError
+from nncore.problems.code.kind import TypicalBugPasses
 
 logger = logging.getLogger(__name__)
 
@@ -247,13 +246,14 @@ def validate_kind_params(kind: str, params: Any) -> dict:
     try:
         values = generator.validate_params(dict(params))
         for seed in range(PARAMS_CHECK_SEEDS):  # parameters that admit no instance: refused now, not at first use
-            instance = generator.generate(values, seed)
-            if kind in CODE_KIND_IDS and (passing := bugs_passing_every_case(instance)):
+            try:
+                generator.generate(values, seed)
+            except TypicalBugPasses as passing:  # the generator's redraws did not help
                 raise ParamError(
-                    f"with these parameters the typical bug {passing[0]['name']!r} passes every test case "
+                    f"with these parameters the typical bug {passing.bug['name']!r} passes every test case "
                     f"(seed {seed}), so a student with that bug would get full marks; use a smaller "
                     "rtol/atol or settings that tell it apart"
-                )
+                ) from None
     except ParamError as error:
         raise serializers.ValidationError({"params": serializers.ErrorDetail(str(error), code="bad_params")}) from None
     except Exception as error:  # a generator that cannot draw would fail every student later

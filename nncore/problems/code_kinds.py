@@ -25,8 +25,10 @@ Instance layout (besides the usual kind/version/seed/params/... keys):
         "cases": [FULL CASE, ...]}}               every case, visible and hidden, with expectations
     misconceptions = [{"id", "name", "explanation", "answers": {"code": str}}]
         the complete source of a typical buggy implementation; every one fails at least one
-        case of the instance, so running it like a submission shows which cases reveal that bug
-        (a student whose verdicts/outputs match it probably made that mistake).
+        case of the instance under its tolerance (a draw where one passes every case is redrawn;
+        parameters under which it passes MISTAKE_REDRAWS draws in a row raise TypicalBugPasses,
+        the bug is never dropped), so running it like a submission shows which cases reveal
+        that bug (a student whose verdicts/outputs match it probably made that mistake).
     tolerance = {"rtol", "atol"}                   the same as every case's tolerance
 
 FULL CASE = {

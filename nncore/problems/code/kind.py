@@ -8,14 +8,17 @@ with the nncore engine. `CodeKind.build` assembles the instance laid out as desc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import threading
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from nncore.problems.base import Draft, Field, Param, ProblemKind, Redraw
-from nncore.problems.code.harness import public_case
+from nncore.problems.base import MISTAKE_REDRAWS, Draft, Field, Param, ProblemKind, Redraw
+from nncore.problems.code.harness import judge_case, public_case, run_case
 
 CASE_KINDS = ("small", "edge", "random")
 CASE_TRIES = 100  # draws of one case before the whole instance is redrawn
@@ -67,6 +70,63 @@ class Bug:
                 raise ValueError(f"bug {self.id}: snippet {old!r} occurs {count} times, not once")
             source = source.replace(old, new)
         return source
+
+
+class TypicalBugPasses(RuntimeError):
+    """A typical bug's code passed every case of MISTAKE_REDRAWS draws in a row: the parameters
+    (a loose rtol/atol, a tiny learning rate) cannot tell it from the reference. A RuntimeError
+    like any seed the generator cannot draw from; `bug` is the misconception (id, name, ...)."""
+
+    def __init__(self, bug: Mapping) -> None:
+        super().__init__(
+            f"the typical bug {bug['name']!r} passes every test case of {MISTAKE_REDRAWS} draws "
+            "in a row, so a student with that bug would get full marks"
+        )
+        self.bug = bug
+
+
+# In-process runs of trusted code hold this lock: a scripted case replaces np.random.randint
+# for the whole process, so two threads' runs at once would read each other's indices (and the
+# same draw could come out differently). autograder.code_grading takes it for its runs too.
+TRUSTED_RUN_LOCK = threading.Lock()
+
+
+# The name of the case that last caught each bug (by its source): a bug is mostly caught by the
+# same case of every draw, so it is tried first (code_sequential's SGD bugs are caught by its
+# eighth case). Only the speed depends on it: the sources keep no state from case to case.
+_CAUGHT_BY: dict[str, str] = {}
+
+
+@functools.lru_cache(maxsize=128)
+def _compiled(source: str):
+    """The code object of a reference or bug source (a few fixed texts per kind: compile once)."""
+    return compile(source, "<typical bug>", "exec")
+
+
+def passes_every_case(source: str, cases: Sequence[Mapping]) -> bool:
+    """Whether trusted code (the generator's own typical bug, run in process) passes every case,
+    judged as the grader judges a submission (harness.judge_case: exact shapes, finite values,
+    |got - expected| <= atol + rtol |expected|, inputs unchanged); stops at the first case it
+    fails, the one that caught it last time first. Code that cannot be loaded passes nothing.
+    NumPy's global random state is left as it was (Linear() draws initial weights from it;
+    saving it costs 50 us, a third of a function bug's check, so only for sources that use it)."""
+    namespace: dict = {"__name__": "typical_bug"}
+    first = _CAUGHT_BY.get(source)
+    with TRUSTED_RUN_LOCK, np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # overflow in the bugs that skip softmax's max shift
+        state = np.random.get_state() if "np.random" in source else None
+        try:
+            exec(_compiled(source), namespace)  # noqa: S102 - the generator's own code
+            for case in sorted(cases, key=lambda c: c["name"] != first):
+                if not judge_case(case, run_case(namespace, public_case(case))).passed:
+                    _CAUGHT_BY[source] = case["name"]
+                    return False
+        except Exception:  # the source did not load (a step that raises is a failed case)
+            return False
+        finally:
+            if state is not None:
+                np.random.set_state(state)
+    return True
 
 
 # --- case scripts ---------------------------------------------------------------------------------
@@ -214,6 +274,20 @@ class CodeKind(ProblemKind):
         for bug in self.bugs_for(p):
             draft.add_misconception(bug.id, bug.name, bug.explanation, {"code": bug.apply(self.reference)})
         return draft
+
+    def _finish(self, draft: Draft, p: dict, seed: int, attempt: int) -> dict:
+        """The instance, redrawn while a typical bug's code passes every one of its cases (a
+        student with that bug would get full marks), judged on the stored cases as the grader
+        judges them. Unlike a numeric kind's mistake, such a bug is never dropped: from draw
+        MISTAKE_REDRAWS on it refuses the seed (TypicalBugPasses)."""
+        instance = super()._finish(draft, p, seed, attempt)
+        cases = instance["answers"]["code"]["cases"]
+        for bug in instance["misconceptions"]:
+            if passes_every_case(bug["answers"]["code"], cases):
+                if attempt < MISTAKE_REDRAWS:
+                    raise Redraw(f"typical bug {bug['id']} passes every case")
+                raise TypicalBugPasses(bug)
+        return instance
 
 
 def tolerance_text(tolerance: dict) -> str:

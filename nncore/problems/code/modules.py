@@ -345,7 +345,7 @@ class ModuleKind(CodeKind):
 
 class CodeLinearModule(ModuleKind):
     id = "code_linear_module"
-    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (linear_plus_update, rtol 0.1, lrate 1e-4: 35 of 40 seeds)
     title = "Code: the Linear module"
     description = "Write Linear(m, n) with forward, backward (dLdW, dLdW0 summed over the batch) and sgd_step."
     params = (*CODE_PARAMS, LRATE_PARAM)
@@ -447,7 +447,7 @@ class CodeSoftmaxNllModules(ModuleKind):
 
 class CodeSequential(ModuleKind):
     id = "code_sequential"
-    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (linear_plus_update, rtol 0.1, lrate 1e-4: 19 of 40 seeds)
     title = "Code: the whole module homework (Sequential with SGD)"
     description = "Write Linear, Tanh, ReLU, SoftMax, NLL and Sequential with stochastic sgd (scripted example order)."
     params = (*CODE_PARAMS, LRATE_PARAM)
