@@ -388,11 +388,15 @@ def _matching_bug(
     return None
 
 
-def bugs_passing_every_case(instance: Mapping, field_name: str = "code") -> list[dict]:
-    """The instance's typical bugs whose code passes every one of its cases: a student with that
-    bug would get full marks. The generator rules that out (it redraws such a draw); judged by
-    its own check (in process, up to a bug's first failed case)."""
-    cases = instance["answers"][field_name]["cases"]
+def bugs_passing_every_case(
+    instance: Mapping, field_name: str = "code", tolerance: Mapping | None = None
+) -> list[dict]:
+    """The instance's typical bugs whose code passes every one of its cases, judged with the
+    question's `tolerance` override as grade_code applies it: a student with that bug would get
+    full marks. The generator rules that out under the instance's own tolerance; a looser
+    override (rtol 0.1 on code_graph_backward) can bring it back. Judged by the generator's own
+    check (in process, up to a bug's first failed case: a save-time check of many draws)."""
+    cases = [_with_tolerance(c, tolerance) for c in instance["answers"][field_name]["cases"]]
     return [
         bug
         for bug in instance.get("misconceptions", [])

@@ -50,7 +50,13 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from autograder.answers import InvalidAnswer, Tolerance, parse_answer
-from autograder.code_grading import CodeRunNotKept, refuse_to_run, runs_from_text, runs_text
+from autograder.code_grading import (
+    CodeRunNotKept,
+    bugs_passing_every_case,
+    refuse_to_run,
+    runs_from_text,
+    runs_text,
+)
 from autograder.grading import GradingPolicy, apply_penalties, blank, grade_submission
 from autograder.sandbox.script import storable_text
 from exercises.models import AuditEntry, Membership, ProblemSet, Question, Submission, Variant
@@ -1203,6 +1209,8 @@ def _apply_changes(question: Question, changes: dict) -> Question:
     for name, value in changes.items():
         setattr(copy, name, _valid_setting(name, value))
     problem = code_tolerance_problem(copy.kind, copy.tolerance)
+    if problem is None and "tolerance" in changes:
+        problem = loose_tolerance_problem(copy.kind, copy.params, copy.tolerance)
     if problem:
         raise RegradeError(problem)
     return copy
@@ -1228,6 +1236,46 @@ def code_tolerance_problem(kind: str, tolerance: Any) -> str | None:
     atol; significant figures are for typed numbers and were silently ignored), or None."""
     if kind in CODE_KIND_IDS and isinstance(tolerance, dict) and "sigfigs" in tolerance:
         return 'code questions compare their results with {"rtol", "atol"}; sigfigs is for typed answers'
+    return None
+
+
+# Draws tried when a question's settings are saved: one seed let parameters through that failed
+# for a third of the students (batch_norm with ε = 0); a few cost milliseconds, once per edit.
+PARAMS_CHECK_SEEDS = 5
+# A code question's looser tolerance override is tried on more: the generator only makes the bugs
+# fail under the parameters' own tolerance, and a bug passing one draw in nine under the override
+# (code_graph_backward, no random cases, rtol 0.1: first on seed 14) passed none of seeds 0-4.
+# About 30 ms a draw for code_sequential, once per edit of the tolerance.
+TOLERANCE_CHECK_SEEDS = 20
+
+
+def loose_tolerance_problem(kind: str, params: Any, tolerance: Any) -> str | None:
+    """Why a code question's tolerance override would give a typical bug full marks (its code
+    passes every case of a draw, seeds 0-19, judged under the override as grading applies it), or
+    None. An override no looser than the parameters' rtol and atol cannot: the generator makes
+    every bug fail a case under those, so only a looser one draws and runs anything."""
+    if kind not in CODE_KIND_IDS or not isinstance(tolerance, dict):
+        return None
+    if not tolerance.keys() & {"rtol", "atol"}:  # sigfigs: code_tolerance_problem refuses it
+        return None
+    generator = get_kind(kind)
+    try:
+        values = generator.validate_params(dict(params or {}))
+    except ParamError:  # the parameters' own check says so
+        return None
+    if all(float(tolerance.get(name, values[name])) <= values[name] for name in ("rtol", "atol")):
+        return None
+    for seed in range(TOLERANCE_CHECK_SEEDS):
+        try:
+            instance = generator.generate(values, seed)
+        except (ValueError, RuntimeError):  # a seed the parameters cannot draw: their own check
+            continue
+        passing = bugs_passing_every_case(instance, tolerance=tolerance)
+        if passing:
+            return (
+                f"with this tolerance the typical bug {passing[0]['name']!r} passes every test case "
+                f"(seed {seed}), so a student with that bug would get full marks; use a smaller rtol/atol"
+            )
     return None
 
 

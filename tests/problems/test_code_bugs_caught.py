@@ -11,14 +11,17 @@ cases (and a few wider settings): the generator used to keep them with a bug pas
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from autograder.code_grading import bugs_passing_every_case
+from autograder.code_grading import _with_tolerance, bugs_passing_every_case
 from autograder.sandbox.compare import array_matches
 from nncore.problems.base import ParamError
+from nncore.problems.code.harness import judge_case, public_case, run_case
 from nncore.problems.code.kind import TypicalBugPasses, passes_every_case
 from nncore.problems.code.values import mismatch, observe
 from nncore.problems.code_kinds import KINDS
@@ -111,6 +114,39 @@ def test_every_typical_bug_fails_a_case_of_every_instance(kind_id, seed, loose, 
 
 
 # --- nncore's judgement and the grader's agree ------------------------------------------------------------
+
+
+def _judged_as_submitted(source: str, cases: list[dict]) -> bool:
+    """Whether `source` passes every case judged as a submission is: run on the public cases as
+    JSON (what the sandbox gets), its observations as JSON, harness.judge_case."""
+    namespace: dict = {}
+    exec(compile(source, "<bug>", "exec"), namespace)  # trusted: the generator's own bugs
+    with np.errstate(all="ignore"):
+        for case in cases:
+            observed = run_case(namespace, json.loads(json.dumps(public_case(case))))
+            if not judge_case(case, json.loads(json.dumps(observed))).passed:
+                return False
+    return True
+
+
+@pytest.mark.parametrize("kind_id", ["code_graph_backward", "code_sgd_step"])
+def test_a_loose_override_is_judged_alike_by_the_generator_and_the_grader(kind_id):
+    """The question's tolerance override can let a bug through again; bugs_passing_every_case
+    (the save-time check) must say so exactly when judging the bug as a submission would."""
+    override = {"rtol": 0.1, "atol": 0.01}
+    found = 0
+    for seed in range(30):
+        instance = KIND[kind_id].generate({"random_cases": 0}, seed)
+        cases = [_with_tolerance(c, override) for c in instance["answers"]["code"]["cases"]]
+        passing = [m["id"] for m in bugs_passing_every_case(instance, tolerance=override)]
+        assert passing == [
+            m["id"]
+            for m in instance["misconceptions"]
+            if _judged_as_submitted(m["answers"]["code"], cases)
+        ], seed
+        assert bugs_passing_every_case(instance) == []  # under the instance's own tolerance
+        found += bool(passing)
+    assert found, "the override lets some bug through on some seed"
 
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)

@@ -177,3 +177,27 @@ def test_significant_figures_are_refused_for_code_questions(make_question, instr
         f"/api/questions/{numeric.pk}/regrade/", {"changes": {"tolerance": {"sigfigs": 3}}}, format="json"
     )
     assert response.status_code == 200, response.content
+
+
+def test_a_code_tolerance_giving_a_typical_bug_full_marks_is_refused(instructor, problem_set):
+    """A question's rtol 0.1 judges every case with it, whatever rtol the parameters drew the cases
+    for: with lr 1e-4, code_sgd_step's bug that leaves the biases passed every case."""
+    client = APIClient()
+    client.force_authenticate(instructor)
+    url = f"/api/problem-sets/{problem_set.pk}/questions/"
+    body = {"kind": "code_sgd_step", "params": {"lr": 1e-4}}
+    refused = client.post(url, {**body, "tolerance": {"rtol": 0.1}}, format="json")
+    assert refused.status_code == 400 and refused.json()["code"] == "bad_tolerance", refused.content
+    detail = refused.json()["detail"]
+    assert "typical bug 'Did not update the biases' passes every test case" in detail
+    assert "full marks" in detail
+    created = client.post(url, body, format="json")
+    assert created.status_code == 201, created.content
+    question = f"/api/questions/{created.json()['id']}/"
+    response = client.patch(question, {"tolerance": {"rtol": 0.1}}, format="json")
+    assert response.status_code == 400 and response.json()["code"] == "bad_tolerance"
+    loose = {"changes": {"tolerance": {"rtol": 0.1}}}
+    response = client.post(f"{question}regrade/", loose, format="json")
+    assert response.status_code == 400 and response.json()["code"] == "bad_changes"
+    assert "passes every test case" in response.json()["detail"]
+    assert client.patch(question, {"tolerance": {"rtol": 1e-7}}, format="json").status_code == 200

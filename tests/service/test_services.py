@@ -156,6 +156,35 @@ def test_a_code_prompt_states_the_tolerance_it_is_graded_with():
     assert services.student_view(numeric, {"rtol": 0.05})["prompt"]["text"] == numeric["prompt"]["text"]
 
 
+def test_a_code_tolerance_override_that_lets_a_typical_bug_pass_every_case_is_named():
+    """A teacher's rtol 0.1 on a code question judges every case with it: code_graph_backward's
+    dropped direct path a -> c then passed every case of one draw in nine (no random cases), full
+    marks for that bug. The generator guards only the parameters' own tolerance."""
+    loose = {"rtol": 0.1}
+    problem = services.loose_tolerance_problem("code_graph_backward", {"random_cases": 0}, loose)
+    assert "typical bug 'Dropped the direct path a → c' passes every test case (seed 14)" in problem
+    assert "full marks" in problem
+    # the hidden random cases catch it under the same override
+    assert services.loose_tolerance_problem("code_graph_backward", {}, loose) is None
+
+
+def test_a_code_tolerance_override_no_looser_than_the_params_runs_nothing(monkeypatch):
+    """The generator already makes every bug fail a case under the parameters' tolerance."""
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("bugs ran")
+
+    monkeypatch.setattr(services, "bugs_passing_every_case", must_not_run)
+    for kind, params, tolerance in [
+        ("code_graph_backward", {"random_cases": 0}, {"rtol": 1e-7}),
+        ("code_graph_backward", {"random_cases": 0, "rtol": 0.1, "atol": 0.01}, {"rtol": 0.1}),
+        ("code_graph_backward", {}, None),
+        ("code_graph_backward", {}, {"sigfigs": 3}),  # refused by code_tolerance_problem
+        ("forward_neuron", {}, {"rtol": 0.5}),
+    ]:
+        assert services.loose_tolerance_problem(kind, params, tolerance) is None, kind
+
+
 def test_fresh_variant_per_attempt_moves_on_and_counts_attempts_across_variants(make_question, student):
     question = make_question(fresh_variant_per_attempt=True, max_attempts=3, attempt_penalty=0.25)
     first = services.current_variant(question, student)
