@@ -82,6 +82,7 @@ from exercises.serializers import (
     KindSerializer,
     MembershipCreateSerializer,
     MembershipSerializer,
+    ProblemSetEditedSerializer,
     ProblemSetSerializer,
     QuestionSerializer,
     RegradeRequestSerializer,
@@ -608,18 +609,19 @@ class ProblemSetDetailView(ApiView):
         require_instructor(role, "edit problem sets")
         serializer = ProblemSetSerializer(problem_set, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        services.update_problem_set(problem_set, serializer.validated_data, request.user)
-        return Response(ProblemSetSerializer(problem_set).data)
+        rescored = services.update_problem_set(problem_set, serializer.validated_data, request.user)
+        return Response({**ProblemSetSerializer(problem_set).data, "rescored": rescored})
 
-    @extend_schema(summary="Replace a problem set (instructors)", responses={200: ProblemSetSerializer, **errors(400, 403, 404)})
+    @extend_schema(summary="Replace a problem set (instructors)", responses={200: ProblemSetEditedSerializer, **errors(400, 403, 404)})
     def put(self, request, problem_set_id: int):
         return self._update(request, problem_set_id, partial=False)
 
     @extend_schema(
         summary="Edit a problem set (instructors)",
         description="New due/late times or late penalty rescore the set's graded submissions at once "
-        "(late = submitted after the due time; from the stored raw scores) and write an audit entry.",
-        responses={200: ProblemSetSerializer, **errors(400, 403, 404)},
+        "(late = submitted after the due time; from the stored raw scores) and write an audit entry; "
+        "`rescored` says how many scores changed.",
+        responses={200: ProblemSetEditedSerializer, **errors(400, 403, 404)},
     )
     def patch(self, request, problem_set_id: int):
         return self._update(request, problem_set_id, partial=True)
@@ -925,9 +927,7 @@ class SolutionView(ApiView):
         require_student(role, "have solutions of their own variants")
         if not services.solution_visible(question, request.user):
             raise solution_unavailable(question, services.attempts_used(question, request.user))
-        variant = question.variants.filter(student=request.user).order_by("-number").first()
-        if variant is None:
-            variant = services.current_variant(question, request.user)
+        variant = services.solution_variant(question, request.user)
         if request.method == "GET":  # a HEAD sends no body: the student has seen nothing
             services.mark_solution_seen(variant)  # this variant now takes no more submissions
         instance = variant.instance

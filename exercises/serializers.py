@@ -267,6 +267,16 @@ def validate_kind_params(kind: str, params: Any) -> dict:
     return values
 
 
+class ProblemSetEditedSerializer(ProblemSetSerializer):
+    """An edited problem set, with how many graded submissions its new deadlines rescored."""
+
+    rescored = serializers.IntegerField(read_only=True, help_text="scores changed by new due/late times or late penalty")
+
+    class Meta(ProblemSetSerializer.Meta):
+        fields = [*ProblemSetSerializer.Meta.fields, "rescored"]
+        read_only_fields = [*ProblemSetSerializer.Meta.read_only_fields, "rescored"]
+
+
 class QuestionSerializer(StrictMixin, serializers.ModelSerializer):
     kind = serializers.CharField(max_length=60, help_text="an id from /api/kinds/")
     params = serializers.JSONField(required=False, help_text="the kind's parameters; see /api/kinds/{id}/")
@@ -480,6 +490,8 @@ class GradebookRowSerializer(serializers.Serializer):
         child=serializers.FloatField(allow_null=True), help_text="{question id: best score, null if never graded}"
     )
     total = serializers.FloatField()
+    ungraded = serializers.IntegerField(help_text="submissions waiting to be graded or that failed on our side")
+    late = serializers.IntegerField(help_text="graded submissions made after the due time")
 
 
 class GradebookSerializer(serializers.Serializer):

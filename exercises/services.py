@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Q
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from autograder.answers import InvalidAnswer, Tolerance, parse_answer
@@ -211,6 +211,16 @@ def _answer_fields(question: Question, student) -> tuple[int, int, list[dict], b
         return variant.pk, number, variant.instance["fields"], variant.solution_seen_at is not None
     value = json.loads(row[1]) if isinstance(row[1], (str, bytes)) else row[1]
     return row[0], number, value if extract != "instance" else value["fields"], row[2] is not None
+
+
+def solution_variant(question: Question, student) -> Variant:
+    """The variant whose worked solution the student is shown: the one their last graded
+    attempt answered (with a fresh variant per attempt the newest variant may be one they never
+    answered), else their current one."""
+    last = (
+        _graded(question).filter(student=student).select_related("variant").order_by("-submitted_at", "-id").first()
+    )
+    return last.variant if last is not None else current_variant(question, student)
 
 
 def mark_solution_seen(variant: Variant) -> None:
@@ -943,7 +953,9 @@ def _requeue(unchanged: Q, pk: int) -> bool:
 
 
 def gradebook(problem_set: ProblemSet) -> list[dict]:
-    """One row per student: best score per question (None if never graded) and the total.
+    """One row per student: best score per question (None if never graded), the total, and how
+    many of their submissions are not graded yet (waiting, or failed on our side: a student with
+    none graded is not a student who never submitted) and were graded late.
 
     Rows cover the course's students and anyone else who submitted, sorted by username.
     """
@@ -953,6 +965,15 @@ def gradebook(problem_set: ProblemSet) -> list[dict]:
         for row in Submission.objects.filter(variant__question__problem_set=problem_set, status=S.GRADED)
         .values("student", "variant__question")
         .annotate(best=Max("score"))
+    }
+    counts = {
+        row["student"]: row
+        for row in Submission.objects.filter(variant__question__problem_set=problem_set)
+        .values("student")
+        .annotate(
+            ungraded=Count("id", filter=Q(status__in=(*PENDING, S.ERROR))),
+            late=Count("id", filter=Q(status=S.GRADED, late=True)),
+        )
     }
     students = {
         m.user_id: m.user
@@ -972,6 +993,8 @@ def gradebook(problem_set: ProblemSet) -> list[dict]:
                 "username": user.get_username(),
                 "scores": scores,
                 "total": round(sum((s for s in scores.values() if s is not None), 0.0), 6),  # 0.0, not 0, when none
+                "ungraded": counts.get(user.pk, {}).get("ungraded", 0),
+                "late": counts.get(user.pk, {}).get("late", 0),
             }
         )
     return rows
@@ -984,14 +1007,17 @@ def _sort_key(name: str) -> tuple[str, str]:
 
 
 def gradebook_csv(problem_set: ProblemSet) -> str:
-    """The gradebook as CSV: username, one column per question (q<id>_<kind>), total."""
+    """The gradebook as CSV: username, one column per question (q<id>_<kind>), the ungraded and
+    late submission counts, total (last, where scripts reading earlier exports found it)."""
     questions = list(problem_set.questions.all())
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["username", *[f"q{q.pk}_{q.kind}" for q in questions], "total"])
+    writer.writerow(["username", *[f"q{q.pk}_{q.kind}" for q in questions], "ungraded", "late", "total"])
     for row in gradebook(problem_set):
         scores = [row["scores"][str(q.pk)] for q in questions]
-        writer.writerow([spreadsheet_text(row["username"]), *["" if s is None else s for s in scores], row["total"]])
+        writer.writerow(
+            [spreadsheet_text(row["username"]), *["" if s is None else s for s in scores], row["ungraded"], row["late"], row["total"]]
+        )
     return out.getvalue()
 
 

@@ -116,7 +116,13 @@ def test_submissions_are_graded_by_a_worker_end_to_end(start_worker, question, s
     right = submit(question, student)
     wrong = submit(question, student, factor=3.0)
     name = next(iter(reference_answers(question, student)))
-    unreadable = services.submit(question, student, {name: "sigma(2"})[0]
+    with pytest.raises(services.SubmissionRefused):  # refused when posted, nothing stored
+        services.submit(question, student, {name: "sigma(2"})
+    # a row stored before submit read answers (or unreadable under a later parser) is rejected
+    unreadable = Submission.objects.create(
+        variant=services.current_variant(question, student), student=student, answers={name: "sigma(2"}, enqueue_count=1
+    )
+    services.enqueue(unreadable.pk)
     rows = wait_until_done([right.pk, wrong.pk, unreadable.pk], timeout=20)
     assert (rows[right.pk].status, rows[right.pk].attempt_number, rows[right.pk].score) == (S.GRADED, 1, 10.0)
     assert (rows[wrong.pk].status, rows[wrong.pk].attempt_number, rows[wrong.pk].score) == (S.GRADED, 2, 0.0)

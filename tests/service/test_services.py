@@ -625,6 +625,7 @@ def test_gradebook_has_best_scores_per_question_and_csv(make_question, student, 
     submit_and_grade(q2, student, reference_answers(q2, student))
     submit_and_grade(q1, bob, reference_answers(q1, bob, 2.0))
     store_unreadable_and_grade(q1, outsider, {next(iter(reference_answers(q1, outsider))): "??"})  # rejected only
+    services.submit(q2, bob, reference_answers(q2, bob))  # waiting in the queue at export time
 
     rows = {row["username"]: row for row in services.gradebook(problem_set)}
     assert list(rows) == ["alice", "bob", "carol", "dave"]
@@ -632,10 +633,24 @@ def test_gradebook_has_best_scores_per_question_and_csv(make_question, student, 
     assert rows["bob"]["scores"] == {str(q1.pk): 0.0, str(q2.pk): None} and rows["bob"]["total"] == 0.0
     assert rows["carol"]["scores"] == {str(q1.pk): None, str(q2.pk): None} and type(rows["carol"]["total"]) is float
     assert rows["dave"]["student_id"] == outsider.pk
+    # a submission still waiting is told apart from none at all (exploratory QA: both were blank)
+    assert (rows["bob"]["ungraded"], rows["carol"]["ungraded"], rows["dave"]["ungraded"]) == (1, 0, 0)
 
     table = list(csv.reader(io.StringIO(services.gradebook_csv(problem_set))))
-    assert table[0] == ["username", f"q{q1.pk}_forward_neuron", f"q{q2.pk}_forward_layer", "total"]
-    assert table[1] == ["alice", "10.0", "4.0", "14.0"] and table[3] == ["carol", "", "", "0.0"]  # a float, as for all
+    assert table[0] == ["username", f"q{q1.pk}_forward_neuron", f"q{q2.pk}_forward_layer", "ungraded", "late", "total"]
+    assert table[1] == ["alice", "10.0", "4.0", "0", "0", "14.0"]
+    assert table[2] == ["bob", "0.0", "", "1", "0", "0.0"] and table[3] == ["carol", "", "", "0", "0", "0.0"]  # a float, as for all
+
+
+def test_gradebook_counts_late_submissions(make_question, student, problem_set):
+    question = make_question()
+    submit_and_grade(question, student, reference_answers(question, student))
+    ProblemSet.objects.filter(pk=problem_set.pk).update(
+        due_at=timezone.now() - timedelta(minutes=1), late_until=timezone.now() + timedelta(hours=1)
+    )
+    question.refresh_from_db()
+    submit_and_grade(question, student, reference_answers(question, student))
+    assert services.gradebook(problem_set)[0]["late"] == 1
 
 
 def test_gradebook_rows_are_alphabetical_as_a_class_list(course, make_user, make_question):
@@ -1102,3 +1117,20 @@ def test_admin_pages_render_and_requeue_action(client, make_user, make_question,
     assert response.status_code == 302
     submission.refresh_from_db()
     assert (submission.status, submission.enqueue_count) == (S.QUEUED, 2)
+
+
+def test_a_deadline_edit_through_the_api_says_how_many_scores_it_changed(make_question, student, problem_set, instructor):
+    """Moving the due time a minute earlier (fixing a typo) silently took three students from 10
+    to 7; the response now says so (exploratory QA)."""
+    from rest_framework.test import APIClient
+
+    question = make_question()
+    submit_and_grade(question, student, reference_answers(question, student))
+    client = APIClient()
+    client.force_authenticate(instructor)
+    url = f"/api/problem-sets/{problem_set.pk}/"
+    moved = {"due_at": (timezone.now() - timedelta(minutes=1)).isoformat(), "late_until": (timezone.now() + timedelta(hours=1)).isoformat(), "late_penalty": 0.3}
+    response = client.patch(url, moved, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["rescored"] == 1 and Submission.objects.get().score == pytest.approx(7.0)
+    assert client.patch(url, {"title": "Week 1 (renamed)"}, format="json").json()["rescored"] == 0

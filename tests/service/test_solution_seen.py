@@ -99,3 +99,19 @@ def test_staff_looking_at_a_variant_does_not_close_it(make_question, student, in
     assert response.status_code == 200, response.content
     response = submit(client_for(student), question, wrong_answers(question, student), django_capture_on_commit_callbacks)
     assert response.status_code == 202, response.content
+
+
+def test_the_solution_shown_is_of_the_variant_last_answered(
+    make_question, student, problem_set, django_capture_on_commit_callbacks
+):
+    """With a fresh variant per attempt, the newest variant (drawn when the student looked at the
+    next attempt) was shown although they never answered it (exploratory QA)."""
+    question = make_question(fresh_variant_per_attempt=True, max_attempts=3)
+    alice = client_for(student)
+    answered = services.current_variant(question, student)
+    assert submit(alice, question, wrong_answers(question, student), django_capture_on_commit_callbacks).status_code == 202
+    assert alice.get(f"/api/questions/{question.pk}/variant/").json()["variant"] == 2  # drawn, never answered
+    problem_set.due_at, problem_set.late_until = timezone.now() - timedelta(minutes=5), None
+    problem_set.save()
+    solution = alice.get(f"/api/questions/{question.pk}/solution/").json()
+    assert solution["variant"] == 1 and solution["answers"] == answered.instance["answers"]
