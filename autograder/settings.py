@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from here, not from a CDN (see SPECTACULAR_SETTINGS)
+    "django_htmx",  # the web UI's htmx, served from here ({% htmx_script %})
     "exercises",
 ]
 
@@ -157,8 +158,16 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
-# Signing in with a browser is DRF's login page; afterwards the API docs (session auth works there).
-LOGIN_URL = "/api-auth/login/"
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # MathJax for the web UI's LaTeX, from the django-static-mathjax package: its TeX-to-HTML
+    # bundle and what that loads, not the package's 2,700 other files
+    "exercises.static_finders.MathJaxFinder",
+]
+# Pages that need a login send people to the web UI's sign-in page, which leads to its home page;
+# DRF's login page (/api-auth/login/) still leads to the API docs.
+LOGIN_URL = "ui-sign-in"
 LOGIN_REDIRECT_URL = "/api/docs/"
 
 # Request limits: a submission is a few KB; anything far larger is refused with 413.

@@ -1,20 +1,19 @@
-"""URL map: the REST API under /api/, its schema and docs, the admin; / leads to the docs."""
+"""URL map: the REST API under /api/, its schema and docs, the admin; the students' web UI at /."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from exercises.api import api_not_found
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="api-docs"), name="home"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api-auth/", include("rest_framework.urls")),
     path("api/", include("exercises.api_urls")),
-    re_path(r"^api/", api_not_found),  # last: a JSON 404 for any other /api/ URL
+    re_path(r"^api/", api_not_found),  # last of /api/: a JSON 404 for any other /api/ URL
+    path("", include("exercises.web_urls")),  # the web UI: sign in, courses, questions
 ]
 
 # The API's {"detail", "code"} form for Django's own 400 and 500 pages too.

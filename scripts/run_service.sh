@@ -71,7 +71,8 @@ case "$debug" in
         ;;
 esac
 SERVER_PID=$!
-echo "serving on http://$HOST:$PORT/ (API docs at /api/docs/); Ctrl-C stops web and worker"
+echo "serving on http://$HOST:$PORT/: open it in a browser and sign in with a demo login above (the web UI;"
+echo "API docs at http://$HOST:$PORT/api/docs/); Ctrl-C stops web and worker"
 # A worker that dies (killed, out of memory) is started again: the web server keeps taking
 # submissions, and the sweeper re-sends what the dead one held. One that dies 5 times within a
 # minute is broken, not unlucky: then, or when the web server exits, stop() ends both.

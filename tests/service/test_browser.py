@@ -1,6 +1,7 @@
 """In a real browser (Debian's chromium driven by Playwright) against the service as `make run`
-starts it: the API docs page works on a closed network, and a student can sign in, submit
-answers through the docs' "Try it out" and get them graded by the worker.
+starts it: the API docs page works on a closed network, a student can sign in, submit answers
+through the docs' "Try it out" and get them graded by the worker, and the same through the web
+UI (exercises/web.py): its answer form, htmx polling and MathJax, all served by the service.
 
 Every request the browser makes outside the service is refused and recorded, so a page that
 still loads a script from a CDN fails here instead of rendering blank for a course on a closed
@@ -9,9 +10,11 @@ network. Skipped locally when chromium or Playwright is missing; FAILS under CI=
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 
 import pytest
 from helpers_service import STUDENT_PASSWORD, running_service
@@ -102,8 +105,7 @@ def operation(page, method: str, path: str):
 
 
 def test_docs_render_from_our_own_files(page, service):
-    page.goto(f"{service.base}/")  # the site's root leads to the docs
-    assert page.url == f"{service.base}/api/docs/"
+    page.goto(f"{service.base}/api/docs/")
     page.wait_for_load_state("networkidle")
     assert page.outside == [], f"the docs page fetched from outside the service: {page.outside}"
     submit = operation(page, "post", "/api/questions/{question_id}/submissions/")
@@ -149,3 +151,61 @@ def test_browsable_api_shows_the_students_course(page, service):
     listing = page.locator(".response-info").inner_text()
     assert '"count": 1' in listing and "demo" in listing.lower()
     assert page.outside == []
+
+
+def demo_student_variant(service, question_id: int) -> dict:
+    """The demo student's stored variant of the question (its instance, answers included), read
+    from the service's database as the staff API would show it."""
+    with contextlib.closing(sqlite3.connect(service.var_dir / "db.sqlite3")) as db:
+        (instance,) = db.execute(
+            "select v.instance from exercises_variant v join auth_user u on u.id = v.student_id "
+            "where u.username = 'demo-student' and v.question_id = ? order by v.number desc",
+            (question_id,),
+        ).fetchone()
+    return json.loads(instance)
+
+
+def stored_submissions(service, question_id: int) -> int:
+    with contextlib.closing(sqlite3.connect(service.var_dir / "db.sqlite3")) as db:
+        (count,) = db.execute(
+            "select count(*) from exercises_submission s join exercises_variant v on v.id = s.variant_id "
+            "where v.question_id = ?",
+            (question_id,),
+        ).fetchone()
+    return count
+
+
+def test_student_answers_in_the_web_ui_and_sees_the_grade_without_reloading(page, service):
+    failed = []  # our own requests that failed (a missing MathJax font, a 500)
+    page.on("response", lambda response: failed.append(f"{response.status} {response.url}") if response.status >= 400 else None)
+    page.goto(f"{service.base}/")  # the site's root is the web UI: sign in first
+    page.wait_for_url("**/sign-in/?next=/")
+    page.get_by_label("Username").fill("demo-student")
+    page.get_by_label("Password").fill(STUDENT_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{service.base}/")
+    page.get_by_role("link", name="Forward pass", exact=True).click()
+    question_id = service.question_id("forward_layer")  # one no other test submits to
+    page.locator(f"a[href='/questions/{question_id}/']").click()
+    page.wait_for_url(f"**/questions/{question_id}/")
+    page.locator(".prompt mjx-container").first.wait_for()  # the prompt's LaTeX typeset by MathJax
+
+    instance = demo_student_variant(service, question_id)  # drawn when the page was opened
+    for name, value in instance["answers"].items():
+        page.locator(f"#answer-{name}").fill(repr(value))
+    page.evaluate("window.notReloaded = true")
+    submit = page.get_by_role("button", name="Submit answers")
+    submit.dblclick()  # a double click...
+    submit.click()  # ...and one more once the first answer is back: the same form, the same answers
+
+    result = page.locator("#submit-result.graded")
+    result.wait_for(timeout=60_000)  # polled every second until the worker has graded it
+    assert "Score: 10 of 10 points" in result.inner_text()
+    assert page.evaluate("window.notReloaded") is True  # swapped in by htmx, no reload
+    assert page.locator("#answer-form input[name^='answer.']").first.input_value() == repr(instance["answers"][instance["fields"][0]["name"]])
+    assert stored_submissions(service, question_id) == 1
+    posts = service.log_text().count(f"POST /questions/{question_id}/submit/ ")
+    assert posts >= 2, f"{posts} POST(s): the repeated form never reached the server"  # one stored all the same
+    assert "1 of 3 attempts used" in page.locator("#attempts").inner_text()
+    assert page.outside == [], f"the web UI fetched from outside the service: {page.outside}"
+    assert failed == [], failed

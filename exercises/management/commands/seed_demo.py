@@ -59,6 +59,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo course {course.code!r}: {created} new question(s).")
         for username, role, password, token in credentials:
             self.stdout.write(f"  {role:<10} username={username} password={password} token={token}")
+        self.stdout.write("Sign in to the web UI (the site's root) with a username and password; API clients send the token.")
 
     def create_sets(self, course: Course) -> int:
         """Add the demo sets and questions that are missing; never touch what is there.

@@ -1,0 +1,289 @@
+"""The web UI: server-rendered pages (Django templates) with htmx, for students and a little
+for the staff.
+
+Thin views, like exercises.api: who may see what comes from exercises.permissions (the same
+404s and 403s, with the same messages, as the REST API), what happens from exercises.services
+(variants, submitting, solutions), overviews from exercises.progress and exercises.results;
+exercises.answer_forms turns the answer form into answers. Every page needs a signed-in user;
+POSTs carry Django's CSRF token (htmx sends it in a header, see base.html).
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse
+from django.shortcuts import render, resolve_url
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from rest_framework.exceptions import APIException
+
+from exercises import answer_forms, progress, results, services
+from exercises.api import REFUSAL_STATUS, solution_unavailable
+from exercises.models import Question
+from exercises.permissions import (
+    STAFF_ROLES,
+    require_student,
+    submissions_for,
+    visible_problem_set,
+    visible_question,
+    visible_submission,
+)
+
+HISTORY_SHOWN = 50  # a student's latest submissions listed under the form
+
+
+class SignInView(auth_views.LoginView):
+    """Django's sign-in, leading to the home page (or to ?next=)."""
+
+    template_name = "exercises/sign_in.html"
+    redirect_authenticated_user = True
+    next_page = "ui-home"
+
+
+class SignOutView(auth_views.LogoutView):
+    """Django's sign-out (a POST), back to the sign-in page."""
+
+    next_page = "ui-sign-in"
+
+
+def is_htmx(request) -> bool:
+    """A request htmx made (it answers with a fragment, not a whole page)."""
+    return request.headers.get("HX-Request") == "true"
+
+
+def ui_view(view):
+    """Signed-in users only, and the permissions' refusals as the UI's error page.
+
+    Anonymous: redirected to sign in (an htmx request tells the browser to go there whole,
+    instead of swapping the sign-in page into a fragment). NotFound, PermissionDenied and the
+    API's other refusals: their status and message, the same text as the REST API's."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            if is_htmx(request):
+                page = urlparse(request.headers.get("HX-Current-URL", "")).path or resolve_url("ui-home")
+                response = HttpResponse(status=401)
+                response["HX-Redirect"] = f"{resolve_url(settings.LOGIN_URL)}?next={page}"
+                return response
+            return redirect_to_login(request.get_full_path())
+        try:
+            return view(request, *args, **kwargs)
+        except APIException as refused:
+            return error_page(request, refused.status_code, str(refused.detail))
+        except services.VariantUnavailable as error:
+            return error_page(request, 503, str(error))
+
+    return wrapped
+
+
+def error_page(request, status: int, message: str) -> HttpResponse:
+    template = "exercises/_error.html" if is_htmx(request) else "exercises/error.html"
+    return render(request, template, {"status": status, "message": message}, status=status)
+
+
+# --- overview pages ----------------------------------------------------------------------------
+
+
+@require_GET
+@ui_view
+def home(request):
+    """The user's courses and their problem sets."""
+    return render(request, "exercises/home.html", {"courses": progress.courses_for(request.user)})
+
+
+@require_GET
+@ui_view
+def problem_set_page(request, problem_set_id: int):
+    """A problem set's questions: a student's standing on each; for the staff, submission counts
+    and the gradebook."""
+    problem_set, role = visible_problem_set(request.user, problem_set_id)
+    staff = role in STAFF_ROLES
+    context = {
+        "problem_set": problem_set,
+        "role": role,
+        "staff": staff,
+        "window": progress.window(problem_set),
+        "questions": progress.staff_questions(problem_set) if staff else progress.student_questions(problem_set, request.user),
+    }
+    if staff:
+        context["gradebook_csv"] = reverse("api-gradebook", args=[problem_set.pk]) + "?format=csv"
+    return render(request, "exercises/problem_set.html", context)
+
+
+# --- a question: prompt, answer form, submissions ---------------------------------------------------
+
+
+@require_GET
+@ui_view
+def question_page(request, question_id: int):
+    """A student's own variant of the question with the answer form; for the staff, the
+    question's settings and where to look further."""
+    question, role = visible_question(request.user, question_id)
+    if role in STAFF_ROLES:
+        return render(request, "exercises/question_staff.html", staff_question_context(question))
+    return render(request, "exercises/question.html", question_context(request, question))
+
+
+def staff_question_context(question: Question) -> dict:
+    return {
+        "question": question,
+        "problem_set": question.problem_set,
+        "title": progress.kind_title(question),
+        "window": progress.window(question.problem_set),
+        "submissions": progress.submission_count(question),
+        "submissions_api": reverse("api-question-submissions", args=[question.pk]),
+    }
+
+
+def question_context(
+    request, question: Question, typed: dict | None = None, errors: dict | None = None, form_key: str = "", **extra
+) -> dict:
+    """What the question page shows a student: their variant as services.student_view gives it
+    (never answers), the form (holding `typed`, with `errors` per field, keeping a posted
+    `form_key`), attempts, history."""
+    student = request.user
+    variant = services.current_variant(question, student)
+    view = services.student_view(variant.instance, question.tolerance)
+    code = view["prompt"]["data"].get("code")
+    starter = code.get("starter", "") if isinstance(code, dict) else ""
+    return {
+        "question": question,
+        "problem_set": question.problem_set,
+        "title": progress.kind_title(question),
+        "window": progress.window(question.problem_set),
+        "variant": variant,
+        "view": view,
+        "code": code if isinstance(code, dict) else None,
+        "inputs": answer_forms.inputs(view["fields"], typed, errors, starter),
+        "form_key": form_key or answer_forms.new_form_key(),
+        "attempts_used": services.attempts_used(question, student),
+        "attempts_pending": services.attempts_pending(question, student),
+        "solution_available": services.solution_visible(question, student),
+        "history": history(student, question),
+        **extra,
+    }
+
+
+def history(student, question: Question) -> list:
+    """The student's own submissions of the question, newest first."""
+    return list(submissions_for(student, "student", question).order_by("-submitted_at", "-id")[:HISTORY_SHOWN])
+
+
+@require_POST
+@ui_view
+def submit(request, question_id: int):
+    """Submit the answer form. htmx gets the result box (queued, polling until graded; or the
+    refusal) and each field's error message; without htmx the whole page comes back."""
+    question, role = visible_question(request.user, question_id)
+    require_student(role, "submit answers")
+    answers = answer_forms.answers_from_post(request.POST)
+    form_key = request.POST.get("form_key", "")
+    variant = _variant_number(request.POST.get("variant", ""))
+    if not answer_forms.FORM_KEY.match(form_key) or variant is None:
+        refused = services.SubmissionRefused(
+            "This form is incomplete (an old or altered page?): reload the question and submit again.", "bad_form"
+        )
+        return submit_response(request, question, answers, refused=refused, status=400)
+    key = answer_forms.submission_key(form_key, variant, answers)
+    try:
+        submission, _ = services.submit(question, request.user, answers, idempotency_key=key, expected_variant=variant)
+    except services.SubmissionRefused as refused:
+        status = REFUSAL_STATUS.get(refused.code, 400)
+        return submit_response(request, question, answers, form_key, refused=refused, status=status)
+    submission, _ = visible_submission(request.user, submission.pk)  # with its variant and question loaded
+    return submit_response(request, question, answers, form_key, submission=submission)
+
+
+def _variant_number(text: str) -> int | None:
+    return int(text) if text.isdigit() and 0 < len(text) < 10 else None
+
+
+def submit_response(
+    request, question: Question, answers: dict, form_key: str = "", refused=None, submission=None, status: int = 200
+):
+    """The answer of a submit: a fragment for htmx, else the question page holding the answers
+    and the form's key (sending the same answers again is then one submission too)."""
+    errors = dict(getattr(refused, "fields", None) or {})
+    context = {"refused": refused, **result_context(submission)}
+    if not is_htmx(request):
+        page = question_context(request, question, answers, errors, form_key, **context)
+        return render(request, "exercises/question.html", page, status=status)
+    context["error_slots"] = [
+        (answer_forms.input_id(name) + "-error", errors.get(name, "")) for name in answers
+    ]
+    if submission is not None:
+        context.update(student_updates(request.user, question))
+    return render(request, "exercises/_submit_response.html", context, status=status)
+
+
+def student_updates(student, question: Question) -> dict:
+    """What else on the question page a submission changes: the history and attempts used."""
+    return {
+        "question": question,
+        "history": history(student, question),
+        "attempts_used": services.attempts_used(question, student),
+        "attempts_pending": services.attempts_pending(question, student),
+    }
+
+
+def result_context(submission) -> dict:
+    """The result box's context for a submission (none: an empty box)."""
+    if submission is None:
+        return {"submission": None}
+    return {
+        "submission": submission,
+        "pending": results.pending(submission),
+        "state": results.state_words(submission),
+        "penalties": services.penalty_notes(submission),
+        "field_feedback": results.field_feedback(submission),
+        "points_possible": submission.variant.question.points,
+    }
+
+
+@require_GET
+@ui_view
+def submission_page(request, submission_id: int):
+    """A submission's state, score and feedback: the result box htmx polls every second while
+    it is queued or being graded (then with the student's updated history), or a whole page."""
+    submission, role = visible_submission(request.user, submission_id)
+    question = submission.variant.question
+    context = {"question": question, "problem_set": question.problem_set, **result_context(submission)}
+    if not is_htmx(request):
+        return render(request, "exercises/submission.html", context)
+    if not context["pending"] and role not in STAFF_ROLES:
+        context.update(student_updates(request.user, question))
+    return render(request, "exercises/_submission_poll.html", context)
+
+
+@require_GET
+@ui_view
+def solution_page(request, question_id: int):
+    """The worked solution of the student's variant, once available. Showing it is recorded as
+    the REST API's solution view records it (the same services calls): that variant takes no
+    more submissions."""
+    question, role = visible_question(request.user, question_id)
+    require_student(role, "have solutions of their own variants")
+    if not services.solution_visible(question, request.user):
+        raise solution_unavailable(question, services.attempts_used(question, request.user))
+    variant = services.solution_variant(question, request.user)
+    services.mark_solution_seen(variant)
+    labels = {spec["name"]: spec.get("label") or spec["name"] for spec in variant.instance.get("fields", [])}
+    answers = [(labels.get(name, name), value) for name, value in variant.instance.get("answers", {}).items()]
+    return render(
+        request,
+        "exercises/solution.html",
+        {
+            "question": question,
+            "problem_set": question.problem_set,
+            "title": progress.kind_title(question),
+            "variant": variant,
+            "steps": variant.instance.get("solution", []),
+            "answers": answers,
+        },
+    )

@@ -1,0 +1,19 @@
+"""The web UI's routes (mounted at the site root by autograder/urls.py)."""
+
+from django.urls import path
+
+from exercises import (
+    api_urls,  # noqa: F401 - registers the "id" path converter
+    web,
+)
+
+urlpatterns = [
+    path("", web.home, name="ui-home"),
+    path("sign-in/", web.SignInView.as_view(), name="ui-sign-in"),
+    path("sign-out/", web.SignOutView.as_view(), name="ui-sign-out"),
+    path("problem-sets/<id:problem_set_id>/", web.problem_set_page, name="ui-problem-set"),
+    path("questions/<id:question_id>/", web.question_page, name="ui-question"),
+    path("questions/<id:question_id>/submit/", web.submit, name="ui-submit"),
+    path("questions/<id:question_id>/solution/", web.solution_page, name="ui-solution"),
+    path("submissions/<id:submission_id>/", web.submission_page, name="ui-submission"),
+]

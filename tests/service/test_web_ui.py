@@ -1,0 +1,398 @@
+"""The web UI (exercises/web.py) through Django's test client: who sees which page, submitting
+through the answer form (one submission per form and answers, refusals next to the form with
+the typed text kept), polling the result, the worked solution, CSRF and times in the course's zone.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from helpers import reference_answers
+
+from exercises import answer_forms, services
+from exercises.models import Course, Membership, ProblemSet, Submission
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def question(make_question):
+    return make_question("forward_neuron", max_attempts=3, attempt_penalty=0.1)
+
+
+@pytest.fixture
+def outsider(make_user):
+    """A student of another course."""
+    user = make_user("mallory")
+    other = Course.objects.create(code="other", title="Another course")
+    Membership.objects.create(user=user, course=other, role="student")
+    return user
+
+
+@pytest.fixture
+def draft(course):
+    """A problem set released tomorrow (students do not see it yet)."""
+    now = timezone.now()
+    return ProblemSet.objects.create(
+        course=course, title="Draft week", release_at=now + timedelta(days=1), due_at=now + timedelta(days=8)
+    )
+
+
+def form_of(page: str) -> dict:
+    """The hidden inputs of the answer form on a question page."""
+    return {
+        name: re.search(rf'name="{name}" value="([^"]*)"', page).group(1) for name in ("form_key", "variant")
+    }
+
+
+def typed(answers: dict) -> dict:
+    """Answers as the form posts them (text inputs named answer.<field>)."""
+    return {f"answer.{name}": value if isinstance(value, str) else repr(value) for name, value in answers.items()}
+
+
+def post_answers(client, question, answers: dict, form: dict, **headers):
+    return client.post(f"/questions/{question.pk}/submit/", {**form, **typed(answers)}, **headers)
+
+
+def number_forms(value: float) -> set[str]:
+    """How a reference answer could appear on a page: as stored, and rounded as people write it."""
+    return {repr(value), f"{value:.12g}", f"{value:.6g}", f"{value:.4g}", f"{value:.3g}"}
+
+
+# --- who sees what -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method, path", [
+    ("get", "/"), ("get", "/problem-sets/{set}/"), ("get", "/questions/{question}/"),
+    ("post", "/questions/{question}/submit/"), ("get", "/questions/{question}/solution/"),
+])
+def test_anonymous_visitors_are_sent_to_sign_in(question, method, path):
+    url = path.format(set=question.problem_set_id, question=question.pk)
+    response = getattr(Client(), method)(url)
+    assert response.status_code == 302 and response["Location"] == f"/sign-in/?next={url}", response
+    fragment = getattr(Client(), method)(url, **HTMX, HTTP_HX_CURRENT_URL=f"http://testserver/questions/{question.pk}/")
+    assert fragment.status_code == 401 and fragment["HX-Redirect"] == f"/sign-in/?next=/questions/{question.pk}/"
+
+
+def test_signing_in_leads_home_and_signing_out_back(student):
+    client = Client()
+    page = client.get("/sign-in/")
+    assert page.status_code == 200 and '<label for="id_username">' in page.content.decode()
+    wrong = client.post("/sign-in/", {"username": "alice", "password": "nope"})
+    assert wrong.status_code == 200 and 'role="alert"' in wrong.content.decode()
+    response = client.post("/sign-in/", {"username": "alice", "password": "pw-alice"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert "Neural networks" in client.get("/").content.decode()
+    assert client.post("/sign-out/")["Location"] == "/sign-in/"
+    assert client.get("/").status_code == 302
+
+
+def test_home_lists_the_students_released_sets_with_times_window_and_score(
+    question, student, draft, settings, django_capture_on_commit_callbacks
+):
+    settings.TIME_ZONE = "Europe/Vienna"
+    alice = client_for(student)
+    with django_capture_on_commit_callbacks(execute=True):  # graded at once (eager Celery)
+        services.submit(question, student, {k: str(v) for k, v in reference_answers(question, student).items()})
+    page = alice.get("/").content.decode()
+    problem_set = question.problem_set
+    assert f'href="/problem-sets/{problem_set.pk}/"' in page and "Week 1" in page
+    assert "Draft week" not in page  # not released: students do not see it
+    due = timezone.localtime(problem_set.due_at)
+    assert f'<time datetime="{due.isoformat()}">' in page and due.isoformat().endswith(("+01:00", "+02:00"))
+    assert "10 / 10" in page  # the best score so far, of the set's points
+    assert "open" in page
+
+
+def test_home_of_an_instructor_lists_drafts_too(question, instructor, draft):
+    page = client_for(instructor).get("/").content.decode()
+    assert "Week 1" in page and "Draft week" in page and "not released yet" in page
+
+
+def test_a_problem_set_page_lists_the_students_questions(question, student):
+    page = client_for(student).get(f"/problem-sets/{question.problem_set_id}/").content.decode()
+    assert f'href="/questions/{question.pk}/"' in page and "Forward pass of one neuron" in page
+    assert "0 / 3" in page and "not attempted" in page
+    assert "gradebook" not in page.lower()
+
+
+def test_staff_see_submission_counts_and_the_gradebook_link(question, student, instructor, ta):
+    services.submit(question, student, {"in_3": "1"})
+    for user in (instructor, ta):
+        page = client_for(user).get(f"/problem-sets/{question.problem_set_id}/").content.decode()
+        assert f'href="/api/problem-sets/{question.problem_set_id}/gradebook/?format=csv"' in page
+        assert re.search(r"<td>1</td>\s*</tr>", page), page  # one submission of the question
+    staff_page = client_for(instructor).get(f"/questions/{question.pk}/").content.decode()
+    assert "no variants of their own" in staff_page and 'name="form_key"' not in staff_page
+
+
+@pytest.mark.parametrize("path, message", [
+    ("/problem-sets/{set}/", "No such problem set."),
+    ("/questions/{question}/", "No such question."),
+    ("/questions/{question}/solution/", "No such question."),
+])
+def test_another_courses_student_gets_the_same_404_as_for_a_missing_object(question, outsider, path, message):
+    client = client_for(outsider)
+    response = client.get(path.format(set=question.problem_set_id, question=question.pk))
+    missing = client.get(path.format(set=999999, question=999999))
+    assert response.status_code == missing.status_code == 404
+    assert message in response.content.decode() and message in missing.content.decode()
+    assert "Forward pass" not in response.content.decode()
+
+
+def test_an_instructor_of_another_course_sees_nothing_of_this_one(question, make_user):
+    teacher = make_user("other-teacher")
+    other = Course.objects.create(code="other", title="Another course")
+    Membership.objects.create(user=teacher, course=other, role="instructor")
+    client = client_for(teacher)
+    for path in (f"/problem-sets/{question.problem_set_id}/", f"/questions/{question.pk}/"):
+        assert client.get(path).status_code == 404
+    assert "Week 1" not in client.get("/").content.decode()
+
+
+def test_a_draft_is_a_404_for_students(draft, student, make_question):
+    from exercises.models import Question
+
+    hidden = Question.objects.create(problem_set=draft, kind="forward_neuron")
+    assert client_for(student).get(f"/problem-sets/{draft.pk}/").status_code == 404
+    assert client_for(student).get(f"/questions/{hidden.pk}/").status_code == 404
+
+
+def test_another_students_submission_is_a_404(question, student, make_user, course):
+    bob = make_user("bob")
+    Membership.objects.create(user=bob, course=course, role="student")
+    submission, _ = services.submit(question, student, {"in_3": "1"})
+    response = client_for(bob).get(f"/submissions/{submission.pk}/", **HTMX)
+    assert response.status_code == 404 and "No such submission." in response.content.decode()
+    assert client_for(student).get(f"/submissions/{submission.pk}/", **HTMX).status_code == 200
+
+
+# --- the question page -------------------------------------------------------------------------
+
+
+def test_the_question_page_shows_the_prompt_and_one_input_per_field(question, student):
+    page = client_for(student).get(f"/questions/{question.pk}/").content.decode()
+    view = services.student_view(services.current_variant(question, student).instance)
+    assert "A 2-1 feed-forward network" in page or view["prompt"]["text"][:20] in page
+    assert '<div class="tex">' in page  # the prompt is typeset by MathJax (served by us)
+    assert '/static/mathjax/tex-chtml.js' in page and "cdn" not in page.lower()
+    for field in view["fields"]:
+        input_id = answer_forms.input_id(field["name"])
+        assert f'<label for="{input_id}" class="tex">' in page
+        assert f'name="answer.{field["name"]}"' in page
+    assert "a number (with a decimal point" in page
+    assert re.search(r'name="form_key" value="[A-Za-z0-9_-]{16,}"', page)
+    assert 'name="variant" value="1"' in page
+    assert 'hx-headers=\'{"X-CSRFToken": "' in page
+
+
+def test_the_question_page_never_contains_the_reference_answers(make_question, student):
+    for kind in ("forward_neuron", "softmax_probabilities", "sgd_update"):
+        question = make_question(kind)
+        page = client_for(student).get(f"/questions/{question.pk}/").content.decode()
+        instance = services.current_variant(question, student).instance
+        shown = str(services.student_view(instance)["prompt"])  # numbers the prompt itself states
+        for name, value in instance["answers"].items():
+            for number in [value] if isinstance(value, (int, float)) else list(_flat(value)):
+                if not isinstance(number, float) or abs(number) < 1e-9:
+                    continue
+                for text in number_forms(number):
+                    if text not in shown:
+                        assert text not in page, (kind, name, text)
+        for step in instance["solution"]:
+            assert step["latex"] not in page
+
+
+def _flat(value):
+    if isinstance(value, list):
+        for item in value:
+            yield from _flat(item)
+    else:
+        yield value
+
+
+def test_vector_matrix_choice_and_code_fields_say_what_to_type(make_question, student):
+    alice = client_for(student)
+    softmax = alice.get(f"/questions/{make_question('softmax_probabilities').pk}/").content.decode()
+    assert "a vector of 4 numbers" in softmax and 'type="radio" name="answer.class"' in softmax
+    sgd = alice.get(f"/questions/{make_question('sgd_update', params={'notation': 'matrix', 'target': 'layer'}).pk}/")
+    assert re.search(r"a \d×\d matrix: rows separated by ; or new lines", sgd.content.decode())
+    code_question = make_question("code_softmax")
+    code = alice.get(f"/questions/{code_question.pk}/").content.decode()
+    starter = services.current_variant(code_question, student).instance["prompt"]["data"]["code"]["starter"]
+    assert 'class="code"' in code and "def softmax" in starter and "def softmax" in code
+
+
+# --- submitting ----------------------------------------------------------------------------------
+
+
+def test_a_form_posted_twice_with_the_same_key_stores_one_submission(question, student):
+    alice = client_for(student)
+    form = form_of(alice.get(f"/questions/{question.pk}/").content.decode())
+    answers = reference_answers(question, student)
+    first = post_answers(alice, question, answers, form, **HTMX)
+    second = post_answers(alice, question, answers, form, **HTMX)  # a double click, a retry
+    third = post_answers(alice, question, answers, form)  # the same without htmx
+    assert first.status_code == second.status_code == third.status_code == 200, first.content
+    assert Submission.objects.count() == 1
+    assert form_of(third.content.decode())["form_key"] == form["form_key"]  # the page sent back keeps its key
+    submission = Submission.objects.get()
+    assert submission.idempotency_key.startswith(f"ui:{form['form_key']}:")
+    fragment = first.content.decode()
+    assert f'hx-get="/submissions/{submission.pk}/" hx-trigger="every 1s"' in fragment
+    assert "queued" in fragment and 'id="history" hx-swap-oob="true"' in fragment
+    changed = post_answers(alice, question, {**answers, "in_3": "0.1"}, form, **HTMX)  # edited, sent again
+    assert changed.status_code == 200 and Submission.objects.count() == 2
+
+
+def test_polling_shows_the_grade_score_and_feedback_once_graded(question, student, django_capture_on_commit_callbacks):
+    alice = client_for(student)
+    form = form_of(alice.get(f"/questions/{question.pk}/").content.decode())
+    answers = {**reference_answers(question, student), "a_3": "0.123"}
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        post_answers(alice, question, answers, form, **HTMX)
+    submission = Submission.objects.get()
+    queued = alice.get(f"/submissions/{submission.pk}/", **HTMX).content.decode()
+    assert 'hx-trigger="every 1s"' in queued and "queued" in queued
+    for send in sent:
+        send()  # the worker grades it (eager Celery)
+    graded = alice.get(f"/submissions/{submission.pk}/", **HTMX).content.decode()
+    assert "hx-trigger" not in graded  # polling stops
+    assert "<strong>graded</strong>" in graded and "Score: <strong>5</strong> of 10 points" in graded
+    assert "fb-correct" in graded and "fb-incorrect" in graded  # per-field feedback
+    assert 'id="attempts" hx-swap-oob="true"' in graded and "1 of 3 attempts used" in graded
+    whole = alice.get(f"/submissions/{submission.pk}/").content.decode()
+    assert "<html" in whole and "Score:" in whole
+
+
+def test_penalties_are_named(question, student, django_capture_on_commit_callbacks):
+    alice = client_for(student)
+    answers = reference_answers(question, student)
+    for _ in range(2):
+        form = form_of(alice.get(f"/questions/{question.pk}/").content.decode())
+        with django_capture_on_commit_callbacks(execute=True):
+            post_answers(alice, question, answers, form, **HTMX)
+    second = Submission.objects.order_by("pk").last()
+    page = alice.get(f"/submissions/{second.pk}/", **HTMX).content.decode()
+    assert "Score: <strong>9</strong> of 10 points" in page
+    assert "Attempt 2: 10 % off for 1 earlier attempt (10 % each)." in page  # services.penalty_notes, as the API
+
+
+def test_a_refused_submission_shows_its_message_and_keeps_the_typed_text(question, student):
+    alice = client_for(student)
+    form = form_of(alice.get(f"/questions/{question.pk}/").content.decode())
+    problem_set = question.problem_set
+    problem_set.due_at = problem_set.release_at + timedelta(minutes=1)
+    problem_set.late_until = None
+    problem_set.save()
+    answers = {"in_3": "0.731 typed late", "a_3": "1/(1+e^-1)"}
+    htmx = post_answers(alice, question, answers, form, **HTMX)
+    assert htmx.status_code == 403
+    assert "Not submitted:</strong> this problem set closed at" in htmx.content.decode()
+    page = post_answers(alice, question, answers, form)  # without htmx: the page, answers in place
+    assert page.status_code == 403
+    text = page.content.decode()
+    assert "this problem set closed at" in text
+    assert 'value="0.731 typed late"' in text and 'value="1/(1+e^-1)"' in text
+    assert "Traceback" not in text and not Submission.objects.exists()
+
+
+def test_unreadable_answers_are_named_next_to_their_inputs(question, student):
+    alice = client_for(student)
+    form = form_of(alice.get(f"/questions/{question.pk}/").content.decode())
+    answers = {"in_3": "0,5", "a_3": "1.2.3"}
+    htmx = post_answers(alice, question, answers, form, **HTMX)
+    assert htmx.status_code == 400, htmx.content
+    fragment = htmx.content.decode()
+    assert "Not submitted:</strong>" in fragment and "could not be read" in fragment
+    for name in answers:  # each message swapped into its field's error slot
+        slot = re.search(rf'<p class="field-error" id="answer-{name}-error" hx-swap-oob="true">([^<]+)</p>', fragment)
+        assert slot and slot.group(1).strip(), (name, fragment)
+    page = post_answers(alice, question, answers, form).content.decode()  # without htmx
+    assert 'value="0,5"' in page and 'value="1.2.3"' in page and 'aria-invalid="true"' in page
+    assert re.search(r'id="answer-in_3-error">[^<]*\S', page)
+    assert not Submission.objects.exists()
+
+
+def test_answers_to_a_variant_no_longer_current_are_refused(make_question, student, django_capture_on_commit_callbacks):
+    question = make_question("forward_neuron", fresh_variant_per_attempt=True, max_attempts=3)
+    alice = client_for(student)
+    form = form_of(alice.get(f"/questions/{question.pk}/").content.decode())
+    assert form["variant"] == "1"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.submit(question, student, {"in_3": "1"})  # another tab: the student moved on to variant 2
+    response = post_answers(alice, question, {"in_3": "2"}, form, **HTMX)
+    assert response.status_code == 409 and "reload the question" in response.content.decode()
+    assert Submission.objects.count() == 1
+    assert 'name="variant" value="2"' in alice.get(f"/questions/{question.pk}/").content.decode()
+
+
+def test_a_form_without_its_key_is_refused_without_a_trace(question, student):
+    response = client_for(student).post(f"/questions/{question.pk}/submit/", {"answer.in_3": "1"}, **HTMX)
+    assert response.status_code == 400 and "reload the question" in response.content.decode()
+    assert not Submission.objects.exists()
+
+
+def test_staff_cannot_submit(question, instructor):
+    response = client_for(instructor).post(f"/questions/{question.pk}/submit/", {"answer.in_3": "1"})
+    assert response.status_code == 403 and "instructors and TAs have no variants" in response.content.decode()
+
+
+def test_posts_need_the_csrf_token(question, student):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(student)
+    page = client.get(f"/questions/{question.pk}/").content.decode()
+    form = form_of(page)
+    refused = client.post(f"/questions/{question.pk}/submit/", {**form, "answer.in_3": "1"}, **HTMX)
+    assert refused.status_code == 403 and not Submission.objects.exists()
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)  # what htmx sends (hx-headers)
+    accepted = client.post(f"/questions/{question.pk}/submit/", {**form, "answer.in_3": "1"}, HTTP_X_CSRFTOKEN=token, **HTMX)
+    assert accepted.status_code == 200 and Submission.objects.count() == 1
+
+
+# --- the worked solution ---------------------------------------------------------------------------
+
+
+def test_the_solution_link_appears_when_available_and_opening_it_is_recorded(make_question, student):
+    question = make_question("forward_neuron", max_attempts=1)
+    alice = client_for(student)
+    before = alice.get(f"/questions/{question.pk}/").content.decode()
+    assert f'href="/questions/{question.pk}/solution/"' not in before
+    early = alice.get(f"/questions/{question.pk}/solution/")
+    assert early.status_code == 403 and "The solution becomes available once" in early.content.decode()
+    submission, _ = services.submit(question, student, {"in_3": "1"})
+    services.grade_submission_now(submission.pk)  # the one attempt is used
+    page = alice.get(f"/questions/{question.pk}/").content.decode()
+    assert f'href="/questions/{question.pk}/solution/"' in page
+    assert page.index("takes no more") < page.index(f'href="/questions/{question.pk}/solution/"')  # warned first
+    solution = alice.get(f"/questions/{question.pk}/solution/")
+    assert solution.status_code == 200
+    instance = services.current_variant(question, student).instance
+    assert instance["solution"][0]["latex"] in solution.content.decode()
+    assert services.current_variant(question, student).solution_seen_at is not None  # as the API records it
+    after = alice.get(f"/questions/{question.pk}/").content.decode()
+    assert "You have seen the worked solution of this variant" in after
+
+
+def test_times_and_penalty_of_the_late_window(question, student):
+    problem_set = question.problem_set
+    problem_set.due_at = timezone.now() - timedelta(minutes=5)
+    problem_set.release_at = problem_set.due_at - timedelta(days=1)
+    problem_set.save()
+    page = client_for(student).get("/").content.decode()
+    assert "late window: −50 %" in page
+
+
+def test_the_root_is_the_ui_and_the_api_docs_stay(student):
+    assert Client().get("/")["Location"].startswith("/sign-in/")
+    assert Client().get("/api/docs/").status_code == 200
