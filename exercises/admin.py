@@ -23,6 +23,7 @@ from exercises import services
 from exercises.models import (
     AuditEntry,
     Course,
+    Extension,
     Membership,
     ProblemSet,
     Question,
@@ -150,6 +151,23 @@ class ProblemSetAdmin(ModelAdmin):
             return super().save_model(request, obj, form, change)
         stored = ProblemSet.objects.get(pk=obj.pk)
         services.update_problem_set(stored, {name: form.cleaned_data[name] for name in form.changed_data}, request.user)
+
+
+@admin.register(Extension)
+class ExtensionAdmin(ModelAdmin):
+    """Read here; granted and taken back through the API (or services), which rescore and audit."""
+
+    list_display = ["problem_set", "student", "due_at", "late_until", "reason", "granted_by", "granted_at"]
+    search_fields = ["student__username", "problem_set__title"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Question)

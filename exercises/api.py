@@ -58,12 +58,13 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from autograder.db_connections import connection_lost
-from exercises import services
+from exercises import extensions, services
 from exercises.models import AuditEntry, Course, Membership, Question
 from exercises.permissions import (
     INSTRUCTOR,
     STUDENT,
     course_student,
+    course_student_named,
     member_course,
     problem_sets_for,
     require_course_creator,
@@ -78,6 +79,8 @@ from exercises.permissions import (
 from exercises.serializers import (
     CourseSerializer,
     ErrorSerializer,
+    ExtensionGrantSerializer,
+    ExtensionSerializer,
     GradebookSerializer,
     KindSerializer,
     MembershipCreateSerializer,
@@ -645,6 +648,64 @@ def audit_question_edit(question: Question, before: dict, actor) -> None:
         )
 
 
+class ExtensionListView(ApiView):
+    """Per-student extensions of a problem set (instructors grant them; TAs read them)."""
+
+    serializer_class = ExtensionSerializer
+
+    @extend_schema(
+        summary="The set's per-student extensions (instructors and TAs)",
+        responses={200: ExtensionSerializer(many=True), **errors(403, 404)},
+    )
+    def get(self, request, problem_set_id: int):
+        problem_set, role = visible_problem_set(request.user, problem_set_id)
+        require_staff(role, "see extensions")
+        rows = problem_set.extensions.select_related("student", "granted_by").order_by("student__username")
+        return self.paginated(rows, ExtensionSerializer)
+
+    @extend_schema(
+        summary="Give a student their own deadlines, or change them (instructors)",
+        description="The student's submissions are late or on time by their own due time from now on; "
+        "graded ones are rescored at once (from the stored raw scores) and it is audited. An extension "
+        "never makes a deadline earlier than the set's. Worked solutions open to the whole class once "
+        "the last extended student's deadline has passed too. 201 when new, 200 when changed.",
+        request=ExtensionGrantSerializer,
+        responses={201: ExtensionSerializer, 200: ExtensionSerializer, **errors(400, 403, 404)},
+    )
+    def post(self, request, problem_set_id: int):
+        problem_set, role = visible_problem_set(request.user, problem_set_id)
+        require_instructor(role, "grant extensions")
+        serializer = ExtensionGrantSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        student = course_student_named(problem_set.course_id, data["username"])
+        existed = problem_set.extensions.filter(student=student).exists()
+        try:
+            extension = extensions.grant(problem_set, student, data["due_at"], data.get("late_until"), data["reason"], request.user)
+        except extensions.ExtensionError as error:
+            raise ApiError(400, str(error), "bad_extension") from None
+        return Response(ExtensionSerializer(extension).data, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
+
+
+class ExtensionDetailView(ApiView):
+    """One student's extension; instructors take it back."""
+
+    serializer_class = ExtensionSerializer
+
+    @extend_schema(
+        summary="Take a student's extension back (instructors)",
+        description="Their submissions after the set's due time are late again, rescored at once.",
+        responses={204: None, **errors(403, 404)},
+    )
+    def delete(self, request, problem_set_id: int, student_id: int):
+        problem_set, role = visible_problem_set(request.user, problem_set_id)
+        require_instructor(role, "take extensions back")
+        student = course_student(problem_set.course_id, student_id)
+        if not extensions.revoke(problem_set, student, request.user):
+            raise NotFound("This student has no extension for this problem set.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class QuestionListView(ApiView):
     """A problem set's questions; instructors add them."""
 
@@ -744,6 +805,7 @@ class VariantView(ApiView):
         used = services.attempts_used(question, student)
         pending = services.attempts_pending(question, student)
         problem_set = question.problem_set
+        deadlines = extensions.deadlines_for(problem_set, student.pk)  # the student's own
         return {
             **services.student_view(variant.instance, question.tolerance),
             "question": question.pk,
@@ -755,8 +817,8 @@ class VariantView(ApiView):
             "attempts_pending": pending,
             "attempts_left": attempts_left(question, used + pending),
             "release_at": problem_set.release_at,
-            "due_at": problem_set.due_at,
-            "late_until": problem_set.late_until,
+            "due_at": deadlines.due_at,
+            "late_until": deadlines.late_until,
             "late_penalty": problem_set.late_penalty,
             "solution_available": services.solution_visible(question, student),
             "solution_seen_at": variant.solution_seen_at,
@@ -898,15 +960,14 @@ class SubmissionDetailView(ApiView):
 
 
 def solution_unavailable(question: Question, used: int) -> ApiError:
-    problem_set = question.problem_set
-    due = timezone.localtime(max(problem_set.due_at, problem_set.late_until or problem_set.due_at)).isoformat()
+    due = timezone.localtime(extensions.solutions_open_at(question.problem_set)).isoformat()
     if question.max_attempts:
         message = (
             f"The solution becomes available once you have used all {question.max_attempts} attempts "
-            f"(you have used {used}) or once the problem set closes at {due}."
+            f"(you have used {used}) or once the problem set has closed for everyone, at {due}."
         )
     else:
-        message = f"The solution becomes available once the problem set closes at {due}."
+        message = f"The solution becomes available once the problem set has closed for everyone, at {due}."
     return ApiError(403, message, "solution_not_available", available_at=due)
 
 

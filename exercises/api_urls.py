@@ -41,6 +41,12 @@ urlpatterns = [
     path("problem-sets/<id:problem_set_id>/", api.ProblemSetDetailView.as_view(), name="api-problem-set-detail"),
     path("problem-sets/<id:problem_set_id>/questions/", api.QuestionListView.as_view(), name="api-questions"),
     path("problem-sets/<id:problem_set_id>/gradebook/", api.GradebookView.as_view(), name="api-gradebook"),
+    path("problem-sets/<id:problem_set_id>/extensions/", api.ExtensionListView.as_view(), name="api-extensions"),
+    path(
+        "problem-sets/<id:problem_set_id>/extensions/<id:student_id>/",
+        api.ExtensionDetailView.as_view(),
+        name="api-extension-detail",
+    ),
     path("questions/<id:question_id>/", api.QuestionDetailView.as_view(), name="api-question-detail"),
     path("questions/<id:question_id>/variant/", api.VariantView.as_view(), name="api-question-variant"),
     path(

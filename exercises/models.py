@@ -60,6 +60,27 @@ class ProblemSet(models.Model):
         return self.title
 
 
+class Extension(models.Model):
+    """One student's own deadlines for a problem set (an accommodation, an illness): never earlier
+    than the set's own (see exercises.extensions.merged)."""
+
+    problem_set = models.ForeignKey(ProblemSet, on_delete=models.CASCADE, related_name="extensions")
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="extensions")
+    due_at = models.DateTimeField()
+    late_until = models.DateTimeField(null=True, blank=True)  # null: the set's late window, if it ends later
+    reason = models.CharField(max_length=200, blank=True)
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    granted_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["problem_set", "student"], name="one_extension_per_student"),
+            models.CheckConstraint(
+                condition=Q(late_until__isnull=True) | Q(late_until__gte=models.F("due_at")), name="extension_late_after_due"
+            ),
+        ]
+
+
 class Question(models.Model):
     problem_set = models.ForeignKey(ProblemSet, on_delete=models.CASCADE, related_name="questions")
     position = models.PositiveIntegerField(default=0)

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 from django.utils import timezone
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
 from exercises import services, sql
 from exercises.models import Course, Membership, ProblemSet, Question, Submission
@@ -98,6 +98,19 @@ def course_student(course_id: int, user_id: int):
     )
     if membership is None:
         raise NotFound("No such student in this course.")
+    return membership.user
+
+
+def course_student_named(course_id: int, username: str):
+    """The student of the course with that username; 400 naming it otherwise (an instructor
+    typing a name gets told, where an id in a URL is a 404)."""
+    membership = (
+        Membership.objects.select_related("user")
+        .filter(course_id=course_id, user__username=username, role=STUDENT)
+        .first()
+    )
+    if membership is None:
+        raise ValidationError({"username": f"{username!r} is not a student of this course."})
     return membership.user
 
 

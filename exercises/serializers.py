@@ -22,7 +22,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from autograder.answers import Tolerance
-from exercises.models import Course, Membership, ProblemSet, Question, Submission
+from exercises.models import Course, Extension, Membership, ProblemSet, Question, Submission
 from exercises.permissions import is_released
 from exercises.services import (
     PARAMS_CHECK_SEEDS,
@@ -336,6 +336,35 @@ class QuestionSerializer(StrictMixin, serializers.ModelSerializer):
             if problem:
                 error = serializers.ErrorDetail(problem, code="bad_tolerance")
                 raise serializers.ValidationError({"tolerance": [error]})
+        return attrs
+
+
+class ExtensionSerializer(serializers.ModelSerializer):
+    student = serializers.IntegerField(source="student_id", read_only=True)
+    username = serializers.CharField(source="student.username", read_only=True)
+    due_at = LocalDateTimeField(read_only=True)
+    late_until = LocalDateTimeField(read_only=True)
+    granted_by = serializers.CharField(source="granted_by.username", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Extension
+        fields = ["student", "username", "due_at", "late_until", "reason", "granted_by", "granted_at"]
+        read_only_fields = fields
+
+
+class ExtensionGrantSerializer(StrictMixin, serializers.Serializer):
+    """Who gets which deadlines; a student who already has an extension gets these instead."""
+
+    username = serializers.CharField(max_length=150, help_text="a student of the course")
+    due_at = LocalDateTimeField(help_text="their due time (never earlier than the set's: the later one counts)")
+    late_until = LocalDateTimeField(
+        required=False, allow_null=True, help_text="end of their late window; null: the set's, if it ends later"
+    )
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("late_until") and attrs["late_until"] < attrs["due_at"]:
+            raise serializers.ValidationError({"late_until": "The late window must end after the due time."})
         return attrs
 
 

@@ -59,6 +59,7 @@ from autograder.code_grading import (
 )
 from autograder.grading import GradingPolicy, apply_penalties, blank, grade_submission
 from autograder.sandbox.script import storable_text
+from exercises import extensions
 from exercises.models import AuditEntry, Membership, ProblemSet, Question, Submission, Variant
 from exercises.sql import (
     RowLoader,
@@ -274,11 +275,11 @@ def attempts_pending(question: Question, student) -> int:
 def solution_visible(question: Question, student, now: datetime | None = None) -> bool:
     """The worked solution is shown once the student is out of attempts or the set has closed.
 
-    "Closed" is the end of the late window when there is one, so students still allowed to
-    submit late never see the solution.
+    "Closed" is the end of the late window when there is one, and of every student's extension
+    (exercises.extensions), so nobody still allowed to submit can be handed the solution.
     """
     now = now or timezone.now()
-    if now >= _closes_at(question.problem_set):
+    if now >= extensions.solutions_open_at(question.problem_set):
         return True
     return bool(question.max_attempts) and attempts_used(question, student) >= question.max_attempts
 
@@ -313,7 +314,7 @@ def submit(
     if idempotency_key and (replayed := _replay_of_key(student.pk, idempotency_key, question, answers)):
         return replayed, False
     check_answers_format(answers)
-    late = _check_window(question.problem_set, now)
+    late = _check_window(question.problem_set, now, student.pk)
     if question.fresh_variant_per_attempt:
         return _submit_to_fresh_variant(question, student, answers, idempotency_key, late, expected_variant)
     variant_id, number, fields, solution_seen = _answer_fields(question, student)
@@ -497,24 +498,24 @@ def _check_field_names(fields: list[dict], answers: dict) -> None:
         raise SubmissionRefused(f"no answers given: fill in at least one of {names}", "empty_answers")
 
 
-def _check_window(problem_set: ProblemSet, now: datetime) -> bool:
-    """Whether the submission is late; refuses before release and after the (late) deadline."""
+def _check_window(problem_set: ProblemSet, now: datetime, student_id: int) -> bool:
+    """Whether the submission is late; refuses before release and after the student's (late)
+    deadline. Before the set's own due time no extension can matter, so none is read."""
     if now < problem_set.release_at:
         raise SubmissionRefused(f"this problem set opens at {_local(problem_set.release_at)}", "not_released")
     if now <= problem_set.due_at:
         return False
-    if problem_set.late_until is not None and now <= problem_set.late_until:
+    deadlines = extensions.deadlines_for(problem_set, student_id)
+    if now <= deadlines.due_at:
+        return False
+    if deadlines.late_until is not None and now <= deadlines.late_until:
         return True
-    raise SubmissionRefused(f"this problem set closed at {_local(_closes_at(problem_set))}", "closed")
+    raise SubmissionRefused(f"this problem set closed at {_local(deadlines.closes_at)}", "closed")
 
 
 def _local(moment: datetime) -> str:
     """A time as students read it: in the course's time zone (AUTOGRADER_TIME_ZONE), with its offset."""
     return timezone.localtime(moment).isoformat()
-
-
-def _closes_at(problem_set: ProblemSet) -> datetime:
-    return max(problem_set.due_at, problem_set.late_until or problem_set.due_at)
 
 
 def _replay_of_key(student_id: int, key: str, question: Question, answers: Any) -> Submission | None:
@@ -1171,19 +1172,11 @@ def update_problem_set(problem_set: ProblemSet, changes: dict, actor) -> int:
             return 0
         rows = Submission.objects.filter(variant__question__problem_set=problem_set)
         if problem_set.due_at != before["due_at"]:  # queued, grading or failed rows too: scored later
-            rows.filter(late=True, submitted_at__lte=problem_set.due_at).update(late=False)
-            rows.filter(late=False, submitted_at__gt=problem_set.due_at).update(late=True)
-        questions = {q.pk: q for q in problem_set.questions.all()}
-        for question in questions.values():
-            question.problem_set = problem_set
-        graded = rows.filter(status=S.GRADED, raw_score__isnull=False).annotate(question_id=F("variant__question_id"))
-        diffs = []
-        for sub in graded.select_related("student").defer("code_runs").order_by("pk"):  # no variant: instances are large
-            diff = _score_change(sub, final_score(questions[sub.question_id], sub.raw_score, sub.attempt_number, sub.late))
-            if diff is not None:
-                diffs.append({**diff, "late": sub.late})
-                sub.score = diff["new"]
-                sub.save(update_fields=["score"])
+            extended = extensions.students_with_extensions(problem_set)
+            extensions.flag_late(rows.exclude(student_id__in=extended), problem_set.due_at)
+            for student_id, extension in extended.items():  # late by their own due time
+                extensions.flag_late(rows.filter(student_id=student_id), extensions.merged(problem_set, extension).due_at)
+        diffs = rescore(problem_set, rows)
         AuditEntry.objects.create(
             actor=actor,
             course_id=problem_set.course_id,
@@ -1199,6 +1192,23 @@ def update_problem_set(problem_set: ProblemSet, changes: dict, actor) -> int:
             },
         )
     return len(diffs)
+
+
+def rescore(problem_set: ProblemSet, rows) -> list[dict]:
+    """Rescore the graded submissions among `rows` (of the set) from their stored raw scores,
+    with the set's penalties and each row's late flag as they are now; the score changes."""
+    questions = {q.pk: q for q in problem_set.questions.all()}
+    for question in questions.values():
+        question.problem_set = problem_set
+    graded = rows.filter(status=S.GRADED, raw_score__isnull=False).annotate(question_id=F("variant__question_id"))
+    diffs = []
+    for sub in graded.select_related("student").defer("code_runs").order_by("pk"):  # no variant: instances are large
+        diff = _score_change(sub, final_score(questions[sub.question_id], sub.raw_score, sub.attempt_number, sub.late))
+        if diff is not None:
+            diffs.append({**diff, "late": sub.late})
+            sub.score = diff["new"]
+            sub.save(update_fields=["score"])
+    return diffs
 
 
 SHOWN_FIELDS = ("title", "release_at")

@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from exercises import services
+from exercises import extensions, services
 from exercises.models import Course, Membership, ProblemSet, Question
 from nncore.problems import get_kind
 
@@ -69,6 +69,7 @@ def world(db) -> dict[str, Any]:
     q_open, q_draft, q_closed = (make_question(ps, max_attempts=3) for ps in (open_ps, draft_ps, closed_ps))
     submission, _ = services.submit(q_open, users["student"], {"in_3": "1", "a_3": "0.5"})
     services.grade_submission_now(submission.pk)
+    extensions.grant(open_ps, users["classmate"], now + timedelta(days=2), None, "ill", users["instructor"])
     return {
         "users": users,
         "ids": {
@@ -81,6 +82,7 @@ def world(db) -> dict[str, Any]:
             "submission": submission.pk,
             "student_membership": Membership.objects.get(user=users["student"]).pk,
             "student_user": users["student"].pk,
+            "classmate_user": users["classmate"].pk,
             "ta_user": users["ta"].pk,
             "other_student_user": users["other_student"].pk,
         },
@@ -89,6 +91,10 @@ def world(db) -> dict[str, Any]:
 
 def problem_set_body(role: str) -> dict:
     return {"title": "Week 2", "release_at": iso(timedelta(hours=-1)), "due_at": iso(timedelta(days=3))}
+
+
+def extension_body(role: str) -> dict:
+    return {"username": "alice", "due_at": iso(timedelta(days=4)), "reason": "accommodation"}
 
 
 def question_body(role: str) -> dict:
@@ -169,6 +175,10 @@ ROWS = [
     Row("gradebook", "GET", "/api/problem-sets/{open_ps}/gradebook/", STAFF_READ),
     Row("gradebook-csv", "GET", "/api/problem-sets/{open_ps}/gradebook/?format=csv", STAFF_READ),
     Row("gradebook-accept-csv", "GET", "/api/problem-sets/{open_ps}/gradebook/", STAFF_READ, headers={"HTTP_ACCEPT": "text/csv"}),
+    Row("extensions-list", "GET", "/api/problem-sets/{open_ps}/extensions/", STAFF_READ),
+    Row("extensions-grant", "POST", "/api/problem-sets/{open_ps}/extensions/", INSTRUCTOR_CREATE, extension_body),
+    Row("extension-revoke", "DELETE", "/api/problem-sets/{open_ps}/extensions/{classmate_user}/", (401, 403, 403, 404, 403, 204, 404)),
+    Row("extension-revoke-none", "DELETE", "/api/problem-sets/{open_ps}/extensions/{student_user}/", (401, 403, 403, 404, 403, 404, 404)),
     Row("regrade-preview", "POST", "/api/questions/{q_open}/regrade/", INSTRUCTOR_ACT, {"changes": {"points": 5}, "apply": False}),
     Row("regrade-apply", "POST", "/api/questions/{q_open}/regrade/", INSTRUCTOR_ACT, {"changes": {"points": 5}, "apply": True}),
     Row("token", "POST", "/api/auth/token/", (400, 200, 200, 200, 200, 200, 200), token_body),

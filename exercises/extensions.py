@@ -1,0 +1,134 @@
+"""Per-student extensions: one student's own due time (and late window) for a problem set.
+
+An extension never makes a deadline earlier: a student's due time is the later of the set's and
+the extension's, and their late window ends at the latest of the two ends that come after it.
+Submissions are late by the student's own due time; worked solutions open for everyone once the
+last extended student's deadline has passed too, so answers shown to the class cannot reach a
+student who may still submit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Max
+
+from exercises.models import AuditEntry, Extension, ProblemSet, Submission
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """When a student's submissions turn late (due_at) and are refused (after closes_at)."""
+
+    due_at: datetime
+    late_until: datetime | None
+
+    @property
+    def closes_at(self) -> datetime:
+        return self.late_until or self.due_at
+
+
+class ExtensionError(ValueError):
+    """An extension that cannot be granted; the message says why."""
+
+
+def set_deadlines(problem_set: ProblemSet) -> Deadlines:
+    """The set's own deadlines (a late window ending before the due time is none)."""
+    late = problem_set.late_until if problem_set.late_until and problem_set.late_until > problem_set.due_at else None
+    return Deadlines(problem_set.due_at, late)
+
+
+def merged(problem_set: ProblemSet, extension: Extension | None) -> Deadlines:
+    """The set's deadlines with `extension` applied: never earlier than the set's own."""
+    own = set_deadlines(problem_set)
+    if extension is None:
+        return own
+    due = max(own.due_at, extension.due_at)
+    ends = [end for end in (own.late_until, extension.late_until) if end is not None and end > due]
+    return Deadlines(due, max(ends) if ends else None)
+
+
+def deadlines_for(problem_set: ProblemSet, student_id: int) -> Deadlines:
+    """A student's deadlines for the set (one query)."""
+    extension = Extension.objects.filter(problem_set=problem_set, student_id=student_id).first()
+    return merged(problem_set, extension)
+
+
+def solutions_open_at(problem_set: ProblemSet) -> datetime:
+    """When the set's worked solutions open to every student: after its own close and every
+    extended student's."""
+    closes = set_deadlines(problem_set).closes_at
+    latest = problem_set.extensions.aggregate(due=Max("due_at"), late=Max("late_until"))
+    return max(t for t in (closes, latest["due"], latest["late"]) if t is not None)
+
+
+def grant(problem_set: ProblemSet, student, due_at: datetime, late_until: datetime | None, reason: str, actor) -> Extension:
+    """Give (or change) a student's extension; their submissions are late or not by it from now
+    on, graded ones rescored at once. Audited."""
+    if late_until is not None and late_until < due_at:
+        raise ExtensionError("late_until must not be before due_at")
+    if due_at < problem_set.release_at:
+        raise ExtensionError("due_at must not be before the problem set's release time")
+    with transaction.atomic():
+        ProblemSet.objects.select_for_update().filter(pk=problem_set.pk).first()  # as deadline edits do
+        extension, _ = Extension.objects.update_or_create(
+            problem_set=problem_set,
+            student=student,
+            defaults={"due_at": due_at, "late_until": late_until, "reason": reason, "granted_by": actor},
+        )
+        rescored = relabel_late(problem_set, student.pk, merged(problem_set, extension))
+        _audit(problem_set, student, actor, "extension_granted", extension, rescored)
+    return extension
+
+
+def revoke(problem_set: ProblemSet, student, actor) -> bool:
+    """Take a student's extension back (their submissions after the set's due time are late
+    again, and rescored). False if they had none."""
+    with transaction.atomic():
+        ProblemSet.objects.select_for_update().filter(pk=problem_set.pk).first()
+        extension = Extension.objects.filter(problem_set=problem_set, student=student).first()
+        if extension is None:
+            return False
+        extension.delete()
+        rescored = relabel_late(problem_set, student.pk, set_deadlines(problem_set))
+        _audit(problem_set, student, actor, "extension_revoked", extension, rescored)
+    return True
+
+
+def relabel_late(problem_set: ProblemSet, student_id: int, deadlines: Deadlines) -> list[dict]:
+    """Mark the student's submissions of the set late or on time by `deadlines` and rescore
+    their graded ones from the stored raw scores; the score changes."""
+    from exercises.services import rescore  # services imports this module
+
+    rows = Submission.objects.filter(variant__question__problem_set=problem_set, student_id=student_id)
+    flag_late(rows, deadlines.due_at)
+    return rescore(problem_set, rows)
+
+
+def flag_late(rows, due_at: datetime) -> None:
+    """Late = submitted after `due_at`, for every row (queued, grading or failed ones are scored
+    with it later)."""
+    rows.filter(late=True, submitted_at__lte=due_at).update(late=False)
+    rows.filter(late=False, submitted_at__gt=due_at).update(late=True)
+
+
+def students_with_extensions(problem_set: ProblemSet) -> dict[int, Extension]:
+    return {e.student_id: e for e in problem_set.extensions.all()}
+
+
+def _audit(problem_set: ProblemSet, student, actor, action: str, extension: Extension, rescored: list[dict]) -> None:
+    AuditEntry.objects.create(
+        actor=actor,
+        course_id=problem_set.course_id,
+        action=action,
+        details={
+            "problem_set": problem_set.pk,
+            "student": student.pk,
+            "due_at": extension.due_at.isoformat(),
+            "late_until": extension.late_until.isoformat() if extension.late_until else None,
+            "reason": extension.reason,
+            "rescored": rescored,
+        },
+    )

@@ -1,0 +1,205 @@
+"""Per-student extensions: one student's own deadlines for a problem set.
+
+The default problem set (tests/conftest.py) was released an hour ago, is due in a day and takes
+late submissions for one more day at a 50 % penalty. Times are moved by editing the stored set,
+as the clock would move them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from django.utils import timezone
+from helpers import client_for, reference_answers
+
+from exercises import extensions, services
+from exercises.extensions import Deadlines
+from exercises.models import AuditEntry, Extension, ProblemSet, Submission
+from exercises.services import SubmissionRefused
+
+pytestmark = pytest.mark.django_db
+S = Submission.Status
+
+
+def ago(**delta) -> object:
+    return timezone.now() - timedelta(**delta)
+
+
+def ahead(**delta) -> object:
+    return timezone.now() + timedelta(**delta)
+
+
+def move(problem_set: ProblemSet, **times) -> None:
+    """Change the stored set's times (as time passing would), keeping the in-memory one in step;
+    released well before any of them."""
+    ProblemSet.objects.filter(pk=problem_set.pk).update(release_at=ago(days=10), **times)
+    problem_set.refresh_from_db()
+
+
+def submit_and_grade(question, student, answers) -> Submission:
+    question.refresh_from_db()
+    submission, _ = services.submit(question, student, answers)
+    return services.grade_submission_now(submission.pk)
+
+
+# --- the deadlines a student gets ---------------------------------------------------------------
+
+
+def test_an_extension_never_makes_a_deadline_earlier(problem_set):
+    own = extensions.set_deadlines(problem_set)
+    earlier = Extension(problem_set=problem_set, due_at=problem_set.due_at - timedelta(days=5))
+    assert extensions.merged(problem_set, earlier) == own
+    later = Extension(problem_set=problem_set, due_at=problem_set.due_at + timedelta(hours=3))
+    # the set's late window still ends later than the extended due time: it stays
+    assert extensions.merged(problem_set, later) == Deadlines(later.due_at, problem_set.late_until)
+    beyond = Extension(problem_set=problem_set, due_at=problem_set.late_until + timedelta(days=1))
+    assert extensions.merged(problem_set, beyond) == Deadlines(beyond.due_at, None)  # no late window after it
+    with_window = Extension(problem_set=problem_set, due_at=beyond.due_at, late_until=beyond.due_at + timedelta(days=1))
+    assert extensions.merged(problem_set, with_window).closes_at == with_window.late_until
+
+
+# --- submitting ---------------------------------------------------------------------------------
+
+
+def test_an_extended_student_is_on_time_where_a_classmate_is_late_or_closed(make_question, student, make_user, course, instructor, problem_set):
+    from exercises.models import Membership
+
+    bob = make_user("bob")
+    Membership.objects.create(user=bob, course=course, role=Membership.Role.STUDENT)
+    question = make_question()
+    extensions.grant(problem_set, student, ahead(days=5), None, "ill", instructor)
+    move(problem_set, due_at=ago(minutes=5), late_until=ahead(hours=1))
+    assert submit_and_grade(question, student, reference_answers(question, student)).score == 10.0
+    late = submit_and_grade(question, bob, reference_answers(question, bob))
+    assert late.late and late.score == 5.0
+
+    move(problem_set, late_until=ago(minutes=1))  # the set has closed for everyone else
+    question.refresh_from_db()
+    with pytest.raises(SubmissionRefused) as refused:
+        services.submit(question, bob, reference_answers(question, bob))
+    assert refused.value.code == "closed"
+    assert submit_and_grade(question, student, reference_answers(question, student)).score == 10.0
+
+
+def test_an_extension_closes_at_its_own_time(make_question, student, instructor, problem_set):
+    question = make_question()
+    move(problem_set, due_at=ago(hours=3), late_until=None)
+    extensions.grant(problem_set, student, ago(hours=2), ago(minutes=1), "", instructor)
+    question.refresh_from_db()
+    with pytest.raises(SubmissionRefused) as refused:
+        services.submit(question, student, reference_answers(question, student))
+    assert refused.value.code == "closed"
+    assert timezone.localtime(problem_set.extensions.get().late_until).isoformat() in refused.value.message
+
+
+# --- granting and taking back rescore at once ---------------------------------------------------
+
+
+def test_granting_after_the_fact_lifts_the_late_penalty_and_revoking_puts_it_back(make_question, student, instructor, problem_set):
+    question = make_question()
+    move(problem_set, due_at=ago(minutes=5))
+    late = submit_and_grade(question, student, reference_answers(question, student))
+    assert (late.late, late.score) == (True, 5.0)
+
+    extensions.grant(problem_set, student, ahead(days=1), None, "doctor's note", instructor)
+    late.refresh_from_db()
+    assert (late.late, late.score) == (False, 10.0)
+    granted = AuditEntry.objects.get(action="extension_granted")
+    assert granted.details["reason"] == "doctor's note" and granted.details["rescored"][0]["new"] == 10.0
+
+    assert extensions.revoke(problem_set, student, instructor)
+    late.refresh_from_db()
+    assert (late.late, late.score) == (True, 5.0)
+    assert AuditEntry.objects.filter(action="extension_revoked").exists()
+    assert not extensions.revoke(problem_set, student, instructor)
+
+
+def test_moving_the_sets_due_time_keeps_extended_students_on_their_own(make_question, student, make_user, course, instructor, problem_set):
+    from exercises.models import Membership
+
+    bob = make_user("bob")
+    Membership.objects.create(user=bob, course=course, role=Membership.Role.STUDENT)
+    question = make_question()
+    extensions.grant(problem_set, student, ahead(days=1, hours=12), None, "", instructor)
+    mine = submit_and_grade(question, student, reference_answers(question, student))
+    theirs = submit_and_grade(question, bob, reference_answers(question, bob))
+    services.update_problem_set(problem_set, {"due_at": ago(minutes=10), "late_until": ahead(days=1)}, instructor)
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.late, mine.score) == (False, 10.0)
+    assert (theirs.late, theirs.score) == (True, 5.0)
+
+
+def test_a_granted_extension_must_end_its_late_window_after_its_due_time(student, instructor, problem_set):
+    with pytest.raises(extensions.ExtensionError, match="late_until"):
+        extensions.grant(problem_set, student, ahead(days=3), ahead(days=2), "", instructor)
+    with pytest.raises(extensions.ExtensionError, match="release"):
+        extensions.grant(problem_set, student, ago(days=3), None, "", instructor)
+    assert not Extension.objects.exists()
+
+
+# --- worked solutions wait for the last extended student -----------------------------------------
+
+
+def test_solutions_stay_closed_while_an_extended_student_may_still_submit(make_question, student, make_user, course, instructor, problem_set):
+    from exercises.models import Membership
+
+    bob = make_user("bob")
+    Membership.objects.create(user=bob, course=course, role=Membership.Role.STUDENT)
+    question = make_question()
+    extensions.grant(problem_set, student, ahead(hours=5), None, "", instructor)
+    move(problem_set, due_at=ago(hours=2), late_until=ago(hours=1))
+    assert not services.solution_visible(question, bob)  # alice could be handed bob's solution
+    response = client_for(bob).get(f"/api/questions/{question.pk}/solution/")
+    assert response.status_code == 403
+    assert datetime.fromisoformat(response.json()["available_at"]) == problem_set.extensions.get().due_at
+    Extension.objects.update(due_at=ago(minutes=1))
+    assert services.solution_visible(question, bob) and services.solution_visible(question, student)
+
+
+# --- the API --------------------------------------------------------------------------------------
+
+
+def test_instructors_grant_list_and_take_back_extensions_through_the_api(make_question, student, instructor, ta, problem_set):
+    question = make_question()
+    teacher = client_for(instructor)
+    url = f"/api/problem-sets/{problem_set.pk}/extensions/"
+    due = ahead(days=7)
+    response = teacher.post(url, {"username": "alice", "due_at": due.isoformat(), "reason": "accommodation"}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["username"] == "alice" and response.json()["granted_by"] == instructor.username
+    again = teacher.post(url, {"username": "alice", "due_at": (due + timedelta(days=1)).isoformat()}, format="json")
+    assert again.status_code == 200 and Extension.objects.count() == 1
+    listed = client_for(ta).get(url).json()
+    assert [row["username"] for row in listed["results"]] == ["alice"]
+
+    variant = client_for(student).get(f"/api/questions/{question.pk}/variant/").json()
+    assert datetime.fromisoformat(variant["due_at"]) == due + timedelta(days=1)  # her own due time
+
+    assert teacher.delete(f"{url}{student.pk}/").status_code == 204
+    assert not Extension.objects.exists()
+    assert teacher.delete(f"{url}{student.pk}/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"username": "nobody", "due_at": "2030-01-01T00:00Z"}, "username"),
+        ({"username": "alice", "due_at": "2030-01-02T00:00Z", "late_until": "2030-01-01T00:00Z"}, "late_until"),
+        ({"username": "alice"}, "due_at"),
+        ({"username": "alice", "due_at": "2030-01-01T00:00Z", "extra": 1}, "extra"),
+    ],
+)
+def test_a_bad_extension_is_a_400_naming_the_field(student, instructor, problem_set, body, field):
+    response = client_for(instructor).post(f"/api/problem-sets/{problem_set.pk}/extensions/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.content.decode()
+    assert not Extension.objects.exists()
+
+
+def test_an_instructor_is_not_a_student_to_extend(instructor, problem_set):
+    response = client_for(instructor).post(
+        f"/api/problem-sets/{problem_set.pk}/extensions/", {"username": instructor.username, "due_at": "2030-01-01T00:00Z"}, format="json"
+    )
+    assert response.status_code == 400 and "not a student of this course" in response.content.decode()
