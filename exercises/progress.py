@@ -12,7 +12,8 @@ from datetime import datetime
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
-from exercises import services
+from exercises import extensions, services
+from exercises.extensions import Deadlines
 from exercises.models import Course, Membership, ProblemSet, Question, Submission
 from exercises.permissions import STAFF_ROLES, problem_sets_for
 from nncore.problems import CATALOGUE
@@ -21,14 +22,20 @@ NOT_RELEASED, OPEN, LATE, CLOSED = "not_released", "open", "late", "closed"
 GRADED = Submission.Status.GRADED
 
 
-def window(problem_set: ProblemSet, now: datetime | None = None) -> str:
+def window(problem_set: ProblemSet, student=None, now: datetime | None = None) -> str:
     """NOT_RELEASED, OPEN, LATE (submissions lose the late penalty) or CLOSED, judged by the
-    same check `services.submit` makes."""
+    same check `services.submit` makes: for `student`, by their own deadlines (an extension);
+    without one (the staff), by the set's."""
     try:
-        late = services._check_window(problem_set, now or timezone.now())
+        late = services.check_window(problem_set, now or timezone.now(), student.pk if student else None)
     except services.SubmissionRefused as refused:  # "not_released" or "closed"
         return refused.code
     return LATE if late else OPEN
+
+
+def deadlines(problem_set: ProblemSet, student=None) -> Deadlines:
+    """The due time and late window shown: the student's own (an extension), or the set's."""
+    return extensions.deadlines_for(problem_set, student.pk) if student else extensions.set_deadlines(problem_set)
 
 
 def kind_title(question: Question) -> str:
@@ -43,6 +50,7 @@ class SetSummary:
 
     problem_set: ProblemSet
     window: str
+    deadlines: Deadlines
     questions: int
     points: float
     score: float | None = None
@@ -78,7 +86,8 @@ def courses_for(user) -> list[CourseSummary]:
             summary.sets.append(
                 SetSummary(
                     problem_set,
-                    window(problem_set),
+                    window(problem_set, None if summary.is_staff else user),
+                    deadlines(problem_set, None if summary.is_staff else user),
                     row.get("questions", 0),
                     row.get("points") or 0.0,
                     None if summary.is_staff else scores.get(problem_set.pk, 0.0),

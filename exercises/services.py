@@ -314,7 +314,7 @@ def submit(
     if idempotency_key and (replayed := _replay_of_key(student.pk, idempotency_key, question, answers)):
         return replayed, False
     check_answers_format(answers)
-    late = _check_window(question.problem_set, now, student.pk)
+    late = check_window(question.problem_set, now, student.pk)
     if question.fresh_variant_per_attempt:
         return _submit_to_fresh_variant(question, student, answers, idempotency_key, late, expected_variant)
     variant_id, number, fields, solution_seen = _answer_fields(question, student)
@@ -498,14 +498,18 @@ def _check_field_names(fields: list[dict], answers: dict) -> None:
         raise SubmissionRefused(f"no answers given: fill in at least one of {names}", "empty_answers")
 
 
-def _check_window(problem_set: ProblemSet, now: datetime, student_id: int) -> bool:
-    """Whether the submission is late; refuses before release and after the student's (late)
-    deadline. Before the set's own due time no extension can matter, so none is read."""
+def check_window(problem_set: ProblemSet, now: datetime, student_id: int | None) -> bool:
+    """Whether a submission now is late; refuses before release and after the student's (late)
+    deadline (the set's own for None). Before the set's due time no extension can matter, so
+    none is read (the common case costs no query)."""
     if now < problem_set.release_at:
         raise SubmissionRefused(f"this problem set opens at {_local(problem_set.release_at)}", "not_released")
     if now <= problem_set.due_at:
         return False
-    deadlines = extensions.deadlines_for(problem_set, student_id)
+    if student_id is None:
+        deadlines = extensions.set_deadlines(problem_set)
+    else:
+        deadlines = extensions.deadlines_for(problem_set, student_id)
     if now <= deadlines.due_at:
         return False
     if deadlines.late_until is not None and now <= deadlines.late_until:

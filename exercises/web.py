@@ -108,7 +108,8 @@ def problem_set_page(request, problem_set_id: int):
         "problem_set": problem_set,
         "role": role,
         "staff": staff,
-        "window": progress.window(problem_set),
+        "window": progress.window(problem_set, None if staff else request.user),
+        "deadlines": progress.deadlines(problem_set, None if staff else request.user),
         "questions": progress.staff_questions(problem_set) if staff else progress.student_questions(problem_set, request.user),
     }
     if staff:
@@ -136,6 +137,7 @@ def staff_question_context(question: Question) -> dict:
         "problem_set": question.problem_set,
         "title": progress.kind_title(question),
         "window": progress.window(question.problem_set),
+        "deadlines": progress.deadlines(question.problem_set),
         "submissions": progress.submission_count(question),
         "submissions_api": reverse("api-question-submissions", args=[question.pk]),
     }
@@ -156,7 +158,8 @@ def question_context(
         "question": question,
         "problem_set": question.problem_set,
         "title": progress.kind_title(question),
-        "window": progress.window(question.problem_set),
+        "window": progress.window(question.problem_set, student),
+        "deadlines": progress.deadlines(question.problem_set, student),
         "variant": variant,
         "view": view,
         "code": code if isinstance(code, dict) else None,

@@ -203,3 +203,20 @@ def test_an_instructor_is_not_a_student_to_extend(instructor, problem_set):
         f"/api/problem-sets/{problem_set.pk}/extensions/", {"username": instructor.username, "due_at": "2030-01-01T00:00Z"}, format="json"
     )
     assert response.status_code == 400 and "not a student of this course" in response.content.decode()
+
+
+def test_the_web_pages_show_a_student_their_own_deadlines(make_question, student, make_user, course, instructor, problem_set, client):
+    from exercises.models import Membership
+
+    bob = make_user("bob")
+    Membership.objects.create(user=bob, course=course, role=Membership.Role.STUDENT)
+    question = make_question()
+    extensions.grant(problem_set, student, ahead(days=5), None, "", instructor)
+    move(problem_set, due_at=ago(hours=2), late_until=ago(hours=1))
+    client.force_login(student)
+    for url in ("/", f"/problem-sets/{problem_set.pk}/", f"/questions/{question.pk}/"):
+        page = client.get(url).content.decode()
+        assert "(your extension)" in page and ">open<" in page, url
+    client.force_login(bob)
+    page = client.get(f"/questions/{question.pk}/").content.decode()
+    assert "(your extension)" not in page and ">closed<" in page
