@@ -700,8 +700,7 @@ class ExtensionDetailView(ApiView):
     def delete(self, request, problem_set_id: int, student_id: int):
         problem_set, role = visible_problem_set(request.user, problem_set_id)
         require_instructor(role, "take extensions back")
-        student = course_student(problem_set.course_id, student_id)
-        if not extensions.revoke(problem_set, student, request.user):
+        if not extensions.revoke(problem_set, student_id, request.user):
             raise NotFound("This student has no extension for this problem set.")
         return Response(status=status.HTTP_204_NO_CONTENT)
 

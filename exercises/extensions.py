@@ -69,31 +69,35 @@ def grant(problem_set: ProblemSet, student, due_at: datetime, late_until: dateti
     on, graded ones rescored at once. Audited."""
     if late_until is not None and late_until < due_at:
         raise ExtensionError("late_until must not be before due_at")
-    if due_at < problem_set.release_at:
-        raise ExtensionError("due_at must not be before the problem set's release time")
     with transaction.atomic():
-        ProblemSet.objects.select_for_update().filter(pk=problem_set.pk).first()  # as deadline edits do
+        # locked as deadline edits lock it, and used as locked: an edit that committed while we
+        # waited is what the rescoring must apply
+        problem_set = ProblemSet.objects.select_for_update().get(pk=problem_set.pk)
+        if due_at < problem_set.release_at:
+            raise ExtensionError("due_at must not be before the problem set's release time")
+        before = Extension.objects.filter(problem_set=problem_set, student=student).first()
         extension, _ = Extension.objects.update_or_create(
             problem_set=problem_set,
             student=student,
             defaults={"due_at": due_at, "late_until": late_until, "reason": reason, "granted_by": actor},
         )
         rescored = relabel_late(problem_set, student.pk, merged(problem_set, extension))
-        _audit(problem_set, student, actor, "extension_granted", extension, rescored)
+        _audit(problem_set, student.pk, actor, "extension_granted", extension, rescored, before)
     return extension
 
 
-def revoke(problem_set: ProblemSet, student, actor) -> bool:
+def revoke(problem_set: ProblemSet, student_id: int, actor) -> bool:
     """Take a student's extension back (their submissions after the set's due time are late
-    again, and rescored). False if they had none."""
+    again, and rescored). False if they had none. By id: a student who has left the course
+    still has theirs taken back (it would keep the class's solutions closed)."""
     with transaction.atomic():
-        ProblemSet.objects.select_for_update().filter(pk=problem_set.pk).first()
-        extension = Extension.objects.filter(problem_set=problem_set, student=student).first()
+        problem_set = ProblemSet.objects.select_for_update().get(pk=problem_set.pk)
+        extension = Extension.objects.filter(problem_set=problem_set, student_id=student_id).first()
         if extension is None:
             return False
         extension.delete()
-        rescored = relabel_late(problem_set, student.pk, set_deadlines(problem_set))
-        _audit(problem_set, student, actor, "extension_revoked", extension, rescored)
+        rescored = relabel_late(problem_set, student_id, set_deadlines(problem_set))
+        _audit(problem_set, student_id, actor, "extension_revoked", extension, rescored)
     return True
 
 
@@ -118,17 +122,24 @@ def students_with_extensions(problem_set: ProblemSet) -> dict[int, Extension]:
     return {e.student_id: e for e in problem_set.extensions.all()}
 
 
-def _audit(problem_set: ProblemSet, student, actor, action: str, extension: Extension, rescored: list[dict]) -> None:
-    AuditEntry.objects.create(
-        actor=actor,
-        course_id=problem_set.course_id,
-        action=action,
-        details={
-            "problem_set": problem_set.pk,
-            "student": student.pk,
-            "due_at": extension.due_at.isoformat(),
-            "late_until": extension.late_until.isoformat() if extension.late_until else None,
-            "reason": extension.reason,
-            "rescored": rescored,
-        },
-    )
+def _audit(
+    problem_set: ProblemSet,
+    student_id: int,
+    actor,
+    action: str,
+    extension: Extension,
+    rescored: list[dict],
+    before: Extension | None = None,
+) -> None:
+    details = {"problem_set": problem_set.pk, "student": student_id, **_times(extension), "rescored": rescored}
+    if before is not None:
+        details["before"] = _times(before)
+    AuditEntry.objects.create(actor=actor, course_id=problem_set.course_id, action=action, details=details)
+
+
+def _times(extension: Extension) -> dict:
+    return {
+        "due_at": extension.due_at.isoformat(),
+        "late_until": extension.late_until.isoformat() if extension.late_until else None,
+        "reason": extension.reason,
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Course(models.Model):
@@ -144,7 +145,9 @@ class Submission(models.Model):
     # write 1e300 out as 301 digits). Never shown to students: it holds hidden cases' values.
     code_runs = models.TextField(blank=True, default="")
     late = models.BooleanField(default=False)
-    submitted_at = models.DateTimeField(auto_now_add=True)
+    # When the service took the answers (services.submit sets it to the moment it judged late or on
+    # time, so the two agree); lateness is worked out again from it when the grade is saved.
+    submitted_at = models.DateTimeField(default=timezone.now)
     grading_started_at = models.DateTimeField(null=True, blank=True)
     graded_at = models.DateTimeField(null=True, blank=True)
     enqueue_count = models.PositiveIntegerField(default=0)

@@ -242,6 +242,7 @@ def validate_kind_params(kind: str, params: Any) -> dict:
     generator = CATALOGUE[kind]
     try:
         values = generator.validate_params(dict(params))
+        generator.check_new_params(values)
         for seed in range(PARAMS_CHECK_SEEDS):  # parameters that admit no instance: refused now, not at first use
             try:
                 generator.generate(values, seed)

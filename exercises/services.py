@@ -56,11 +56,20 @@ from autograder.code_grading import (
     refuse_to_run,
     runs_from_text,
     runs_text,
+    syntax_problem,
 )
 from autograder.grading import GradingPolicy, apply_penalties, blank, grade_submission
 from autograder.sandbox.script import storable_text
 from exercises import extensions
-from exercises.models import AuditEntry, Membership, ProblemSet, Question, Submission, Variant
+from exercises.models import (
+    AuditEntry,
+    Extension,
+    Membership,
+    ProblemSet,
+    Question,
+    Submission,
+    Variant,
+)
 from exercises.sql import (
     RowLoader,
     columns,
@@ -316,7 +325,7 @@ def submit(
     check_answers_format(answers)
     late = check_window(question.problem_set, now, student.pk)
     if question.fresh_variant_per_attempt:
-        return _submit_to_fresh_variant(question, student, answers, idempotency_key, late, expected_variant)
+        return _submit_to_fresh_variant(question, student, answers, idempotency_key, now, late, expected_variant)
     variant_id, number, fields, solution_seen = _answer_fields(question, student)
     _check_variant(expected_variant, number)
     _check_field_names(fields, answers)
@@ -327,6 +336,7 @@ def submit(
         answers=answers,
         idempotency_key=idempotency_key or None,
         late=late,
+        submitted_at=now,
         enqueue_count=1,
     )
     if not question.max_attempts:
@@ -347,7 +357,13 @@ def submit(
 
 
 def _submit_to_fresh_variant(
-    question: Question, student, answers: Any, idempotency_key: str | None, late: bool, expected_variant: int | None
+    question: Question,
+    student,
+    answers: Any,
+    idempotency_key: str | None,
+    now: datetime,
+    late: bool,
+    expected_variant: int | None,
 ) -> tuple[Submission, bool]:
     """`submit` when each attempt has its own variant: which variant is current depends on the
     attempts taken, so it is worked out under the (question, student) lock, where two quick
@@ -373,6 +389,7 @@ def _submit_to_fresh_variant(
             answers=answers,
             idempotency_key=idempotency_key or None,
             late=late,
+            submitted_at=now,
             enqueue_count=1,
         )
         return _insert(submission, question)
@@ -396,7 +413,12 @@ def check_readable(fields: list[dict], answers: dict) -> None:
     problems = {}
     for spec in fields:
         raw = answers.get(spec["name"])
-        if spec["type"] == "code" or blank(raw):
+        if blank(raw):
+            continue
+        if spec["type"] == "code":  # what grade_code refuses before running anything
+            problem = syntax_problem(raw) if isinstance(raw, str) else "The code answer must be text (Python source)."
+            if problem:
+                problems[spec["name"]] = problem
             continue
         try:
             value = parse_answer(raw, spec).value
@@ -718,62 +740,81 @@ def _finish(submission: Submission, token: datetime, result, policy: GradingPoli
 
     Returns False when the row was taken over meanwhile (nothing written), None when the
     question's grading policy is no longer `policy` (a regrade landed while grading: nothing
-    written, grade again outside any transaction). Numbering runs in one transaction that first
-    locks the (question, student) pair (a write, so on SQLite the write lock is held before the
-    count is read), then reads the settings and the count, then writes the row.
+    written, grade again outside any transaction). Runs in one transaction that first locks the
+    (question, student) pair (a write, so on SQLite the write lock is held before the count is
+    read), then reads the settings and the counts, then writes the row.
     """
-    if result.status != "graded":  # unreadable answers: no attempt number, so no pair lock
-        ours = _save_if_ours(submission, token, **_rejected(result.to_dict()))
-    else:
-        with transaction.atomic():
-            _lock_pair(submission.variant.question_id, submission.student_id)
-            number = _current_settings(submission)
+    with transaction.atomic():
+        _lock_pair(submission.variant.question_id, submission.student_id)
+        if result.status != "graded":  # unreadable answers: no attempt number
+            ours = _save_if_ours(submission, token, **_rejected(result.to_dict()))
+            if ours:
+                _release_attempt(submission)
+        else:
+            number, counted = _current_settings(submission)
             if grading_policy(submission.variant.question) != policy:
                 return None
-            ours = _save_if_ours(submission, token, **_numbered(submission, result, number))
+            fields = _numbered(submission, result, number, counted)
+            ours = _save_if_ours(submission, token, **fields)
+            if ours and fields["status"] == S.REJECTED:
+                _release_attempt(submission)
     if ours:
         _log_graded(submission)
     return ours
 
 
-def _current_settings(submission: Submission) -> int:
-    """Refresh the question's regradable settings in place; the next attempt number.
+def _current_settings(submission: Submission) -> tuple[int, int]:
+    """Refresh the question's regradable settings in place; (the attempt number, the pair's
+    attempts counted so far).
 
     Settings as they are now, not as they were read before grading: a regrade applied meanwhile
     must not be undone by this late save. Attempts count per (question, student) across
-    variants (fresh_variant_per_attempt); the caller holds the pair lock, so the count stands.
-    Both come from one query.
+    variants (fresh_variant_per_attempt); the caller holds the pair lock, so the counts stand.
 
-    The same for the problem set's late penalty and this row's late flag (update_problem_set
-    changes both when an instructor moves the deadlines).
+    The same for the problem set's late penalty and whether this row is late: worked out here
+    from its submitted_at and the student's due time (the set's, or their extension's if later),
+    so a deadline edit or an extension granted while it was queued or being graded applies.
 
-    Reads the settings FOR SHARE (PostgreSQL): a regrade's UPDATE of the question, or a deadline
-    edit's lock of the problem set, then waits for this transaction (and its own pass over
-    graded rows sees this row), or this read waits for it to commit and sees its settings. On
-    SQLite the write lock orders them the same way. Call inside the finishing transaction.
-    Raises Submission.DoesNotExist if the question was deleted meanwhile.
+    Locks the question and its problem set FOR SHARE first, in a statement of its own (PostgreSQL):
+    a regrade's UPDATE of the question, a deadline edit or an extension (which lock the problem
+    set) then waits for this transaction (and its own pass over graded rows sees this row), or
+    this one waits for it to commit. The read comes after, in its own statement, so it sees what
+    that commit wrote (a statement that waited for a lock still reads with the snapshot it
+    started with). On SQLite the write lock orders them the same way. Call inside the finishing
+    transaction. Raises Submission.DoesNotExist if the question was deleted meanwhile.
     """
     question = submission.variant.question
-    lock = " FOR SHARE" if current().features.has_select_for_update else ""
+    if current().features.has_select_for_update:
+        fetch_one(
+            f"SELECT q.id FROM {table(Question)} q JOIN {table(ProblemSet)} p ON p.id = q.problem_set_id "
+            "WHERE q.id = %s FOR SHARE",
+            [question.pk],
+        )
     pair = (
         f"FROM {table(Submission)} s JOIN {table(Variant)} v ON v.id = s.variant_id "
         "WHERE v.question_id = q.id AND v.student_id = %s AND s.student_id = %s"
     )
     earlier = "AND (s.submitted_at < %s OR (s.submitted_at = %s AND s.id < %s))"
+    counted = "(s.status = %s AND s.attempt_number IS NOT NULL)"  # _graded
     at = prep(Submission, "submitted_at", submission.submitted_at)
+    who = (submission.student_id, submission.student_id)
     row = fetch_one(
-        f"SELECT {columns(Question, 'q')}, p.late_penalty, (SELECT own.late FROM {table(Submission)} own "
-        "WHERE own.id = %s), "
-        f"(SELECT COUNT(*) {pair} {earlier} AND (s.status IN (%s, %s) "
-        "OR (s.status = %s AND s.attempt_number IS NOT NULL))), "  # earlier attempts, counted or to count
-        f"(SELECT MAX(s.attempt_number) {pair} {earlier} AND s.status = %s), "
-        f"(SELECT MAX(s.attempt_number) {pair} AND s.status = %s) "  # _graded
-        f"FROM {table(Question)} q JOIN {table(ProblemSet)} p ON p.id = q.problem_set_id WHERE q.id = %s{lock}",
+        f"SELECT {columns(Question, 'q')}, p.late_penalty, "
+        f"(SELECT CASE WHEN own.submitted_at > p.due_at AND NOT EXISTS (SELECT 1 FROM {table(Extension)} e "
+        "WHERE e.problem_set_id = p.id AND e.student_id = own.student_id AND e.due_at >= own.submitted_at) "
+        f"THEN 1 ELSE 0 END FROM {table(Submission)} own WHERE own.id = %s), "
+        # earlier attempts, counted or to count (waiting, or failed on our side with tries left)
+        f"(SELECT COUNT(*) {pair} {earlier} AND ({counted} OR s.status IN (%s, %s) OR (s.status = %s AND s.claims < %s))), "
+        f"(SELECT MAX(s.attempt_number) {pair} {earlier} AND {counted}), "
+        f"(SELECT MAX(s.attempt_number) {pair} AND {counted}), "
+        f"(SELECT COUNT(*) {pair} AND {counted}) "
+        f"FROM {table(Question)} q JOIN {table(ProblemSet)} p ON p.id = q.problem_set_id WHERE q.id = %s",
         [
             submission.pk,
-            *(submission.student_id, submission.student_id, at, at, submission.pk, S.QUEUED, S.GRADING, S.GRADED),
-            *(submission.student_id, submission.student_id, at, at, submission.pk, S.GRADED),
-            *(submission.student_id, submission.student_id, S.GRADED),
+            *who, at, at, submission.pk, S.GRADED, S.QUEUED, S.GRADING, S.ERROR, _max_tries(),
+            *who, at, at, submission.pk, S.GRADED,
+            *who, S.GRADED,
+            *who, S.GRADED,
             question.pk,
         ],
     )
@@ -782,22 +823,49 @@ def _current_settings(submission: Submission) -> int:
     now_set = RowLoader.of(Question).load(row)
     for name in REGRADE_FIELDS:
         setattr(question, name, getattr(now_set, name))
-    question.problem_set.late_penalty = row[-5]
-    submission.late = bool(row[-4])
-    return _attempt_number(submission, row[-3], row[-2] or 0, row[-1] or 0)
+    question.problem_set.late_penalty = row[-6]
+    submission.late = bool(row[-5])
+    return _attempt_number(submission, row[-4], row[-3] or 0, row[-2] or 0), row[-1]
+
+
+def _max_tries() -> int:
+    """Gradings of one row before the sweeper gives up on it (AUTOGRADER_MAX_GRADING_TRIES)."""
+    return getattr(settings, "AUTOGRADER_MAX_GRADING_TRIES", 5)
 
 
 def _attempt_number(submission: Submission, earlier: int, highest_earlier: int, highest: int) -> int:
     """The attempt number by submission order, whatever order the rows are graded in (a message
     lost in a Redis flush and re-sent by the sweeper, or a killed worker, must not make the
     first submission pay the second one's attempt penalty): one more than the earlier counted
-    or pending submissions, and above every earlier row's number. Rare rejections of earlier
-    rows can make that number taken already: the next free one after all of them then."""
+    or pending submissions, and above every earlier row's number. A pending row that will never
+    count gives its place back (_release_attempt); should a number be taken anyway (a failed
+    row re-sent by the staff after that), the next free one after all of them."""
     number = max(earlier, highest_earlier) + 1
     if number > highest:  # the usual case: no query (a queryset costs ~0.5 ms to build)
         return number
     taken = _graded(submission.variant.question).filter(student_id=submission.student_id, attempt_number=number)
     return highest + 1 if taken.exists() else number
+
+
+def _release_attempt(submission: Submission) -> None:
+    """A row that will never count (rejected, or failed for good) was counted as an attempt to
+    come by the rows graded after it: each of those moves up one place and is rescored, so
+    nobody pays a penalty for an attempt that never counted, nor is refused for lack of one.
+    Call with the (question, student) pair locked."""
+    question = submission.variant.question
+    later = (
+        _graded(question)
+        .filter(student_id=submission.student_id)
+        .filter(Q(submitted_at__gt=submission.submitted_at) | Q(submitted_at=submission.submitted_at, pk__gt=submission.pk))
+        .select_related("variant__question__problem_set")
+        .defer("code_runs")
+        .order_by("attempt_number")  # each moves into the place just freed below it
+    )
+    for row in later:
+        row.attempt_number -= 1
+        row.score = final_score(row.variant.question, row.raw_score, row.attempt_number, row.late)
+        row.save(update_fields=["attempt_number", "score"])
+        logger.info("submission %s is now attempt %s (submission %s did not count)", row.pk, row.attempt_number, submission.pk)
 
 
 def _rejected(feedback: dict) -> dict:
@@ -812,12 +880,12 @@ def _rejected(feedback: dict) -> dict:
     }
 
 
-def _numbered(submission: Submission, result, number: int) -> dict:
+def _numbered(submission: Submission, result, number: int, counted: int) -> dict:
     """The fields of a graded row: attempt `number` and the score after penalties, or a
-    rejection when the attempts are used up (the limit may have been lowered after submitting).
-    Call with the (question, student) pair locked."""
+    rejection when `counted` attempts already use up the limit (it may have been lowered after
+    submitting). Call with the (question, student) pair locked."""
     question = submission.variant.question
-    if question.max_attempts and number > question.max_attempts:
+    if question.max_attempts and counted >= question.max_attempts:
         return _rejected({
             "status": "rejected",
             "score": 0.0,
@@ -826,6 +894,7 @@ def _numbered(submission: Submission, result, number: int) -> dict:
         })
     fields = {
         "status": S.GRADED,
+        "late": submission.late,
         "attempt_number": number,
         "raw_score": result.score,
         "score": final_score(question, result.score, number, submission.late),
@@ -862,7 +931,26 @@ def _finish_error(submission: Submission, token: datetime, message: str) -> bool
     """Mark the row an error; the message (an exception's text, which may quote anything) is stored
     as storable text."""
     message = storable_text(message[:2000])
-    return _save_if_ours(submission, token, status=S.ERROR, error_message=message, feedback=dict(ERROR_FEEDBACK))
+    with transaction.atomic():
+        _lock_pair(submission.variant.question_id, submission.student_id)
+        ours = _save_if_ours(submission, token, status=S.ERROR, error_message=message, feedback=dict(ERROR_FEEDBACK))
+        if ours and submission.claims >= _max_tries():  # no more tries: it will not count
+            _release_attempt(submission)
+    return ours
+
+
+def _give_up(submission: Submission, unchanged: Q) -> None:
+    """The sweeper's end for a row whose gradings keep dying: an error that no longer counts as
+    an attempt to come."""
+    with transaction.atomic():
+        _lock_pair(submission.variant.question_id, submission.student_id)
+        gave_up = Submission.objects.filter(unchanged, pk=submission.pk).update(
+            status=S.ERROR,
+            error_message=f"grading did not finish after {submission.claims} tries (worker crash or time limit)",
+            feedback=dict(ERROR_FEEDBACK),
+        )
+        if gave_up:
+            _release_attempt(submission)
 
 
 def penalty_notes(submission: Submission) -> list[str]:
@@ -881,9 +969,10 @@ def penalty_notes(submission: Submission) -> list[str]:
         )
     problem_set = question.problem_set
     if submission.late and problem_set.late_penalty:
+        due = extensions.deadlines_for(problem_set, submission.student_id).due_at  # theirs, with an extension
         notes.append(
             f"Late: {_percent(problem_set.late_penalty)} off, submitted at {_local(submission.submitted_at)}, "
-            f"after the due time {_local(problem_set.due_at)}."
+            f"after the due time {_local(due)}."
         )
     return notes
 
@@ -914,7 +1003,7 @@ def sweep_stuck(older_than_seconds: float) -> int:
     """
     now = timezone.now()
     cutoff = now - timedelta(seconds=older_than_seconds)
-    max_tries = getattr(settings, "AUTOGRADER_MAX_GRADING_TRIES", 5)
+    max_tries = _max_tries()
     sent = []
     for sub in Submission.objects.filter(status=S.QUEUED, submitted_at__lt=cutoff).only(
         "pk", "submitted_at", "enqueue_count"
@@ -925,14 +1014,13 @@ def sweep_stuck(older_than_seconds: float) -> int:
     for sub in Submission.objects.filter(
         Q(status=S.GRADING, grading_started_at__lt=cutoff)
         | Q(status=S.ERROR, claims__lt=max_tries, grading_started_at__lt=cutoff)
-    ).only("pk", "status", "grading_started_at", "enqueue_count", "claims")[:1000]:
+    ).select_related("variant__question").only(
+        "pk", "status", "grading_started_at", "enqueue_count", "claims", "student_id", "submitted_at",
+        "variant__question_id", "variant__question__points", "variant__question__attempt_penalty",
+    )[:1000]:
         same = Q(status=sub.status, enqueue_count=sub.enqueue_count, grading_started_at=sub.grading_started_at)
         if sub.status == S.GRADING and sub.claims >= max_tries:
-            Submission.objects.filter(same, pk=sub.pk).update(
-                status=S.ERROR,
-                error_message=f"grading did not finish after {sub.claims} tries (worker crash or time limit)",
-                feedback=dict(ERROR_FEEDBACK),
-            )
+            _give_up(sub, same)
         elif _requeue(same, sub.pk):
             sent.append(sub.pk)
     for pk in sent:

@@ -255,6 +255,11 @@ class ProblemKind:
     def check_params(self, p: dict) -> None:
         """Cross-parameter checks (e.g. layer sizes vs notation); raise ParamError."""
 
+    def check_new_params(self, p: dict) -> None:
+        """Checks only for settings being saved now (raise ParamError): settings the kind can draw
+        from but no course should set. Unlike check_params they do not stop generation, so a
+        question saved with them before keeps giving its students variants."""
+
     def schema(self) -> dict:
         return {
             "id": self.id,

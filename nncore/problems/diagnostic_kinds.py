@@ -169,22 +169,6 @@ class DeadRelu(ProblemKind):
     def check_params(self, p: dict) -> None:
         if len(p["sizes"]) < 3:
             raise ParamError("parameter 'sizes' needs at least one hidden layer, e.g. 2,3,1")
-        narrow = [l for l in range(1, len(p["sizes"]) - 2) if p["sizes"][l] == 1]
-        if not p["bias"] and narrow:
-            raise ParamError(
-                f"parameter 'bias' must be true when hidden layer {narrow[0]} has one unit and "
-                "another hidden layer follows it: without biases the next layer's pre-activations "
-                "are that unit's output times a weight, so either they are exactly 0 (ReLU's kink) "
-                "on some example or no unit is negative on some examples but not all"
-            )
-        last_hidden, needed = p["sizes"][-2], 3 if len(p["sizes"]) == 3 else 2
-        if not p["bias"] and p["output"] == "relu" and last_hidden < needed:
-            raise ParamError(
-                f"output 'relu' without biases needs at least {needed} units in the last hidden "
-                f"layer (got {last_hidden}): with a dead unit and one negative on some examples, "
-                "the output's pre-activation is exactly 0 (ReLU's kink) on an example; set bias "
-                "to true, output to identity, or widen that layer"
-            )
         if sum(p["sizes"][1:-1]) < 2:
             raise ParamError(
                 "parameter 'sizes' needs at least 2 hidden units in total (one dead, one alive)"

@@ -730,6 +730,8 @@ class WeightDecayUpdate(ProblemKind):
 
     def check_params(self, p: dict) -> None:
         check_network_params(p)
+
+    def check_new_params(self, p: dict) -> None:
         if 2 * p["lr"] * p["lam"] >= 1:
             raise ParamError(
                 f"parameters 'lr' and 'lam' need 2·lr·lam below 1 (got 2·{p['lr']:g}·{p['lam']:g} = "

@@ -5,8 +5,6 @@ parameter errors."""
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
@@ -484,10 +482,6 @@ def test_residual_000_data_point():
         (DeadRelu, {"examples": 5}, "examples"),
         (DeadRelu, {"output": "sigmoid"}, "output"),
         (DeadRelu, {"sizes": [1, 3, 1], "bias": False}, "bias"),
-        (DeadRelu, {"sizes": [5, 1, 1, 1], "bias": False}, "bias"),
-        (DeadRelu, {"sizes": [4, 1, 4, 3], "bias": False}, "bias"),
-        (DeadRelu, {"sizes": [2, 2, 1], "bias": False, "output": "relu"}, "output 'relu'"),
-        (DeadRelu, {"sizes": [2, 3, 1, 1], "bias": False, "output": "relu"}, "output 'relu'"),
         (DeadRelu, {"notation": "tensor"}, "notation"),
         (VanishingGradient, {"depth": 1}, "depth"),
         (VanishingGradient, {"activation": "relu"}, "activation"),
@@ -510,23 +504,21 @@ def test_bad_params_name_the_parameter(kind, params, name):
         kind().generate(params, 0)
 
 
-def test_dead_relu_draws_for_every_setting_it_accepts():
-    """Without biases some layer shapes admit no instance at all ([5, 1, 1, 1], [2, 2, 1] with a
-    ReLU output: every draw has a pre-activation exactly at the kink); those are refused with
-    what to change, and every small setting that is accepted draws (a settings fuzz found the
-    first two running out of draws on every seed)."""
-    kind = get_kind("dead_relu")
-    accepted = 0
-    for sizes in itertools.chain(itertools.product(range(1, 4), repeat=3), itertools.product(range(1, 4), repeat=4)):
-        for bias, output in itertools.product((False, True), ("identity", "relu")):
-            params = {"sizes": list(sizes), "bias": bias, "output": output, "examples": 4}
-            try:
-                kind.validate_params(params)
-            except ParamError:
-                continue
-            accepted += 1
-            assert kind.generate(params, 1)["kind"] == "dead_relu", params
-    assert accepted > 200
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sizes": [5, 1, 1, 1], "bias": False},
+        {"sizes": [4, 1, 4, 3], "bias": False},
+        {"sizes": [2, 2, 1], "bias": False, "output": "relu"},
+    ],
+)
+def test_dead_relu_settings_without_any_instance_say_what_to_change(params):
+    """Without biases these layer shapes put a pre-activation exactly at the kink in every draw
+    (a settings fuzz found them running out of draws on every seed); the teacher saving them is
+    told what to change. Refused by no rule of check_params: a rule narrow enough to refuse only
+    these would be a list of cases, and a broad one refused settings that draw (review)."""
+    with pytest.raises(RuntimeError, match="set bias to true or use wider hidden layers"):
+        get_kind("dead_relu").generate(params, 0)
 
 
 def test_parameters_with_no_instance_say_what_to_change(monkeypatch):

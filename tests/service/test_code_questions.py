@@ -71,13 +71,16 @@ def test_right_code_gets_full_points_and_a_typical_bug_is_named(
     assert not any("expect" in step for c in wrong["feedback"]["fields"]["code"]["cases"] for step in c.get("steps", []))
 
 
-def test_code_that_does_not_parse_is_rejected_without_using_an_attempt(
-    require_sandbox, fresh_runner, code_question, student, django_capture_on_commit_callbacks
-):
-    result = submit_code(client_for(student), code_question, "def forward(:\n    pass\n", django_capture_on_commit_callbacks)
-    assert result["status"] == "rejected"
-    assert "line 1" in result["feedback"]["fields"]["code"]["message"]
-    assert services.attempts_used(code_question, student) == 0
+@pytest.mark.parametrize(("source", "said"), [("def forward(:\n    pass\n", "line 1"), (5, "must be text"), ("#" * 61_000, "too long")])
+def test_code_the_grader_cannot_run_is_refused_at_submit_without_using_an_attempt(code_question, student, source, said):
+    """A syntax error found by the worker came back after the queue (at 23:59, after the
+    deadline) and, rejected, left a gap that cost a later attempt (review)."""
+    response = client_for(student).post(
+        f"/api/questions/{code_question.pk}/submissions/", {"answers": {"code": source}}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "unreadable_answers" and said in response.json()["fields"]["code"]
+    assert not Submission.objects.exists() and services.attempts_used(code_question, student) == 0
 
 
 def test_a_tolerance_regrade_judges_the_stored_runs_and_runs_no_code(

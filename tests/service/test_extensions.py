@@ -108,11 +108,11 @@ def test_granting_after_the_fact_lifts_the_late_penalty_and_revoking_puts_it_bac
     granted = AuditEntry.objects.get(action="extension_granted")
     assert granted.details["reason"] == "doctor's note" and granted.details["rescored"][0]["new"] == 10.0
 
-    assert extensions.revoke(problem_set, student, instructor)
+    assert extensions.revoke(problem_set, student.pk, instructor)
     late.refresh_from_db()
     assert (late.late, late.score) == (True, 5.0)
     assert AuditEntry.objects.filter(action="extension_revoked").exists()
-    assert not extensions.revoke(problem_set, student, instructor)
+    assert not extensions.revoke(problem_set, student.pk, instructor)
 
 
 def test_moving_the_sets_due_time_keeps_extended_students_on_their_own(make_question, student, make_user, course, instructor, problem_set):

@@ -250,20 +250,45 @@ def test_attempts_are_numbered_in_submission_order_whatever_the_grading_order(ma
     assert (third.attempt_number, third.score) == (3, 0.0)  # 1 - 0.5 * 2, floored at 0
 
 
-def test_attempt_numbers_stay_unique_when_an_earlier_row_is_rejected_late(make_question, student):
-    """Rows numbered while an earlier one was pending keep their numbers when it is rejected; the
-    next one skips past them instead of taking a number twice."""
-    question = make_question()
+def test_a_row_rejected_late_gives_its_place_back(make_question, student):
+    """Rows numbered while an earlier one was pending counted it; when it is rejected they move
+    up a place and are rescored. Before, the gap made every later attempt pay for it, and with a
+    limit of 2 the student was refused their last attempt while the page said 1 was left (review)."""
+    question = make_question(max_attempts=2, attempt_penalty=0.5)
     variant = services.current_variant(question, student)
     name = next(iter(reference_answers(question, student)))
     early = Submission.objects.create(variant=variant, student=student, answers={name: "??"}, enqueue_count=1)
     middle, _ = services.submit(question, student, reference_answers(question, student))
-    late, _ = services.submit(question, student, reference_answers(question, student))
-    assert services.grade_submission_now(middle.pk).attempt_number == 2  # the pending early row counted
+    middle = services.grade_submission_now(middle.pk)
+    assert (middle.attempt_number, middle.score) == (2, 5.0)  # the pending early row counted
     assert services.grade_submission_now(early.pk).status == S.REJECTED
-    assert services.grade_submission_now(late.pk).attempt_number == 3
-    numbers = list(Submission.objects.filter(status=S.GRADED).values_list("attempt_number", flat=True))
-    assert sorted(numbers) == [2, 3]
+    middle.refresh_from_db()
+    assert (middle.attempt_number, middle.score) == (1, 10.0)
+    last = submit_and_grade(question, student, reference_answers(question, student))
+    assert (last.status, last.attempt_number, last.score) == (S.GRADED, 2, 5.0)
+    refused("no_attempts_left", services.submit, question, student, reference_answers(question, student))
+
+
+def test_a_failed_grading_counts_while_it_may_still_be_graded_and_not_after(make_question, student, settings):
+    """A row that failed on our side keeps its place while the sweeper will try it again (graded
+    later, it is still the first attempt); once it is given up, later rows move up."""
+    settings.AUTOGRADER_MAX_GRADING_TRIES = 2
+    question = make_question(attempt_penalty=0.5)
+    broken, _ = services.submit(question, student, reference_answers(question, student))
+    Submission.objects.filter(pk=broken.pk).update(status=S.ERROR, claims=1)
+    later = submit_and_grade(question, student, reference_answers(question, student))
+    assert (later.attempt_number, later.score) == (2, 5.0)
+    Submission.objects.filter(pk=broken.pk).update(status=S.QUEUED)  # the sweeper sends it again
+    assert services.grade_submission_now(broken.pk).attempt_number == 1
+
+    given_up, _ = services.submit(question, student, reference_answers(question, student))
+    Submission.objects.filter(pk=given_up.pk).update(status=S.GRADING, claims=2, grading_started_at=timezone.now() - timedelta(hours=1))
+    last = submit_and_grade(question, student, reference_answers(question, student))
+    assert last.attempt_number == 4  # the grading row may still finish
+    tasks.sweep_stuck_submissions()  # its tries are used up: an error for good
+    assert Submission.objects.get(pk=given_up.pk).status == S.ERROR
+    last.refresh_from_db()
+    assert (last.attempt_number, last.score) == (3, 0.0)
 
 
 def test_penalties_are_explained_with_the_settings_they_came_from(make_question, student, problem_set, settings):
@@ -281,18 +306,6 @@ def test_penalties_are_explained_with_the_settings_they_came_from(make_question,
     attempt, late = services.penalty_notes(third)
     assert attempt == "Attempt 3: 50 % off for 2 earlier attempts (25 % each)."
     assert late.startswith("Late: 50 % off, submitted at ") and "after the due time" in late and "+01:00" in late
-
-
-def test_a_failed_grading_does_not_count_as_an_earlier_attempt(make_question, student):
-    """A row in status error (our fault, perhaps never graded) does not push later attempts'
-    numbers, and so their penalties, up."""
-    question = make_question(attempt_penalty=0.5)
-    broken, _ = services.submit(question, student, reference_answers(question, student))
-    Submission.objects.filter(pk=broken.pk).update(status=S.ERROR)
-    later = submit_and_grade(question, student, reference_answers(question, student))
-    assert (later.attempt_number, later.score) == (1, 10.0)
-
-
 
 
 def test_correct_and_wrong_answers_are_graded_with_attempt_numbers(make_question, student):
@@ -1134,3 +1147,27 @@ def test_a_deadline_edit_through_the_api_says_how_many_scores_it_changed(make_qu
     assert response.status_code == 200, response.content
     assert response.json()["rescored"] == 1 and Submission.objects.get().score == pytest.approx(7.0)
     assert client.patch(url, {"title": "Week 1 (renamed)"}, format="json").json()["rescored"] == 0
+
+
+def test_settings_refused_for_new_questions_still_draw_for_a_question_saved_with_them(make_question, student, instructor, problem_set):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(instructor)
+    body = {"kind": "weight_decay_update", "params": {"lr": 0.5, "lam": 1.0}}
+    response = client.post(f"/api/problem-sets/{problem_set.pk}/questions/", body, format="json")
+    assert response.status_code == 400 and "2·lr·lam below 1" in response.content.decode()
+    saved_before = make_question("weight_decay_update", params={"lr": 0.5, "lam": 1.0})
+    assert services.current_variant(saved_before, student).instance["answers"]
+
+
+def test_lateness_is_worked_out_again_when_the_grade_is_saved(make_question, student, problem_set):
+    """A deadline edit or an extension that commits while a row is being graded: the grading read
+    the late flag with the snapshot its statement started with, before the edit (review, on
+    PostgreSQL). Lateness now comes from submitted_at and the due time as they are at the save."""
+    question = make_question()
+    submission, _ = services.submit(question, student, reference_answers(question, student))
+    Submission.objects.filter(pk=submission.pk).update(late=True)  # what a stale read would say
+    graded = services.grade_submission_now(submission.pk)
+    assert (graded.late, graded.score) == (False, 10.0)
+    assert Submission.objects.get(pk=submission.pk).late is False
