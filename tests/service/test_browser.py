@@ -209,3 +209,40 @@ def test_student_answers_in_the_web_ui_and_sees_the_grade_without_reloading(page
     assert "1 of 3 attempts used" in page.locator("#attempts").inner_text()
     assert page.outside == [], f"the web UI fetched from outside the service: {page.outside}"
     assert failed == [], failed
+
+
+def test_a_students_exception_text_is_never_typeset_into_links_or_styles(page, service):
+    """A code submission raising "$\\href{javascript:...}{...}$" was typeset by MathJax when htmx
+    swapped the graded result in: a javascript: link (and a full-page \\style overlay) in the
+    page of whoever watched it being graded (review). Only class="tex" elements are typeset, and
+    MathJax has no html macros and its ui/safe filter."""
+    sign_in_ui(page, service, "demo-student", STUDENT_PASSWORD)
+    question_id = service.question_id("code_softmax")
+    page.goto(f"{service.base}/questions/{question_id}/")
+    payload = r"$\href{javascript:alert(1)}{\style{background:red}{\text{x}}}$ \(\class{evil}{y}\) $$\cssId{boom}{z}$$"
+    page.locator("#answer-code").fill(f"def softmax(z):\n    raise ValueError(r'''{payload}''')\n")
+    page.get_by_role("button", name="Submit answers").click()
+    page.locator("#submit-result.graded").wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)  # MathJax typesets what was swapped in asynchronously
+    assert "ValueError" in page.locator("#submit-result").inner_text()
+    for selector in ("a[href^='javascript:']", "[style*='background']", ".evil", "#boom"):
+        assert page.locator(f"#submit-result {selector}").count() == 0, selector
+    # and should such text ever reach a formula, MathJax itself makes none of them
+    page.evaluate(
+        """async (tex) => { const probe = document.createElement("p"); probe.id = "probe"; probe.className = "tex";
+        probe.textContent = tex + " $\\require{html}\\href{javascript:alert(2)}{w}$"; document.body.appendChild(probe);
+        await MathJax.typesetPromise([probe]); }""",
+        payload,
+    )
+    assert page.locator("#probe mjx-container").count() >= 1  # it was typeset
+    for selector in ("a[href^='javascript:']", "[style*='background']", ".evil", "#boom"):
+        assert page.locator(f"#probe {selector}").count() == 0, selector
+    assert page.outside == []
+
+
+def sign_in_ui(page, service, username: str, password: str) -> None:
+    page.goto(f"{service.base}/sign-in/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{service.base}/")

@@ -2,16 +2,33 @@
 // typesetting what htmx swaps in, and a message when a request gets no answer.
 
 window.MathJax = {
-  tex: { inlineMath: [["$", "$"], ["\\(", "\\)"]], displayMath: [["$$", "$$"], ["\\[", "\\]"]] },
+  // ui/safe: whatever TeX a page holds cannot make links, styles, classes or ids (MathJax's filter)
+  loader: { load: ["ui/safe"] },
+  tex: {
+    inlineMath: [["$", "$"], ["\\(", "\\)"]],
+    displayMath: [["$$", "$$"], ["\\[", "\\]"]],
+    // no \href, \style, \class, \cssId (the html extension), nor \require to load it: a
+    // student's text that reaches a formula (a feedback message quoting them) must stay math
+    packages: { "[-]": ["require", "html"] },
+    autoload: { html: [] },
+  },
   // only elements marked class="tex" hold LaTeX (the body is "no-tex"): a "$" in a student's
-  // code or in the feedback stays a dollar sign
-  options: { ignoreHtmlClass: "no-tex", processHtmlClass: "tex" },
+  // code or in the feedback stays a dollar sign; formulas are not tab stops (keyboard users
+  // reach the inputs directly)
+  options: { ignoreHtmlClass: "no-tex", processHtmlClass: "tex", menuOptions: { settings: { inTabOrder: false } } },
 };
 
+// What htmx swaps in is typeset like the page: only its class="tex" elements. Typesetting the
+// fragment itself treated everything in it as TeX, a student's exception message included: a
+// code submission raising "$\href{javascript:...}{...}$" planted a link in the page of the
+// instructor who watched it being graded (review).
 document.addEventListener("htmx:load", function (event) {
-  if (window.MathJax && window.MathJax.typesetPromise) {
-    window.MathJax.typesetPromise([event.detail.elt]);
-  }
+  if (!(window.MathJax && window.MathJax.typesetPromise)) return;
+  const root = event.detail.elt;
+  if (!root.querySelectorAll) return;
+  const marked = Array.from(root.querySelectorAll(".tex"));
+  if (root.classList.contains("tex")) marked.push(root);
+  if (marked.length) window.MathJax.typesetPromise(marked);
 });
 
 // No answer (network down) or a server error: say so where the result would go. The answers stay
