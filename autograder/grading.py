@@ -177,8 +177,10 @@ def _finite_like(value: Any, carried: np.ndarray) -> bool:
 
 
 def blank(raw: Any) -> bool:
-    """No answer: absent, null, or text with nothing but whitespace (code included)."""
-    return raw is None or (isinstance(raw, str) and not raw.strip())
+    """No answer: absent, null, text with nothing but whitespace (code included), or an empty
+    list (no box ticked: no kind's right answer is the empty set, and a form with nothing ticked
+    must not cost an attempt)."""
+    return raw is None or (isinstance(raw, str) and not raw.strip()) or (isinstance(raw, list) and not raw)
 
 
 def _default_runner() -> RunCases:

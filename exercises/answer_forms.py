@@ -2,7 +2,7 @@
 the answers a posted form holds, and the idempotency key its submission is stored under.
 
 Text inputs are named `answer.<field>`; a set-of-choices field's checkboxes `choices.<field>`,
-with a hidden empty one so that ticking nothing is an answer (the empty set), not a missing one.
+with a hidden empty one so that the field is always posted; ticking nothing is no answer.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def shape_words(spec: dict) -> str:
     if kind == "choice":
         return "choose one option"
     if kind == "choices":
-        return "tick every option that applies (none ticked: none applies)"
+        return "tick every option that applies"
     if kind == "vector":  # shape (n,), (n, 1) or (1, n)
         n = max(shape, default=1)
         return f"a vector of {n} number{'s' if n != 1 else ''}, separated by commas or spaces"

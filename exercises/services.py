@@ -540,8 +540,19 @@ def check_window(problem_set: ProblemSet, now: datetime, student_id: int | None)
 
 
 def _local(moment: datetime) -> str:
-    """A time as students read it: in the course's time zone (AUTOGRADER_TIME_ZONE), with its offset."""
-    return timezone.localtime(moment).isoformat()
+    """A time as students read it: in the course's time zone (AUTOGRADER_TIME_ZONE), to the
+    minute, with its zone and offset: "Mon 07 Dec 2026, 23:59 CET (UTC+01:00)" (machine-readable
+    times are in the API's date fields)."""
+    here = timezone.localtime(moment)
+    return here.strftime("%a %d %b %Y, %H:%M ") + zone_text(here)
+
+
+def zone_text(moment: datetime) -> str:
+    """ "CET (UTC+01:00)", or "UTC": the zone of an aware time as people read it."""
+    name = moment.tzname() or ""
+    offset = moment.strftime("%z")
+    offset = f"UTC{offset[:3]}:{offset[3:]}" if offset else ""
+    return name if name == offset or name in ("UTC",) else f"{name} ({offset})".strip()
 
 
 def _replay_of_key(student_id: int, key: str, question: Question, answers: Any) -> Submission | None:

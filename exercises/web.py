@@ -66,11 +66,8 @@ def ui_view(view):
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         if not request.user.is_authenticated:
-            if is_htmx(request):
-                page = urlparse(request.headers.get("HX-Current-URL", "")).path or resolve_url("ui-home")
-                response = HttpResponse(status=401)
-                response["HX-Redirect"] = f"{resolve_url(settings.LOGIN_URL)}?next={page}"
-                return response
+            if is_htmx(request):  # the page stays, and with it the typed answers
+                return signed_out_result(request)
             return redirect_to_login(request.get_full_path())
         try:
             return view(request, *args, **kwargs)
@@ -80,6 +77,36 @@ def ui_view(view):
             return error_page(request, 503, str(error))
 
     return wrapped
+
+
+def signed_out_result(request) -> HttpResponse:
+    """What an htmx request gets once its session has ended (expired, or signed out in another
+    tab): a message in the result box with a sign-in link opening in a new tab. Going to the
+    sign-in page whole lost the answers typed in the form (review)."""
+    page = urlparse(request.headers.get("HX-Current-URL", "")).path or resolve_url("ui-home")
+    refused = services.SubmissionRefused(
+        "You are signed out (your session ended, or you signed out in another tab), so nothing was "
+        "submitted. Your answers are still in this form: sign in again in the new tab this link "
+        "opens, then come back here and submit.",
+        "signed_out",
+    )
+    context = {"refused": refused, "sign_in_url": f"{resolve_url(settings.LOGIN_URL)}?next={page}"}
+    return render(request, "exercises/_result.html", context, status=401)
+
+
+def csrf_failure(request, reason: str = "") -> HttpResponse:
+    """Django's CSRF refusal on the UI's pages (settings.CSRF_FAILURE_VIEW): in the result box for
+    htmx, where Django's own page replaced the box and left later clicks without a target."""
+    message = (
+        "The form's security token did not match (the page is old, or you signed in again "
+        "elsewhere): nothing was submitted. Submit again; if this repeats, copy your answers and reload the page."
+    )
+    if is_htmx(request) and not request.user.is_authenticated:  # the session (and its token) ended
+        return signed_out_result(request)
+    if is_htmx(request):
+        refused = services.SubmissionRefused(message, "csrf")
+        return render(request, "exercises/_result.html", {"refused": refused}, status=403)
+    return render(request, "exercises/error.html", {"status": 403, "message": message}, status=403)
 
 
 def error_page(request, status: int, message: str) -> HttpResponse:
@@ -154,6 +181,7 @@ def question_context(
     view = services.student_view(variant.instance, question.tolerance)
     code = view["prompt"]["data"].get("code")
     starter = code.get("starter", "") if isinstance(code, dict) else ""
+    used, pending = services.attempts_used(question, student), services.attempts_pending(question, student)
     return {
         "question": question,
         "problem_set": question.problem_set,
@@ -165,8 +193,10 @@ def question_context(
         "code": code if isinstance(code, dict) else None,
         "inputs": answer_forms.inputs(view["fields"], typed, errors, starter),
         "form_key": form_key or answer_forms.new_form_key(),
-        "attempts_used": services.attempts_used(question, student),
-        "attempts_pending": services.attempts_pending(question, student),
+        "attempts_used": used,
+        "attempts_pending": pending,
+        "out_of_attempts": bool(question.max_attempts) and used + pending >= question.max_attempts,
+        "typed_answers": bool(typed),
         "solution_available": services.solution_visible(question, student),
         "history": history(student, question),
         **extra,
@@ -204,7 +234,8 @@ def submit(request, question_id: int):
 
 
 def _variant_number(text: str) -> int | None:
-    return int(text) if text.isdigit() and 0 < len(text) < 10 else None
+    """The posted variant number; None unless it is ASCII digits ("²".isdigit() is true too)."""
+    return int(text) if text.isascii() and text.isdigit() and 0 < len(text) < 10 else None
 
 
 def submit_response(
@@ -215,6 +246,8 @@ def submit_response(
     errors = dict(getattr(refused, "fields", None) or {})
     context = {"refused": refused, **result_context(submission)}
     if not is_htmx(request):
+        if submission is not None and question.fresh_variant_per_attempt:
+            answers, form_key = {}, ""  # the page now shows the next variant's numbers: a fresh form
         page = question_context(request, question, answers, errors, form_key, **context)
         return render(request, "exercises/question.html", page, status=status)
     context["error_slots"] = [

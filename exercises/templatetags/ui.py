@@ -11,6 +11,8 @@ from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from exercises import services
+
 register = template.Library()
 MAX_DEPTH = 6  # prompt data is a few levels deep; anything deeper is shown as text
 
@@ -38,16 +40,7 @@ def local(moment: datetime | None) -> SafeString | str:
     if moment is None:
         return ""
     here = timezone.localtime(moment)
-    return format_html(
-        '<time datetime="{}">{}</time>', here.isoformat(), here.strftime("%a %d %b %Y, %H:%M ") + _zone(here)
-    )
-
-
-def _zone(moment: datetime) -> str:
-    name = moment.tzname() or ""
-    offset = moment.strftime("%z")
-    offset = f"UTC{offset[:3]}:{offset[3:]}" if offset else ""
-    return name if name == offset or name in ("UTC",) else f"{name} ({offset})".strip()
+    return format_html('<time datetime="{}">{}</time>', here.isoformat(), services._local(moment))
 
 
 _CODE = re.compile(r"`([^`\n]+)`")

@@ -246,3 +246,32 @@ def sign_in_ui(page, service, username: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{service.base}/")
+
+
+def test_a_page_left_open_across_a_sign_in_elsewhere_still_submits_and_keeps_the_answers(page, service):
+    """Signing out and in again in another tab changed the CSRF token: the open page's submit got
+    Django's 403 page in its result box, and once signed out, going to sign in lost the typed
+    answers (review)."""
+    sign_in_ui(page, service, "demo-student", STUDENT_PASSWORD)
+    question_id = service.question_id("loss_value")
+    page.goto(f"{service.base}/questions/{question_id}/")
+    first = page.locator("#answer-form input[name^='answer.']").first
+    first.fill("0.125")
+    saved = page.context.cookies()
+
+    page.context.clear_cookies()  # the session ends (signed out in another tab, or expired)
+    page.get_by_role("button", name="Submit answers").click()
+    page.locator("#submit-result.refused").wait_for()
+    assert "You are signed out" in page.locator("#submit-result").inner_text()
+    assert first.input_value() == "0.125" and page.url.endswith(f"/questions/{question_id}/")
+
+    other = page.context.new_page()  # signs in again in another tab: a new session and CSRF token
+    sign_in_ui(other, service, "demo-student", STUDENT_PASSWORD)
+    other.close()
+    assert {c["value"] for c in page.context.cookies() if c["name"] == "csrftoken"} != {
+        c["value"] for c in saved if c["name"] == "csrftoken"
+    }
+    page.get_by_role("button", name="Submit answers").click()
+    page.locator("#submit-result.queued, #submit-result.grading, #submit-result.graded").first.wait_for()
+    assert stored_submissions(service, question_id) == 1
+    assert page.outside == []

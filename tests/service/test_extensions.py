@@ -90,7 +90,7 @@ def test_an_extension_closes_at_its_own_time(make_question, student, instructor,
     with pytest.raises(SubmissionRefused) as refused:
         services.submit(question, student, reference_answers(question, student))
     assert refused.value.code == "closed"
-    assert timezone.localtime(problem_set.extensions.get().late_until).isoformat() in refused.value.message
+    assert services._local(problem_set.extensions.get().late_until) in refused.value.message
 
 
 # --- granting and taking back rescore at once ---------------------------------------------------

@@ -305,7 +305,7 @@ def test_penalties_are_explained_with_the_settings_they_came_from(make_question,
     assert third.score == pytest.approx(10 * 0.5 * 0.5)
     attempt, late = services.penalty_notes(third)
     assert attempt == "Attempt 3: 50 % off for 2 earlier attempts (25 % each)."
-    assert late.startswith("Late: 50 % off, submitted at ") and "after the due time" in late and "+01:00" in late
+    assert late.startswith("Late: 50 % off, submitted at ") and "after the due time" in late and "(UTC+01:00)" in late
 
 
 def test_correct_and_wrong_answers_are_graded_with_attempt_numbers(make_question, student):

@@ -113,5 +113,5 @@ def test_refusals_name_times_in_the_courses_time_zone(settings, make_question, s
     problem_set.release_at = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
     problem_set.late_until = None
     problem_set.save()
-    with pytest.raises(services.SubmissionRefused, match=r"closed at 2026-12-07T23:59:00\+01:00"):
+    with pytest.raises(services.SubmissionRefused, match=r"closed at Mon 07 Dec 2026, 23:59 CET \(UTC\+01:00\)"):
         services.submit(question, student, {"x": "1"}, now=datetime(2026, 12, 8, 12, 0, tzinfo=UTC))

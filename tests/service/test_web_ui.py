@@ -80,8 +80,12 @@ def test_anonymous_visitors_are_sent_to_sign_in(question, method, path):
     url = path.format(set=question.problem_set_id, question=question.pk)
     response = getattr(Client(), method)(url)
     assert response.status_code == 302 and response["Location"] == f"/sign-in/?next={url}", response
+    # an htmx request (a submit, a poll) whose session ended: told so in the result box, the page
+    # and its typed answers stay (going to sign in whole lost them)
     fragment = getattr(Client(), method)(url, **HTMX, HTTP_HX_CURRENT_URL=f"http://testserver/questions/{question.pk}/")
-    assert fragment.status_code == 401 and fragment["HX-Redirect"] == f"/sign-in/?next=/questions/{question.pk}/"
+    text = fragment.content.decode()
+    assert fragment.status_code == 401 and "HX-Redirect" not in fragment and 'id="submit-result"' in text
+    assert "You are signed out" in text and f'href="/sign-in/?next=/questions/{question.pk}/" target="_blank"' in text
 
 
 def test_signing_in_leads_home_and_signing_out_back(student):
@@ -355,6 +359,8 @@ def test_posts_need_the_csrf_token(question, student):
     form = form_of(page)
     refused = client.post(f"/questions/{question.pk}/submit/", {**form, "answer.in_3": "1"}, **HTMX)
     assert refused.status_code == 403 and not Submission.objects.exists()
+    # in the result box, keeping its id (Django's own page replaced it: later clicks had no target)
+    assert 'id="submit-result"' in refused.content.decode() and "security token" in refused.content.decode()
     token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)  # what htmx sends (hx-headers)
     accepted = client.post(f"/questions/{question.pk}/submit/", {**form, "answer.in_3": "1"}, HTTP_X_CSRFTOKEN=token, **HTMX)
     assert accepted.status_code == 200 and Submission.objects.count() == 1
@@ -396,3 +402,47 @@ def test_times_and_penalty_of_the_late_window(question, student):
 def test_the_root_is_the_ui_and_the_api_docs_stay(student):
     assert Client().get("/")["Location"].startswith("/sign-in/")
     assert Client().get("/api/docs/").status_code == 200
+
+
+def test_a_variant_number_in_other_digits_is_a_refusal_not_a_crash(question, student):
+    form = form_of(client_for(student).get(f"/questions/{question.pk}/").content.decode())
+    response = client_for(student).post(f"/questions/{question.pk}/submit/", {**form, "variant": "²", "answer.in_3": "1"}, **HTMX)
+    assert response.status_code == 400 and "form is incomplete" in response.content.decode()
+
+
+def test_an_empty_form_with_checkboxes_uses_no_attempt(make_question, student):
+    """The hidden input that posts a checkbox group made an untouched form an answer ([]): graded 0,
+    an attempt used (review)."""
+    question = make_question("symmetry_breaking", max_attempts=3)
+    client = client_for(student)
+    page = client.get(f"/questions/{question.pk}/").content.decode()
+    groups = re.findall(r'<input type="hidden" name="(choices\.[^"]+)" value="">', page)
+    assert groups  # what a browser posts for a group with nothing ticked
+    response = client.post(f"/questions/{question.pk}/submit/", {**form_of(page), **dict.fromkeys(groups, "")}, **HTMX)
+    assert response.status_code == 400 and "no answers given" in response.content.decode()
+    assert not Submission.objects.exists()
+
+
+def test_without_javascript_a_fresh_variant_gets_a_fresh_form(make_question, student):
+    """The page after a submit showed the next variant's numbers with the last answers still filled
+    in: submitting again answered the new numbers with the old answers (review)."""
+    question = make_question("forward_neuron", fresh_variant_per_attempt=True, max_attempts=3)
+    client = client_for(student)
+    form = form_of(client.get(f"/questions/{question.pk}/").content.decode())
+    page = client.post(f"/questions/{question.pk}/submit/", {**form, "answer.in_3": "123.25", "answer.a_3": "0.5"}).content.decode()
+    assert 'name="variant" value="2"' in page and "123.25" not in page.split('id="answer-form"')[1].split("</form>")[0]
+
+
+def test_a_question_that_takes_no_more_submissions_shows_why_instead_of_the_form(make_question, student):
+    """A closed set or used-up attempts still showed the form and its Submit button (review)."""
+    question = make_question("forward_neuron", max_attempts=1)
+    alice = client_for(student)
+    assert 'id="answer-form"' in alice.get(f"/questions/{question.pk}/").content.decode()
+    services.submit(question, student, {"in_3": "1", "a_3": "0.5"})
+    page = alice.get(f"/questions/{question.pk}/").content.decode()
+    assert 'id="answer-form"' not in page and "You have used all 1 attempts" in page
+    problem_set = question.problem_set
+    problem_set.due_at, problem_set.late_until = problem_set.release_at + timedelta(minutes=1), None
+    problem_set.save()
+    page = alice.get(f"/questions/{question.pk}/").content.decode()
+    assert 'id="answer-form"' not in page and "This problem set has closed" in page

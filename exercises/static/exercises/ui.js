@@ -36,6 +36,18 @@ document.addEventListener("htmx:load", function (event) {
 function showNoAnswer(event) {
   const box = document.getElementById("submit-result");
   if (!box) return;
+  const config = event.detail && event.detail.requestConfig;
+  if (config && config.verb === "get") {  // a poll of a stored submission: keep asking, say why it waits
+    let note = document.getElementById("poll-note");
+    if (!note) {
+      note = document.createElement("p");
+      note.id = "poll-note";
+      note.setAttribute("role", "status");
+      box.appendChild(note);
+    }
+    note.textContent = "The service did not answer just now. Your submission is stored; this page keeps asking.";
+    return;
+  }
   const reason = event.type === "htmx:sendError" ? "the service could not be reached" : "the service answered with an error";
   box.className = "result refused";
   box.removeAttribute("hx-trigger");
@@ -48,3 +60,15 @@ function showNoAnswer(event) {
 }
 document.addEventListener("htmx:sendError", showNoAnswer);
 document.addEventListener("htmx:responseError", showNoAnswer);
+
+// The CSRF token of every htmx request is read from the cookie when it is sent, not the one the
+// page was rendered with: after signing out and in again in another tab (which changes it), the
+// next submit of a page still open works instead of failing with a 403 (review).
+document.addEventListener("htmx:configRequest", function (event) {
+  const found = document.cookie.split("; ").find(function (part) { return part.startsWith("csrftoken="); });
+  if (!found) return;
+  const token = decodeURIComponent(found.slice("csrftoken=".length));
+  event.detail.headers["X-CSRFToken"] = token;
+  // Django reads a form's own csrfmiddlewaretoken before the header: the page's may be stale
+  if (event.detail.verb !== "get") event.detail.parameters["csrfmiddlewaretoken"] = token;
+});
