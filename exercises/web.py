@@ -17,9 +17,9 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
-from django.shortcuts import render, resolve_url
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 from rest_framework.exceptions import APIException
 
 from exercises import answer_forms, progress, results, services
@@ -43,6 +43,12 @@ class SignInView(auth_views.LoginView):
     template_name = "exercises/sign_in.html"
     redirect_authenticated_user = True
     next_page = "ui-home"
+
+    def get_redirect_url(self):
+        """?next= unless it is this page itself: signed in already, Django took that for a
+        redirect loop and answered 500 (review)."""
+        url = super().get_redirect_url()
+        return "" if urlparse(url).path == self.request.path else url
 
 
 class SignOutView(auth_views.LogoutView):
@@ -208,11 +214,12 @@ def history(student, question: Question) -> list:
     return list(submissions_for(student, "student", question).order_by("-submitted_at", "-id")[:HISTORY_SHOWN])
 
 
-@require_POST
 @ui_view
 def submit(request, question_id: int):
     """Submit the answer form. htmx gets the result box (queued, polling until graded; or the
     refusal) and each field's error message; without htmx the whole page comes back."""
+    if request.method != "POST":  # the address bar after a submit without JavaScript: back to the question
+        return redirect("ui-question", question_id=question_id)
     question, role = visible_question(request.user, question_id)
     require_student(role, "submit answers")
     answers = answer_forms.answers_from_post(request.POST)
@@ -309,8 +316,11 @@ def solution_page(request, question_id: int):
         raise solution_unavailable(question, services.attempts_used(question, request.user))
     variant = services.solution_variant(question, request.user)
     services.mark_solution_seen(variant)
-    labels = {spec["name"]: spec.get("label") or spec["name"] for spec in variant.instance.get("fields", [])}
-    answers = [(labels.get(name, name), value) for name, value in variant.instance.get("answers", {}).items()]
+    stored = variant.instance.get("answers", {})
+    fields = [spec for spec in variant.instance.get("fields", []) if spec["name"] in stored]
+    # in the order the question asks them (the stored answers' key order is the database's)
+    answers = [(spec.get("label") or spec["name"], stored[spec["name"]]) for spec in fields]
+    answers += [(name, value) for name, value in stored.items() if name not in {spec["name"] for spec in fields}]
     return render(
         request,
         "exercises/solution.html",

@@ -446,3 +446,25 @@ def test_a_question_that_takes_no_more_submissions_shows_why_instead_of_the_form
     problem_set.save()
     page = alice.get(f"/questions/{question.pk}/").content.decode()
     assert 'id="answer-form"' not in page and "This problem set has closed" in page
+
+
+def test_small_things_a_browser_found(question, student):
+    """Signed in already, /sign-in/?next=/sign-in/ was a 500 (Django's redirect-loop check); the
+    submit URL left in the address bar without JavaScript was a blank 405; a username of spaces
+    re-rendered the sign-in page without a word (review)."""
+    alice = client_for(student)
+    response = alice.get("/sign-in/?next=/sign-in/")
+    assert response.status_code == 302 and response["Location"] == "/"
+    response = alice.get(f"/questions/{question.pk}/submit/")
+    assert response.status_code == 302 and response["Location"] == f"/questions/{question.pk}/"
+    page = Client().post("/sign-in/", {"username": "   ", "password": "x"}).content.decode()
+    assert 'role="alert"' in page and "This field is required" in page
+
+
+def test_the_solution_lists_answers_in_the_order_the_question_asks_them(make_question, student):
+    question = make_question("forward_neuron", max_attempts=1)
+    services.submit(question, student, {"in_3": "1", "a_3": "0.5"})
+    services.grade_submission_now(Submission.objects.get().pk)
+    page = client_for(student).get(f"/questions/{question.pk}/solution/").content.decode()
+    answers = page.split('<dl class="answers">')[1]
+    assert answers.index("in_") < answers.index("a_")
