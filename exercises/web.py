@@ -19,7 +19,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework.exceptions import APIException
 
 from exercises import answer_forms, progress, results, services
@@ -188,6 +188,7 @@ def question_context(
     code = view["prompt"]["data"].get("code")
     starter = code.get("starter", "") if isinstance(code, dict) else ""
     used, pending = services.attempts_used(question, student), services.attempts_pending(question, student)
+    order = list(question.problem_set.questions.values_list("pk", flat=True))  # as the set's page lists them
     return {
         "question": question,
         "problem_set": question.problem_set,
@@ -202,6 +203,7 @@ def question_context(
         "attempts_used": used,
         "attempts_pending": pending,
         "out_of_attempts": bool(question.max_attempts) and used + pending >= question.max_attempts,
+        "number": order.index(question.pk) + 1,
         "typed_answers": bool(typed),
         "solution_available": services.solution_visible(question, student),
         "history": history(student, question),
@@ -304,32 +306,29 @@ def submission_page(request, submission_id: int):
     return render(request, "exercises/_submission_poll.html", context)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @ui_view
 def solution_page(request, question_id: int):
-    """The worked solution of the student's variant, once available. Showing it is recorded as
-    the REST API's solution view records it (the same services calls): that variant takes no
-    more submissions."""
+    """The worked solution of the student's variant, once available. The first time, a GET asks
+    and only the POST of its button shows it and records it (the same services calls as the
+    REST API's solution view: that variant takes no more submissions); a link another site
+    leads the student to cannot spend their variant (review)."""
     question, role = visible_question(request.user, question_id)
     require_student(role, "have solutions of their own variants")
     if not services.solution_visible(question, request.user):
         raise solution_unavailable(question, services.attempts_used(question, request.user))
     variant = services.solution_variant(question, request.user)
-    services.mark_solution_seen(variant)
+    if request.method == "POST":
+        services.mark_solution_seen(variant)
+        return redirect("ui-solution", question_id=question.pk)
+    context = {"question": question, "problem_set": question.problem_set, "title": progress.kind_title(question), "variant": variant}
+    if variant.solution_seen_at is None:
+        return render(request, "exercises/solution_confirm.html", context)
     stored = variant.instance.get("answers", {})
     fields = [spec for spec in variant.instance.get("fields", []) if spec["name"] in stored]
     # in the order the question asks them (the stored answers' key order is the database's)
     answers = [(spec.get("label") or spec["name"], stored[spec["name"]]) for spec in fields]
     answers += [(name, value) for name, value in stored.items() if name not in {spec["name"] for spec in fields}]
     return render(
-        request,
-        "exercises/solution.html",
-        {
-            "question": question,
-            "problem_set": question.problem_set,
-            "title": progress.kind_title(question),
-            "variant": variant,
-            "steps": variant.instance.get("solution", []),
-            "answers": answers,
-        },
+        request, "exercises/solution.html", {**context, "steps": variant.instance.get("solution", []), "answers": answers}
     )

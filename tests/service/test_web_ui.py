@@ -381,11 +381,16 @@ def test_the_solution_link_appears_when_available_and_opening_it_is_recorded(mak
     page = alice.get(f"/questions/{question.pk}/").content.decode()
     assert f'href="/questions/{question.pk}/solution/"' in page
     assert page.index("takes no more") < page.index(f'href="/questions/{question.pk}/solution/"')  # warned first
-    solution = alice.get(f"/questions/{question.pk}/solution/")
-    assert solution.status_code == 200
+    asked = alice.get(f"/questions/{question.pk}/solution/")  # a GET only asks: a link from elsewhere spends nothing
     instance = services.current_variant(question, student).instance
-    assert instance["solution"][0]["latex"] in solution.content.decode()
+    assert asked.status_code == 200 and "Show the worked solution" in asked.content.decode()
+    assert instance["solution"][0]["latex"] not in asked.content.decode()
+    assert services.current_variant(question, student).solution_seen_at is None
+    shown = alice.post(f"/questions/{question.pk}/solution/")
+    assert shown.status_code == 302 and shown["Location"] == f"/questions/{question.pk}/solution/"
     assert services.current_variant(question, student).solution_seen_at is not None  # as the API records it
+    solution = alice.get(f"/questions/{question.pk}/solution/")
+    assert solution.status_code == 200 and instance["solution"][0]["latex"] in solution.content.decode()
     after = alice.get(f"/questions/{question.pk}/").content.decode()
     assert "You have seen the worked solution of this variant" in after
 
@@ -465,6 +470,15 @@ def test_the_solution_lists_answers_in_the_order_the_question_asks_them(make_que
     question = make_question("forward_neuron", max_attempts=1)
     services.submit(question, student, {"in_3": "1", "a_3": "0.5"})
     services.grade_submission_now(Submission.objects.get().pk)
+    client_for(student).post(f"/questions/{question.pk}/solution/")
     page = client_for(student).get(f"/questions/{question.pk}/solution/").content.decode()
     answers = page.split('<dl class="answers">')[1]
     assert answers.index("in_") < answers.index("a_")
+
+
+def test_two_questions_of_one_kind_are_told_apart_by_their_number(make_question, student):
+    """Two forward_neuron questions of one set had the same title on their pages (review)."""
+    first, second = make_question("forward_neuron"), make_question("forward_neuron")
+    alice = client_for(student)
+    assert "<h1>Question 1: Forward pass of one neuron</h1>" in alice.get(f"/questions/{first.pk}/").content.decode()
+    assert "<h1>Question 2: Forward pass of one neuron</h1>" in alice.get(f"/questions/{second.pk}/").content.decode()
