@@ -275,3 +275,22 @@ def test_a_page_left_open_across_a_sign_in_elsewhere_still_submits_and_keeps_the
     page.locator("#submit-result.queued, #submit-result.grading, #submit-result.graded").first.wait_for()
     assert stored_submissions(service, question_id) == 1
     assert page.outside == []
+
+
+def test_typed_answers_survive_a_reload_and_leave_the_browser_at_sign_out(page, service):
+    """A reload, a crash or a closed tab at 23:58 lost what was typed; drafts are kept in this
+    browser per student, question and variant, and removed when the student signs out (a shared
+    lab computer)."""
+    sign_in_ui(page, service, "demo-student", STUDENT_PASSWORD)
+    question_id = service.question_id("hidden_delta")
+    page.goto(f"{service.base}/questions/{question_id}/")
+    first = page.locator("#answer-form input[name^='answer.']").first
+    first.fill("0.0625")
+    page.reload()
+    assert page.locator("#answer-form input[name^='answer.']").first.input_value() == "0.0625"
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('ag-draft:')).length") == 1
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/sign-in/")
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('ag-draft:')).length") == 0
+    assert stored_submissions(service, question_id) == 0  # a draft is not a submission
+    assert page.outside == []

@@ -72,3 +72,63 @@ document.addEventListener("htmx:configRequest", function (event) {
   // Django reads a form's own csrfmiddlewaretoken before the header: the page's may be stale
   if (event.detail.verb !== "get") event.detail.parameters["csrfmiddlewaretoken"] = token;
 });
+
+// A draft of the answers typed, kept in this browser (localStorage) per student, question and
+// variant: a reload, a crash or a closed tab at 23:58 does not lose them. Restored only into
+// inputs still as the page served them; removed from the browser when the student signs out.
+const DRAFT_PREFIX = "ag-draft:";
+
+function draftFields(form) {
+  return Array.from(form.elements).filter(function (el) {
+    return el.name && (el.name.startsWith("answer.") || el.name.startsWith("choices.")) && el.type !== "hidden";
+  });
+}
+
+function saveDraft(form) {
+  const draft = {};
+  draftFields(form).forEach(function (el) {
+    if (el.type === "checkbox" || el.type === "radio") {
+      draft[el.name] = draft[el.name] || [];
+      if (el.checked) draft[el.name].push(el.value);
+    } else {
+      draft[el.name] = el.value;
+    }
+  });
+  try { localStorage.setItem(form.dataset.draftKey, JSON.stringify(draft)); } catch (e) { /* full or disabled */ }
+}
+
+function restoreDraft(form) {
+  let draft = null;
+  try { draft = JSON.parse(localStorage.getItem(form.dataset.draftKey) || "null"); } catch (e) { return; }
+  if (!draft) return;
+  const groups = {};
+  draftFields(form).forEach(function (el) {
+    if (el.type === "checkbox" || el.type === "radio") {
+      (groups[el.name] = groups[el.name] || []).push(el);
+    } else if (el.value === el.defaultValue && typeof draft[el.name] === "string") {
+      el.value = draft[el.name];
+    }
+  });
+  Object.keys(groups).forEach(function (name) {
+    const boxes = groups[name];
+    if (boxes.some(function (el) { return el.checked; }) || !Array.isArray(draft[name])) return;
+    boxes.forEach(function (el) { el.checked = draft[name].indexOf(el.value) !== -1; });
+  });
+}
+
+document.addEventListener("DOMContentLoaded", function () {
+  const form = document.querySelector("form[data-draft-key]");
+  if (form) {
+    restoreDraft(form);
+    form.addEventListener("input", function () { saveDraft(form); });
+    form.addEventListener("change", function () { saveDraft(form); });
+  }
+  document.querySelectorAll("form[action$='/sign-out/']").forEach(function (signOut) {
+    signOut.addEventListener("submit", function () {
+      try {
+        Object.keys(localStorage).filter(function (key) { return key.startsWith(DRAFT_PREFIX); })
+          .forEach(function (key) { localStorage.removeItem(key); });
+      } catch (e) { /* disabled */ }
+    });
+  });
+});
