@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework.exceptions import APIException
 
-from exercises import answer_forms, progress, results, services
+from exercises import answer_forms, diagrams, progress, results, services
 from exercises.api import REFUSAL_STATUS, solution_unavailable
 from exercises.models import Question
 from exercises.permissions import (
@@ -197,6 +197,7 @@ def question_context(
         "deadlines": progress.deadlines(question.problem_set, student),
         "variant": variant,
         "view": view,
+        "diagram": diagrams.layout(view.get("diagram")),
         "code": code if isinstance(code, dict) else None,
         "inputs": answer_forms.inputs(view["fields"], typed, errors, starter),
         "form_key": form_key or answer_forms.new_form_key(),
