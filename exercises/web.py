@@ -19,20 +19,24 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
-from rest_framework.exceptions import APIException
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 
-from exercises import answer_forms, diagrams, progress, results, services
+from exercises import answer_forms, diagrams, extensions, progress, results, services
 from exercises.api import REFUSAL_STATUS, solution_unavailable
 from exercises.models import Question
 from exercises.permissions import (
+    INSTRUCTOR,
     STAFF_ROLES,
+    course_student_named,
+    require_instructor,
     require_student,
     submissions_for,
     visible_problem_set,
     visible_question,
     visible_submission,
 )
+from exercises.serializers import ExtensionGrantSerializer
 
 HISTORY_SHOWN = 50  # a student's latest submissions listed under the form
 
@@ -147,7 +151,77 @@ def problem_set_page(request, problem_set_id: int):
     }
     if staff:
         context["gradebook_csv"] = reverse("api-gradebook", args=[problem_set.pk]) + "?format=csv"
+        context.update(extensions_context(problem_set, role))
     return render(request, "exercises/problem_set.html", context)
+
+
+def extensions_context(problem_set, role: str, typed: dict | None = None, errors: dict | None = None) -> dict:
+    """The staff's view of the set's extensions; instructors also get the form to grant one."""
+    rows = problem_set.extensions.select_related("student", "granted_by").order_by("student__username")
+    return {
+        "extensions": list(rows),
+        "may_grant": role == INSTRUCTOR,
+        "extension_typed": typed or {},
+        "extension_errors": errors or {},
+    }
+
+
+@require_POST
+@ui_view
+def grant_extension(request, problem_set_id: int):
+    """The problem set page's extension form (instructors): the same checks as the API's
+    (exercises.serializers.ExtensionGrantSerializer; times without an offset are the course's)."""
+    problem_set, role = visible_problem_set(request.user, problem_set_id)
+    require_instructor(role, "grant extensions")
+    typed = {name: request.POST.get(name, "").strip() for name in ("username", "due_at", "late_until", "reason")}
+    data = {**typed, "late_until": typed["late_until"] or None}
+    serializer = ExtensionGrantSerializer(data=data)
+    errors = {}
+    if serializer.is_valid():
+        try:
+            student = course_student_named(problem_set.course_id, serializer.validated_data["username"])
+            extensions.grant(
+                problem_set,
+                student,
+                serializer.validated_data["due_at"],
+                serializer.validated_data.get("late_until"),
+                serializer.validated_data["reason"],
+                request.user,
+            )
+            return redirect("ui-problem-set", problem_set_id=problem_set.pk)
+        except ValidationError as refused:
+            errors = _messages(refused.detail)
+        except extensions.ExtensionError as refused:
+            errors = {"due_at": str(refused)}
+    else:
+        errors = _messages(serializer.errors)
+    context = {
+        "problem_set": problem_set,
+        "role": role,
+        "staff": True,
+        "window": progress.window(problem_set),
+        "deadlines": progress.deadlines(problem_set),
+        "questions": progress.staff_questions(problem_set),
+        "gradebook_csv": reverse("api-gradebook", args=[problem_set.pk]) + "?format=csv",
+        **extensions_context(problem_set, role, typed, errors),
+    }
+    return render(request, "exercises/problem_set.html", context, status=400)
+
+
+def _messages(detail) -> dict[str, str]:
+    """{field: its messages as one line} from a DRF error detail (a list or one message per field)."""
+    return {name: " ".join(map(str, m)) if isinstance(m, list) else str(m) for name, m in dict(detail).items()}
+
+
+@require_POST
+@ui_view
+def revoke_extension(request, problem_set_id: int, student_id: int):
+    """Take a student's extension back from the problem set page (instructors)."""
+    problem_set, role = visible_problem_set(request.user, problem_set_id)
+    require_instructor(role, "take extensions back")
+    if not extensions.revoke(problem_set, student_id, request.user):
+        raise NotFound("This student has no extension for this problem set.")
+    return redirect("ui-problem-set", problem_set_id=problem_set.pk)
 
 
 # --- a question: prompt, answer form, submissions ---------------------------------------------------

@@ -12,6 +12,12 @@ urlpatterns = [
     path("sign-in/", web.SignInView.as_view(), name="ui-sign-in"),
     path("sign-out/", web.SignOutView.as_view(), name="ui-sign-out"),
     path("problem-sets/<id:problem_set_id>/", web.problem_set_page, name="ui-problem-set"),
+    path("problem-sets/<id:problem_set_id>/extensions/", web.grant_extension, name="ui-grant-extension"),
+    path(
+        "problem-sets/<id:problem_set_id>/extensions/<id:student_id>/revoke/",
+        web.revoke_extension,
+        name="ui-revoke-extension",
+    ),
     path("questions/<id:question_id>/", web.question_page, name="ui-question"),
     path("questions/<id:question_id>/submit/", web.submit, name="ui-submit"),
     path("questions/<id:question_id>/solution/", web.solution_page, name="ui-solution"),

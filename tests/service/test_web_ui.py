@@ -6,7 +6,7 @@ the typed text kept), polling the result, the worked solution, CSRF and times in
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -14,7 +14,7 @@ from django.utils import timezone
 from helpers import reference_answers
 
 from exercises import answer_forms, services
-from exercises.models import Course, Membership, ProblemSet, Submission
+from exercises.models import Course, Extension, Membership, ProblemSet, Submission
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -482,3 +482,29 @@ def test_two_questions_of_one_kind_are_told_apart_by_their_number(make_question,
     alice = client_for(student)
     assert "<h1>Question 1: Forward pass of one neuron</h1>" in alice.get(f"/questions/{first.pk}/").content.decode()
     assert "<h1>Question 2: Forward pass of one neuron</h1>" in alice.get(f"/questions/{second.pk}/").content.decode()
+
+
+def test_instructors_grant_and_take_back_extensions_on_the_problem_set_page(question, student, instructor, ta, settings):
+    """Through the page, as through the API: a student's own due time, shown to the staff, with
+    the same checks (a naive time is the course's; a username that is no student is named)."""
+    settings.TIME_ZONE = "Europe/Vienna"
+    teacher = client_for(instructor)
+    url = f"/problem-sets/{question.problem_set_id}/"
+    page = teacher.get(url).content.decode()
+    assert 'id="extension-form"' in page and "None." in page
+    refused = teacher.post(f"{url}extensions/", {"username": "nobody", "due_at": "2030-01-01T10:00"})
+    assert refused.status_code == 400 and "is not a student of this course" in refused.content.decode()
+    assert 'value="nobody"' in refused.content.decode()  # what was typed stays
+    granted = teacher.post(f"{url}extensions/", {"username": "alice", "due_at": "2030-01-01T10:00", "reason": "<b>ill</b>"})
+    assert granted.status_code == 302 and granted["Location"] == url
+    extension = Extension.objects.get()
+    assert extension.due_at == datetime(2030, 1, 1, 9, 0, tzinfo=UTC)  # 10:00 in Vienna
+    page = teacher.get(url).content.decode()
+    assert "alice" in page and "&lt;b&gt;ill&lt;/b&gt;" in page and "Take back" in page
+    ta_page = client_for(ta).get(url).content.decode()
+    assert "alice" in ta_page and 'id="extension-form"' not in ta_page and "Take back" not in ta_page
+    assert client_for(ta).post(f"{url}extensions/{student.pk}/revoke/").status_code == 403
+    assert client_for(student).post(f"{url}extensions/", {"username": "alice", "due_at": "2030-01-01T10:00"}).status_code == 403
+    assert teacher.post(f"{url}extensions/{student.pk}/revoke/").status_code == 302
+    assert not Extension.objects.exists()
+    assert teacher.post(f"{url}extensions/{student.pk}/revoke/").status_code == 404
