@@ -169,9 +169,20 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
-def bad_request(request, exception=None) -> JsonResponse:
-    """Django's 400 (a Host header not in DJANGO_ALLOWED_HOSTS, a malformed request) in the API's
-    error form instead of an HTML page."""
+def bad_request(request, exception=None) -> HttpResponse:
+    """Django's 400 (a Host header not in DJANGO_ALLOWED_HOSTS, a malformed request, a form over
+    the size limit) in the API's error form instead of an HTML page; for the web UI's htmx
+    requests, a message in the result box, which the JSON replaced (later submits then had no
+    target)."""
+    if request.headers.get("HX-Request") == "true" and not request.path.startswith("/api/"):
+        from exercises.web import result_refusal  # the web module imports this one
+
+        return result_refusal(
+            request,
+            "The service could not take this form (too large? Very long code or text): nothing was submitted. "
+            "Shorten it and submit again.",
+            400,
+        )
     return JsonResponse({"detail": "Bad request: the service cannot take this request.", "code": "bad_request"}, status=400)
 
 

@@ -25,10 +25,7 @@ class Node:
 
 @dataclass(frozen=True)
 class Edge:
-    x1: float
-    y1: float
-    x2: float
-    y2: float
+    path: str  # SVG path data: a straight line, or an arc over the columns it skips
     label_x: float
     label_y: float
     text: str
@@ -73,22 +70,37 @@ def layout(diagram) -> Layout | None:
     for node in nodes:
         by_column.setdefault(columns[node["id"]], []).append(node)
     tallest = max(len(column) for column in by_column.values())
-    height = 2 * MARGIN + (tallest - 1) * ROW + 30
+    skips = max((columns[e["to"]] - columns[e["from"]] for e in edges if e.get("from") in columns and e.get("to") in columns), default=1)
+    arc_room = ROW * 0.4 * max(0, skips - 1)  # the arcs over skipped columns rise above the top row
+    height = 2 * MARGIN + (tallest - 1) * ROW + 30 + arc_room
     places = {}
     for column, members in by_column.items():
-        top = MARGIN + (tallest - len(members)) * ROW / 2
+        top = MARGIN + arc_room + (tallest - len(members)) * ROW / 2
         for row, node in enumerate(members):
             places[node["id"]] = (MARGIN + 60 + column * COLUMN, top + row * ROW)
     drawn_nodes = [Node(*places[n["id"]], *_texts(n), str(n.get("role") or n.get("op") or "")) for n in nodes]
-    drawn_edges = []
-    for edge in edges:
-        if edge.get("from") not in places or edge.get("to") not in places:
-            continue
-        (x1, y1), (x2, y2) = places[edge["from"]], places[edge["to"]]
-        # the label a third of the way along, as on the slides, so labels of one target differ
-        drawn_edges.append(Edge(x1, y1, x2, y2, x1 + (x2 - x1) / 3, y1 + (y2 - y1) / 3 - 4, number(edge.get("weight"))))
+    drawn_edges = [
+        _edge(places[e["from"]], places[e["to"]], columns[e["to"]] - columns[e["from"]], number(e.get("weight")))
+        for e in edges
+        if e.get("from") in places and e.get("to") in places
+    ]
     width = 2 * MARGIN + 120 + max(columns.values()) * COLUMN
     return Layout(width, height, drawn_nodes, drawn_edges)
+
+
+def _edge(start: tuple[float, float], end: tuple[float, float], span: int, text: str) -> Edge:
+    """An edge to the next column is straight; one that skips columns (a bias to a later layer,
+    a graph input used deeper down) arcs above them, so it passes through no unit on the way.
+    Its weight sits a third of the way along, as on the slides, so the labels of one target
+    differ."""
+    (x1, y1), (x2, y2) = start, end
+    if span <= 1:
+        return Edge(f"M {x1:.1f} {y1:.1f} L {x2:.1f} {y2:.1f}", x1 + (x2 - x1) / 3, y1 + (y2 - y1) / 3 - 4, text)
+    cx, cy = (x1 + x2) / 2, min(y1, y2) - ROW * 0.75 * (span - 1)
+    t = 1 / 3  # the quadratic Bezier curve's point at t
+    lx = (1 - t) ** 2 * x1 + 2 * (1 - t) * t * cx + t**2 * x2
+    ly = (1 - t) ** 2 * y1 + 2 * (1 - t) * t * cy + t**2 * y2
+    return Edge(f"M {x1:.1f} {y1:.1f} Q {cx:.1f} {cy:.1f} {x2:.1f} {y2:.1f}", lx, ly - 4, text)
 
 
 def _texts(node: dict) -> tuple[str, str]:

@@ -38,6 +38,11 @@ def deadlines(problem_set: ProblemSet, student=None) -> Deadlines:
     return extensions.deadlines_for(problem_set, student.pk) if student else extensions.set_deadlines(problem_set)
 
 
+def question_number(question: Question) -> int:
+    """The question's place in its set (1, 2, ...), as the set's page numbers it."""
+    return list(question.problem_set.questions.values_list("pk", flat=True)).index(question.pk) + 1
+
+
 def kind_title(question: Question) -> str:
     """The question's kind as people read it ("Forward pass of one neuron")."""
     kind = CATALOGUE.get(question.kind)

@@ -539,12 +539,12 @@ def check_window(problem_set: ProblemSet, now: datetime, student_id: int | None)
     raise SubmissionRefused(f"this problem set closed at {_local(deadlines.closes_at)}", "closed")
 
 
-def _local(moment: datetime) -> str:
+def _local(moment: datetime, seconds: bool = False) -> str:
     """A time as students read it: in the course's time zone (AUTOGRADER_TIME_ZONE), to the
-    minute, with its zone and offset: "Mon 07 Dec 2026, 23:59 CET (UTC+01:00)" (machine-readable
-    times are in the API's date fields)."""
+    minute (or second), with its zone and offset: "Mon 07 Dec 2026, 23:59 CET (UTC+01:00)"
+    (machine-readable times are in the API's date fields)."""
     here = timezone.localtime(moment)
-    return here.strftime("%a %d %b %Y, %H:%M ") + zone_text(here)
+    return here.strftime("%a %d %b %Y, %H:%M:%S " if seconds else "%a %d %b %Y, %H:%M ") + zone_text(here)
 
 
 def zone_text(moment: datetime) -> str:
@@ -982,8 +982,8 @@ def penalty_notes(submission: Submission) -> list[str]:
     if submission.late and problem_set.late_penalty:
         due = extensions.deadlines_for(problem_set, submission.student_id).due_at  # theirs, with an extension
         notes.append(
-            f"Late: {_percent(problem_set.late_penalty)} off, submitted at {_local(submission.submitted_at)}, "
-            f"after the due time {_local(due)}."
+            f"Late: {_percent(problem_set.late_penalty)} off, submitted at {_local(submission.submitted_at, seconds=True)}, "
+            f"after the due time {_local(due, seconds=True)}."  # 23:59:30 after 23:59:00 reads as such
         )
     return notes
 

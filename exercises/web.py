@@ -104,6 +104,12 @@ def signed_out_result(request) -> HttpResponse:
     return render(request, "exercises/_result.html", context, status=401)
 
 
+def result_refusal(request, message: str, status: int) -> HttpResponse:
+    """A refusal in the result box, for failures before a view runs (a body over the limit)."""
+    refused = services.SubmissionRefused(message, "refused")
+    return render(request, "exercises/_result.html", {"refused": refused}, status=status)
+
+
 def csrf_failure(request, reason: str = "") -> HttpResponse:
     """Django's CSRF refusal on the UI's pages (settings.CSRF_FAILURE_VIEW): in the result box for
     htmx, where Django's own page replaced the box and left later clicks without a target."""
@@ -262,7 +268,6 @@ def question_context(
     code = view["prompt"]["data"].get("code")
     starter = code.get("starter", "") if isinstance(code, dict) else ""
     used, pending = services.attempts_used(question, student), services.attempts_pending(question, student)
-    order = list(question.problem_set.questions.values_list("pk", flat=True))  # as the set's page lists them
     return {
         "question": question,
         "problem_set": question.problem_set,
@@ -278,7 +283,7 @@ def question_context(
         "attempts_used": used,
         "attempts_pending": pending,
         "out_of_attempts": bool(question.max_attempts) and used + pending >= question.max_attempts,
-        "number": order.index(question.pk) + 1,
+        "number": progress.question_number(question),
         "typed_answers": bool(typed),
         "solution_available": services.solution_visible(question, student),
         "history": history(student, question),
@@ -307,6 +312,13 @@ def submit(request, question_id: int):
             "This form is incomplete (an old or altered page?): reload the question and submit again.", "bad_form"
         )
         return submit_response(request, question, answers, refused=refused, status=400)
+    if request.POST.get("student") != str(request.user.pk):  # someone else signed in on this browser since
+        refused = services.SubmissionRefused(
+            f"This page was opened by another account; you are signed in as {request.user.get_username()} now, "
+            "so nothing was submitted. Reload the question to answer as yourself.",
+            "other_account",
+        )
+        return submit_response(request, question, answers, form_key, refused=refused, status=409)
     key = answer_forms.submission_key(form_key, variant, answers)
     try:
         submission, _ = services.submit(question, request.user, answers, idempotency_key=key, expected_variant=variant)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from exercises import services
+from exercises import progress, services
 
 register = template.Library()
 MAX_DEPTH = 6  # prompt data is a few levels deep; anything deeper is shown as text
@@ -132,3 +132,9 @@ def get(mapping, key):
 def percent(fraction) -> str:
     """A fraction as a percentage: 0.2 -> "20 %"."""
     return "" if fraction is None else f"{round(float(fraction) * 100, 2):g} %"
+
+
+@register.filter
+def number_in_set(question) -> int:
+    """The question's place in its set, as its page and the set's page number it."""
+    return progress.question_number(question)

@@ -63,6 +63,19 @@ def test_the_question_page_draws_the_students_own_network(make_question, student
     page = client.get(f"/questions/{question.pk}/").content.decode()
     diagram = services.current_variant(question, student).instance["diagram"]
     svg = page.split('<figure class="diagram">')[1].split("</figure>")[0]
-    assert svg.count("<circle") == len(diagram["nodes"]) and svg.count("<line") == len(diagram["edges"])
+    assert svg.count("<circle") == len(diagram["nodes"]) and svg.count("<path") == len(diagram["edges"])
     weights = re.findall(r'<text class="weight"[^>]*>([^<]+)</text>', svg)
     assert weights == [diagrams.number(e["weight"]) for e in diagram["edges"]]
+
+
+def test_an_edge_that_skips_a_column_arcs_over_it_instead_of_through_a_unit():
+    """The bias edge to the output ran straight through a hidden unit's circle, its weight label
+    on another edge (review)."""
+    diagram = get_kind("forward_mlp").generate({}, 1)["diagram"]
+    drawn = diagrams.layout(diagram)
+    layer = {node["id"]: node["layer"] for node in diagram["nodes"]}
+    for edge, shown in zip(diagram["edges"], drawn.edges, strict=True):
+        assert (" Q " in shown.path) == (layer[edge["to"]] - layer[edge["from"]] > 1)
+    top = min(node.y for node in drawn.nodes)
+    arcs = [shown for shown in drawn.edges if " Q " in shown.path]
+    assert arcs and all(float(shown.path.split()[5]) < top for shown in arcs)  # control points above the units

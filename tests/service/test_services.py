@@ -306,6 +306,8 @@ def test_penalties_are_explained_with_the_settings_they_came_from(make_question,
     attempt, late = services.penalty_notes(third)
     assert attempt == "Attempt 3: 50 % off for 2 earlier attempts (25 % each)."
     assert late.startswith("Late: 50 % off, submitted at ") and "after the due time" in late and "(UTC+01:00)" in late
+    due = timezone.localtime(ProblemSet.objects.get(pk=problem_set.pk).due_at)
+    assert f"after the due time {due:%a %d %b %Y, %H:%M:%S}" in late  # to the second: 23:59:30 after 23:59
 
 
 def test_correct_and_wrong_answers_are_graded_with_attempt_numbers(make_question, student):

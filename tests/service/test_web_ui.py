@@ -51,7 +51,7 @@ def draft(course):
 def form_of(page: str) -> dict:
     """The hidden inputs of the answer form on a question page."""
     return {
-        name: re.search(rf'name="{name}" value="([^"]*)"', page).group(1) for name in ("form_key", "variant")
+        name: re.search(rf'name="{name}" value="([^"]*)"', page).group(1) for name in ("form_key", "variant", "student")
     }
 
 
@@ -508,3 +508,36 @@ def test_instructors_grant_and_take_back_extensions_on_the_problem_set_page(ques
     assert teacher.post(f"{url}extensions/{student.pk}/revoke/").status_code == 302
     assert not Extension.objects.exists()
     assert teacher.post(f"{url}extensions/{student.pk}/revoke/").status_code == 404
+
+
+def test_a_page_opened_by_another_account_submits_nothing(question, student, make_user, course):
+    """Alice's page left open while Bob signed in on the same browser stored her answers as Bob's
+    submission, against his numbers (review)."""
+    bob = make_user("bob")
+    Membership.objects.create(user=bob, course=course, role=Membership.Role.STUDENT)
+    form = form_of(client_for(student).get(f"/questions/{question.pk}/").content.decode())
+    response = client_for(bob).post(f"/questions/{question.pk}/submit/", {**form, "answer.in_3": "0.42"}, **HTMX)
+    assert response.status_code == 409 and "opened by another account" in response.content.decode()
+    assert not Submission.objects.exists()
+
+
+def test_a_form_over_the_size_limit_is_said_in_the_result_box(question, student, settings):
+    """Django's 400 for a body over the limit was the API's JSON, swapped over the result box:
+    later submits had no target and silently did nothing (review)."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client = client_for(student)
+    form = form_of(client.get(f"/questions/{question.pk}/").content.decode())
+    response = client.post(f"/questions/{question.pk}/submit/", {**form, "answer.in_3": "1" * 5000}, **HTMX)
+    text = response.content.decode()
+    assert response.status_code == 400 and 'id="submit-result"' in text and "too large" in text
+    assert not Submission.objects.exists()
+
+
+def test_pages_about_a_question_name_it_by_its_number_in_the_set(make_question, student):
+    """Questions created without a position were 'Question 0' in breadcrumbs and on the submission
+    page, 'Question 2' on their own page (review)."""
+    make_question("forward_neuron")
+    second = make_question("forward_neuron")
+    submission, _ = services.submit(second, student, {"in_3": "1", "a_3": "0.5"})
+    page = client_for(student).get(f"/submissions/{submission.pk}/").content.decode()
+    assert ">Question 2</a>" in page and "question 2</a>" in page and "Question 0" not in page
