@@ -970,7 +970,8 @@ class SubmissionDetailView(ApiView):
 
 
 def solution_unavailable(question: Question, used: int) -> ApiError:
-    due = timezone.localtime(extensions.solutions_open_at(question.problem_set)).isoformat()
+    opens = extensions.solutions_open_at(question.problem_set)
+    due = services._local(opens)  # as people read it; available_at is the machine's form
     if question.max_attempts:
         message = (
             f"The solution becomes available once you have used all {question.max_attempts} attempts "
@@ -978,7 +979,7 @@ def solution_unavailable(question: Question, used: int) -> ApiError:
         )
     else:
         message = f"The solution becomes available once the problem set has closed for everyone, at {due}."
-    return ApiError(403, message, "solution_not_available", available_at=due)
+    return ApiError(403, message, "solution_not_available", available_at=timezone.localtime(opens).isoformat())
 
 
 class SolutionView(ApiView):

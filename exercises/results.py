@@ -35,6 +35,17 @@ class FieldFeedback:
 def field_feedback(submission: Submission) -> list[FieldFeedback]:
     """The feedback of each answer field, in the question's order, with its label."""
     fields = (submission.feedback or {}).get("fields") or {}
-    labels = {spec["name"]: spec.get("label") or spec["name"] for spec in submission.variant.instance.get("fields", [])}
-    ordered = [name for name in labels if name in fields] + [name for name in fields if name not in labels]
-    return [FieldFeedback(name, labels.get(name, name), fields[name]) for name in ordered if isinstance(fields[name], dict)]
+    return [
+        FieldFeedback(name, label, value)
+        for name, label, value in in_field_order(submission.variant.instance, fields)
+        if isinstance(value, dict)
+    ]
+
+
+def in_field_order(instance: dict, values: dict) -> list[tuple[str, str, object]]:
+    """(name, label, value) of each entry of `values` keyed by answer field, in the order the
+    question asks the fields (a dict read back from jsonb has its keys in another order); keys
+    that are no field come last, labelled by their name."""
+    labels = {spec["name"]: spec.get("label") or spec["name"] for spec in instance.get("fields", [])}
+    ordered = [name for name in labels if name in values] + [name for name in values if name not in labels]
+    return [(name, labels.get(name, name), values[name]) for name in ordered]

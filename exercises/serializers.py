@@ -488,7 +488,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_penalties(self, submission: Submission) -> list[str]:
-        return penalty_notes(submission)
+        return penalty_notes(submission, self.context.setdefault("due_times", {}))
 
     def get_url(self, submission: Submission) -> str:
         path = reverse("api-submission-detail", args=[submission.pk])

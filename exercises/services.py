@@ -330,7 +330,22 @@ def submit(
     _check_variant(expected_variant, number)
     _check_field_names(fields, answers)
     check_readable(fields, answers)
-    submission = Submission(
+    submission = _new_submission(variant_id, student, answers, idempotency_key, now, late)
+    if not question.max_attempts:
+        _refuse_if_solution_seen(solution_seen)
+        return _insert(submission, question)
+    with transaction.atomic():
+        _lock_pair(question.pk, student.pk)
+        # a retry that waited for the pair lock while its original committed
+        if replayed := _replay_or_refuse_under_lock(question, student, answers, idempotency_key):
+            return replayed, False
+        _refuse_if_solution_seen(solution_seen)  # after the count: out of attempts is the first reason
+        return _insert(submission, question)
+
+
+def _new_submission(variant_id: int, student, answers: Any, idempotency_key: str | None, now: datetime, late: bool) -> Submission:
+    """The row to INSERT: queued, sent once, submitted at the moment its lateness was judged."""
+    return Submission(
         variant_id=variant_id,
         student=student,
         answers=answers,
@@ -339,21 +354,19 @@ def submit(
         submitted_at=now,
         enqueue_count=1,
     )
-    if not question.max_attempts:
-        _refuse_if_solution_seen(solution_seen)
-        return _insert(submission, question)
-    with transaction.atomic():
-        _lock_pair(question.pk, student.pk)
-        # a retry that waited for the pair lock while its original committed
-        if idempotency_key and (replayed := _replay_of_key(student.pk, idempotency_key, question, answers)):
-            return replayed, False
-        if _attempts_taken(question, student) >= question.max_attempts:
-            raise SubmissionRefused(
-                f"no attempts left: all {question.max_attempts} attempt(s) are used or being graded",
-                "no_attempts_left",
-            )
-        _refuse_if_solution_seen(solution_seen)  # after the count: out of attempts is the first reason
-        return _insert(submission, question)
+
+
+def _replay_or_refuse_under_lock(question: Question, student, answers: Any, idempotency_key: str | None) -> Submission | None:
+    """With the pair locked: the original of a retried key (it may have committed while we
+    waited), else a refusal when the attempts are used up or being graded, else None."""
+    if idempotency_key and (replayed := _replay_of_key(student.pk, idempotency_key, question, answers)):
+        return replayed
+    if question.max_attempts and _attempts_taken(question, student) >= question.max_attempts:
+        raise SubmissionRefused(
+            f"no attempts left: all {question.max_attempts} attempt(s) are used or being graded",
+            "no_attempts_left",
+        )
+    return None
 
 
 def _submit_to_fresh_variant(
@@ -371,28 +384,14 @@ def _submit_to_fresh_variant(
     current_variant(question, student)  # drawn outside the lock: the lock is on a variant row
     with transaction.atomic():
         _lock_pair(question.pk, student.pk)
-        if idempotency_key and (replayed := _replay_of_key(student.pk, idempotency_key, question, answers)):
+        if replayed := _replay_or_refuse_under_lock(question, student, answers, idempotency_key):
             return replayed, False
-        if question.max_attempts and _attempts_taken(question, student) >= question.max_attempts:
-            raise SubmissionRefused(
-                f"no attempts left: all {question.max_attempts} attempt(s) are used or being graded",
-                "no_attempts_left",
-            )
         variant_id, number, fields, solution_seen = _answer_fields(question, student)
         _check_variant(expected_variant, number)
         _check_field_names(fields, answers)
         check_readable(fields, answers)
         _refuse_if_solution_seen(solution_seen)
-        submission = Submission(
-            variant_id=variant_id,
-            student=student,
-            answers=answers,
-            idempotency_key=idempotency_key or None,
-            late=late,
-            submitted_at=now,
-            enqueue_count=1,
-        )
-        return _insert(submission, question)
+        return _insert(_new_submission(variant_id, student, answers, idempotency_key, now, late), question)
 
 
 def _check_variant(expected: int | None, current_number: int) -> None:
@@ -964,9 +963,11 @@ def _give_up(submission: Submission, unchanged: Q) -> None:
             _release_attempt(submission)
 
 
-def penalty_notes(submission: Submission) -> list[str]:
+def penalty_notes(submission: Submission, due_times: dict | None = None) -> list[str]:
     """Why a graded submission's points are below its raw score, one sentence per penalty, from
-    the settings as they are now (a regrade or a deadline change rescores with those too)."""
+    the settings as they are now (a regrade or a deadline change rescores with those too).
+    `due_times`: a cache of the students' due times for a list of submissions (one extension
+    lookup per student, not per late row)."""
     if submission.status != S.GRADED or submission.attempt_number is None:
         return []
     question = submission.variant.question
@@ -980,7 +981,11 @@ def penalty_notes(submission: Submission) -> list[str]:
         )
     problem_set = question.problem_set
     if submission.late and problem_set.late_penalty:
-        due = extensions.deadlines_for(problem_set, submission.student_id).due_at  # theirs, with an extension
+        key = (problem_set.pk, submission.student_id)
+        cache = {} if due_times is None else due_times
+        if key not in cache:  # theirs, with an extension
+            cache[key] = extensions.deadlines_for(problem_set, submission.student_id).due_at
+        due = cache[key]
         notes.append(
             f"Late: {_percent(problem_set.late_penalty)} off, submitted at {_local(submission.submitted_at, seconds=True)}, "
             f"after the due time {_local(due, seconds=True)}."  # 23:59:30 after 23:59:00 reads as such

@@ -146,25 +146,31 @@ def problem_set_page(request, problem_set_id: int):
     """A problem set's questions: a student's standing on each; for the staff, submission counts
     and the gradebook."""
     problem_set, role = visible_problem_set(request.user, problem_set_id)
-    staff = role in STAFF_ROLES
+    if role in STAFF_ROLES:
+        return render(request, "exercises/problem_set.html", staff_set_context(problem_set, role))
     context = {
         "problem_set": problem_set,
         "role": role,
-        "staff": staff,
-        "window": progress.window(problem_set, None if staff else request.user),
-        "deadlines": progress.deadlines(problem_set, None if staff else request.user),
-        "questions": progress.staff_questions(problem_set) if staff else progress.student_questions(problem_set, request.user),
+        "staff": False,
+        "window": progress.window(problem_set, request.user),
+        "deadlines": progress.deadlines(problem_set, request.user),
+        "questions": progress.student_questions(problem_set, request.user),
     }
-    if staff:
-        context["gradebook_csv"] = reverse("api-gradebook", args=[problem_set.pk]) + "?format=csv"
-        context.update(extensions_context(problem_set, role))
     return render(request, "exercises/problem_set.html", context)
 
 
-def extensions_context(problem_set, role: str, typed: dict | None = None, errors: dict | None = None) -> dict:
-    """The staff's view of the set's extensions; instructors also get the form to grant one."""
+def staff_set_context(problem_set, role: str, typed: dict | None = None, errors: dict | None = None) -> dict:
+    """The problem set page for the staff: submission counts, the gradebook, the extensions;
+    instructors also get the form to grant one (holding what was `typed`, with its `errors`)."""
     rows = problem_set.extensions.select_related("student", "granted_by").order_by("student__username")
     return {
+        "problem_set": problem_set,
+        "role": role,
+        "staff": True,
+        "window": progress.window(problem_set),
+        "deadlines": progress.deadlines(problem_set),
+        "questions": progress.staff_questions(problem_set),
+        "gradebook_csv": reverse("api-gradebook", args=[problem_set.pk]) + "?format=csv",
         "extensions": list(rows),
         "may_grant": role == INSTRUCTOR,
         "extension_typed": typed or {},
@@ -201,17 +207,7 @@ def grant_extension(request, problem_set_id: int):
             errors = {"due_at": str(refused)}
     else:
         errors = _messages(serializer.errors)
-    context = {
-        "problem_set": problem_set,
-        "role": role,
-        "staff": True,
-        "window": progress.window(problem_set),
-        "deadlines": progress.deadlines(problem_set),
-        "questions": progress.staff_questions(problem_set),
-        "gradebook_csv": reverse("api-gradebook", args=[problem_set.pk]) + "?format=csv",
-        **extensions_context(problem_set, role, typed, errors),
-    }
-    return render(request, "exercises/problem_set.html", context, status=400)
+    return render(request, "exercises/problem_set.html", staff_set_context(problem_set, role, typed, errors), status=400)
 
 
 def _messages(detail) -> dict[str, str]:
@@ -411,11 +407,7 @@ def solution_page(request, question_id: int):
     context = {"question": question, "problem_set": question.problem_set, "title": progress.kind_title(question), "variant": variant}
     if variant.solution_seen_at is None:
         return render(request, "exercises/solution_confirm.html", context)
-    stored = variant.instance.get("answers", {})
-    fields = [spec for spec in variant.instance.get("fields", []) if spec["name"] in stored]
-    # in the order the question asks them (the stored answers' key order is the database's)
-    answers = [(spec.get("label") or spec["name"], stored[spec["name"]]) for spec in fields]
-    answers += [(name, value) for name, value in stored.items() if name not in {spec["name"] for spec in fields}]
+    answers = [(label, value) for _, label, value in results.in_field_order(variant.instance, variant.instance.get("answers", {}))]
     return render(
         request, "exercises/solution.html", {**context, "steps": variant.instance.get("solution", []), "answers": answers}
     )

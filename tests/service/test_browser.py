@@ -153,25 +153,30 @@ def test_browsable_api_shows_the_students_course(page, service):
     assert page.outside == []
 
 
+def service_row(service, sql: str, *params) -> tuple:
+    """One row of a query on the service's own SQLite database."""
+    with contextlib.closing(sqlite3.connect(service.var_dir / "db.sqlite3")) as db:
+        return db.execute(sql, params).fetchone()
+
+
 def demo_student_variant(service, question_id: int) -> dict:
     """The demo student's stored variant of the question (its instance, answers included), read
     from the service's database as the staff API would show it."""
-    with contextlib.closing(sqlite3.connect(service.var_dir / "db.sqlite3")) as db:
-        (instance,) = db.execute(
-            "select v.instance from exercises_variant v join auth_user u on u.id = v.student_id "
-            "where u.username = 'demo-student' and v.question_id = ? order by v.number desc",
-            (question_id,),
-        ).fetchone()
+    (instance,) = service_row(
+        service,
+        "select v.instance from exercises_variant v join auth_user u on u.id = v.student_id "
+        "where u.username = 'demo-student' and v.question_id = ? order by v.number desc",
+        question_id,
+    )
     return json.loads(instance)
 
 
 def stored_submissions(service, question_id: int) -> int:
-    with contextlib.closing(sqlite3.connect(service.var_dir / "db.sqlite3")) as db:
-        (count,) = db.execute(
-            "select count(*) from exercises_submission s join exercises_variant v on v.id = s.variant_id "
-            "where v.question_id = ?",
-            (question_id,),
-        ).fetchone()
+    (count,) = service_row(
+        service,
+        "select count(*) from exercises_submission s join exercises_variant v on v.id = s.variant_id where v.question_id = ?",
+        question_id,
+    )
     return count
 
 

@@ -22,6 +22,16 @@ pytestmark = pytest.mark.django_db
 S = Submission.Status
 
 
+@pytest.fixture
+def bob(make_user, course):
+    """A classmate without an extension."""
+    from exercises.models import Membership
+
+    user = make_user("bob")
+    Membership.objects.create(user=user, course=course, role=Membership.Role.STUDENT)
+    return user
+
+
 def ago(**delta) -> object:
     return timezone.now() - timedelta(**delta)
 
@@ -62,11 +72,7 @@ def test_an_extension_never_makes_a_deadline_earlier(problem_set):
 # --- submitting ---------------------------------------------------------------------------------
 
 
-def test_an_extended_student_is_on_time_where_a_classmate_is_late_or_closed(make_question, student, make_user, course, instructor, problem_set):
-    from exercises.models import Membership
-
-    bob = make_user("bob")
-    Membership.objects.create(user=bob, course=course, role=Membership.Role.STUDENT)
+def test_an_extended_student_is_on_time_where_a_classmate_is_late_or_closed(make_question, student, bob, instructor, problem_set):
     question = make_question()
     extensions.grant(problem_set, student, ahead(days=5), None, "ill", instructor)
     move(problem_set, due_at=ago(minutes=5), late_until=ahead(hours=1))
@@ -115,11 +121,7 @@ def test_granting_after_the_fact_lifts_the_late_penalty_and_revoking_puts_it_bac
     assert not extensions.revoke(problem_set, student.pk, instructor)
 
 
-def test_moving_the_sets_due_time_keeps_extended_students_on_their_own(make_question, student, make_user, course, instructor, problem_set):
-    from exercises.models import Membership
-
-    bob = make_user("bob")
-    Membership.objects.create(user=bob, course=course, role=Membership.Role.STUDENT)
+def test_moving_the_sets_due_time_keeps_extended_students_on_their_own(make_question, student, bob, instructor, problem_set):
     question = make_question()
     extensions.grant(problem_set, student, ahead(days=1, hours=12), None, "", instructor)
     mine = submit_and_grade(question, student, reference_answers(question, student))
@@ -142,11 +144,7 @@ def test_a_granted_extension_must_end_its_late_window_after_its_due_time(student
 # --- worked solutions wait for the last extended student -----------------------------------------
 
 
-def test_solutions_stay_closed_while_an_extended_student_may_still_submit(make_question, student, make_user, course, instructor, problem_set):
-    from exercises.models import Membership
-
-    bob = make_user("bob")
-    Membership.objects.create(user=bob, course=course, role=Membership.Role.STUDENT)
+def test_solutions_stay_closed_while_an_extended_student_may_still_submit(make_question, student, bob, instructor, problem_set):
     question = make_question()
     extensions.grant(problem_set, student, ahead(hours=5), None, "", instructor)
     move(problem_set, due_at=ago(hours=2), late_until=ago(hours=1))
@@ -154,6 +152,7 @@ def test_solutions_stay_closed_while_an_extended_student_may_still_submit(make_q
     response = client_for(bob).get(f"/api/questions/{question.pk}/solution/")
     assert response.status_code == 403
     assert datetime.fromisoformat(response.json()["available_at"]) == problem_set.extensions.get().due_at
+    assert services._local(problem_set.extensions.get().due_at) in response.json()["detail"]  # readable, not ISO
     Extension.objects.update(due_at=ago(minutes=1))
     assert services.solution_visible(question, bob) and services.solution_visible(question, student)
 
@@ -205,11 +204,7 @@ def test_an_instructor_is_not_a_student_to_extend(instructor, problem_set):
     assert response.status_code == 400 and "not a student of this course" in response.content.decode()
 
 
-def test_the_web_pages_show_a_student_their_own_deadlines(make_question, student, make_user, course, instructor, problem_set, client):
-    from exercises.models import Membership
-
-    bob = make_user("bob")
-    Membership.objects.create(user=bob, course=course, role=Membership.Role.STUDENT)
+def test_the_web_pages_show_a_student_their_own_deadlines(make_question, student, bob, instructor, problem_set, client):
     question = make_question()
     extensions.grant(problem_set, student, ahead(days=5), None, "", instructor)
     move(problem_set, due_at=ago(hours=2), late_until=ago(hours=1))
@@ -220,3 +215,19 @@ def test_the_web_pages_show_a_student_their_own_deadlines(make_question, student
     client.force_login(bob)
     page = client.get(f"/questions/{question.pk}/").content.decode()
     assert "(your extension)" not in page and ">closed<" in page
+
+
+def test_a_list_of_late_submissions_reads_the_students_due_time_once(make_question, student, instructor, problem_set):
+    """The penalty note names the student's own due time: one extension lookup per student for a
+    whole list, not one per late row (review)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    question = make_question()
+    move(problem_set, due_at=ago(minutes=5))
+    for _ in range(4):
+        submit_and_grade(question, student, reference_answers(question, student))
+    with CaptureQueriesContext(connection) as queries:
+        listed = client_for(instructor).get(f"/api/questions/{question.pk}/submissions/").json()
+    assert [row["late"] for row in listed["results"]] == [True] * 4 and all(row["penalties"] for row in listed["results"])
+    assert sum("exercises_extension" in q["sql"] for q in queries) == 1

@@ -226,3 +226,24 @@ def test_a_restarted_redis_loses_nothing_and_the_worker_reconnects(
     assert all(rows[s.pk].enqueue_count >= 2 for s in during)  # the sweeper sent them again
     assert all(rows[s.pk].enqueue_count == 1 for s in after)  # their own message reached the worker
     assert all(graded_log_lines([worker], pk) == 1 for pk in rows)
+
+
+def test_the_worker_judges_lateness_by_the_students_extension(start_worker, question, student, instructor):
+    """Lateness is worked out when the worker saves the grade, from the student's own due time: an
+    extension that committed while the row waited (here written straight to the table, as a grant
+    racing the grading would leave it, without the grant's own relabelling) still applies."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from exercises.models import Extension, ProblemSet
+
+    problem_set = question.problem_set
+    ProblemSet.objects.filter(pk=problem_set.pk).update(due_at=timezone.now() - timedelta(minutes=5))
+    question.refresh_from_db()
+    late = submit(question, student)
+    assert Submission.objects.get(pk=late.pk).late  # judged at submit by the set's due time
+    Extension.objects.create(problem_set=problem_set, student=student, due_at=timezone.now() + timedelta(days=1))
+    start_worker("solo")
+    row = wait_until_done([late.pk], timeout=20)[late.pk]
+    assert (row.status, row.late, row.score) == (S.GRADED, False, 10.0)
