@@ -8,8 +8,10 @@ produces one record on a dedicated pipe (fd 3 in the child, not stdout):
     array          u8 dtype  u8 ndim  ndim x u64 dims  raw little-endian data (C order)
     error record   b"E"  u16 len + exception type name  u32 len + traceback text (UTF-8)
 
-All integers are little-endian. Results must use dtype code 1 (float64); the same layout carries the
-test-case inputs into the sandbox, where int64 and bool are also allowed. Every count and size is
+All integers are little-endian. A function's results must use dtype code 1 (float64); a case
+script's observations are its JSON bytes as one array of dtype code 4 (uint8), and nothing else.
+The same layout carries the test-case inputs into the sandbox, where every dtype is allowed
+(a case script is its JSON bytes as uint8: one byte per entry, not eight). Every count and size is
 bounded. `parse_stream` returns the records it could read plus how the stream ended: "clean" (at a
 record boundary), "truncated" (ran out of bytes inside a record, e.g. the child was killed while
 writing) or "invalid" (anything else: unknown kind, wrong dtype, too many dimensions, a size over
@@ -32,9 +34,16 @@ KIND_ERROR = 0x45  # "E"
 DTYPE_F64 = 1
 DTYPE_I64 = 2
 DTYPE_BOOL = 3
-_WIRE_DTYPES = {DTYPE_F64: np.dtype("<f8"), DTYPE_I64: np.dtype("<i8"), DTYPE_BOOL: np.dtype("|b1")}
-_NATIVE = {DTYPE_F64: np.float64, DTYPE_I64: np.int64, DTYPE_BOOL: np.bool_}
-RESULT_DTYPES = frozenset({DTYPE_F64})
+DTYPE_U8 = 4  # bytes: a case script's JSON, and its observations
+_WIRE_DTYPES = {
+    DTYPE_F64: np.dtype("<f8"),
+    DTYPE_I64: np.dtype("<i8"),
+    DTYPE_BOOL: np.dtype("|b1"),
+    DTYPE_U8: np.dtype("|u1"),
+}
+_NATIVE = {DTYPE_F64: np.float64, DTYPE_I64: np.int64, DTYPE_BOOL: np.bool_, DTYPE_U8: np.uint8}
+RESULT_DTYPES = frozenset({DTYPE_F64})  # what a function's outputs may be
+SCRIPT_RESULT_DTYPES = frozenset({DTYPE_U8})  # what a case script's observations may be
 INPUT_DTYPES = frozenset(_WIRE_DTYPES)
 
 MAX_ARRAYS = 32  # arrays in one record (outputs of one call / arguments of one case)
@@ -84,16 +93,17 @@ class _Invalid(Exception):
 # --- encoding (used by the harness in the child for results, by the parent for inputs) ---------
 
 
-def encode_arrays(arrays, *, input_dtypes: bool = False) -> bytes:
-    """One record for these arrays. Results are always float64; inputs may be int64 or bool too."""
+def encode_arrays(arrays, *, dtypes: frozenset[int] = RESULT_DTYPES) -> bytes:
+    """One record for these arrays, each of a dtype in `dtypes` (a function's results: float64;
+    inputs: INPUT_DTYPES; a case script's observations: SCRIPT_RESULT_DTYPES)."""
     arrays = list(arrays)
     if len(arrays) > MAX_ARRAYS:
         raise ValueError(f"at most {MAX_ARRAYS} arrays per record, got {len(arrays)}")
     parts = [bytes((KIND_RESULT, len(arrays)))]
     for a in arrays:
-        code = _dtype_code(a.dtype) if input_dtypes else DTYPE_F64
-        if code == DTYPE_F64 and a.dtype != np.float64:
-            raise ValueError(f"results must be float64, got {a.dtype}")
+        code = _dtype_code(a.dtype)
+        if code not in dtypes:
+            raise ValueError(f"dtype {a.dtype} is not allowed in this record")
         if a.ndim > MAX_NDIM:
             raise ValueError(f"at most {MAX_NDIM} dimensions, got {a.ndim}")
         parts.append(bytes((code, a.ndim)))
@@ -121,7 +131,7 @@ def _dtype_code(dtype: np.dtype) -> int:
     for code, wire in _WIRE_DTYPES.items():
         if dtype == wire or dtype == _NATIVE[code]:
             return code
-    raise ValueError(f"unsupported dtype {dtype} (float64, int64 and bool only)")
+    raise ValueError(f"unsupported dtype {dtype} (float64, int64, bool and uint8 only)")
 
 
 def _cut_utf8(text: str, limit: int) -> bytes:
@@ -154,7 +164,14 @@ def parse_stream(
         return Stream((), "invalid", f"unreadable stream ({type(exc).__name__})")
 
 
-def skip_records(data, count: int, *, start: int = 0, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str, int, int]:
+def skip_records(
+    data,
+    count: int,
+    *,
+    start: int = 0,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    dtypes: frozenset[int] = RESULT_DTYPES,
+) -> tuple[str, int, int]:
     """Pass over up to `count` result records of `data` from offset `start` (a record boundary),
     checking them as parse_stream would but building nothing: (state, offset after the last
     complete one, how many were complete), state "complete" (all `count`), "truncated" (the
@@ -163,7 +180,7 @@ def skip_records(data, count: int, *, start: int = 0, max_bytes: int = DEFAULT_M
     try:
         view = memoryview(data).cast("B")
         while done < count:
-            _, pos = _record(view, pos, max_bytes, RESULT_DTYPES, build=False)
+            _, pos = _record(view, pos, max_bytes, dtypes, build=False)
             done += 1
         return "complete", pos, done
     except _Truncated:

@@ -42,9 +42,9 @@ import numpy as np
 from nncore.problems.code import harness as script
 
 FILENAME = "<submission>"
-# The entry of a "script" job: each case is a JSON case script (bytes in an int64 array), run
-# with script.run_case; the result of a case is its observations as JSON bytes in a float64
-# array (one byte per entry). Not an identifier, so no submission's function can be named so.
+# The entry of a "script" job: each case is a JSON case script (its bytes as a uint8 array), run
+# with script.run_case; the result of a case is its observations as JSON bytes, a uint8 array
+# (frames.SCRIPT_RESULT_DTYPES). Not an identifier, so no submission's function can be named so.
 SCRIPT_ENTRY = "<script>"
 MODULE_NAME = "submission"
 # The child failed before student code ran. Never trusted: a student can exit with 121 too.
@@ -226,10 +226,7 @@ _json_loads = json.loads
 _json_dumps = json.dumps
 _np_frombuffer = np.frombuffer
 _uint8 = np.uint8
-
-
-def _bytes_of(encoded: np.ndarray) -> bytes:
-    return encoded.astype(_uint8).tobytes()
+_SCRIPT_RESULT_DTYPES = frames.SCRIPT_RESULT_DTYPES
 
 
 def _harness(job: bytes, gate_fd: int | None = None) -> None:
@@ -270,7 +267,7 @@ def _run_cases(namespace: dict, function, cases: list) -> None:
     for args in cases:
         try:
             if function is None:
-                record = _encode_arrays(_script_result(namespace, args[0]))
+                record = _encode_arrays(_script_result(namespace, args[0]), dtypes=_SCRIPT_RESULT_DTYPES)
             else:
                 value = function(*[_np_array(a, copy=True) for a in args])
                 record = _encode_arrays(_as_float64(value))
@@ -292,10 +289,10 @@ def _read_gate(fd: int) -> bytes:
 
 def _script_result(namespace: dict, encoded_case: np.ndarray) -> list:
     """Run one case script against the submission; its observations as JSON bytes."""
-    case = _json_loads(_bytes_of(encoded_case))
+    case = _json_loads(encoded_case.tobytes())
     observations = _run_case(namespace, case, format_student_traceback)
     text = _json_dumps(observations, allow_nan=False, separators=(",", ":"))
-    return [_np_frombuffer(text.encode("utf-8"), dtype=_uint8).astype(_float64)]
+    return [_np_frombuffer(text.encode("utf-8"), dtype=_uint8)]
 
 
 _WARM_UP_SOURCE = """\

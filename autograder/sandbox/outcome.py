@@ -52,8 +52,11 @@ class CaseOutcome:
         return self.status == "ok"
 
 
-def assemble(raw: RawRun, ncases: int, limits: Limits) -> list[CaseOutcome]:
-    """One CaseOutcome per case, in order."""
+def assemble(
+    raw: RawRun, ncases: int, limits: Limits, dtypes: frozenset[int] = frames.RESULT_DTYPES
+) -> list[CaseOutcome]:
+    """One CaseOutcome per case, in order; a record with an array of a dtype not in `dtypes`
+    (a function's results: float64; a case script's: uint8) makes the stream malformed."""
     exit_info = raw.exit or {}
     common = {
         "stdout": _text(raw.stdout, raw.output_exceeded),
@@ -63,20 +66,24 @@ def assemble(raw: RawRun, ncases: int, limits: Limits) -> list[CaseOutcome]:
         "details": {"exit": dict(exit_info), "failure": raw.failure},
     }
     if raw.visible_end is None:
-        return _outcomes(raw, raw.results, ncases, limits, common)
+        return _outcomes(raw, raw.results, ncases, limits, common, dtypes)
     # gated: the visible cases' records (all complete before any hidden input was sent: the
     # server checked them with frames.skip_records) and the hidden cases' are two streams, so
     # whatever comes after the gate opened cannot change a visible case's outcome
-    prefix = frames.parse_stream(raw.results[: raw.visible_end], max_records=ncases, max_bytes=limits.result_bytes)
+    prefix = frames.parse_stream(
+        raw.results[: raw.visible_end], max_records=ncases, max_bytes=limits.result_bytes, dtypes=dtypes
+    )
     if prefix.end != "clean":  # cannot happen (the same checks opened the gate): trust nothing
         return [CaseOutcome("malformed", message="malformed result", **common) for _ in range(ncases)]
     visible = [_from_record(record, **common) for record in prefix.records]
-    return visible + _outcomes(raw, raw.results[raw.visible_end :], ncases - len(visible), limits, common)
+    return visible + _outcomes(raw, raw.results[raw.visible_end :], ncases - len(visible), limits, common, dtypes)
 
 
-def _outcomes(raw: RawRun, results: bytes, ncases: int, limits: Limits, common: dict) -> list[CaseOutcome]:
+def _outcomes(
+    raw: RawRun, results: bytes, ncases: int, limits: Limits, common: dict, dtypes: frozenset[int]
+) -> list[CaseOutcome]:
     """Up to `ncases` outcomes from a stream of records; the cases without one get the run's end."""
-    stream = frames.parse_stream(results, max_records=ncases, max_bytes=limits.result_bytes)
+    stream = frames.parse_stream(results, max_records=ncases, max_bytes=limits.result_bytes, dtypes=dtypes)
     if stream.end == "invalid":
         message = f"malformed result: {stream.problem}"
         return [CaseOutcome("malformed", message=message, **common) for _ in range(ncases)]

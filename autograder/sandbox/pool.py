@@ -140,7 +140,8 @@ class SandboxPool:
         student code does. A sandbox that dies before taking the job is replaced and the job
         sent once more.
         """
-        return self._run_job(_encode_job(code, entry, cases), len(cases), limits or self.limits)
+        encoded = [_encode_case(case) for case in _checked_cases(cases)]
+        return self._run_job(_encode_job(code, entry, encoded), len(cases), limits or self.limits, frames.RESULT_DTYPES)
 
     def run_script(
         self,
@@ -158,15 +159,23 @@ class SandboxPool:
         `hidden_from` on are hidden: their inputs reach the child only once the results of the
         ones before are back (harness.GATE_FD), so no visible case's feedback can show them.
         """
-        cases = [[script.encode_case(case)] for case in public_cases]
+        cases = [
+            frames.encode_arrays([script.encode_case(case)], dtypes=frames.INPUT_DTYPES)
+            for case in _checked_cases(public_cases)
+        ]
+        limits = limits or self.limits
+        dtypes = frames.SCRIPT_RESULT_DTYPES
         if hidden_from is None or not 0 < hidden_from < len(cases):  # nothing visible or nothing hidden
-            return self._run_job(_encode_job(code, script.SCRIPT_ENTRY, cases), len(cases), limits or self.limits)
+            return self._run_job(_encode_job(code, script.SCRIPT_ENTRY, cases), len(cases), limits, dtypes)
         visible, hidden = cases[:hidden_from], cases[hidden_from:]
         job = _encode_job(code, script.SCRIPT_ENTRY, visible, gated=len(hidden))
-        gated = Gated(after=len(visible), inputs=b"".join(_encode_case(case) for case in hidden))
-        return self._run_job(job, len(cases), limits or self.limits, gated)
+        gated = Gated(after=len(visible), inputs=b"".join(hidden), result_dtypes=dtypes)
+        return self._run_job(job, len(cases), limits, dtypes, gated)
 
-    def _run_job(self, job: bytes, ncases: int, limits: Limits, gated: Gated | None = None) -> list[CaseOutcome]:
+    def _run_job(
+        self, job: bytes, ncases: int, limits: Limits, dtypes: frozenset[int], gated: Gated | None = None
+    ) -> list[CaseOutcome]:
+        """Run an encoded job; its results are parsed as records of arrays of `dtypes`."""
         with self._lock:
             for attempt in (1, 2):
                 server = self._ready_server()
@@ -181,7 +190,7 @@ class SandboxPool:
                 elif server.jobs >= self.max_jobs:
                     self._replace(kill=False)
                 break
-        return assemble(raw, ncases, limits)
+        return assemble(raw, ncases, limits, dtypes)
 
     def close(self) -> None:
         with self._lock:
@@ -240,7 +249,7 @@ def _filter_or_none() -> Filter | None:
 
 
 def _encode_case(args: Sequence) -> bytes:
-    return frames.encode_arrays([_input_array(a) for a in args], input_dtypes=True)
+    return frames.encode_arrays([_input_array(a) for a in args], dtypes=frames.INPUT_DTYPES)
 
 
 def _input_array(value) -> np.ndarray:
@@ -257,7 +266,14 @@ def _input_array(value) -> np.ndarray:
     raise ValueError(f"unsupported input dtype {array.dtype} (numbers and booleans only)")
 
 
-def _encode_job(code: str, entry: str, cases: Sequence[Sequence], gated: int = 0) -> bytes:
+def _checked_cases(cases: Sequence) -> Sequence:
+    if not 0 < len(cases) <= MAX_CASES:
+        raise ValueError(f"between 1 and {MAX_CASES} cases")
+    return cases
+
+
+def _encode_job(code: str, entry: str, encoded_cases: Sequence[bytes], gated: int = 0) -> bytes:
+    """The job of harness.encode_job from cases already encoded (a record each)."""
     if (
         not isinstance(code, str)
         or not isinstance(entry, str)
@@ -266,6 +282,4 @@ def _encode_job(code: str, entry: str, cases: Sequence[Sequence], gated: int = 0
         raise ValueError("code must be a string and entry a Python identifier")
     if len(code.encode("utf-8", "surrogatepass")) > MAX_CODE_BYTES:
         raise ValueError(f"code larger than {MAX_CODE_BYTES} bytes")
-    if not 0 < len(cases) + gated <= MAX_CASES:
-        raise ValueError(f"between 1 and {MAX_CASES} cases")
-    return harness.encode_job(code, entry, [_encode_case(case) for case in cases], gated)
+    return harness.encode_job(code, entry, list(encoded_cases), gated)

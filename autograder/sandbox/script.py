@@ -1,11 +1,11 @@
 """Script jobs, parent side: case scripts in, observations out, never trusting what comes back.
 
 A code exercise's test case is a script of steps (nncore.problems.code.harness). The parent sends
-each PUBLIC case (no expectations) as its JSON bytes in an int64 array; inside the sandbox the
-harness runs it with run_case and sends back the observations as JSON bytes, one byte per
-float64 entry (see harness.SCRIPT_ENTRY). Here those bytes are checked strictly: exactly one
-array, every entry an integer 0..255, valid UTF-8 JSON of a bounded size, and the shape of a
-list of observations. Anything else is None ("malformed"); nothing here raises on student bytes.
+each PUBLIC case (no expectations) as its JSON bytes in a uint8 array; inside the sandbox the
+harness runs it with run_case and sends back the observations as JSON bytes in a uint8 array
+(see harness.SCRIPT_ENTRY; the result parser takes no other dtype from a script job). Here those
+bytes are checked strictly: exactly one uint8 array, valid UTF-8 JSON of a bounded size, and the
+shape of a list of observations. Anything else is None ("malformed"); nothing here raises on student bytes.
 What comes out is rebuilt from the known keys and can be stored: no NaN or infinite numbers, and
 a NUL or a lone surrogate (JSON's \\u0000 and \\ud800 escapes, which PostgreSQL cannot store as
 text) becomes U+FFFD.
@@ -33,9 +33,9 @@ __all__ = ["SCRIPT_ENTRY", "decode_observations", "encode_case", "storable_text"
 
 
 def encode_case(public_case: Mapping) -> np.ndarray:
-    """A public case script as the int64 array of its JSON bytes (an input of a script job)."""
+    """A public case script as the uint8 array of its JSON bytes (an input of a script job)."""
     text = json.dumps(public_case, allow_nan=False, separators=(",", ":"))
-    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int64)
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
 
 
 def decode_observations(outputs: Sequence[np.ndarray], steps: int) -> list[dict] | None:
@@ -50,15 +50,13 @@ def decode_observations(outputs: Sequence[np.ndarray], steps: int) -> list[dict]
     data = outputs[0]
     if (
         type(data) is not np.ndarray
-        or data.dtype != np.float64
+        or data.dtype != np.uint8
         or data.ndim != 1
         or data.size > MAX_OBSERVATION_BYTES
     ):
         return None
-    if data.size and not (np.all(data >= 0) and np.all(data <= 255) and np.all(data == np.floor(data))):
-        return None
     try:
-        text = data.astype(np.uint8).tobytes().decode("utf-8")
+        text = data.tobytes().decode("utf-8")
         parsed = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, RecursionError, MemoryError):
         return None

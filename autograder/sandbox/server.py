@@ -412,6 +412,7 @@ class Gated:
 
     after: int
     inputs: bytes
+    result_dtypes: frozenset[int]  # what the visible records' arrays may be (a script's: uint8)
 
 
 class _GateWriter:
@@ -432,7 +433,7 @@ class _GateWriter:
         goes on from the last complete record (a student's huge record costs one pass)."""
         offset, done = self._checked
         state, offset, more = frames.skip_records(
-            results, self.gated.after - done, start=offset, max_bytes=max_bytes
+            results, self.gated.after - done, start=offset, max_bytes=max_bytes, dtypes=self.gated.result_dtypes
         )
         self._checked = (offset, done + more)
         if state == "truncated":

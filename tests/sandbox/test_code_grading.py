@@ -144,19 +144,19 @@ def test_student_traceback_only_for_visible_cases_and_nothing_produced_in_hidden
 # cases' inputs out, from the exploratory answer-leak audit. Each reports the names of every case
 # script it finds; a hidden one's name means its inputs were reachable too.
 _FIND_CASE_SCRIPTS = """
-import gc, json, sys
+import gc, re, sys
 import numpy as np
 
+_NAME = re.compile(rb'"name":"([A-Za-z0-9_]+)"')
+
 def _names_in(value, found):
-    if isinstance(value, np.ndarray) and value.dtype == np.int64 and 20 < value.size < 10**6:
-        if value.min() >= 0 and value.max() <= 255:
-            try:
-                found.add(json.loads(value.astype(np.uint8).tobytes())["name"])
-            except Exception:
-                pass
+    if isinstance(value, np.ndarray) and value.dtype in (np.uint8, np.int64) and 20 < value.size < 10**7:
+        value = value.astype(np.uint8).tobytes() if value.dtype == np.int64 else value.tobytes()
+    if isinstance(value, (bytes, bytearray, memoryview)) and len(value) < 10**8:
+        found.update(name.decode() for name in _NAME.findall(bytes(value)))
     elif isinstance(value, (list, tuple)) and len(value) < 10**5:
         for item in value:
-            if isinstance(item, (list, tuple, np.ndarray)):
+            if isinstance(item, (list, tuple, np.ndarray, bytes, bytearray, memoryview)):
                 _names_in(item, found)
 
 def case_names():
@@ -198,8 +198,7 @@ def forward(*args):
             if taken:
                 break
             time.sleep(0.005)
-    wide = lambda name: b"".join(bytes([c]) + bytes(7) for c in name.encode())
-    read = [n for n in ("random_1", "random_2", "random_3", "random_4") if taken and wide(n) in taken[0]]
+    read = [n for n in ("random_1", "random_2", "random_3", "random_4") if taken and n.encode() in taken[0]]
     raise ValueError("FOUND " + " ".join(case_names() + read))
 """,
 }
@@ -233,15 +232,15 @@ def test_a_huge_visible_record_written_slowly_costs_the_worker_one_pass(pool):
     code = textwrap.dedent("""
         import os, struct, time
         def forward(*args):
-            n = 131072  # 1 MB of float64
-            array = bytes([1, 1]) + struct.pack("<Q", n) + bytes(8 * n)
+            n = 1 << 20  # 1 MB of uint8 (what a case script's observations are)
+            array = bytes([4, 1]) + struct.pack("<Q", n) + bytes(n)
             for count in (32, 28):
                 os.write(3, b"R" + bytes([count]))
                 for _ in range(count):
                     view = memoryview(array)
                     while view:
                         view = view[os.write(3, view):]
-            os.write(3, bytes([1, 1]) + struct.pack("<Q", n))  # one more header: stays truncated
+            os.write(3, bytes([4, 1]) + struct.pack("<Q", n))  # one more header: stays truncated
             time.sleep(60)
     """)
     instance = mlp_instance()
@@ -345,7 +344,7 @@ def test_grade_submission_runs_code_fields_and_rejects_unparseable_code(run):
 
 
 def _as_output(text: str) -> tuple[np.ndarray, ...]:
-    return (np.frombuffer(text.encode(), dtype=np.uint8).astype(np.float64),)
+    return (np.frombuffer(text.encode(), dtype=np.uint8),)
 
 
 @pytest.mark.parametrize(
@@ -357,6 +356,9 @@ def _as_output(text: str) -> tuple[np.ndarray, ...]:
         (np.array([300.0]),),
         (np.array([-1.0]),),
         (np.zeros((2, 2)),),
+        (np.zeros((2, 2), dtype=np.uint8),),
+        # the right bytes in the wrong dtype (one float64 per byte, the format before uint8)
+        (np.frombuffer(b'[{"step": 0, "ok": true}]', dtype=np.uint8).astype(np.float64),),
         _as_output("not json"),
         _as_output("[" * 5000 + "]" * 5000),
         _as_output('{"step": 0}'),
@@ -382,7 +384,7 @@ def test_well_formed_observations_round_trip():
         {"step": 0, "ok": True, "value": {"type": "array", "shape": [2, 1], "value": [[1.0], ["nan"]]}, "inputs_changed": []}
     ]
     encoded = encode_case({"name": "c", "steps": []})
-    assert encoded.dtype == np.int64 and bytes(encoded.astype(np.uint8)) == b'{"name":"c","steps":[]}'
+    assert encoded.dtype == np.uint8 and encoded.tobytes() == b'{"name":"c","steps":[]}'
 
 
 def test_observed_strings_come_out_storable_and_unknown_keys_are_dropped():

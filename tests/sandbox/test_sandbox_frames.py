@@ -79,21 +79,35 @@ def test_error_text_is_cut_to_its_bound_on_a_character_boundary():
     assert len(stream.records[0].text.encode()) <= frames.MAX_TEXT
 
 
-def test_inputs_carry_int64_and_bool_but_results_do_not():
-    arrays = [np.arange(3, dtype=np.int64), np.array([True, False]), np.ones((2, 2))]
-    data = frames.encode_arrays(arrays, input_dtypes=True)
+def test_inputs_carry_int64_bool_and_uint8_but_results_do_not():
+    arrays = [np.arange(3, dtype=np.int64), np.array([True, False]), np.ones((2, 2)), np.frombuffer(b"{}", np.uint8)]
+    data = frames.encode_arrays(arrays, dtypes=frames.INPUT_DTYPES)
     inputs = parse(data, dtypes=frames.INPUT_DTYPES)
     assert inputs.end == "clean"
     got = inputs.records[0].arrays
-    assert [a.dtype for a in got] == [np.int64, np.bool_, np.float64]
+    assert [a.dtype for a in got] == [np.int64, np.bool_, np.float64, np.uint8]
     assert all(np.array_equal(g, a) for g, a in zip(got, arrays, strict=True))
     results = parse(data)  # the result parser allows float64 only
     assert results.end == "invalid" and "dtype code 2" in results.problem
 
 
+def test_a_case_scripts_observations_are_bytes_and_nothing_else():
+    """A script job's results are its observations' JSON bytes (uint8); a float64 array there,
+    or a uint8 one among a function's float64 results, makes the stream invalid."""
+    observations = frames.encode_arrays([np.frombuffer(b"[]", np.uint8)], dtypes=frames.SCRIPT_RESULT_DTYPES)
+    script = parse(observations, dtypes=frames.SCRIPT_RESULT_DTYPES)
+    assert script.end == "clean" and script.records[0].arrays[0].tobytes() == b"[]"
+    assert parse(observations).end == "invalid"  # not a function's result
+    assert parse(frames.encode_arrays([np.ones(2)]), dtypes=frames.SCRIPT_RESULT_DTYPES).end == "invalid"
+    assert frames.skip_records(observations, 1, dtypes=frames.SCRIPT_RESULT_DTYPES)[0] == "complete"
+    assert frames.skip_records(observations, 1)[0] == "invalid"
+    with pytest.raises(ValueError):
+        frames.encode_arrays([np.frombuffer(b"[]", np.uint8)])  # results are float64 by default
+
+
 def test_job_round_trip():
     cases = [[np.ones(2), np.arange(3)], [np.array(True)]]
-    encoded = [frames.encode_arrays(c, input_dtypes=True) for c in cases]
+    encoded = [frames.encode_arrays(c, dtypes=frames.INPUT_DTYPES) for c in cases]
     code, entry, got, gated = decode_job(encode_job("def f(x):\n    return x  # é\n", "f", encoded, gated=4))
     assert code.endswith("# é\n") and entry == "f" and gated == 4
     assert [[a.tolist() for a in c] for c in got] == [[a.tolist() for a in c] for c in cases]
@@ -108,7 +122,7 @@ def test_skip_records_finds_where_the_first_records_end_and_resumes():
     assert frames.skip_records(data[: len(first) + 3], 2) == ("truncated", len(first), 1)
     assert frames.skip_records(data, 1, start=len(first)) == ("complete", len(first) + len(second), 1)
     assert frames.skip_records(first + b"Z" + second, 2) == ("invalid", len(first), 1)
-    assert frames.skip_records(first + frames.encode_arrays([np.ones(1, dtype=np.int64)], input_dtypes=True), 2)[0] == "invalid"
+    assert frames.skip_records(first + frames.encode_arrays([np.ones(1, dtype=np.int64)], dtypes=frames.INPUT_DTYPES), 2)[0] == "invalid"
     assert frames.skip_records(b"", 0) == ("complete", 0, 0)
 
 
@@ -120,7 +134,7 @@ def test_encoder_refuses_what_the_parser_would_reject():
     with pytest.raises(ValueError):
         frames.encode_arrays([np.ones(2, dtype=np.float32)])  # results are float64, no silent cast
     with pytest.raises(ValueError):
-        frames.encode_arrays([np.array(["a"])], input_dtypes=True)
+        frames.encode_arrays([np.array(["a"])], dtypes=frames.INPUT_DTYPES)
 
 
 # --- never raises ---------------------------------------------------------------------------------
