@@ -288,7 +288,7 @@ FRAME_SPY = """
 import sys
 
 def f(x):
-    marker = str(17 + 0.25)  # the previous run's wall_s, never written out in this source
+    marker = str(17 + 0.25)  # the previous run's fsize_mb, never written out in this source
     seen = []
     frame = sys._getframe(1)
     while frame is not None:  # every caller's locals (not this frame's), up to the server's loop
@@ -302,7 +302,7 @@ def test_the_next_child_holds_nothing_of_the_previous_run(require_sandbox):
     """The standby is forked from the server's main loop: a student walking up the stack must not
     find the previous run's message (its limits) there."""
     with SandboxPool(limits=LIMITS) as fresh:
-        marked = Limits(cpu_s=2, wall_s=17.25, memory_mb=256)
+        marked = Limits(cpu_s=2, wall_s=5, memory_mb=256, fsize_mb=17.25)  # a limit the child receives
         assert fresh.run("def f(x):\n    return x\n", "f", [[np.zeros(1)]], limits=marked)[0].ok
         (spy,) = fresh.run(FRAME_SPY, "f", [[np.zeros(1)]])
         assert spy.ok and spy.outputs[0].tolist() == [0.0]
