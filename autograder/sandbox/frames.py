@@ -112,6 +112,31 @@ def encode_arrays(arrays, *, dtypes: frozenset[int] = RESULT_DTYPES) -> bytes:
     return b"".join(parts)
 
 
+def encode_bytes(payload: bytes) -> bytes:
+    """The record encode_arrays makes of `payload` as one uint8 array (a case script, or its
+    observations), built without NumPy: in a fresh child each NumPy call's first touch of the
+    server's memory is a copy-on-write page fault."""
+    return b"".join((bytes((KIND_RESULT, 1, DTYPE_U8, 1)), _U64.pack(len(payload)), payload))
+
+
+def decode_bytes(data, count: int) -> list[bytes]:
+    """The payloads of `count` encode_bytes records filling `data` exactly (a script job's cases,
+    from the parent), without NumPy. Raises ValueError on anything else."""
+    view = memoryview(data).cast("B")
+    payloads, pos = [], 0
+    for _ in range(count):
+        if bytes(view[pos : pos + 4]) != bytes((KIND_RESULT, 1, DTYPE_U8, 1)) or pos + 12 > len(view):
+            raise ValueError(f"not a bytes record at offset {pos}")
+        (size,) = _U64.unpack_from(view, pos + 4)
+        pos += 12 + size
+        if pos > len(view):
+            raise ValueError("bytes record cut short")
+        payloads.append(bytes(view[pos - size : pos]))
+    if pos != len(view):
+        raise ValueError("bytes after the last record")
+    return payloads
+
+
 def encode_error(name: str, text: str) -> bytes:
     """One error record; name and text are cut to their bounds (UTF-8, never mid-character)."""
     raw_name = _cut_utf8(str(name), MAX_NAME)

@@ -87,11 +87,14 @@ def decode_job(data: bytes):
     pos += entry_len
     if ncases + gated > _MAX_CASES:
         raise ValueError("too many cases")
-    return code, entry, decode_cases(memoryview(data)[pos:], ncases), gated
+    return code, entry, decode_cases(memoryview(data)[pos:], ncases, entry == SCRIPT_ENTRY), gated
 
 
-def decode_cases(data, ncases: int) -> list:
-    """The inputs of `ncases` cases, each a record of arrays (frames.encode_arrays)."""
+def decode_cases(data, ncases: int, script: bool = False) -> list:
+    """The inputs of `ncases` cases, each a record of arrays (frames.encode_arrays); a script
+    job's are its cases' JSON bytes (frames.encode_bytes), each as a one-item list."""
+    if script:
+        return [[payload] for payload in frames.decode_bytes(data, ncases)]
     stream = frames.parse_stream(data, max_records=ncases, max_bytes=len(data), dtypes=frames.INPUT_DTYPES)
     records = stream.records
     if (
@@ -277,9 +280,7 @@ _MEMORY_ERROR_RECORD = frames.encode_error("MemoryError", "MemoryError\n")
 _run_case = script.run_case
 _json_loads = json.loads
 _json_dumps = json.dumps
-_np_frombuffer = np.frombuffer
-_uint8 = np.uint8
-_SCRIPT_RESULT_DTYPES = frames.SCRIPT_RESULT_DTYPES
+_encode_bytes = frames.encode_bytes
 
 
 def _harness(job: bytes, gate_fd: int | None = None) -> None:
@@ -307,7 +308,7 @@ def _harness(job: bytes, gate_fd: int | None = None) -> None:
     _run_cases(namespace, function, cases)
     if gated:
         try:
-            hidden = _decode_cases(_read_gate(gate_fd), gated)
+            hidden = _decode_cases(_read_gate(gate_fd), gated, function is None)
         except BaseException:  # the gate was closed early or tampered with: no more results
             _exit(0)
         _run_cases(namespace, function, hidden)
@@ -320,7 +321,7 @@ def _run_cases(namespace: dict, function, cases: list) -> None:
     for args in cases:
         try:
             if function is None:
-                record = _encode_arrays(_script_result(namespace, args[0]), dtypes=_SCRIPT_RESULT_DTYPES)
+                record = _encode_bytes(_script_result(namespace, args[0]))
             else:
                 value = function(*[_np_array(a, copy=True) for a in args])
                 record = _encode_arrays(_as_float64(value))
@@ -340,12 +341,11 @@ def _read_gate(fd: int) -> bytes:
         chunks.append(chunk)
 
 
-def _script_result(namespace: dict, encoded_case: np.ndarray) -> list:
+def _script_result(namespace: dict, case_json: bytes) -> bytes:
     """Run one case script against the submission; its observations as JSON bytes."""
-    case = _json_loads(encoded_case.tobytes())
+    case = _json_loads(case_json)
     observations = _run_case(namespace, case, format_student_traceback)
-    text = _json_dumps(observations, allow_nan=False, separators=(",", ":"))
-    return [_np_frombuffer(text.encode("utf-8"), dtype=_uint8)]
+    return _json_dumps(observations, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
 _WARM_UP_SOURCE = """\

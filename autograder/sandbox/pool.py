@@ -159,10 +159,7 @@ class SandboxPool:
         `hidden_from` on are hidden: their inputs reach the child only once the results of the
         ones before are back (harness.GATE_FD), so no visible case's feedback can show them.
         """
-        cases = [
-            frames.encode_arrays([script.encode_case(case)], dtypes=frames.INPUT_DTYPES)
-            for case in _checked_cases(public_cases)
-        ]
+        cases = [frames.encode_bytes(script.encode_case(case)) for case in _checked_cases(public_cases)]
         limits = limits or self.limits
         dtypes = frames.SCRIPT_RESULT_DTYPES
         if hidden_from is None or not 0 < hidden_from < len(cases):  # nothing visible or nothing hidden

@@ -1,7 +1,7 @@
 """Script jobs, parent side: case scripts in, observations out, never trusting what comes back.
 
 A code exercise's test case is a script of steps (nncore.problems.code.harness). The parent sends
-each PUBLIC case (no expectations) as its JSON bytes in a uint8 array; inside the sandbox the
+each PUBLIC case (no expectations) as its JSON bytes (one uint8 array); inside the sandbox the
 harness runs it with run_case and sends back the observations as JSON bytes in a uint8 array
 (see harness.SCRIPT_ENTRY; the result parser takes no other dtype from a script job). Here those
 bytes are checked strictly: exactly one uint8 array, valid UTF-8 JSON of a bounded size, and the
@@ -32,10 +32,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 __all__ = ["SCRIPT_ENTRY", "decode_observations", "encode_case", "storable_text"]
 
 
-def encode_case(public_case: Mapping) -> np.ndarray:
-    """A public case script as the uint8 array of its JSON bytes (an input of a script job)."""
-    text = json.dumps(public_case, allow_nan=False, separators=(",", ":"))
-    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+def encode_case(public_case: Mapping) -> bytes:
+    """A public case script as its JSON bytes (the input of a script job, frames.encode_bytes)."""
+    return json.dumps(public_case, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
 def decode_observations(outputs: Sequence[np.ndarray], steps: int) -> list[dict] | None:

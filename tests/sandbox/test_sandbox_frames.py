@@ -105,6 +105,25 @@ def test_a_case_scripts_observations_are_bytes_and_nothing_else():
         frames.encode_arrays([np.frombuffer(b"[]", np.uint8)])  # results are float64 by default
 
 
+def test_bytes_records_are_uint8_arrays_made_and_read_without_numpy():
+    """A script job's cases and observations: encode_bytes makes the record encode_arrays would,
+    decode_bytes reads a run of them back and refuses anything else."""
+    payloads = [b'{"name":"a"}', b"", bytes(range(256))]
+    records = [frames.encode_bytes(p) for p in payloads]
+    assert records == [frames.encode_arrays([np.frombuffer(p, np.uint8)], dtypes=frames.INPUT_DTYPES) for p in payloads]
+    assert frames.decode_bytes(b"".join(records), 3) == payloads
+    parsed = parse(b"".join(records), dtypes=frames.SCRIPT_RESULT_DTYPES)
+    assert [r.arrays[0].tobytes() for r in parsed.records] == payloads
+    for bad in (
+        b"".join(records)[:-1],  # cut short
+        b"".join(records) + b"x",  # something after the last record
+        frames.encode_arrays([np.ones(2)]),  # not bytes
+        frames.encode_arrays([np.frombuffer(b"ab", np.uint8)] * 2, dtypes=frames.INPUT_DTYPES),  # two arrays
+    ):
+        with pytest.raises(ValueError):
+            frames.decode_bytes(bad, 3 if len(bad) > 40 else 1)
+
+
 def test_job_round_trip():
     cases = [[np.ones(2), np.arange(3)], [np.array(True)]]
     encoded = [frames.encode_arrays(c, dtypes=frames.INPUT_DTYPES) for c in cases]
