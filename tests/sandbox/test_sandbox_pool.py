@@ -116,6 +116,25 @@ def test_stdout_stderr_and_filtered_tracebacks(pool):
         assert internal not in outcome.traceback
 
 
+def test_the_childs_standard_streams_are_its_own_pipes_and_dev_null(pool):
+    """sys.stdin/stdout/stderr are made once in the fork server (harness.prepare_children) over
+    what a child's fds 0-2 are, so in the child they behave as if made there: stdin reads nothing,
+    stdout and stderr are unseekable pipes, and what the previous child printed is not in them."""
+    code = (
+        "import sys\n"
+        "def f(x):\n"
+        "    print('run', int(x[0]), end='')\n"
+        "    print('err', int(x[0]), end='', file=sys.stderr)\n"
+        "    streams = (sys.stdin, sys.stdout, sys.stderr)\n"
+        "    return [float(sys.stdin.read() == ''), *(float(s.seekable()) for s in streams),\n"
+        "            *(float(s.isatty()) for s in streams), float(sys.stdout.fileno())]\n"
+    )
+    first, second = (pool.run(code, "f", [[np.array([n])]])[0] for n in (1.0, 2.0))
+    assert first.outputs[0].tolist() == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]  # /dev/null seeks
+    assert (first.stdout, first.stderr) == ("run 1", "err 1")
+    assert (second.stdout, second.stderr) == ("run 2", "err 2")
+
+
 def test_bad_submissions_are_errors_for_every_case(pool):
     for code, words in [
         ("def f(x) return x\n", "SyntaxError"),
