@@ -334,7 +334,10 @@ def submit_response(
     request, question: Question, answers: dict, form_key: str = "", refused=None, submission=None, status: int = 200
 ):
     """The answer of a submit: a fragment for htmx, else the question page holding the answers
-    and the form's key (sending the same answers again is then one submission too)."""
+    and the form's key (sending the same answers again is then one submission too). A refusal
+    names fields as the form labels them (answer_forms.form_refusal), not by the API's names."""
+    if refused is not None:
+        refused = answer_forms.form_refusal(refused, refused_fields(request, question, refused))
     errors = dict(getattr(refused, "fields", None) or {})
     context = {"refused": refused, **result_context(submission)}
     if not is_htmx(request):
@@ -348,6 +351,14 @@ def submit_response(
     if submission is not None:
         context.update(student_updates(request.user, question))
     return render(request, "exercises/_submit_response.html", context, status=status)
+
+
+def refused_fields(request, question: Question, refused) -> list[dict]:
+    """The answer fields a refusal was judged against (the student's current variant's, as
+    services.submit checks them); only read when it names a field."""
+    if not getattr(refused, "names", None):
+        return []
+    return services.peek_variant(question, request.user).instance.get("fields", [])
 
 
 def student_updates(student, question: Question) -> dict:

@@ -328,6 +328,42 @@ def test_unreadable_answers_are_named_next_to_their_inputs(question, student):
     assert not Submission.objects.exists()
 
 
+def alert_of(response) -> str:
+    """The refusal's message in a result box (its role="alert" paragraph)."""
+    return re.search(r'<p role="alert"><strong>Not submitted:</strong> (.*?)</p>', response.content.decode(), re.S).group(1)
+
+
+def test_refusals_name_fields_as_the_form_labels_them(question, student):
+    """The result box named fields by the API's names ("in_3: ...", "fill in at least one of
+    ['in_3', 'a_3']", "answer(s) ['in_3'] must be a string, ..."): the form labels its inputs
+    $in_{3}$ and $a_{3}$, so a student could not tell which input was meant (review). The API's
+    message and `fields` keep the names its clients post."""
+    alice = client_for(student)
+    form = form_of(alice.get(f"/questions/{question.pk}/").content.decode())
+    unreadable = post_answers(alice, question, {"in_3": "0,5", "a_3": "1.2.3"}, form, **HTMX)
+    whole_page = post_answers(alice, question, {"in_3": "0,5", "a_3": "1.2.3"}, form)
+    empty = post_answers(alice, question, {"in_3": "", "a_3": " "}, form, **HTMX)
+    unstorable = post_answers(alice, question, {"in_3": "0.5\x00", "a_3": "1"}, form, **HTMX)
+    assert [r.status_code for r in (unreadable, whole_page, empty, unstorable)] == [400] * 4
+    for response in (unreadable, whole_page):
+        message = alert_of(response)
+        assert "could not be read" in message, message
+        assert re.search(r'<span class="tex">\$in_\{3\}\$</span>: \S', message), message  # typeset as beside the input
+        assert re.search(r'<span class="tex">\$a_\{3\}\$</span>: \S', message), message
+    assert re.search(r'id="answer-a_3-error"[^>]*>[^<]*\S', whole_page.content.decode())  # and next to its input
+    assert alert_of(empty) == (
+        'no answers given: fill in at least one of <span class="tex">$in_{3}$</span>, <span class="tex">$a_{3}$</span>'
+    )
+    assert alert_of(unstorable) == 'some answers cannot be stored, so nothing was submitted: <span class="tex">$in_{3}$</span>'
+    slot = re.search(r'<p class="field-error" id="answer-in_3-error" hx-swap-oob="true">([^<]*)</p>', unstorable.content.decode())
+    assert slot and "cannot be stored" in slot.group(1)
+    for response in (unreadable, whole_page, empty, unstorable):
+        assert not re.search(r"\b(in_3|a_3)\b", alert_of(response)), alert_of(response)
+    api = alice.post(f"/api/questions/{question.pk}/submissions/", {"answers": {"in_3": "0,5"}}, content_type="application/json")
+    assert api.status_code == 400 and set(api.json()["fields"]) == {"in_3"} and "in_3:" in api.json()["detail"]
+    assert not Submission.objects.exists()
+
+
 def test_answers_to_a_variant_no_longer_current_are_refused(make_question, student, django_capture_on_commit_callbacks):
     question = make_question("forward_neuron", fresh_variant_per_attempt=True, max_attempts=3)
     alice = client_for(student)
