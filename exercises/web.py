@@ -362,12 +362,14 @@ def refused_fields(request, question: Question, refused) -> list[dict]:
 
 
 def student_updates(student, question: Question) -> dict:
-    """What else on the question page a submission changes: the history and attempts used."""
+    """What else on the question page a submission changes: the history, attempts used and the
+    link to the worked solution (the last attempt graded opens it: it showed only after a reload)."""
     return {
         "question": question,
         "history": history(student, question),
         "attempts_used": services.attempts_used(question, student),
         "attempts_pending": services.attempts_pending(question, student),
+        "solution_available": services.solution_visible(question, student),
     }
 
 

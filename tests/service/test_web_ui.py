@@ -431,6 +431,28 @@ def test_the_solution_link_appears_when_available_and_opening_it_is_recorded(mak
     assert "You have seen the worked solution of this variant" in after
 
 
+def test_the_graded_last_attempt_brings_the_solution_link_without_a_reload(
+    make_question, student, django_capture_on_commit_callbacks
+):
+    """The result box htmx swapped in showed the last attempt graded, but the worked solution's
+    link (available now) only appeared after a reload (review): the graded fragment replaces
+    the page's solution section too, with the same warning first."""
+    question = make_question("forward_neuron", max_attempts=1)
+    alice = client_for(student)
+    form = form_of(alice.get(f"/questions/{question.pk}/").content.decode())
+    link = f'href="/questions/{question.pk}/solution/"'
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        queued = post_answers(alice, question, reference_answers(question, student), form, **HTMX).content.decode()
+    assert '<section class="solution" id="solution" hx-swap-oob="true">' in queued and link not in queued  # not graded yet
+    submission = Submission.objects.get()
+    for send in sent:
+        send()  # the worker grades it (eager Celery)
+    graded = alice.get(f"/submissions/{submission.pk}/", **HTMX).content.decode()
+    section = graded.split('<section class="solution" id="solution" hx-swap-oob="true">')[1].split("</section>")[0]
+    assert link in section and section.index("takes no more") < section.index(link)  # warned first, as the page does
+    assert section == alice.get(f"/questions/{question.pk}/").content.decode().split('<section class="solution" id="solution">')[1].split("</section>")[0]
+
+
 def test_times_and_penalty_of_the_late_window(question, student):
     problem_set = question.problem_set
     problem_set.due_at = timezone.now() - timedelta(minutes=5)
