@@ -18,6 +18,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
 from django.shortcuts import redirect, render, resolve_url
+from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import APIException, NotFound, ValidationError
@@ -128,6 +129,13 @@ def csrf_failure(request, reason: str = "") -> HttpResponse:
 def error_page(request, status: int, message: str) -> HttpResponse:
     template = "exercises/_error.html" if is_htmx(request) else "exercises/error.html"
     return render(request, template, {"status": status, "message": message}, status=status)
+
+
+@require_GET
+def favicon(request):
+    """/favicon.ico, which a browser asks for on every page that links no icon (the API's pages;
+    the UI's link exercises/favicon.svg in base.html): that icon instead of a 404."""
+    return redirect(static("exercises/favicon.svg"))
 
 
 # --- overview pages ----------------------------------------------------------------------------

@@ -321,3 +321,14 @@ def test_the_last_graded_attempt_shows_the_solution_link_without_reloading(page,
     assert page.evaluate("window.notReloaded") is True  # swapped in by htmx
     assert stored_submissions(service, question_id) == 3
     assert page.outside == []
+
+
+def test_the_sites_icon_is_served(page, service):
+    """/favicon.ico was a 404 on every page (review): the UI's pages link the icon, and
+    /favicon.ico (what a browser asks for on the API's pages, which link none) leads to it."""
+    page.goto(f"{service.base}/sign-in/")
+    href = page.locator("link[rel='icon']").get_attribute("href")
+    for url in (service.base + href, f"{service.base}/favicon.ico"):
+        response = page.context.request.get(url)  # a redirect is followed
+        assert response.status == 200 and response.headers["content-type"].startswith("image/svg+xml"), (url, response.status)
+    assert page.outside == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -465,6 +466,22 @@ def test_times_and_penalty_of_the_late_window(question, student):
 def test_the_root_is_the_ui_and_the_api_docs_stay(student):
     assert Client().get("/")["Location"].startswith("/sign-in/")
     assert Client().get("/api/docs/").status_code == 200
+
+
+def test_pages_link_the_sites_icon_and_favicon_ico_leads_to_it(question, student):
+    """Browsers asked for /favicon.ico on every page and got a 404 (review): the pages link an
+    icon of our static files, and /favicon.ico (asked for by pages that link none: the API's)
+    leads to it."""
+    from django.contrib.staticfiles import finders
+
+    icon = '<link rel="icon" href="/static/exercises/favicon.svg" type="image/svg+xml">'
+    alice = client_for(student)
+    for page in (Client().get("/sign-in/"), alice.get("/"), alice.get(f"/questions/{question.pk}/"), alice.get("/questions/999999/")):
+        assert icon in page.content.decode(), page
+    found = finders.find("exercises/favicon.svg")  # what collectstatic gathers and the service serves
+    assert found and Path(found).read_text().startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+    response = Client().get("/favicon.ico")  # signed in or not
+    assert response.status_code == 302 and response["Location"] == "/static/exercises/favicon.svg"
 
 
 def test_a_variant_number_in_other_digits_is_a_refusal_not_a_crash(question, student):
