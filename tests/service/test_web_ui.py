@@ -131,6 +131,22 @@ def test_a_problem_set_page_lists_the_students_questions(question, student):
     assert "gradebook" not in page.lower()
 
 
+def test_the_problem_set_page_counts_attempts_being_graded(question, student, django_capture_on_commit_callbacks):
+    """The Attempts column counted graded attempts only: a student who had just submitted saw
+    "0 / 3" and could think the submission lost (review). Those being graded are said, as the
+    question page says them."""
+    alice = client_for(student)
+    url = f"/problem-sets/{question.problem_set_id}/"
+    with django_capture_on_commit_callbacks(execute=True):  # graded at once
+        services.submit(question, student, {"in_3": "1"})
+    services.submit(question, student, {"in_3": "2"})  # stays queued (its enqueue is never run)
+    page = alice.get(url).content.decode()
+    assert re.search(r"<td>1 / 3 \(1 more being graded\)</td>", page), page
+    assert "1 of 3 attempts used (1 more being graded)" in alice.get(f"/questions/{question.pk}/").content.decode()
+    services.grade_submission_now(Submission.objects.get(status=Submission.Status.QUEUED).pk)
+    assert re.search(r"<td>2 / 3</td>", alice.get(url).content.decode())
+
+
 def test_staff_see_submission_counts_and_the_gradebook_link(question, student, instructor, ta):
     services.submit(question, student, {"in_3": "1"})
     for user in (instructor, ta):
