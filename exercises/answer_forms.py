@@ -1,5 +1,6 @@
 """The web UI's answer form: one input per answer field of a variant (what to type, in words),
-the answers a posted form holds, and the idempotency key its submission is stored under.
+the answers a posted form holds, the idempotency key its submission is stored under, and a
+refusal of its answers as the form shows it (fields named by their labels).
 
 Text inputs are named `answer.<field>`; a set-of-choices field's checkboxes `choices.<field>`,
 with a hidden empty one so that the field is always posted; ticking nothing is no answer.
@@ -14,8 +15,13 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
 ANSWER, CHOICES = "answer.", "choices."
 FORM_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")  # what new_form_key makes, give or take
+UNSTORABLE = "This answer holds a character that cannot be stored (such as a NUL, from copying and pasting): type it again."
+NOT_ASKED = "This form holds answers the question does not ask (an old or altered page?): reload the question and submit again."
 
 
 @dataclass
@@ -133,3 +139,40 @@ def submission_key(form_key: str, variant: int | None, answers: dict) -> str:
     an idempotency conflict."""
     digest = hashlib.sha256(json.dumps([variant, answers], sort_keys=True).encode()).hexdigest()[:32]
     return f"ui:{form_key}:{digest}"
+
+
+@dataclass
+class FormRefusal:
+    """A refusal as the answer form shows it: `message` names fields by their labels (HTML, the
+    labels typeset as on the page), `fields` holds the message under each field's input."""
+
+    message: SafeString | str
+    code: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def form_refusal(refused, specs: list[dict]) -> FormRefusal:
+    """`refused` (a services.SubmissionRefused) as the form shows it. Its message names answer
+    fields by their internal names ("in_3", "dLdW"), which API clients post; a student only
+    knows them by the labels beside the inputs, so the fields are named by those, each with its
+    message next to its input. `specs`: the answer fields of the variant it was judged against
+    (only read when the refusal names a field)."""
+    names = getattr(refused, "names", None) or []
+    if not names:
+        return FormRefusal(refused.message, refused.code, dict(refused.fields))
+    labels = {spec["name"]: str(spec.get("label") or spec["name"]) for spec in specs}
+    if any(name not in labels for name in names):  # not a field of this page's form
+        return FormRefusal(NOT_ASKED, refused.code)
+    if refused.fields:  # unreadable answers: what is wrong with each
+        each = ((labels[name], message) for name, message in refused.fields.items())
+        listed = format_html_join("; ", '<span class="tex">{}</span>: {}', each)
+        message = format_html("some answers could not be read, so nothing was submitted and no attempt was used: {}", listed)
+        return FormRefusal(message, refused.code, dict(refused.fields))
+    named = format_html_join(", ", '<span class="tex">{}</span>', ((labels[name],) for name in names))
+    if refused.code == "empty_answers":
+        return FormRefusal(format_html("no answers given: fill in at least one of {}", named), refused.code)
+    return FormRefusal(  # check_answers_format's values that cannot be stored
+        format_html("some answers cannot be stored, so nothing was submitted: {}", named),
+        refused.code,
+        dict.fromkeys(names, UNSTORABLE),
+    )

@@ -33,9 +33,26 @@ def window(problem_set: ProblemSet, student=None, now: datetime | None = None) -
     return LATE if late else OPEN
 
 
-def deadlines(problem_set: ProblemSet, student=None) -> Deadlines:
-    """The due time and late window shown: the student's own (an extension), or the set's."""
-    return extensions.deadlines_for(problem_set, student.pk) if student else extensions.set_deadlines(problem_set)
+@dataclass(frozen=True)
+class ShownDeadlines(Deadlines):
+    """Deadlines as a page shows them, with which of the times are the student's own: an
+    extension may move the due time, the end of the late window, or both."""
+
+    own_due: bool = False
+    own_late_until: bool = False
+
+
+def deadlines(problem_set: ProblemSet, student=None) -> ShownDeadlines:
+    """The due time and late window shown: the student's own (an extension), or the set's;
+    each time that differs from the set's is marked as theirs."""
+    own = extensions.set_deadlines(problem_set)
+    theirs = extensions.deadlines_for(problem_set, student.pk) if student else own
+    return ShownDeadlines(
+        theirs.due_at,
+        theirs.late_until,
+        own_due=theirs.due_at != own.due_at,
+        own_late_until=theirs.late_until is not None and theirs.late_until != own.late_until,
+    )
 
 
 def question_number(question: Question) -> int:
@@ -55,7 +72,7 @@ class SetSummary:
 
     problem_set: ProblemSet
     window: str
-    deadlines: Deadlines
+    deadlines: ShownDeadlines
     questions: int
     points: float
     score: float | None = None

@@ -101,11 +101,14 @@ S = Submission.Status
 class SubmissionRefused(Exception):  # noqa: N818 - the API maps it to a 4xx, it is not a crash
     """A submission that is not accepted; `code` is stable for clients, `message` is for people."""
 
-    def __init__(self, message: str, code: str, fields: dict[str, str] | None = None):
+    def __init__(self, message: str, code: str, fields: dict[str, str] | None = None, names: list[str] | None = None):
         super().__init__(message)
         self.message = message
         self.code = code
         self.fields = fields or {}  # field name -> what is wrong with its answer
+        # the answer fields the message names, by the internal names API clients use; the web UI
+        # names them by the labels its form shows instead (exercises.answer_forms.form_refusal)
+        self.names = list(names or self.fields)
 
 
 class VariantUnavailable(Exception):  # noqa: N818 - the API maps it to 503
@@ -482,7 +485,7 @@ def check_answers_format(answers: Any) -> None:
     bad = sorted(str(name) for name, value in answers.items() if not _answer_value_ok(value))
     if bad:
         raise SubmissionRefused(
-            f"answer(s) {bad[:10]} must be a string, a number or a list of them", "bad_format"
+            f"answer(s) {bad[:10]} must be a string, a number or a list of them", "bad_format", names=bad
         )
 
 
@@ -514,9 +517,11 @@ def _check_field_names(fields: list[dict], answers: dict) -> None:
     names = [f["name"] for f in fields]
     unknown = sorted(str(k) for k in answers if k not in names)
     if unknown:
-        raise SubmissionRefused(f"unknown answer field(s) {unknown[:10]}; this question has {names}", "bad_format")
+        raise SubmissionRefused(
+            f"unknown answer field(s) {unknown[:10]}; this question has {names}", "bad_format", names=unknown
+        )
     if all(blank(answers.get(name)) for name in names):  # refused at once: a blank row would hold an attempt
-        raise SubmissionRefused(f"no answers given: fill in at least one of {names}", "empty_answers")
+        raise SubmissionRefused(f"no answers given: fill in at least one of {names}", "empty_answers", names=names)
 
 
 def check_window(problem_set: ProblemSet, now: datetime, student_id: int | None) -> bool:

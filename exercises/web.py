@@ -18,6 +18,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
 from django.shortcuts import redirect, render, resolve_url
+from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import APIException, NotFound, ValidationError
@@ -128,6 +129,13 @@ def csrf_failure(request, reason: str = "") -> HttpResponse:
 def error_page(request, status: int, message: str) -> HttpResponse:
     template = "exercises/_error.html" if is_htmx(request) else "exercises/error.html"
     return render(request, template, {"status": status, "message": message}, status=status)
+
+
+@require_GET
+def favicon(request):
+    """/favicon.ico, which a browser asks for on every page that links no icon (the API's pages;
+    the UI's link exercises/favicon.svg in base.html): that icon instead of a 404."""
+    return redirect(static("exercises/favicon.svg"))
 
 
 # --- overview pages ----------------------------------------------------------------------------
@@ -334,7 +342,10 @@ def submit_response(
     request, question: Question, answers: dict, form_key: str = "", refused=None, submission=None, status: int = 200
 ):
     """The answer of a submit: a fragment for htmx, else the question page holding the answers
-    and the form's key (sending the same answers again is then one submission too)."""
+    and the form's key (sending the same answers again is then one submission too). A refusal
+    names fields as the form labels them (answer_forms.form_refusal), not by the API's names."""
+    if refused is not None:
+        refused = answer_forms.form_refusal(refused, refused_fields(request, question, refused))
     errors = dict(getattr(refused, "fields", None) or {})
     context = {"refused": refused, **result_context(submission)}
     if not is_htmx(request):
@@ -350,13 +361,23 @@ def submit_response(
     return render(request, "exercises/_submit_response.html", context, status=status)
 
 
+def refused_fields(request, question: Question, refused) -> list[dict]:
+    """The answer fields a refusal was judged against (the student's current variant's, as
+    services.submit checks them); only read when it names a field."""
+    if not getattr(refused, "names", None):
+        return []
+    return services.peek_variant(question, request.user).instance.get("fields", [])
+
+
 def student_updates(student, question: Question) -> dict:
-    """What else on the question page a submission changes: the history and attempts used."""
+    """What else on the question page a submission changes: the history, attempts used and the
+    link to the worked solution (the last attempt graded opens it: it showed only after a reload)."""
     return {
         "question": question,
         "history": history(student, question),
         "attempts_used": services.attempts_used(question, student),
         "attempts_pending": services.attempts_pending(question, student),
+        "solution_available": services.solution_visible(question, student),
     }
 
 

@@ -9,6 +9,7 @@ from exercises import (
 
 urlpatterns = [
     path("", web.home, name="ui-home"),
+    path("favicon.ico", web.favicon, name="ui-favicon"),
     path("sign-in/", web.SignInView.as_view(), name="ui-sign-in"),
     path("sign-out/", web.SignOutView.as_view(), name="ui-sign-out"),
     path("problem-sets/<id:problem_set_id>/", web.problem_set_page, name="ui-problem-set"),

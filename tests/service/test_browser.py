@@ -299,3 +299,36 @@ def test_typed_answers_survive_a_reload_and_leave_the_browser_at_sign_out(page, 
     assert page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('ag-draft:')).length") == 0
     assert stored_submissions(service, question_id) == 0  # a draft is not a submission
     assert page.outside == []
+
+
+def test_the_last_graded_attempt_shows_the_solution_link_without_reloading(page, service):
+    """The graded result of a student's last attempt was swapped in, but the worked solution's
+    link appeared only after a reload (review): the graded fragment swaps the page's solution
+    section too."""
+    sign_in_ui(page, service, "demo-student", STUDENT_PASSWORD)
+    question_id = service.question_id("output_delta")  # one no other test submits to (3 attempts)
+    page.goto(f"{service.base}/questions/{question_id}/")
+    page.evaluate("window.notReloaded = true")
+    link = page.locator(f"a[href='/questions/{question_id}/solution/']")
+    answer = page.locator("#answer-form input[name^='answer.']").first
+    for attempt, value in enumerate(("0.5", "0.25", "0.125"), start=1):
+        assert link.count() == 0, f"the solution was linked before attempt {attempt}"
+        answer.fill(value)
+        page.get_by_role("button", name="Submit answers").click()
+        page.locator("#attempts", has_text=f"{attempt} of 3 attempts used").wait_for(timeout=60_000)  # graded
+    link.wait_for()
+    assert "Before you look" in page.locator("section.solution").inner_text()
+    assert page.evaluate("window.notReloaded") is True  # swapped in by htmx
+    assert stored_submissions(service, question_id) == 3
+    assert page.outside == []
+
+
+def test_the_sites_icon_is_served(page, service):
+    """/favicon.ico was a 404 on every page (review): the UI's pages link the icon, and
+    /favicon.ico (what a browser asks for on the API's pages, which link none) leads to it."""
+    page.goto(f"{service.base}/sign-in/")
+    href = page.locator("link[rel='icon']").get_attribute("href")
+    for url in (service.base + href, f"{service.base}/favicon.ico"):
+        response = page.context.request.get(url)  # a redirect is followed
+        assert response.status == 200 and response.headers["content-type"].startswith("image/svg+xml"), (url, response.status)
+    assert page.outside == []

@@ -7,6 +7,7 @@ as the clock would move them.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -215,6 +216,29 @@ def test_the_web_pages_show_a_student_their_own_deadlines(make_question, student
     client.force_login(bob)
     page = client.get(f"/questions/{question.pk}/").content.decode()
     assert "(your extension)" not in page and ">closed<" in page
+
+
+def test_each_time_an_extension_moves_is_marked_as_the_students(make_question, student, bob, instructor, problem_set, client):
+    """An extension that kept the set's due time and only moved the end of the late window said
+    nothing: "(your extension)" came only with a moved due time, so the student was not told the
+    later late time was theirs alone (review). Each time that differs from the set's is marked."""
+    question = make_question()
+    late_until = problem_set.late_until + timedelta(days=3)
+    extensions.grant(problem_set, student, problem_set.due_at, late_until, "", instructor)
+
+    def shown(moment) -> str:  # a time as the pages give it (the ui "local" filter)
+        return rf'<time datetime="{re.escape(timezone.localtime(moment).isoformat())}">[^<]*</time>'
+
+    client.force_login(student)
+    for url in (f"/problem-sets/{problem_set.pk}/", f"/questions/{question.pk}/"):
+        page = client.get(url).content.decode()
+        assert re.search(rf"late submissions until {shown(late_until)} \(your extension\) at", page), url
+        assert re.search(rf"due {shown(problem_set.due_at)} · ", page) and page.count("(your extension)") == 1, url
+    home = client.get("/").content.decode()
+    assert re.search(rf"<td>{shown(late_until)} \(your extension\)</td>", home), home
+    assert re.search(rf"<td>{shown(problem_set.due_at)}</td>", home) and home.count("(your extension)") == 1
+    client.force_login(bob)
+    assert "(your extension)" not in client.get(f"/questions/{question.pk}/").content.decode()
 
 
 def test_a_list_of_late_submissions_reads_the_students_due_time_once(make_question, student, instructor, problem_set):

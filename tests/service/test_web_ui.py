@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -128,6 +129,22 @@ def test_a_problem_set_page_lists_the_students_questions(question, student):
     assert f'href="/questions/{question.pk}/"' in page and "Forward pass of one neuron" in page
     assert "0 / 3" in page and "not attempted" in page
     assert "gradebook" not in page.lower()
+
+
+def test_the_problem_set_page_counts_attempts_being_graded(question, student, django_capture_on_commit_callbacks):
+    """The Attempts column counted graded attempts only: a student who had just submitted saw
+    "0 / 3" and could think the submission lost (review). Those being graded are said, as the
+    question page says them."""
+    alice = client_for(student)
+    url = f"/problem-sets/{question.problem_set_id}/"
+    with django_capture_on_commit_callbacks(execute=True):  # graded at once
+        services.submit(question, student, {"in_3": "1"})
+    services.submit(question, student, {"in_3": "2"})  # stays queued (its enqueue is never run)
+    page = alice.get(url).content.decode()
+    assert re.search(r"<td>1 / 3 \(1 more being graded\)</td>", page), page
+    assert "1 of 3 attempts used (1 more being graded)" in alice.get(f"/questions/{question.pk}/").content.decode()
+    services.grade_submission_now(Submission.objects.get(status=Submission.Status.QUEUED).pk)
+    assert re.search(r"<td>2 / 3</td>", alice.get(url).content.decode())
 
 
 def test_staff_see_submission_counts_and_the_gradebook_link(question, student, instructor, ta):
@@ -328,6 +345,42 @@ def test_unreadable_answers_are_named_next_to_their_inputs(question, student):
     assert not Submission.objects.exists()
 
 
+def alert_of(response) -> str:
+    """The refusal's message in a result box (its role="alert" paragraph)."""
+    return re.search(r'<p role="alert"><strong>Not submitted:</strong> (.*?)</p>', response.content.decode(), re.S).group(1)
+
+
+def test_refusals_name_fields_as_the_form_labels_them(question, student):
+    """The result box named fields by the API's names ("in_3: ...", "fill in at least one of
+    ['in_3', 'a_3']", "answer(s) ['in_3'] must be a string, ..."): the form labels its inputs
+    $in_{3}$ and $a_{3}$, so a student could not tell which input was meant (review). The API's
+    message and `fields` keep the names its clients post."""
+    alice = client_for(student)
+    form = form_of(alice.get(f"/questions/{question.pk}/").content.decode())
+    unreadable = post_answers(alice, question, {"in_3": "0,5", "a_3": "1.2.3"}, form, **HTMX)
+    whole_page = post_answers(alice, question, {"in_3": "0,5", "a_3": "1.2.3"}, form)
+    empty = post_answers(alice, question, {"in_3": "", "a_3": " "}, form, **HTMX)
+    unstorable = post_answers(alice, question, {"in_3": "0.5\x00", "a_3": "1"}, form, **HTMX)
+    assert [r.status_code for r in (unreadable, whole_page, empty, unstorable)] == [400] * 4
+    for response in (unreadable, whole_page):
+        message = alert_of(response)
+        assert "could not be read" in message, message
+        assert re.search(r'<span class="tex">\$in_\{3\}\$</span>: \S', message), message  # typeset as beside the input
+        assert re.search(r'<span class="tex">\$a_\{3\}\$</span>: \S', message), message
+    assert re.search(r'id="answer-a_3-error"[^>]*>[^<]*\S', whole_page.content.decode())  # and next to its input
+    assert alert_of(empty) == (
+        'no answers given: fill in at least one of <span class="tex">$in_{3}$</span>, <span class="tex">$a_{3}$</span>'
+    )
+    assert alert_of(unstorable) == 'some answers cannot be stored, so nothing was submitted: <span class="tex">$in_{3}$</span>'
+    slot = re.search(r'<p class="field-error" id="answer-in_3-error" hx-swap-oob="true">([^<]*)</p>', unstorable.content.decode())
+    assert slot and "cannot be stored" in slot.group(1)
+    for response in (unreadable, whole_page, empty, unstorable):
+        assert not re.search(r"\b(in_3|a_3)\b", alert_of(response)), alert_of(response)
+    api = alice.post(f"/api/questions/{question.pk}/submissions/", {"answers": {"in_3": "0,5"}}, content_type="application/json")
+    assert api.status_code == 400 and set(api.json()["fields"]) == {"in_3"} and "in_3:" in api.json()["detail"]
+    assert not Submission.objects.exists()
+
+
 def test_answers_to_a_variant_no_longer_current_are_refused(make_question, student, django_capture_on_commit_callbacks):
     question = make_question("forward_neuron", fresh_variant_per_attempt=True, max_attempts=3)
     alice = client_for(student)
@@ -395,6 +448,28 @@ def test_the_solution_link_appears_when_available_and_opening_it_is_recorded(mak
     assert "You have seen the worked solution of this variant" in after
 
 
+def test_the_graded_last_attempt_brings_the_solution_link_without_a_reload(
+    make_question, student, django_capture_on_commit_callbacks
+):
+    """The result box htmx swapped in showed the last attempt graded, but the worked solution's
+    link (available now) only appeared after a reload (review): the graded fragment replaces
+    the page's solution section too, with the same warning first."""
+    question = make_question("forward_neuron", max_attempts=1)
+    alice = client_for(student)
+    form = form_of(alice.get(f"/questions/{question.pk}/").content.decode())
+    link = f'href="/questions/{question.pk}/solution/"'
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        queued = post_answers(alice, question, reference_answers(question, student), form, **HTMX).content.decode()
+    assert '<section class="solution" id="solution" hx-swap-oob="true">' in queued and link not in queued  # not graded yet
+    submission = Submission.objects.get()
+    for send in sent:
+        send()  # the worker grades it (eager Celery)
+    graded = alice.get(f"/submissions/{submission.pk}/", **HTMX).content.decode()
+    section = graded.split('<section class="solution" id="solution" hx-swap-oob="true">')[1].split("</section>")[0]
+    assert link in section and section.index("takes no more") < section.index(link)  # warned first, as the page does
+    assert section == alice.get(f"/questions/{question.pk}/").content.decode().split('<section class="solution" id="solution">')[1].split("</section>")[0]
+
+
 def test_times_and_penalty_of_the_late_window(question, student):
     problem_set = question.problem_set
     problem_set.due_at = timezone.now() - timedelta(minutes=5)
@@ -407,6 +482,22 @@ def test_times_and_penalty_of_the_late_window(question, student):
 def test_the_root_is_the_ui_and_the_api_docs_stay(student):
     assert Client().get("/")["Location"].startswith("/sign-in/")
     assert Client().get("/api/docs/").status_code == 200
+
+
+def test_pages_link_the_sites_icon_and_favicon_ico_leads_to_it(question, student):
+    """Browsers asked for /favicon.ico on every page and got a 404 (review): the pages link an
+    icon of our static files, and /favicon.ico (asked for by pages that link none: the API's)
+    leads to it."""
+    from django.contrib.staticfiles import finders
+
+    icon = '<link rel="icon" href="/static/exercises/favicon.svg" type="image/svg+xml">'
+    alice = client_for(student)
+    for page in (Client().get("/sign-in/"), alice.get("/"), alice.get(f"/questions/{question.pk}/"), alice.get("/questions/999999/")):
+        assert icon in page.content.decode(), page
+    found = finders.find("exercises/favicon.svg")  # what collectstatic gathers and the service serves
+    assert found and Path(found).read_text().startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+    response = Client().get("/favicon.ico")  # signed in or not
+    assert response.status_code == 302 and response["Location"] == "/static/exercises/favicon.svg"
 
 
 def test_a_variant_number_in_other_digits_is_a_refusal_not_a_crash(question, student):
