@@ -53,6 +53,8 @@ MAX_OUTPUT_CHARS = 4000
 # larger (a student returning huge arrays) they are not, and a regrade leaves that submission be.
 MAX_STORED_RUN_CHARS = 256 * 1024
 DEFAULT_TIME_LIMIT_S = 2.0
+# How a hidden case's message says to draw examples (its own numbers are hidden inputs).
+RANDINT_USE = "draw each example's index with np.random.randint(N), N the number of columns of X"
 CASE_TOLERANCE = {"rtol": 1e-6, "atol": 1e-9}  # a case's own when it names none (harness.judge_case)
 DEFAULT_MEMORY_MB = 256
 MEMORY_ERRORS = {"MemoryError", "_ArrayMemoryError"}
@@ -354,9 +356,14 @@ def _hidden_message(case: Mapping, verdict: CaseVerdict, run: CaseRun) -> str:
     if _error_kind(obs) in MEMORY_ERRORS:
         return verdict.message  # our own words: "ran out of memory (the limit is ...)"
     if not obs.get("ok"):
+        if _error_kind(obs) == "ScriptError":  # the harness's own words carry a hidden index
+            return f"{where} used np.random.randint in a way the case cannot script: {RANDINT_USE}"
         return f"{where} raised {_builtin_name(_error_kind(obs))}"
     if obs.get("inputs_changed"):
         return f"{where} modified its input; work on copies of the arrays you are given"
+    step = case["steps"][index]
+    if "randint" in step and obs.get("randint_calls") != len(step["randint"]):  # a count tells the iterations
+        return f"{where} did not call np.random.randint once per iteration: {RANDINT_USE}"
     if "should have shape" in verdict.message or "should be a" in verdict.message:
         return f"{where} returned the wrong shape or type"
     return f"{where} returned a wrong value (details of hidden cases are not shown)"
@@ -438,6 +445,7 @@ def _same_observations(case: Mapping, mine: list[dict], theirs: list[dict]) -> b
     if len(mine) != len(theirs):
         return False
     tolerance = case.get("tolerance", CASE_TOLERANCE)
+    steps = case.get("steps", [])
     for a, b in zip(mine, theirs, strict=True):
         if a.get("ok") != b.get("ok") or bool(a.get("inputs_changed")) != bool(b.get("inputs_changed")):
             return False
@@ -449,6 +457,11 @@ def _same_observations(case: Mapping, mine: list[dict], theirs: list[dict]) -> b
             continue
         expected = _as_expectation(b.get("value"))
         if expected is None:
+            # NaN, infinity, None or text, which `mismatch` takes no expectation of: the same
+            # thing, where the case checks this step (a NaN of the bug's matched any value:
+            # a shifted but wrongly normalised softmax was told it exponentiated raw logits)
+            if _checks(steps, b.get("step")) and not _same_value(a.get("value"), b.get("value"), tolerance):
+                return False
             continue
         try:
             if mismatch(expected, a.get("value", {"type": "none"}), tolerance):
@@ -456,6 +469,38 @@ def _same_observations(case: Mapping, mine: list[dict], theirs: list[dict]) -> b
         except (ValueError, TypeError, KeyError):
             return False
     return True
+
+
+def _checks(steps: Sequence[Mapping], index: object) -> bool:
+    """Whether the case compares the value of its step `index` with an expectation."""
+    return isinstance(index, int) and 0 <= index < len(steps) and steps[index].get("expect") is not None
+
+
+def _same_value(mine: object, theirs: object, tolerance: Mapping) -> bool:
+    """Whether two observed values are the same: the same type and structure, numbers of the
+    same shape with NaN and infinities in the same places and the finite entries within the
+    case's tolerance, text and representations equal."""
+    if not isinstance(mine, Mapping) or not isinstance(theirs, Mapping) or mine.get("type") != theirs.get("type"):
+        return False
+    kind = theirs.get("type")
+    if kind in ("list", "tuple"):
+        items, their_items = mine.get("value") or [], theirs.get("value") or []
+        return len(items) == len(their_items) and all(
+            _same_value(x, y, tolerance) for x, y in zip(items, their_items, strict=True)
+        )
+    if kind in ("array", "float", "int"):
+        try:  # observed numbers: NaN and infinities are the strings "nan", "inf", "-inf"
+            x, y = (np.array(v.get("value"), dtype=np.float64) for v in (mine, theirs))
+        except (TypeError, ValueError):
+            return False
+        finite = np.isfinite(y)
+        return (
+            x.shape == y.shape
+            and np.array_equal(np.isfinite(x), finite)
+            and np.array_equal(x[~finite], y[~finite], equal_nan=True)
+            and np.allclose(x[finite], y[finite], rtol=tolerance.get("rtol", 0.0), atol=tolerance.get("atol", 0.0))
+        )
+    return mine.get("value") == theirs.get("value") and mine.get("repr") == theirs.get("repr")
 
 
 def _as_expectation(observed: Mapping | None) -> dict | None:

@@ -29,6 +29,7 @@ import resource
 import struct
 import sys
 import traceback
+import types
 
 try:  # inside the sandbox the bootstrap registers frames.py under this name
     import sandbox_frames as frames  # type: ignore[import-not-found]
@@ -279,6 +280,7 @@ _encode_error = frames.encode_error
 _MEMORY_ERROR_RECORD = frames.encode_error("MemoryError", "MemoryError\n")
 _run_case = script.run_case
 _json_loads = json.loads
+_module_type = types.ModuleType
 _json_dumps = json.dumps
 _encode_bytes = frames.encode_bytes
 
@@ -291,10 +293,10 @@ def _harness(job: bytes, gate_fd: int | None = None) -> None:
     if gated and gate_fd is None:
         _exit(EXIT_SETUP_FAILED)
     linecache.cache[FILENAME] = (len(code), None, code.splitlines(True), FILENAME)
-    namespace = {"__name__": MODULE_NAME, "__builtins__": builtins}
+    namespace = _submission_module().__dict__
     function = None
     try:
-        exec(compile(code, FILENAME, "exec"), namespace)
+        exec(compile(code, FILENAME, "exec", dont_inherit=True), namespace)
         if entry != SCRIPT_ENTRY:
             function = namespace.get(entry)
             if not callable(function):
@@ -314,6 +316,16 @@ def _harness(job: bytes, gate_fd: int | None = None) -> None:
         _run_cases(namespace, function, hidden)
     _flush()
     _exit(0)
+
+
+def _submission_module():
+    """The module the submission runs in, registered as sys.modules["submission"] as an imported
+    file would be: dataclasses, typing and pickle look a class's module up there (a @dataclass
+    with string annotations failed with "'NoneType' object has no attribute '__dict__'")."""
+    module = _module_type(MODULE_NAME)
+    module.__builtins__ = builtins
+    sys.modules[MODULE_NAME] = module
+    return module
 
 
 def _run_cases(namespace: dict, function, cases: list) -> None:

@@ -124,7 +124,7 @@ def _missing(raw: RawRun, stream: frames.Stream, limits: Limits) -> tuple[str, s
         sig == signal.SIGXCPU
         or (sig == signal.SIGKILL and info.get("cpu_s", 0.0) >= cpu_soft - 0.05)
     ):
-        return "timeout", f"timeout: CPU time limit of {limits.cpu_s:g} s"
+        return "timeout", f"timeout: CPU time limit of {_cpu_limit(limits)}"
     if how == "killed":
         return "killed", "killed by the sandbox"
     if how == "signaled":
@@ -132,6 +132,15 @@ def _missing(raw: RawRun, stream: frames.Stream, limits: Limits) -> tuple[str, s
     if stream.end == "truncated":
         return "malformed", f"malformed result: {stream.problem}"
     return "error", f"the submission exited (code {code}) before returning a result for this case"
+
+
+def _cpu_limit(limits: Limits) -> str:
+    """The CPU limit that was enforced, in words: RLIMIT_CPU counts whole seconds, so a limit
+    of 0.1 s ran for up to 1 s (saying "0.1 s" told a student their 0.9 s was over it)."""
+    enforced, _hard = limits.cpu_rlimit
+    if enforced == limits.cpu_s:
+        return f"{enforced} s"
+    return f"{enforced} s (the {limits.cpu_s:g} s set, rounded up: CPU time is limited in whole seconds)"
 
 
 def _signal_name(sig) -> str:

@@ -12,6 +12,7 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from exercises import progress, services
+from nncore.problems.code.harness import case_source
 
 register = template.Library()
 MAX_DEPTH = 6  # prompt data is a few levels deep; anything deeper is shown as text
@@ -120,6 +121,20 @@ def layers(network) -> list[dict]:
             }
         )
     return shown
+
+
+@register.filter
+def case_code(case) -> str:
+    """A visible test case's steps as Python to paste after one's code (its inputs included),
+    or "" for a case without steps (a hidden one)."""
+    return case_source(case) if isinstance(case, dict) and case.get("steps") else ""
+
+
+@register.filter
+def hides_output(cases) -> bool:
+    """Whether a code answer's feedback withholds printed output: it has hidden cases whose
+    details are not shown (the same for every submission of the question: no signal in it)."""
+    return any(isinstance(c, dict) and c.get("hidden") and "steps" not in c for c in cases or [])
 
 
 @register.filter

@@ -22,6 +22,7 @@ from nncore.problems.base import ParamError, to_json
 from nncore.problems.code import function_sources as fs
 from nncore.problems.code import module_sources as ms
 from nncore.problems.code.harness import (
+    case_source,
     expected_outputs,
     injected_randint,
     judge_case,
@@ -549,7 +550,8 @@ def test_observe_is_strict_json_and_mismatch_explains():
     assert obs["value"][0]["value"] == [["nan"], [1.0]]
     expected = {"type": "array", "value": [[0.5], [0.5]]}
     assert "nan" in mismatch(expected, obs["value"][0], TOL)
-    assert "shape 2x1, got 2" in mismatch(expected, observe(np.array([0.5, 0.5])), TOL)
+    assert "shape 2x1, got (2,) (1-D)" in mismatch(expected, observe(np.array([0.5, 0.5])), TOL)
+    assert "shape (2,) (1-D), got 1x2" in mismatch({"type": "int_array", "value": [1, 0]}, observe(np.array([[1, 0]])), TOL)
     assert mismatch(expected, observe(np.array([[0.5], [0.5 + 1e-12]])), TOL) is None
     assert "index [1, 0]" in mismatch(expected, observe(np.array([[0.5], [0.6]])), TOL)
     assert mismatch({"type": "float", "value": 2.0}, observe(np.array([[2.0]])), TOL) is None
@@ -596,3 +598,26 @@ def test_expected_outputs_flatten_every_expectation_in_order():
     (Ws, W0s) = _decode(inst["answers"]["code"]["cases"][0]["steps"][0]["expect"])
     assert [a.shape for a in expected_outputs(inst["answers"]["code"]["cases"][0])] == [
         *[w.shape for w in Ws], *[w.shape for w in W0s]]
+
+
+@pytest.mark.parametrize("kind_id", sorted(KIND))
+def test_a_visible_case_as_python_runs_after_the_reference_and_prints_its_values(kind_id, capsys):
+    """case_source (what the web UI offers to paste after one's code) is Python that runs: after
+    the reference implementation it prints one value per checked step, the expected ones
+    (scripted randint draws aside: pasted, NumPy draws its own)."""
+    kind = KIND[kind_id]
+    instance = kind.generate({}, 0)
+    cases = [c for c in instance["answers"]["code"]["cases"] if not c.get("hidden")]
+    assert cases
+    for case in cases:
+        source = case_source(public_case(case))
+        namespace: dict = {"__name__": "pasted"}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exec(compile(kind.reference + "\n" + source, "<pasted>", "exec"), namespace)  # noqa: S102 - our own code
+        printed = capsys.readouterr().out
+        if not any("randint" in step for step in case["steps"]):
+            for step in case["steps"]:
+                if step.get("expect") and step["expect"]["type"] in ("array", "float"):
+                    first = np.asarray(step["expect"]["value"], dtype=np.float64).reshape(-1)[0]
+                    assert f"{first:.4g}"[:4].rstrip(".") in printed.replace(" ", ""), (source, printed)

@@ -62,6 +62,84 @@ def honest_mlp_forward(instance: dict) -> str:
     return instance["answers"]["code"]["source"]
 
 
+DATACLASS_FORWARD = """
+{future}import pickle
+from dataclasses import dataclass
+import numpy as np
+
+
+@dataclass
+class Layer:
+    W: np.ndarray
+    W0: np.ndarray
+    activation: str
+
+    def __call__(self, A: np.ndarray) -> np.ndarray:
+        Z = self.W.T @ A + self.W0
+        return {{"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh, "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+                 "identity": lambda z: z}}[self.activation](Z)
+
+
+def forward(Ws, W0s, X, activation) -> np.ndarray:
+    layers = [pickle.loads(pickle.dumps(Layer(W, W0, activation))) for W, W0 in zip(Ws, W0s)]
+    assert forward.__annotations__["return"] {check}
+    A = X
+    for layer in layers:
+        A = layer(A)
+    return A
+"""
+
+
+@pytest.mark.parametrize(
+    "future, check",
+    [("", "is np.ndarray"), ("from __future__ import annotations\n", "== 'np.ndarray'")],
+    ids=["annotations evaluated", "postponed annotations"],
+)
+def test_code_runs_as_a_module_of_its_own_file_would(run, future, check):
+    """A correct forward pass written with a @dataclass scored 0 on every case: the submission
+    was compiled with the harness's own `from __future__ import annotations` and its module was
+    not in sys.modules, where dataclasses (and pickle) look it up. It runs as `python file.py`
+    would now, with its own future imports only."""
+    instance = mlp_instance()
+    code = DATACLASS_FORWARD.format(future=future, check=check)
+    result = grade_code(code, instance, run)
+    assert result.score == 1.0, [c["message"] for c in result.cases]
+
+
+def test_a_typical_bugs_nan_is_not_a_wildcard(run):
+    """The unstable-softmax bug's NaN results were taken to match whatever the student returned
+    there, so a softmax shifted by the global maximum (wrong only where columns differ a lot) was
+    told it "exponentiated the raw logits". The raw-logits code is still told so."""
+    instance = get_kind("code_softmax").generate({}, 0)
+    shifted = "import numpy as np\ndef softmax(Z):\n    E = np.exp(Z - Z.max())\n    return E / E.sum(axis=0)\n"
+    raw = "import numpy as np\ndef softmax(Z):\n    E = np.exp(Z)\n    return E / E.sum(axis=0, keepdims=True)\n"
+    wrongly_shifted, unstable = grade_code(shifted, instance, run), grade_code(raw, instance, run)
+    assert wrongly_shifted.score < 1.0 and wrongly_shifted.misconception is None, wrongly_shifted.message
+    assert unstable.misconception == "unstable" and "raw logits" in unstable.message
+
+
+def test_scripted_example_draws_say_how_to_draw_in_visible_and_hidden_cases(run):
+    """`from numpy.random import randint` calls NumPy's own randint, which the case cannot see:
+    the visible case said "called np.random.randint 0 times" to a student who called it every
+    iteration, and the hidden ones "returned a wrong value" (sgd returns None) or, for a
+    randint(1, N) the script cannot serve, "raised an exception". Each says what to do now,
+    a hidden case without its numbers (the count of calls would tell its iterations)."""
+    kind = get_kind("code_sequential")
+    instance = kind.generate({}, 0)
+    assert "np.random.randint(N)" in kind.reference
+    imported = "from numpy.random import randint\n" + kind.reference.replace("np.random.randint(N)", "randint(N)")
+    from_one = kind.reference.replace("np.random.randint(N)", "np.random.randint(1, N)")
+    for code, hidden_says in ((imported, "did not call np.random.randint once per iteration"),
+                              (from_one, "used np.random.randint in a way the case cannot script")):
+        failed = [c for c in grade_code(code, instance, run).cases if not c["passed"]]
+        hidden = [c["message"] for c in failed if c["hidden"]]
+        assert hidden and all(hidden_says in m and "np.random.randint(N)" in m for m in hidden), hidden
+        assert not any(ch.isdigit() for m in hidden for ch in m.split(")", 1)[1]), hidden  # no count, no index
+        if code is imported:
+            visible = [c["message"] for c in failed if not c["hidden"]]
+            assert visible and all("only a call written np.random.randint(...) is seen" in m for m in visible)
+
+
 # --- the catalogue -------------------------------------------------------------------------------
 
 

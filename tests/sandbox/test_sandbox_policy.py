@@ -270,6 +270,16 @@ def test_how_a_run_ended_decides_the_missing_cases(raw, status, words):
     assert outcome.outputs == ()
 
 
+def test_a_cpu_timeout_names_the_limit_that_was_enforced():
+    """RLIMIT_CPU counts whole seconds: a question's 0.1 s ran for up to 1 s, and "CPU time limit
+    of 0.1 s" told a student that code using 0.9 s was over it."""
+    raw = RawRun(exit={"how": "signaled", "code": None, "signal": int(signal.SIGXCPU), "cpu_s": 1.0})
+    (fraction,) = assemble(raw, 1, Limits(cpu_s=0.1, wall_s=1.2))
+    assert fraction.message == "timeout: CPU time limit of 1 s (the 0.1 s set, rounded up: CPU time is limited in whole seconds)"
+    (whole,) = assemble(raw, 1, Limits(cpu_s=2, wall_s=5))
+    assert whole.message == "timeout: CPU time limit of 2 s"
+
+
 def test_memory_errors_are_their_own_status():
     raw = RawRun(
         exit=exited(0), results=frames.encode_error("_ArrayMemoryError", "Unable to allocate")

@@ -5,6 +5,7 @@ the typed text kept), polling the result, the worked solution, CSRF and times in
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from helpers import reference_answers
 
 from exercises import answer_forms, services
 from exercises.models import Course, Extension, Membership, ProblemSet, Submission
+from nncore.problems.code.harness import case_source, public_case
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -252,6 +254,31 @@ def test_vector_matrix_choice_and_code_fields_say_what_to_type(make_question, st
     code = alice.get(f"/questions/{code_question.pk}/").content.decode()
     starter = services.current_variant(code_question, student).instance["prompt"]["data"]["code"]["starter"]
     assert 'class="code"' in code and "def softmax" in starter and "def softmax" in code
+
+
+def test_a_code_question_gives_each_visible_case_as_python_to_run(
+    make_question, student, require_sandbox, django_capture_on_commit_callbacks
+):
+    """A failed visible case said "step 4: lin.forward(...) is wrong at index [0, 0]" with no
+    way to run it; its inputs were only in the dump of all the variant's numbers. The question
+    page and a failed case's feedback give the case as Python to paste after one's code (hidden
+    cases never: their steps are not in the feedback), and say that printed output is withheld
+    on a question with hidden cases instead of dropping it silently."""
+    alice = client_for(student)
+    question = make_question("code_mlp_forward")
+    instance = services.current_variant(question, student).instance
+    visible = [c for c in instance["answers"]["code"]["cases"] if not c.get("hidden")]
+    page = alice.get(f"/questions/{question.pk}/").content.decode()
+    assert page.count("Run it yourself") == len(visible)
+    assert html.escape(case_source(public_case(visible[0]))) in page
+    form = form_of(page)
+    with django_capture_on_commit_callbacks(execute=True):  # graded at once (eager Celery)
+        post_answers(alice, question, {"code": "def forward(Ws, W0s, X, activation):\n    print('hi')\n    return X\n"}, form, **HTMX)
+    graded = alice.get(f"/submissions/{Submission.objects.get().pk}/", **HTMX).content.decode()
+    assert "<strong>graded</strong>" in graded
+    assert graded.count("Run this case yourself") == len(visible)  # every visible case failed
+    assert "print(forward([np.array(" in graded and "# step 1" in graded
+    assert "What your code printed is not shown" in graded and "<summary>What your code printed</summary>" not in graded
 
 
 # --- submitting ----------------------------------------------------------------------------------

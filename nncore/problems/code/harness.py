@@ -37,6 +37,15 @@ MAX_ERROR = 300  # characters of an exception message kept in an observation
 MAX_TRACEBACK = 8000  # characters of a (student-only) traceback kept in an observation
 
 
+# Why a submission that does draw its examples may be seen making no call: the case replaces the
+# attribute np.random.randint while the step runs, so only a call through it is scripted.
+UNSEEN_RANDINT = (
+    "; only a call written np.random.randint(...) is seen (the case chooses the examples): "
+    "a randint imported with `from numpy.random import randint`, or kept in a variable "
+    "before the call, is NumPy's own and draws its own indices"
+)
+
+
 class ScriptError(RuntimeError):
     """The submission used np.random.randint in a way the scripted index order cannot serve."""
 
@@ -234,10 +243,11 @@ def judge_case(case: Mapping, observations: Sequence[Mapping]) -> CaseVerdict:
                 "work on copies instead of changing the caller's arrays", index
             )
         if "randint" in step and obs.get("randint_calls") != len(step["randint"]):
+            calls = obs.get("randint_calls", 0)
             return CaseVerdict(
                 name, False, f"step {index + 1} ({where}) called np.random.randint "
-                f"{obs.get('randint_calls', 0)} times, expected {len(step['randint'])} "
-                "(one random example per iteration)", index
+                f"{calls} times, expected {len(step['randint'])} "
+                f"(one random example per iteration){UNSEEN_RANDINT if not calls else ''}", index
             )
         expected = step.get("expect")
         if expected is not None:
@@ -267,6 +277,46 @@ def expected_outputs(case: Mapping) -> list[np.ndarray]:
         if step.get("expect") is not None:
             walk(step["expect"])
     return out
+
+
+def case_source(case: Mapping) -> str:
+    """A case's steps as Python a student can paste after their code to run the case themselves
+    (`import numpy as np` first; a scripted np.random.randint is a comment). Only for public
+    cases: the steps hold the inputs."""
+    lines = ["import numpy as np"]
+    for number, step in enumerate(case.get("steps", []), start=1):
+        op, args = step.get("op"), ", ".join(_source(a) for a in step.get("args", []))
+        if op == "new":
+            line = f"{step['var']} = {step['class']}({args})"
+        elif op == "set":
+            line = f"{step['var']}.{step['attr']} = {_source(step['value'])}"
+        elif op == "get":
+            line = f"print({step['var']}.{step['attr']})"
+        elif op == "call":
+            target = step["func"] if "func" in step else f"{step['var']}.{step['method']}"
+            if "randint" in step:
+                order = ", ".join(str(int(i)) for i in step["randint"])
+                lines.append(f"# in step {number} np.random.randint(N) returns {order} in turn")
+            line = f"print({target}({args}))"
+        else:
+            continue
+        lines.append(f"{line}  # step {number}")
+    return "\n".join(lines) + "\n"
+
+
+def _source(tagged: Mapping) -> str:
+    """A tagged argument (values.decode's format) as a Python expression."""
+    kind, value = tagged["type"], tagged["value"]
+    if kind in ("array", "int_array"):
+        return f"np.array({value!r})" if kind == "array" else f"np.array({value!r}, dtype=np.int64)"
+    if kind in ("float", "int", "str"):
+        return repr({"float": float, "int": int, "str": str}[kind](value))
+    if kind == "var":
+        return str(value)
+    items = [_source(v) for v in value]
+    if kind == "tuple":
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    return f"[{', '.join(items)}]"
 
 
 def describe_step(step: Mapping) -> str:

@@ -37,7 +37,8 @@ ATOL_PARAM = Param(
 )
 TIME_LIMIT_PARAM = Param(
     "time_limit_s", "float", 2.0,
-    "CPU seconds for all the test cases of one submission together (wall clock: twice that + 1 s)",
+    "CPU seconds for all the test cases of one submission together (wall clock: twice that + 1 s); "
+    "the kernel limits CPU time in whole seconds, so a fraction is rounded up (0.1 gives 1 s)",
     minimum=0.1, maximum=20.0,
 )
 MEMORY_PARAM = Param(

@@ -202,7 +202,11 @@ def _as_single_number(observed: Mapping) -> float | None:
 
 
 def _shape(shape) -> str:
-    return "x".join(map(str, shape)) if len(shape) else "() (a scalar)"
+    """A shape as feedback writes it: "3x1", and a 1-D one "(3,) (1-D)" (a bare "3" read as 3x1
+    or 1x3 next to them)."""
+    if not len(shape):
+        return "() (a scalar)"
+    return f"({shape[0]},) (1-D)" if len(shape) == 1 else "x".join(map(str, shape))
 
 
 def _describe(observed: Mapping) -> str:
