@@ -53,6 +53,12 @@ MAX_OUTPUT_CHARS = 4000
 # larger (a student returning huge arrays) they are not, and a regrade leaves that submission be.
 MAX_STORED_RUN_CHARS = 256 * 1024
 DEFAULT_TIME_LIMIT_S = 2.0
+# Python calls a non-breaking space "non-printable": it comes with code copied from a PDF, a web
+# page or a word processor, and looks like a space on screen.
+PASTED_CHARACTER_HINT = (
+    " It is an invisible character (such as a non-breaking space) that code copied from a PDF, a"
+    " web page or a word processor brings along: retype the spaces at the start of that line."
+)
 # How a hidden case's message says to draw examples (its own numbers are hidden inputs).
 RANDINT_USE = "draw each example's index with np.random.randint(N), N the number of columns of X"
 CASE_TOLERANCE = {"rtol": 1e-6, "atol": 1e-9}  # a case's own when it names none (harness.judge_case)
@@ -93,15 +99,22 @@ def limits_for(params: Mapping) -> Limits:
     return Limits(cpu_s=cpu, wall_s=2 * cpu + 1, memory_mb=int(params.get("memory_mb", DEFAULT_MEMORY_MB)))
 
 
+def source_text(raw: str) -> str:
+    """The source as `python file.py` reads it: a leading byte-order mark (some editors save
+    one) is not part of the code."""
+    return raw.removeprefix("\ufeff")
+
+
 def syntax_problem(source: str) -> str | None:
     """Why the source cannot be run (a sentence with the line), or None. Parsing runs no code."""
     if len(source) > MAX_SOURCE_CHARS:
         return f"Your code is too long ({len(source)} characters; at most {MAX_SOURCE_CHARS})."
     try:
-        ast.parse(source, filename="<submission>")
+        ast.parse(source_text(source), filename="<submission>")
     except SyntaxError as exc:
         where = f"line {exc.lineno}" if exc.lineno else "your code"
-        return f"Your code does not parse: {exc.msg} ({where}). Fix it and submit again."
+        hint = PASTED_CHARACTER_HINT if "non-printable character" in exc.msg else ""
+        return f"Your code does not parse: {exc.msg} ({where}).{hint} Fix it and submit again."
     except (ValueError, RecursionError, MemoryError) as exc:
         return f"Your code cannot be read: {exc}."
     return None
@@ -178,6 +191,7 @@ def grade_code(
     problem = syntax_problem(raw)
     if problem:
         return CodeResult("invalid", 0.0, problem, field=field_name)
+    raw = source_text(raw)
     cases = [_with_tolerance(c, tolerance) for c in instance["answers"][field_name]["cases"]]
     run = CodeRun.from_dict(stored_run, len(cases))
     if run is None:
@@ -364,7 +378,7 @@ def _hidden_message(case: Mapping, verdict: CaseVerdict, run: CaseRun) -> str:
     step = case["steps"][index]
     if "randint" in step and obs.get("randint_calls") != len(step["randint"]):  # a count tells the iterations
         return f"{where} did not call np.random.randint once per iteration: {RANDINT_USE}"
-    if "should have shape" in verdict.message or "should be a" in verdict.message:
+    if "should have" in verdict.message or "should be a" in verdict.message:  # shape, length, type
         return f"{where} returned the wrong shape or type"
     return f"{where} returned a wrong value (details of hidden cases are not shown)"
 

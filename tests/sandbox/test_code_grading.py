@@ -140,6 +140,32 @@ def test_scripted_example_draws_say_how_to_draw_in_visible_and_hidden_cases(run)
             assert visible and all("only a call written np.random.randint(...) is seen" in m for m in visible)
 
 
+def test_pasted_invisible_characters_a_bom_runs_a_non_breaking_space_is_explained(run):
+    """Code saved with a byte-order mark runs, as `python file.py` runs it; a non-breaking space
+    (copied from a PDF or a web page) is still a syntax error, now with what to do about it."""
+    instance = mlp_instance()
+    honest = honest_mlp_forward(instance)
+    assert grade_code("\ufeff" + honest, instance, run).score == 1.0
+    lines = honest.splitlines(True)
+    indented = next(i for i, line in enumerate(lines) if line.startswith("    "))
+    lines[indented] = "\u00a0" + lines[indented][1:]
+    pasted = grade_code("".join(lines), instance, run)
+    assert pasted.status == "invalid" and "non-printable character U+00A0" in pasted.message
+    assert "retype the spaces at the start of that line" in pasted.message
+
+
+def test_a_hidden_case_with_a_wrong_number_of_results_says_shape_or_type(run):
+    """"should have 3 items, got 4" (a list of one Δ too many) read as "returned a wrong value"
+    in a hidden case; it is a shape or type problem, as for arrays."""
+    instance = get_kind("code_deltas").generate({}, 0)
+    code = instance["answers"]["code"]["source"].replace("    return D\n", "    return D + D[-1:]\n")
+    assert code != instance["answers"]["code"]["source"]
+    failed = [c for c in grade_code(code, instance, run).cases if not c["passed"]]
+    hidden = [c["message"] for c in failed if c["hidden"]]
+    assert hidden and all(m.endswith("returned the wrong shape or type") for m in hidden), hidden
+    assert all("items" in c["message"] for c in failed if not c["hidden"])
+
+
 # --- the catalogue -------------------------------------------------------------------------------
 
 
