@@ -274,7 +274,10 @@ def _array(view: memoryview, pos: int, max_bytes: int, dtypes: frozenset[int], b
     count = 1
     for n in shape:
         count *= n
-        if count * itemsize > max_bytes:  # over the bound: stop before the product grows unbounded
+        # over the bound: stop before the product grows unbounded; a dimension over it is refused
+        # even in an empty array (NumPy cannot make a 0 x 2**62 array: the gate's check, which
+        # builds nothing, passed it and the parser then refused it)
+        if count * itemsize > max_bytes or n > max_bytes:
             raise _Invalid(f"array of shape {shape} is over the {max_bytes} byte bound")
     nbytes = count * itemsize
     end = _take(view, pos, nbytes)

@@ -229,7 +229,7 @@ def encode_limits(limits: dict) -> bytes:
 
 
 def decode_limits(data: bytes) -> dict:
-    return dict(zip((name for name, _ in _LIMIT_FIELDS), _LIMITS.unpack(data)))
+    return dict(zip((name for name, _ in _LIMIT_FIELDS), _LIMITS.unpack(data), strict=True))
 
 
 def _child_stdio() -> tuple:
@@ -249,7 +249,7 @@ def _child_stdio() -> tuple:
             io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace"),
         )
     finally:
-        for fd, copy in zip((0, 1, 2), saved):
+        for fd, copy in zip((0, 1, 2), saved, strict=True):
             os.dup2(copy, fd)
             os.close(copy)
         for fd in (null, read_end, write_end):

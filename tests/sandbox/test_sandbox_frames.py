@@ -105,6 +105,16 @@ def test_a_case_scripts_observations_are_bytes_and_nothing_else():
         frames.encode_arrays([np.frombuffer(b"[]", np.uint8)])  # results are float64 by default
 
 
+def test_an_empty_array_with_a_huge_dimension_is_invalid_to_the_gate_and_the_parser_alike():
+    """skip_records (the gate's check, building nothing) passed a 0 x 2**62 array that the parser
+    then refused (NumPy cannot make it): the gate opened on a stream the results called malformed."""
+    record = bytes((frames.KIND_RESULT, 1, frames.DTYPE_F64, 2)) + struct.pack("<QQ", 0, 2**62)
+    assert frames.skip_records(record, 1)[0] == "invalid"
+    assert parse(record).end == "invalid"
+    small = bytes((frames.KIND_RESULT, 1, frames.DTYPE_F64, 2)) + struct.pack("<QQ", 0, 3)
+    assert frames.skip_records(small, 1)[0] == "complete" and parse(small).records[0].arrays[0].shape == (0, 3)
+
+
 def test_bytes_records_are_uint8_arrays_made_and_read_without_numpy():
     """A script job's cases and observations: encode_bytes makes the record encode_arrays would,
     decode_bytes reads a run of them back and refuses anything else."""

@@ -281,8 +281,8 @@ def expected_outputs(case: Mapping) -> list[np.ndarray]:
 
 def case_source(case: Mapping) -> str:
     """A case's steps as Python a student can paste after their code to run the case themselves
-    (`import numpy as np` first; a scripted np.random.randint is a comment). Only for public
-    cases: the steps hold the inputs."""
+    (`import numpy as np` first; during a step with scripted examples np.random.randint returns
+    the case's indices, as in the grader). Only for public cases: the steps hold the inputs."""
     lines = ["import numpy as np"]
     for number, step in enumerate(case.get("steps", []), start=1):
         op, args = step.get("op"), ", ".join(_source(a) for a in step.get("args", []))
@@ -294,10 +294,16 @@ def case_source(case: Mapping) -> str:
             line = f"print({step['var']}.{step['attr']})"
         elif op == "call":
             target = step["func"] if "func" in step else f"{step['var']}.{step['method']}"
-            if "randint" in step:
-                order = ", ".join(str(int(i)) for i in step["randint"])
-                lines.append(f"# in step {number} np.random.randint(N) returns {order} in turn")
             line = f"print({target}({args}))"
+            if "randint" in step:  # the examples the case draws, in its order
+                order = ", ".join(str(int(i)) for i in step["randint"])
+                lines += [
+                    f"_examples = iter([{order}])  # step {number}: np.random.randint(N) returns these in turn",
+                    "_randint, np.random.randint = np.random.randint, lambda *args, **kwargs: next(_examples)",
+                    f"{line}  # step {number}",
+                    "np.random.randint = _randint",
+                ]
+                continue
         else:
             continue
         lines.append(f"{line}  # step {number}")
