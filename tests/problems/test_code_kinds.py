@@ -552,7 +552,11 @@ def test_observe_is_strict_json_and_mismatch_explains():
     expected = {"type": "array", "value": [[0.5], [0.5]]}
     assert "nan" in mismatch(expected, obs["value"][0], TOL)
     assert "shape 2x1, got (2,) (1-D)" in mismatch(expected, observe(np.array([0.5, 0.5])), TOL)
-    assert "shape (2,) (1-D), got 1x2" in mismatch({"type": "int_array", "value": [1, 0]}, observe(np.array([[1, 0]])), TOL)
+    # class indices (int_array) as a 1 x b row are the same b indices (argmax with keepdims=True)
+    assert mismatch({"type": "int_array", "value": [1, 0]}, observe(np.array([[1, 0]])), TOL) is None
+    assert "expected 0" in mismatch({"type": "int_array", "value": [1, 0]}, observe(np.array([[1, 1]])), TOL)
+    assert "shape (2,) (1-D), got 2x1" in mismatch({"type": "int_array", "value": [1, 0]}, observe(np.array([[1], [0]])), TOL)
+    assert "shape (2,) (1-D), got 1x2" in mismatch({"type": "array", "value": [1.0, 0.0]}, observe(np.array([[1.0, 0.0]])), TOL)
     assert mismatch(expected, observe(np.array([[0.5], [0.5 + 1e-12]])), TOL) is None
     assert "index [1, 0]" in mismatch(expected, observe(np.array([[0.5], [0.6]])), TOL)
     assert mismatch({"type": "float", "value": 2.0}, observe(np.array([[2.0]])), TOL) is None

@@ -166,6 +166,19 @@ def test_a_hidden_case_with_a_wrong_number_of_results_says_shape_or_type(run):
     assert all("items" in c["message"] for c in failed if not c["hidden"])
 
 
+def test_class_fun_may_give_its_indices_as_a_1_x_b_row(run):
+    """np.argmax(Ypred, axis=0, keepdims=True) gives the same b class indices as a 1 x b row
+    (what the MIT code's accuracy check compares just as well): full marks, not "should have
+    shape (b,)"; the indices themselves are still checked."""
+    instance = get_kind("code_softmax_nll_modules").generate({}, 0)
+    source = instance["answers"]["code"]["source"]
+    row = source.replace("np.argmax(Ypred, axis=0)", "np.argmax(Ypred, axis=0, keepdims=True)")
+    wrong_row = source.replace("np.argmax(Ypred, axis=0)", "np.argmin(Ypred, axis=0, keepdims=True)")
+    assert row != source != wrong_row
+    assert grade_code(row, instance, run).score == 1.0
+    assert grade_code(wrong_row, instance, run).score < 1.0
+
+
 # --- the catalogue -------------------------------------------------------------------------------
 
 

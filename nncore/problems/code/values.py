@@ -157,6 +157,8 @@ def mismatch(expected: Mapping, observed: Mapping, tolerance: Mapping, where: st
             return f"{where} should be a numpy array, got {_describe(observed)}"
         want = np.asarray(expected["value"], dtype=np.float64)
         have = np.array(observed["value"], dtype=np.float64).reshape(observed["shape"])
+        if kind == "int_array" and want.ndim == 1 and have.shape == (1, want.size):
+            have = have.reshape(want.shape)  # class indices as a 1 x b row: the same b indices
         if have.shape != want.shape:
             return f"{where} should have shape {_shape(want.shape)}, got {_shape(have.shape)}"
         if not np.all(np.isfinite(have)):
