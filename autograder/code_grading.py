@@ -237,7 +237,7 @@ def judge_run(instance: Mapping, field_name: str, cases: Sequence[Mapping], run:
         observed.append(case_run.observations)
         verdict = _verdict(case, case_run, memory_mb)
         reveal = not case.get("hidden") or show_hidden
-        feedback.append(_case_feedback(case, verdict, case_run, reveal))
+        feedback.append(_case_feedback(case, verdict, case_run, reveal, memory_mb))
     passed = sum(1 for f in feedback if f["passed"])
     output = run.output if show_hidden or not any(c.get("hidden") for c in cases) else ""
     result = {"cases": feedback, "output": output, "field": field_name, "run": run}
@@ -332,14 +332,14 @@ def _run_message(run: CaseRun) -> str:
     return run.message or run.status
 
 
-def _case_feedback(case: Mapping, verdict: CaseVerdict, run: CaseRun, reveal: bool) -> dict:
+def _case_feedback(case: Mapping, verdict: CaseVerdict, run: CaseRun, reveal: bool, memory_mb: int) -> dict:
     out = {
         "name": case["name"],
         "kind": case.get("kind", ""),
         "hidden": bool(case.get("hidden")),
         "note": case.get("note", ""),
         "passed": verdict.passed,
-        "message": verdict.message if reveal else _hidden_message(case, verdict, run),
+        "message": verdict.message if reveal else _hidden_message(case, verdict, run, memory_mb),
     }
     if reveal:
         out["steps"] = public_case(case)["steps"]
@@ -348,7 +348,7 @@ def _case_feedback(case: Mapping, verdict: CaseVerdict, run: CaseRun, reveal: bo
     return out
 
 
-def _hidden_message(case: Mapping, verdict: CaseVerdict, run: CaseRun) -> str:
+def _hidden_message(case: Mapping, verdict: CaseVerdict, run: CaseRun, memory_mb: int) -> str:
     """How a hidden case failed, without any value, message or text the submission produced
     (exception names only when they are Python's own: a class name can carry data too)."""
     observations = run.observations
@@ -363,12 +363,14 @@ def _hidden_message(case: Mapping, verdict: CaseVerdict, run: CaseRun) -> str:
     index = verdict.failed_step
     if index is None or observations is None:
         return "the result of this case could not be read (malformed)"
-    where = f"step {index + 1} ({describe_step(case['steps'][index])})"
+    # the step by what it does, not its number: a hidden case's numbering tells its structure
+    # (how many set-up steps a Sequential case has: its depth)
+    where = describe_step(case["steps"][index])
     obs = observations[index] if index < len(observations) else None
     if obs is None:
         return f"{where} was not reached"
     if _error_kind(obs) in MEMORY_ERRORS:
-        return verdict.message  # our own words: "ran out of memory (the limit is ...)"
+        return f"{where} ran out of memory (the limit is {memory_mb} MB)"
     if not obs.get("ok"):
         if _error_kind(obs) == "ScriptError":  # the harness's own words carry a hidden index
             return f"{where} used np.random.randint in a way the case cannot script: {RANDINT_USE}"

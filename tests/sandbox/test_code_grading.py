@@ -18,6 +18,7 @@ import pytest
 from test_sandbox_attacks import ATTACKS, SECRET, SECRET_NAME
 
 from autograder.code_grading import (
+    DEFAULT_MEMORY_MB,
     grade_code,
     limits_for,
     runs_from_text,
@@ -134,6 +135,7 @@ def test_scripted_example_draws_say_how_to_draw_in_visible_and_hidden_cases(run)
         failed = [c for c in grade_code(code, instance, run).cases if not c["passed"]]
         hidden = [c["message"] for c in failed if c["hidden"]]
         assert hidden and all(hidden_says in m and "np.random.randint(N)" in m for m in hidden), hidden
+        assert all(m.startswith("net.sgd(...) ") for m in hidden), hidden  # no step number: the depth
         assert not any(ch.isdigit() for m in hidden for ch in m.split(")", 1)[1]), hidden  # no count, no index
         if code is imported:
             visible = [c["message"] for c in failed if not c["hidden"]]
@@ -177,6 +179,18 @@ def test_class_fun_may_give_its_indices_as_a_1_x_b_row(run):
     assert row != source != wrong_row
     assert grade_code(row, instance, run).score == 1.0
     assert grade_code(wrong_row, instance, run).score < 1.0
+
+
+def test_a_hidden_cases_message_names_its_step_by_what_it_does_not_its_number(run):
+    """"step 15 (net.sgd(...))" against a visible case's "step 11" told a student a hidden
+    Sequential case's depth; hidden messages name the step by its call only (memory included)."""
+    instance = mlp_instance()
+    code = "import numpy as np\ndef forward(Ws, W0s, X, activation):\n    return np.ones(10**11)\n"
+    cases = grade_code(code, instance, run).cases
+    limit = instance["params"].get("memory_mb", DEFAULT_MEMORY_MB)
+    hidden = [c["message"] for c in cases if c["hidden"]]
+    assert hidden and hidden == [f"forward(...) ran out of memory (the limit is {limit} MB)"] * len(hidden)
+    assert all(c["message"].startswith("step 1 (forward(...)) ran out of memory") for c in cases if not c["hidden"])
 
 
 # --- the catalogue -------------------------------------------------------------------------------
