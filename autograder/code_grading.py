@@ -141,6 +141,9 @@ class CodeRun:
 
     cases: tuple[CaseRun, ...]
     output: str = ""  # what the run printed (stdout, then stderr)
+    # what it printed before any hidden case's input reached it (all of `output` when none did):
+    # what a question with hidden cases shows
+    visible_output: str = ""
 
     def to_dict(self) -> dict:
         return {
@@ -149,6 +152,8 @@ class CodeRun:
                 for c in self.cases
             ],
             "output": self.output,
+            # None: the same as output (not kept twice); absent in runs kept before it was
+            "visible_output": None if self.visible_output == self.output else self.visible_output,
         }
 
     @classmethod
@@ -169,7 +174,8 @@ class CodeRun:
                     observations if isinstance(observations, list) else None,
                 )
             )
-        return cls(tuple(cases), str(data.get("output", "")))
+        output, visible = str(data.get("output", "")), data.get("visible_output", "")
+        return cls(tuple(cases), output, output if visible is None else str(visible))
 
 
 def grade_code(
@@ -222,9 +228,18 @@ def run_in_sandbox(raw: str, cases: Sequence[Mapping], run_cases: RunCases, limi
         )
         for case, outcome in zip(cases, outcomes, strict=True)
     )
-    output = storable_text(outcomes[0].stdout + outcomes[0].stderr).strip() if outcomes else ""
-    output = output[:MAX_OUTPUT_CHARS] + ("\n[... cut ...]" if len(output) > MAX_OUTPUT_CHARS else "")
-    return CodeRun(runs, output)
+    if not outcomes:
+        return CodeRun(runs)
+    first = outcomes[0]
+    output = _printed(first.stdout, first.stderr)
+    visible = first.details.get("visible_stdout"), first.details.get("visible_stderr")
+    return CodeRun(runs, output, output if visible[0] is None else _printed(*visible))
+
+
+def _printed(stdout: str, stderr: str) -> str:
+    """What a run printed, storable and cut to MAX_OUTPUT_CHARS."""
+    output = storable_text(stdout + stderr).strip()
+    return output[:MAX_OUTPUT_CHARS] + ("\n[... cut ...]" if len(output) > MAX_OUTPUT_CHARS else "")
 
 
 def judge_run(instance: Mapping, field_name: str, cases: Sequence[Mapping], run: CodeRun) -> CodeResult:
@@ -239,7 +254,7 @@ def judge_run(instance: Mapping, field_name: str, cases: Sequence[Mapping], run:
         reveal = not case.get("hidden") or show_hidden
         feedback.append(_case_feedback(case, verdict, case_run, reveal, memory_mb))
     passed = sum(1 for f in feedback if f["passed"])
-    output = run.output if show_hidden or not any(c.get("hidden") for c in cases) else ""
+    output = run.output if show_hidden or not any(c.get("hidden") for c in cases) else run.visible_output
     result = {"cases": feedback, "output": output, "field": field_name, "run": run}
     if passed == len(cases):
         return CodeResult("correct", 1.0, f"All {len(cases)} test cases passed.", **result)

@@ -63,7 +63,7 @@ def assemble(
         "stderr": _text(raw.stderr, raw.output_exceeded),
         "cpu_s": float(exit_info.get("cpu_s", 0.0)),
         "wall_s": float(exit_info.get("wall_s", 0.0)),
-        "details": {"exit": dict(exit_info), "failure": raw.failure},
+        "details": {"exit": dict(exit_info), "failure": raw.failure, **_visible_output(raw)},
     }
     if raw.visible_end is None:
         return _outcomes(raw, raw.results, ncases, limits, common, dtypes)
@@ -148,6 +148,16 @@ def _signal_name(sig) -> str:
         return signal.Signals(sig).name
     except (ValueError, TypeError):
         return f"signal {sig}"
+
+
+def _visible_output(raw: RawRun) -> dict:
+    """With gated cases: the stdout and stderr that came before the gated inputs were sent
+    (printed while the visible cases ran, so they cannot show a gated input); None when those
+    inputs were never sent (then all the output came before them)."""
+    if raw.visible_output is None:
+        return {"visible_stdout": None, "visible_stderr": None}
+    out, err = raw.visible_output
+    return {"visible_stdout": _text(raw.stdout[:out], False), "visible_stderr": _text(raw.stderr[:err], False)}
 
 
 def _text(raw: bytes, cut: bool) -> str:

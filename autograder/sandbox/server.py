@@ -85,6 +85,10 @@ class RawRun:
     # With gated cases: where the visible cases' records end in `results` (None: the gate was
     # never opened, so every record there came before any gated input reached the child).
     visible_end: int | None = None
+    # With gated cases: how many bytes of stdout and stderr had come before the gated inputs were
+    # sent (the child flushes its output before each record, so the visible cases' output is all
+    # there); None when they were never sent, so all the output came before them.
+    visible_output: tuple[int, int] | None = None
 
 
 def _source(name: str) -> str:
@@ -327,14 +331,25 @@ class ServerProcess:
                         raw.result_exceeded = True
                     if gate is not None and not gate.opened and gate.open_after(buffer, limits.result_bytes):
                         raw.visible_end = gate.visible_end
+                        # what the visible cases printed: all of it is in the pipes by now, and
+                        # nothing after this point can be (the gated inputs are not sent yet)
+                        for output_fd in (out_r, err_r):  # bounded: stops past the output limit
+                            while (
+                                output_fd in open_pipes
+                                and output_seen <= limits.output_bytes
+                                and (more := self._read_output(output_fd)) is not None
+                            ):
+                                output_seen += self._keep_output(buffers[output_fd], more, limits)
+                                if not more:
+                                    poller.unregister(output_fd)
+                                    open_pipes.discard(output_fd)
+                        raw.visible_output = (len(buffers[out_r]), len(buffers[err_r]))
                         if not gate.write():  # more than the pipe holds: the rest when it drains
                             poller.register(gate.fd, select.POLLOUT)
                 else:
-                    output_seen += len(chunk)
-                    room = limits.output_bytes - len(buffer)
-                    buffer += chunk[: max(room, 0)]
-                    if output_seen > limits.output_bytes:
-                        raw.output_exceeded = True
+                    output_seen += self._keep_output(buffer, chunk, limits)
+                if output_seen > limits.output_bytes:
+                    raw.output_exceeded = True
                 if (
                     (raw.result_exceeded or raw.output_exceeded)
                     and not kill_sent
@@ -348,6 +363,20 @@ class ServerProcess:
             bytes(buffers[err_r]),
             bytes(buffers[res_r]),
         )
+
+    @staticmethod
+    def _read_output(fd: int) -> bytes | None:
+        """The next chunk of a non-blocking output pipe: b"" at its end, None when empty now."""
+        try:
+            return os.read(fd, _READ_CHUNK)
+        except BlockingIOError:
+            return None
+
+    @staticmethod
+    def _keep_output(buffer: bytearray, chunk: bytes, limits: Limits) -> int:
+        """Append what fits under the output limit; how many bytes came (counted against it)."""
+        buffer += chunk[: max(limits.output_bytes - len(buffer), 0)]
+        return len(chunk)
 
     def _send_kill(self, raw: RawRun) -> bool:
         try:

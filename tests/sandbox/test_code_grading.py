@@ -19,6 +19,8 @@ from test_sandbox_attacks import ATTACKS, SECRET, SECRET_NAME
 
 from autograder.code_grading import (
     DEFAULT_MEMORY_MB,
+    CaseRun,
+    CodeRun,
     grade_code,
     limits_for,
     runs_from_text,
@@ -193,6 +195,19 @@ def test_a_hidden_cases_message_names_its_step_by_what_it_does_not_its_number(ru
     assert all(c["message"].startswith("step 1 (forward(...)) ran out of memory") for c in cases if not c["hidden"])
 
 
+def test_a_kept_run_keeps_what_was_printed_before_the_hidden_inputs_once():
+    """The visible part of the output is kept with the run (regrades judge kept runs), not twice
+    when it is all of it; a run kept before it was kept shows nothing of a hidden-case question."""
+    case = CaseRun("ok", observations=[])
+    whole = CodeRun((case,), "a\nb", "a\nb").to_dict()
+    part = CodeRun((case,), "a\nb", "a").to_dict()
+    assert whole["visible_output"] is None and part["visible_output"] == "a"
+    assert CodeRun.from_dict(whole, 1).visible_output == "a\nb"
+    assert CodeRun.from_dict(part, 1).visible_output == "a"
+    older = {key: value for key, value in part.items() if key != "visible_output"}
+    assert CodeRun.from_dict(older, 1).visible_output == ""
+
+
 # --- the catalogue -------------------------------------------------------------------------------
 
 
@@ -268,7 +283,8 @@ def test_student_traceback_only_for_visible_cases_and_nothing_produced_in_hidden
         assert case["message"].endswith("raised ValueError")
         assert MARKER not in str(case)
         assert "steps" not in case and "traceback" not in case
-    assert result.output == "", "printed output could carry hidden inputs out"
+    # what the visible cases printed (their inputs are shown anyway), none of the hidden cases'
+    assert result.output.count(MARKER) == len(visible), "a hidden case's output could carry its inputs out"
 
 
 # Three ways a visible case's feedback (its exception message here) could carry the hidden
@@ -332,6 +348,13 @@ def forward(*args):
     read = [n for n in ("random_1", "random_2", "random_3", "random_4") if taken and n.encode() in taken[0]]
     raise ValueError("FOUND " + " ".join(case_names() + read))
 """,
+    # every case prints the case scripts it can find (a hidden case finds its own): only what
+    # was printed before the gate opened may be shown
+    "printed_output": _FIND_CASE_SCRIPTS + """
+def forward(*args):
+    print("FOUND", *case_names(), flush=True)
+    raise ValueError("FOUND " + " ".join(case_names()))
+""",
 }
 
 
@@ -347,10 +370,12 @@ def test_hidden_case_inputs_never_reach_a_visible_cases_feedback(run, leak):
     assert result.score < 1.0
     visible = [c for c in result.cases if not c["hidden"]]
     assert visible
-    shown = json.dumps(visible)
+    shown = json.dumps(visible) + result.output
     assert not any(name in shown for name in hidden_names), shown[:2000]
-    if leak == "frames_and_memory":  # the probe itself works: it finds the visible cases
+    if leak in ("frames_and_memory", "printed_output"):  # the probe itself works: it finds the visible cases
         assert all("FOUND" in c["message"] and c["name"] in c["message"] for c in visible)
+    if leak == "printed_output":  # and what the visible cases printed is shown
+        assert all(c["name"] in result.output for c in visible) and "FOUND" in result.output
     honest = grade_code(honest_mlp_forward(instance), instance, run)
     assert honest.score == 1.0, honest.message  # and the worker's sandbox is fine afterwards
 

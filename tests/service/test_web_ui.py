@@ -278,7 +278,9 @@ def test_a_code_question_gives_each_visible_case_as_python_to_run(
     assert "<strong>graded</strong>" in graded
     assert graded.count("Run this case yourself") == len(visible)  # every visible case failed
     assert "print(forward([np.array(" in graded and "# step 1" in graded
-    assert "What your code printed is not shown" in graded and "<summary>What your code printed</summary>" not in graded
+    printed = "\n".join(["hi"] * len(visible))  # the visible cases' prints; the hidden ones' are not shown
+    assert f"<summary>What your code printed while the visible cases ran</summary><pre>{printed}</pre>" in graded
+    assert "What your code printed while the hidden test cases ran is not shown" in graded
 
 
 # --- submitting ----------------------------------------------------------------------------------
