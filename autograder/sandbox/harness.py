@@ -177,13 +177,13 @@ def _read_all(fd: int) -> bytes:
 
 def _set_limits(limits: dict, address_space: int) -> None:
     mb = 1 << 20
-    cpu = max(1, int(-(-float(limits.get("cpu_s", 5)) // 1)))
+    cpu = max(1, int(-(-_limit(limits, "cpu_s") // 1)))
     wanted = {
         resource.RLIMIT_CPU: (cpu, cpu + 1),
-        resource.RLIMIT_AS: (address_space + int(limits.get("memory_mb", 512)) * mb,) * 2,
-        resource.RLIMIT_NPROC: (int(limits.get("nproc", 32)),) * 2,
-        resource.RLIMIT_NOFILE: (int(limits.get("nofile", 64)),) * 2,
-        resource.RLIMIT_FSIZE: (int(limits.get("fsize_mb", 16)) * mb,) * 2,
+        resource.RLIMIT_AS: (address_space + int(_limit(limits, "memory_mb")) * mb,) * 2,
+        resource.RLIMIT_NPROC: (int(_limit(limits, "nproc")),) * 2,
+        resource.RLIMIT_NOFILE: (int(_limit(limits, "nofile")),) * 2,
+        resource.RLIMIT_FSIZE: (int(_limit(limits, "fsize_mb")) * mb,) * 2,
         resource.RLIMIT_CORE: (0, 0),
         resource.RLIMIT_MEMLOCK: (0, 0),
         resource.RLIMIT_MSGQUEUE: (0, 0),
@@ -218,14 +218,19 @@ def _prctl_args(option: int, arg2: int, arg3: int = 0) -> tuple:
     return (ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), ctypes.c_ulong(0), ctypes.c_ulong(0))
 
 
-# The limits a standby child receives, packed (decoding JSON in a fresh child cost ~45 page
-# faults): the fields _set_limits reads, in this order, with its defaults.
+# The limits a child applies (_set_limits) with their defaults, in the order a standby child
+# receives them packed (decoding JSON in a fresh child cost ~45 page faults).
 _LIMIT_FIELDS = (("cpu_s", 5.0), ("memory_mb", 512.0), ("nproc", 32.0), ("nofile", 64.0), ("fsize_mb", 16.0))
+_LIMIT_DEFAULTS = dict(_LIMIT_FIELDS)
 _LIMITS = struct.Struct("<5d")
 
 
+def _limit(limits: dict, name: str) -> float:
+    return float(limits.get(name, _LIMIT_DEFAULTS[name]))
+
+
 def encode_limits(limits: dict) -> bytes:
-    return _LIMITS.pack(*(float(limits.get(name, default)) for name, default in _LIMIT_FIELDS))
+    return _LIMITS.pack(*(_limit(limits, name) for name, _ in _LIMIT_FIELDS))
 
 
 def decode_limits(data: bytes) -> dict:

@@ -315,9 +315,8 @@ class ServerProcess:
                     elif raw.started:
                         deadline = time.monotonic() + limits.wall_s + GRACE_S
                     continue
-                try:
-                    chunk = os.read(fd, _READ_CHUNK)
-                except BlockingIOError:
+                chunk = self._read_available(fd)
+                if chunk is None:
                     continue
                 if not chunk:
                     poller.unregister(fd)
@@ -337,7 +336,7 @@ class ServerProcess:
                             while (
                                 output_fd in open_pipes
                                 and output_seen <= limits.output_bytes
-                                and (more := self._read_output(output_fd)) is not None
+                                and (more := self._read_available(output_fd)) is not None
                             ):
                                 output_seen += self._keep_output(buffers[output_fd], more, limits)
                                 if not more:
@@ -365,8 +364,8 @@ class ServerProcess:
         )
 
     @staticmethod
-    def _read_output(fd: int) -> bytes | None:
-        """The next chunk of a non-blocking output pipe: b"" at its end, None when empty now."""
+    def _read_available(fd: int) -> bytes | None:
+        """The next chunk of a non-blocking pipe: b"" at its end, None when empty now."""
         try:
             return os.read(fd, _READ_CHUNK)
         except BlockingIOError:
