@@ -272,11 +272,16 @@ def question_context(
     code = view["prompt"]["data"].get("code")
     starter = code.get("starter", "") if isinstance(code, dict) else ""
     used, pending = services.attempts_used(question, student), services.attempts_pending(question, student)
+    window = progress.window(question.problem_set, student)
+    # a note in place of the form says why it takes nothing (the attempts' note is apart: a
+    # submission's fragment updates it)
+    blocked = bool(variant.solution_seen_at) or window in ("closed", "not_released")
+    out_of_attempts = out_of(question, used, pending)
     return {
         "question": question,
         "problem_set": question.problem_set,
         "title": progress.kind_title(question),
-        "window": progress.window(question.problem_set, student),
+        "window": window,
         "deadlines": progress.deadlines(question.problem_set, student),
         "variant": variant,
         "view": view,
@@ -286,13 +291,21 @@ def question_context(
         "form_key": form_key or answer_forms.new_form_key(),
         "attempts_used": used,
         "attempts_pending": pending,
-        "out_of_attempts": bool(question.max_attempts) and used + pending >= question.max_attempts,
+        "out_of_attempts": out_of_attempts,
+        "answer_blocked": blocked,
+        # the form, unless it can take nothing; kept when it holds answers just refused, to copy them
+        "form_shown": not (blocked or out_of_attempts) or bool(typed),
         "number": progress.question_number(question),
         "typed_answers": bool(typed),
         "solution_available": services.solution_visible(question, student),
         "history": history(student, question),
         **extra,
     }
+
+
+def out_of(question: Question, used: int, pending: int) -> bool:
+    """Whether the student's attempts are all used or being graded (the form takes no more)."""
+    return bool(question.max_attempts) and used + pending >= question.max_attempts
 
 
 def history(student, question: Question) -> list:
@@ -356,6 +369,7 @@ def submit_response(
     context["error_slots"] = [
         (answer_forms.input_id(name) + "-error", errors.get(name, "")) for name in answers
     ]
+    context["form_shown"] = True  # the form was posted from the page
     if submission is not None:
         context.update(student_updates(request.user, question))
     return render(request, "exercises/_submit_response.html", context, status=status)
@@ -370,13 +384,17 @@ def refused_fields(request, question: Question, refused) -> list[dict]:
 
 
 def student_updates(student, question: Question) -> dict:
-    """What else on the question page a submission changes: the history, attempts used and the
-    link to the worked solution (the last attempt graded opens it: it showed only after a reload)."""
+    """What else on the question page a submission changes: the history, attempts used, the
+    link to the worked solution (the last attempt graded opens it: it showed only after a
+    reload) and, with the form on the page, its button (the last attempt sent turns it off; one
+    not counted, e.g. unreadable, turns it on again)."""
+    used, pending = services.attempts_used(question, student), services.attempts_pending(question, student)
     return {
         "question": question,
         "history": history(student, question),
-        "attempts_used": services.attempts_used(question, student),
-        "attempts_pending": services.attempts_pending(question, student),
+        "attempts_used": used,
+        "attempts_pending": pending,
+        "out_of_attempts": out_of(question, used, pending),
         "solution_available": services.solution_visible(question, student),
     }
 
@@ -405,6 +423,7 @@ def submission_page(request, submission_id: int):
     context = {"question": question, "problem_set": question.problem_set, **result_context(submission)}
     if not is_htmx(request):
         return render(request, "exercises/submission.html", context)
+    context["form_shown"] = request.GET.get("form") == "1"  # the poll of a page with the form
     if not context["pending"] and role not in STAFF_ROLES:
         context.update(student_updates(request.user, question))
     return render(request, "exercises/_submission_poll.html", context)

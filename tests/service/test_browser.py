@@ -318,6 +318,9 @@ def test_the_last_graded_attempt_shows_the_solution_link_without_reloading(page,
         page.locator("#attempts", has_text=f"{attempt} of 3 attempts used").wait_for(timeout=60_000)  # graded
     link.wait_for()
     assert "Before you look" in page.locator("section.solution").inner_text()
+    # the form takes no more: its button is off and the page's note says why (it stayed on)
+    assert page.get_by_role("button", name="No attempts left").is_disabled()
+    assert page.locator("#attempts-note").inner_text() == "You have used all 3 attempts."
     assert page.evaluate("window.notReloaded") is True  # swapped in by htmx
     assert stored_submissions(service, question_id) == 3
     assert page.outside == []

@@ -299,7 +299,7 @@ def test_a_form_posted_twice_with_the_same_key_stores_one_submission(question, s
     submission = Submission.objects.get()
     assert submission.idempotency_key.startswith(f"ui:{form['form_key']}:")
     fragment = first.content.decode()
-    assert f'hx-get="/submissions/{submission.pk}/" hx-trigger="every 1s"' in fragment
+    assert f'hx-get="/submissions/{submission.pk}/?form=1" hx-trigger="every 1s"' in fragment
     assert "queued" in fragment and 'id="history" hx-swap-oob="true"' in fragment
     edited = {**answers, "in_3": f"{float(answers['in_3']) + 0.5:g}"}  # (a fixed "0.1" was the answer on some seeds)
     changed = post_answers(alice, question, edited, form, **HTMX)  # edited, sent again
@@ -498,6 +498,57 @@ def test_the_graded_last_attempt_brings_the_solution_link_without_a_reload(
     section = graded.split('<section class="solution" id="solution" hx-swap-oob="true">')[1].split("</section>")[0]
     assert link in section and section.index("takes no more") < section.index(link)  # warned first, as the page does
     assert section == alice.get(f"/questions/{question.pk}/").content.decode().split('<section class="solution" id="solution">')[1].split("</section>")[0]
+
+
+def test_the_last_attempt_turns_the_form_off_without_a_reload(make_question, student, django_capture_on_commit_callbacks):
+    """After the last attempt the form stayed until a reload, and a submit from it was then
+    refused (review): the submission's fragment turns the button off and shows the note the
+    page shows, and the grading's fragment keeps them so."""
+    question = make_question("forward_neuron", max_attempts=2)
+    alice = client_for(student)
+    form = form_of(alice.get(f"/questions/{question.pk}/").content.decode())
+    button = re.compile(r'<button type="submit" id="submit-answers"[^>]*>[^<]*</button>')
+    note = re.compile(r'<p class="warning" role="note" id="attempts-note"[^>]*>[^<]*</p>')
+    with django_capture_on_commit_callbacks(execute=True):
+        first = post_answers(alice, question, reference_answers(question, student, 3.0), form, **HTMX).content.decode()
+    assert button.search(first).group() == '<button type="submit" id="submit-answers" hx-swap-oob="true">Submit answers</button>'
+    assert " hidden>" in note.search(first).group()
+    form = form_of(alice.get(f"/questions/{question.pk}/").content.decode())
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        last = post_answers(alice, question, reference_answers(question, student), form, **HTMX).content.decode()
+    assert button.search(last).group() == '<button type="submit" id="submit-answers" hx-swap-oob="true" disabled>No attempts left</button>'
+    assert note.search(last).group().endswith(">You have used all 2 attempts (the last being graded).</p>")
+    submission = Submission.objects.latest("pk")
+    poll = f"/submissions/{submission.pk}/?form=1"
+    assert f'hx-get="{poll}"' in last  # the result box polls as a box beside the form
+    for send in sent:
+        send()  # the worker grades it (eager Celery)
+    graded = alice.get(poll, **HTMX).content.decode()
+    assert button.search(graded).group() == '<button type="submit" id="submit-answers" hx-swap-oob="true" disabled>No attempts left</button>'
+    assert note.search(graded).group().endswith(">You have used all 2 attempts.</p>")
+    # a page without the form (loaded after the last attempt) has no button to swap: none is sent
+    assert not button.search(alice.get(f"/submissions/{submission.pk}/", **HTMX).content.decode())
+    page = alice.get(f"/questions/{question.pk}/").content.decode()
+    assert 'id="answer-form"' not in page
+    assert note.search(page).group() == note.search(graded).group().replace(' hx-swap-oob="true"', "")
+
+
+def test_an_attempt_limit_raised_meanwhile_turns_the_form_on_again(make_question, student, django_capture_on_commit_callbacks):
+    """The last attempt turns the button off; when the teacher allows more attempts while it is
+    graded, the graded fragment turns it on again (no reload needed)."""
+    question = make_question("forward_neuron", max_attempts=1)
+    alice = client_for(student)
+    form = form_of(alice.get(f"/questions/{question.pk}/").content.decode())
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        last = post_answers(alice, question, reference_answers(question, student), form, **HTMX).content.decode()
+    assert 'disabled>No attempts left</button>' in last
+    question.max_attempts = 2
+    question.save(update_fields=["max_attempts"])
+    for send in sent:
+        send()
+    graded = alice.get(f"/submissions/{Submission.objects.get().pk}/?form=1", **HTMX).content.decode()
+    assert '<button type="submit" id="submit-answers" hx-swap-oob="true">Submit answers</button>' in graded
+    assert re.search(r'id="attempts-note" hx-swap-oob="true" hidden></p>', graded)
 
 
 def test_times_and_penalty_of_the_late_window(question, student):
