@@ -972,7 +972,7 @@ class SubmissionDetailView(ApiView):
 def solution_unavailable(question: Question, used: int) -> ApiError:
     opens = extensions.solutions_open_at(question.problem_set)
     due = services._local(opens)  # as people read it; available_at is the machine's form
-    if question.max_attempts:
+    if services.solution_opens_on_attempts(question):
         message = (
             f"The solution becomes available once you have used all {question.max_attempts} attempts "
             f"(you have used {used}) or once the problem set has closed for everyone, at {due}."

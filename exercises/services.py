@@ -285,7 +285,8 @@ def attempts_pending(question: Question, student) -> int:
 
 
 def solution_visible(question: Question, student, now: datetime | None = None) -> bool:
-    """The worked solution is shown once the student is out of attempts or the set has closed.
+    """The worked solution is shown once the student is out of attempts (see
+    solution_opens_on_attempts) or the set has closed.
 
     "Closed" is the end of the late window when there is one, and of every student's extension
     (exercises.extensions), so nobody still allowed to submit can be handed the solution.
@@ -293,7 +294,23 @@ def solution_visible(question: Question, student, now: datetime | None = None) -
     now = now or timezone.now()
     if now >= extensions.solutions_open_at(question.problem_set):
         return True
-    return bool(question.max_attempts) and attempts_used(question, student) >= question.max_attempts
+    return solution_opens_on_attempts(question) and attempts_used(question, student) >= question.max_attempts
+
+
+def solution_opens_on_attempts(question: Question) -> bool:
+    """Whether using up the attempts opens the worked solution: with an attempt limit, unless
+    the solution answers every variant (a code question's reference implementation: one
+    student's throwaway attempt would hand a passing solution to the whole class)."""
+    return bool(question.max_attempts) and not get_kind(question.kind).solution_fits_every_variant
+
+
+def solution_opens_when(question: Question) -> str:
+    """When the worked solution opens, as the question page says it (after "opens ")."""
+    if solution_opens_on_attempts(question):
+        return "once you have used all your attempts or the problem set has closed"
+    if get_kind(question.kind).solution_fits_every_variant:
+        return "once the problem set has closed for everyone (its code passes every student's tests)"
+    return "once the problem set has closed for everyone"
 
 
 # --- submitting -------------------------------------------------------------------------------

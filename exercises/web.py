@@ -298,6 +298,7 @@ def question_context(
         "number": progress.question_number(question),
         "typed_answers": bool(typed),
         "solution_available": services.solution_visible(question, student),
+        "solution_opens": services.solution_opens_when(question),
         "history": history(student, question),
         **extra,
     }
@@ -396,6 +397,7 @@ def student_updates(student, question: Question) -> dict:
         "attempts_pending": pending,
         "out_of_attempts": out_of(question, used, pending),
         "solution_available": services.solution_visible(question, student),
+        "solution_opens": services.solution_opens_when(question),
     }
 
 
@@ -422,6 +424,7 @@ def submission_page(request, submission_id: int):
     question = submission.variant.question
     context = {"question": question, "problem_set": question.problem_set, **result_context(submission)}
     if not is_htmx(request):
+        context["answers"] = results.submitted_answers(submission)
         return render(request, "exercises/submission.html", context)
     context["form_shown"] = request.GET.get("form") == "1"  # the poll of a page with the form
     if not context["pending"] and role not in STAFF_ROLES:

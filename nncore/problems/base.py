@@ -212,6 +212,9 @@ class ProblemKind:
     # answer away); the instance and the question keep them for the staff.
     private_data: ClassVar[tuple[str, ...]] = ()
     private_params: ClassVar[tuple[str, ...]] = ()
+    # Whether the worked solution answers every student's variant, not only its own (a code
+    # kind's reference implementation): it may then open only once nobody can submit any more.
+    solution_fits_every_variant: ClassVar[bool] = False
     # What to change when parameters admit no instance in MAX_REDRAWS draws (the teacher reads
     # it when saving the question); the kinds whose constraints can all fail say it
     no_instance_hint: ClassVar[str] = "the parameters are probably too restrictive"

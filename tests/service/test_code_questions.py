@@ -9,9 +9,12 @@ from __future__ import annotations
 import io
 import json
 import os
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
 from helpers import client_for
 
 from autograder import sandbox_runner
@@ -194,3 +197,42 @@ def test_sandbox_status_says_how_code_runs(require_sandbox, monkeypatch, setting
         call_command("sandbox_status", stdout=out)
     assert exit_info.value.code == 1
     assert "code questions refused: bubblewrap (bwrap) is not installed" in out.getvalue()
+
+
+def test_a_code_solution_opens_when_the_set_closes_not_when_a_students_attempts_run_out(
+    require_sandbox, fresh_runner, make_question, student, django_capture_on_commit_callbacks
+):
+    """Out of attempts, a student was handed the worked solution of a code question while the
+    set was open (QA): its reference implementation passes every classmate's tests, so one
+    throwaway attempt gave the whole class the answer. A code solution waits for the set to
+    close for everyone; a numeric one still opens with the attempts (its numbers are the
+    student's own)."""
+    question = make_question("code_softmax", max_attempts=1)
+    client = client_for(student)
+    junk = submit_code(client, question, "def softmax(Z):\n    return None\n", django_capture_on_commit_callbacks)
+    assert junk["status"] == "graded" and services.attempts_used(question, student) == 1
+    assert not services.solution_visible(question, student)
+    refused = client.get(f"/api/questions/{question.pk}/solution/")
+    assert refused.status_code == 403 and "closed for everyone" in refused.json()["detail"]
+    assert "attempts" not in refused.json()["detail"]
+    web = Client()
+    web.force_login(student)
+    page = web.get(f"/questions/{question.pk}/").content.decode()
+    assert "opens once the problem set has closed for everyone (its code passes every student" in page
+    assert f'href="/questions/{question.pk}/solution/"' not in page
+    assert web.get(f"/questions/{question.pk}/solution/").status_code == 403
+    problem_set = question.problem_set
+    problem_set.due_at = timezone.now() - timedelta(minutes=1)
+    problem_set.release_at = problem_set.due_at - timedelta(days=1)
+    problem_set.late_until = None  # closed for everyone (no late window, no extension)
+    problem_set.save()
+    assert services.solution_visible(question, student)
+    assert client.get(f"/api/questions/{question.pk}/solution/").status_code == 200
+
+    problem_set.due_at = timezone.now() + timedelta(days=1)  # open again
+    problem_set.save()
+    numeric = make_question("forward_neuron", max_attempts=1)
+    assert not services.solution_visible(numeric, student)
+    submission, _ = services.submit(numeric, student, {"in_3": "1"})
+    services.grade_submission_now(submission.pk)
+    assert services.solution_visible(numeric, student)  # its own numbers: opens with the attempts

@@ -212,6 +212,7 @@ class CodeKind(ProblemKind):
 
     topic = "code"
     params = CODE_PARAMS
+    solution_fits_every_variant = True  # the solution holds a reference implementation
     entry: ClassVar[tuple[str, ...]]
     signature: ClassVar[str]
     starter: ClassVar[str]
