@@ -329,14 +329,11 @@ class QuestionSerializer(StrictMixin, serializers.ModelSerializer):
             attrs["params"] = validate_kind_params(kind, params)
         tolerance = attrs.get("tolerance", getattr(self.instance, "tolerance", None))
         problem = code_tolerance_problem(kind, tolerance)
-        if problem:
-            raise serializers.ValidationError({"tolerance": [problem]})
-        if "tolerance" in attrs or "params" in attrs:  # an override looser than the params' own
+        if problem is None and ("tolerance" in attrs or "params" in attrs):  # looser than the params' own
             params = attrs.get("params", getattr(self.instance, "params", {}))
             problem = loose_tolerance_problem(kind, params, tolerance)
-            if problem:
-                error = serializers.ErrorDetail(problem, code="bad_tolerance")
-                raise serializers.ValidationError({"tolerance": [error]})
+        if problem:
+            raise serializers.ValidationError({"tolerance": [serializers.ErrorDetail(problem, code="bad_tolerance")]})
         return attrs
 
 

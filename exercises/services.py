@@ -82,7 +82,7 @@ from exercises.sql import (
     table,
 )
 from nncore.problems import ParamError, get_kind
-from nncore.problems.code.kind import tolerance_text
+from nncore.problems.code.kind import ATOL_PARAM, RTOL_PARAM, tolerance_text
 from nncore.problems.code_kinds import KINDS as CODE_KINDS
 
 logger = logging.getLogger(__name__)
@@ -1398,10 +1398,21 @@ def _valid_setting(name: str, value: Any) -> Any:
 
 
 def code_tolerance_problem(kind: str, tolerance: Any) -> str | None:
-    """Why a tolerance does not suit a code question (its cases compare arrays with rtol and
-    atol; significant figures are for typed numbers and were silently ignored), or None."""
-    if kind in CODE_KIND_IDS and isinstance(tolerance, dict) and "sigfigs" in tolerance:
+    """Why a tolerance does not suit a code question, or None: its cases compare arrays with
+    rtol and atol (significant figures are for typed numbers and were silently ignored), no
+    tighter than the parameters' own minimums (the expected values are stored to ~12
+    significant figures: under rtol 0 the reference implementation itself failed, QA)."""
+    if kind not in CODE_KIND_IDS or not isinstance(tolerance, dict):
+        return None
+    if "sigfigs" in tolerance:
         return 'code questions compare their results with {"rtol", "atol"}; sigfigs is for typed answers'
+    for param in (RTOL_PARAM, ATOL_PARAM):
+        value = tolerance.get(param.name)
+        if value is not None and float(value) < param.minimum:
+            return (
+                f"{param.name} {value:g} is tighter than the results can be compared (the expected values are "
+                f"stored rounded): use at least {param.minimum:g}, or null for the question's own"
+            )
     return None
 
 

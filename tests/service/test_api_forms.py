@@ -8,6 +8,7 @@ import html
 import json
 import re
 
+import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
@@ -176,6 +177,28 @@ def test_significant_figures_are_refused_for_code_questions(make_question, instr
     response = client.post(
         f"/api/questions/{numeric.pk}/regrade/", {"changes": {"tolerance": {"sigfigs": 3}}}, format="json"
     )
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize("tolerance", [{"rtol": 0, "atol": 0}, {"rtol": 1e-12}, {"atol": 1e-15}])
+def test_a_code_tolerance_too_tight_for_the_stored_expectations_is_refused(make_question, instructor, problem_set, tolerance):
+    """rtol 0 was accepted for a code question, and then its own reference implementation
+    failed ("expected -0.9908848606, got -0.9908848606 (6 of 6 entries wrong)": expectations are
+    stored rounded), on creation and in a regrade of the whole class (QA)."""
+    client = APIClient()
+    client.force_authenticate(instructor)
+    url = f"/api/problem-sets/{problem_set.pk}/questions/"
+    refused = client.post(url, {"kind": "code_mlp_forward", "tolerance": tolerance}, format="json")
+    assert refused.status_code == 400 and refused.json()["code"] == "bad_tolerance", refused.content
+    assert "tighter than the results can be compared" in refused.json()["detail"]
+    question = make_question("code_mlp_forward")
+    response = client.post(f"/api/questions/{question.pk}/regrade/", {"changes": {"tolerance": tolerance}}, format="json")
+    assert response.status_code == 400 and response.json()["code"] == "bad_changes", response.content
+    assert "use at least" in response.json()["detail"]
+    at_minimum = {"rtol": 1e-9, "atol": 1e-12}
+    assert client.patch(f"/api/questions/{question.pk}/", {"tolerance": at_minimum}, format="json").status_code == 200
+    numeric = make_question("forward_neuron")  # typed numbers: rtol 0 with an atol is theirs to choose
+    response = client.post(f"/api/questions/{numeric.pk}/regrade/", {"changes": {"tolerance": {"rtol": 0, "atol": 0.01}}}, format="json")
     assert response.status_code == 200, response.content
 
 
