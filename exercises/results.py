@@ -4,6 +4,7 @@ page; the penalties come from services.penalty_notes, as there)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from exercises import services
@@ -39,6 +40,25 @@ def field_feedback(submission: Submission) -> list[FieldFeedback]:
         FieldFeedback(name, label, value)
         for name, label, value in in_field_order(submission.variant.instance, fields)
         if isinstance(value, dict)
+    ]
+
+
+@dataclass
+class SubmittedAnswer:
+    label: str
+    text: str
+    code: bool  # shown as a block of code
+
+
+def submitted_answers(submission: Submission) -> list[SubmittedAnswer]:
+    """What was submitted, field by field in the question's order (the submission page showed
+    only the feedback: neither the teacher nor the student could see the code that was graded)."""
+    instance = submission.variant.instance
+    types = {spec["name"]: spec.get("type") for spec in instance.get("fields", [])}
+    answers = submission.answers if isinstance(submission.answers, dict) else {}
+    return [
+        SubmittedAnswer(label, value if isinstance(value, str) else json.dumps(value), types.get(name) == "code")
+        for name, label, value in in_field_order(instance, answers)
     ]
 
 

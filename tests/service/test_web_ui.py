@@ -713,3 +713,21 @@ def test_pages_about_a_question_name_it_by_its_number_in_the_set(make_question, 
     submission, _ = services.submit(second, student, {"in_3": "1", "a_3": "0.5"})
     page = client_for(student).get(f"/submissions/{submission.pk}/").content.decode()
     assert ">Question 2</a>" in page and "question 2</a>" in page and "Question 0" not in page
+
+
+def test_the_submission_page_shows_what_was_submitted_to_the_student_and_the_teacher(make_question, student, instructor):
+    """The submission page showed the feedback only: neither the teacher nor the student could
+    see the code that was graded (QA). Code shows as a block, as typed (escaped); a number
+    answer beside its label."""
+    code_question = make_question("code_softmax")
+    source = "import numpy as np\n\ndef softmax(Z):\n    return np.exp(Z) / np.sum(np.exp(Z), axis=0)  # <b>not bold</b>\n"
+    code_submission, _ = services.submit(code_question, student, {"code": source})
+    numeric = make_question("forward_neuron")
+    number_submission, _ = services.submit(numeric, student, {"in_3": "0.25"})
+    for viewer in (student, instructor):
+        page = client_for(viewer).get(f"/submissions/{code_submission.pk}/").content.decode()
+        block = page.split('<pre class="code">')[1].split("</pre>")[0]
+        assert html.unescape(block) == source and "<b>" not in block
+        page = client_for(viewer).get(f"/submissions/{number_submission.pk}/").content.decode()
+        section = page.split('<section class="submitted"')[1].split("</section>")[0]
+        assert "<code>0.25</code>" in section
