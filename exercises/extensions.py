@@ -75,6 +75,14 @@ def grant(problem_set: ProblemSet, student, due_at: datetime, late_until: dateti
         problem_set = ProblemSet.objects.select_for_update().get(pk=problem_set.pk)
         if due_at < problem_set.release_at:
             raise ExtensionError("due_at must not be before the problem set's release time")
+        own = set_deadlines(problem_set)
+        if merged(problem_set, Extension(due_at=due_at, late_until=late_until)) == own:
+            # stored, it would be listed as the student's date while the set's later one holds
+            window = f", late window until {own.late_until.isoformat()}" if own.late_until else ""
+            raise ExtensionError(
+                f"this gives the student no more time: the set itself is due {own.due_at.isoformat()}{window}; "
+                "give a later due_at (or late_until)"
+            )
         before = Extension.objects.filter(problem_set=problem_set, student=student).first()
         extension, _ = Extension.objects.update_or_create(
             problem_set=problem_set,

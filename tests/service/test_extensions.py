@@ -142,13 +142,34 @@ def test_a_granted_extension_must_end_its_late_window_after_its_due_time(student
     assert not Extension.objects.exists()
 
 
+def test_an_extension_that_gives_no_more_time_is_refused(student, instructor, problem_set, client):
+    """An extension earlier than the set's own due time was accepted and listed as the student's
+    date, while the set's later one held (QA): it is refused, saying the set's times."""
+    earlier = problem_set.due_at - timedelta(hours=5)
+    with pytest.raises(extensions.ExtensionError, match="no more time: the set itself is due"):
+        extensions.grant(problem_set, student, earlier, None, "", instructor)
+    with pytest.raises(extensions.ExtensionError, match="late window until"):  # inside the set's late window
+        extensions.grant(problem_set, student, problem_set.due_at, problem_set.late_until, "", instructor)
+    client.force_login(instructor)
+    response = client.post(
+        f"/api/problem-sets/{problem_set.pk}/extensions/",
+        {"username": student.username, "due_at": earlier.isoformat()},
+        content_type="application/json",
+    )
+    assert response.status_code == 400 and "no more time" in response.json()["detail"], response.content
+    assert not Extension.objects.exists()
+    # a later late window alone is more time
+    extensions.grant(problem_set, student, problem_set.due_at, problem_set.late_until + timedelta(days=1), "", instructor)
+    assert Extension.objects.count() == 1
+
+
 # --- worked solutions wait for the last extended student -----------------------------------------
 
 
 def test_solutions_stay_closed_while_an_extended_student_may_still_submit(make_question, student, bob, instructor, problem_set):
     question = make_question()
-    extensions.grant(problem_set, student, ahead(hours=5), None, "", instructor)
     move(problem_set, due_at=ago(hours=2), late_until=ago(hours=1))
+    extensions.grant(problem_set, student, ahead(hours=5), None, "", instructor)
     assert not services.solution_visible(question, bob)  # alice could be handed bob's solution
     response = client_for(bob).get(f"/api/questions/{question.pk}/solution/")
     assert response.status_code == 403
