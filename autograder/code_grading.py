@@ -198,7 +198,7 @@ def grade_code(
     if problem:
         return CodeResult("invalid", 0.0, problem, field=field_name)
     raw = source_text(raw)
-    cases = [_with_tolerance(c, tolerance) for c in instance["answers"][field_name]["cases"]]
+    cases = [with_tolerance(c, tolerance) for c in instance["answers"][field_name]["cases"]]
     run = CodeRun.from_dict(stored_run, len(cases))
     if run is None:
         run = run_in_sandbox(raw, cases, run_cases, limits_for(instance.get("params", {})))
@@ -298,7 +298,7 @@ def runs_from_text(text: str) -> dict[str, Mapping]:
     return runs if isinstance(runs, dict) else {}
 
 
-def _with_tolerance(case: Mapping, tolerance: Mapping | None) -> dict:
+def with_tolerance(case: Mapping, tolerance: Mapping | None) -> dict:
     """The case with the question's tolerance override applied: its rtol and atol, each one
     given replacing the case's own (an override of atol alone was silently ignored)."""
     out = dict(case)
@@ -434,7 +434,7 @@ def bugs_passing_every_case(
     full marks. The generator rules that out under the instance's own tolerance; a looser
     override (rtol 0.1 on code_graph_backward) can bring it back. Judged by the generator's own
     check (in process, up to a bug's first failed case: a save-time check of many draws)."""
-    cases = [_with_tolerance(c, tolerance) for c in instance["answers"][field_name]["cases"]]
+    cases = [with_tolerance(c, tolerance) for c in instance["answers"][field_name]["cases"]]
     return [
         bug
         for bug in instance.get("misconceptions", [])

@@ -57,6 +57,7 @@ from autograder.code_grading import (
     runs_from_text,
     runs_text,
     syntax_problem,
+    with_tolerance,
 )
 from autograder.grading import GradingPolicy, apply_penalties, blank, grade_submission
 from autograder.sandbox.script import storable_text
@@ -245,11 +246,15 @@ def student_view(instance: dict, tolerance: dict | None = None) -> dict:
     """What a student may see of an instance: never answers, alternatives, misconceptions,
     solution, or prompt data its kind keeps private (also in instances stored before it did).
     With the question's `tolerance` override, a code prompt states the tolerance it is graded
-    with (its text was written when the variant was drawn, before a regrade changed it)."""
+    with (its text was written when the variant was drawn, before a regrade changed it), and so
+    does each of its visible cases (they said the drawn one beside the prompt's new one, QA)."""
     data = instance["prompt"].get("data", {})
     text = instance["prompt"]["text"]
     if tolerance and instance["kind"] in CODE_KIND_IDS:
         text = _with_stated_tolerance(text, instance.get("tolerance") or {}, tolerance)
+        code = data.get("code")
+        if isinstance(code, dict) and isinstance(code.get("cases"), list):
+            data = {**data, "code": {**code, "cases": [with_tolerance(case, tolerance) for case in code["cases"]]}}
     try:
         private = get_kind(instance["kind"]).private_data
     except ValueError:  # a kind no longer in the catalogue: its instance is shown as stored

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from autograder.code_grading import _with_tolerance, bugs_passing_every_case
+from autograder.code_grading import bugs_passing_every_case, with_tolerance
 from autograder.sandbox.compare import array_matches
 from nncore.problems.base import ParamError
 from nncore.problems.code.harness import judge_case, public_case, run_case
@@ -137,7 +137,7 @@ def test_a_loose_override_is_judged_alike_by_the_generator_and_the_grader(kind_i
     found = 0
     for seed in range(30):
         instance = KIND[kind_id].generate({"random_cases": 0}, seed)
-        cases = [_with_tolerance(c, override) for c in instance["answers"]["code"]["cases"]]
+        cases = [with_tolerance(c, override) for c in instance["answers"]["code"]["cases"]]
         passing = [m["id"] for m in bugs_passing_every_case(instance, tolerance=override)]
         assert passing == [
             m["id"]

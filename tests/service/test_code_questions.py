@@ -120,8 +120,12 @@ def test_a_tolerance_regrade_judges_the_stored_runs_and_runs_no_code(
     assert row.score == 10.0 and row.feedback["fields"]["code"]["status"] == "correct"
     assert runs_from_text(row.code_runs)["code"] == run  # the same run, judged again
     # and the student's prompt states the new tolerance, not the one of when it was drawn
-    prompt = client_for(student).get(f"/api/questions/{code_question.pk}/variant/").json()["prompt"]["text"]
-    assert "relative tolerance of 0.001 and an absolute tolerance of 1e-08" in prompt
+    prompt = client_for(student).get(f"/api/questions/{code_question.pk}/variant/").json()["prompt"]
+    assert "relative tolerance of 0.001 and an absolute tolerance of 1e-08" in prompt["text"]
+    # and so does each visible case (they kept the drawn one beside the prompt's new one, QA)
+    shown = prompt["data"]["code"]["cases"]
+    assert shown and all(case["tolerance"] == {"rtol": 1e-3, "atol": 1e-8} for case in shown)
+    assert all(case["tolerance"] != {"rtol": 1e-3, "atol": 1e-8} for case in instance["prompt"]["data"]["code"]["cases"])
 
 
 @pytest.mark.parametrize(
