@@ -830,7 +830,7 @@ class VariantView(ApiView):
             "due_at": deadlines.due_at,
             "late_until": deadlines.late_until,
             "late_penalty": problem_set.late_penalty,
-            "solution_available": services.solution_visible(question, student),
+            "solution_available": services.solution_visible(question, student, used=used),
             "solution_seen_at": variant.solution_seen_at,
             "submissions_url": self.url("api-question-submissions", question.pk),
             "solution_url": self.url("api-question-solution", question.pk),

@@ -289,9 +289,10 @@ def attempts_pending(question: Question, student) -> int:
     return Submission.objects.filter(variant__question=question, student=student, status__in=PENDING).count()
 
 
-def solution_visible(question: Question, student, now: datetime | None = None) -> bool:
+def solution_visible(question: Question, student, now: datetime | None = None, used: int | None = None) -> bool:
     """The worked solution is shown once the student is out of attempts (see
-    solution_opens_on_attempts) or the set has closed.
+    solution_opens_on_attempts) or the set has closed. `used`: attempts_used(question, student)
+    when the caller has it already (a page shows both), else it is counted here.
 
     "Closed" is the end of the late window when there is one, and of every student's extension
     (exercises.extensions), so nobody still allowed to submit can be handed the solution.
@@ -299,7 +300,9 @@ def solution_visible(question: Question, student, now: datetime | None = None) -
     now = now or timezone.now()
     if now >= extensions.solutions_open_at(question.problem_set):
         return True
-    return solution_opens_on_attempts(question) and attempts_used(question, student) >= question.max_attempts
+    if not solution_opens_on_attempts(question):
+        return False
+    return (attempts_used(question, student) if used is None else used) >= question.max_attempts
 
 
 def solution_opens_on_attempts(question: Question) -> bool:

@@ -297,7 +297,7 @@ def question_context(
         "form_shown": not (blocked or out_of_attempts) or bool(typed),
         "number": progress.question_number(question),
         "typed_answers": bool(typed),
-        "solution_available": services.solution_visible(question, student),
+        "solution_available": services.solution_visible(question, student, used=used),
         "solution_opens": services.solution_opens_when(question),
         "history": history(student, question),
         **extra,
@@ -396,7 +396,7 @@ def student_updates(student, question: Question) -> dict:
         "attempts_used": used,
         "attempts_pending": pending,
         "out_of_attempts": out_of(question, used, pending),
-        "solution_available": services.solution_visible(question, student),
+        "solution_available": services.solution_visible(question, student, used=used),
         "solution_opens": services.solution_opens_when(question),
     }
 
