@@ -58,7 +58,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from autograder.db_connections import connection_lost
-from exercises import extensions, services
+from exercises import extensions, hidden_cases, services
 from exercises.models import AuditEntry, Course, Membership, Question
 from exercises.permissions import (
     INSTRUCTOR,
@@ -82,6 +82,7 @@ from exercises.serializers import (
     ExtensionGrantSerializer,
     ExtensionSerializer,
     GradebookSerializer,
+    HiddenCasesSerializer,
     KindSerializer,
     MembershipCreateSerializer,
     MembershipSerializer,
@@ -967,6 +968,33 @@ class SubmissionDetailView(ApiView):
     def get(self, request, submission_id: int):
         submission, _ = visible_submission(request.user, submission_id)
         return Response(SubmissionSerializer(submission, context={"request": request}).data)
+
+
+class SubmissionHiddenCasesView(ApiView):
+    """A code submission's hidden test cases in full, for the course's staff."""
+
+    serializer_class = HiddenCasesSerializer
+
+    @extend_schema(
+        summary="A code submission's hidden test cases in full (instructors and TAs)",
+        description="What the student's feedback withholds of the hidden test cases (their inputs, the "
+        "student's messages and tracebacks, what the code printed while they ran), judged again from "
+        "the run kept with the submission under the question's current settings; no code runs. 403 "
+        "not_staff for students.",
+        responses={200: HiddenCasesSerializer, **errors(403, 404)},
+    )
+    def get(self, request, submission_id: int):
+        submission, role = visible_submission(request.user, submission_id)
+        require_staff(role, "see hidden test cases in full")
+        full = hidden_cases.hidden_cases_in_full(submission)
+        if not full.withheld:
+            message = "Nothing is withheld: the student's feedback shows every test case."
+        elif not full.kept:
+            message = "This submission's run was not kept (its results were too large to store), so its hidden cases cannot be shown."
+        else:
+            message = "Every test case in full, as the student would see them if the question showed hidden cases."
+        data = {"submission": submission.pk, "withheld": full.withheld, "kept": full.kept, "fields": full.fields, "message": message}
+        return Response(HiddenCasesSerializer(data).data)
 
 
 def solution_unavailable(question: Question, used: int) -> ApiError:

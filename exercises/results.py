@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from exercises import services
+from exercises import hidden_cases, services
 from exercises.models import Submission
 
 FINAL = {Submission.Status.GRADED: "graded", Submission.Status.REJECTED: "not graded", Submission.Status.ERROR: "error"}
@@ -41,6 +41,22 @@ def field_feedback(submission: Submission) -> list[FieldFeedback]:
         for name, label, value in in_field_order(submission.variant.instance, fields)
         if isinstance(value, dict)
     ]
+
+
+@dataclass
+class HiddenCasesInFull:
+    kept: bool  # False: the run was too large to keep, so the cases cannot be shown
+    fields: list[FieldFeedback]  # each code field's feedback with every case in full
+
+
+def hidden_cases_in_full(submission: Submission) -> HiddenCasesInFull | None:
+    """For the staff: the hidden test cases the student's feedback withholds, in full and
+    labelled (hidden_cases.hidden_cases_in_full); None when it withholds nothing."""
+    full = hidden_cases.hidden_cases_in_full(submission)
+    if not full.withheld:
+        return None
+    labelled = in_field_order(submission.variant.instance, full.fields)
+    return HiddenCasesInFull(full.kept, [FieldFeedback(name, label, value) for name, label, value in labelled])
 
 
 @dataclass

@@ -493,6 +493,17 @@ class SubmissionSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request else path
 
 
+class HiddenCasesSerializer(serializers.Serializer):
+    submission = serializers.IntegerField()
+    withheld = serializers.BooleanField(help_text="whether the student's feedback leaves hidden cases' details out")
+    kept = serializers.BooleanField(help_text="false: the run was too large to keep, so nothing can be shown")
+    fields = serializers.JSONField(
+        help_text="{code field: its feedback with every case in full (steps with inputs, message, traceback) "
+        "and everything the code printed}; {} when nothing is withheld"
+    )
+    message = serializers.CharField()
+
+
 class SolutionSerializer(serializers.Serializer):
     question = serializers.IntegerField()
     variant = serializers.IntegerField()

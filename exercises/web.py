@@ -425,6 +425,8 @@ def submission_page(request, submission_id: int):
     context = {"question": question, "problem_set": question.problem_set, **result_context(submission)}
     if not is_htmx(request):
         context["answers"] = results.submitted_answers(submission)
+        if role in STAFF_ROLES:
+            context["hidden_cases"] = results.hidden_cases_in_full(submission)
         return render(request, "exercises/submission.html", context)
     context["form_shown"] = request.GET.get("form") == "1"  # the poll of a page with the form
     if not context["pending"] and role not in STAFF_ROLES:

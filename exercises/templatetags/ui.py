@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from exercises import progress, services
+from exercises import hidden_cases, progress, services
 from nncore.problems.code.harness import case_source
 
 register = template.Library()
@@ -134,7 +134,7 @@ def case_code(case) -> str:
 def hides_output(cases) -> bool:
     """Whether a code answer's feedback withholds printed output: it has hidden cases whose
     details are not shown (the same for every submission of the question: no signal in it)."""
-    return any(isinstance(c, dict) and c.get("hidden") and "steps" not in c for c in cases or [])
+    return hidden_cases.withholds(cases)
 
 
 @register.filter

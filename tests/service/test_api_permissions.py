@@ -169,6 +169,8 @@ ROWS = [
     Row("submissions-list", "GET", "/api/questions/{q_open}/submissions/", MEMBERS),
     Row("submission-get", "GET", "/api/submissions/{submission}/", (401, 200, 404, 404, 200, 200, 404)),
     Row("submission-missing", "GET", "/api/submissions/999999/", (401, 404, 404, 404, 404, 404, 404)),
+    # the course's staff only: the student who made it is refused (403), anyone else finds nothing
+    Row("submission-hidden-cases", "GET", "/api/submissions/{submission}/hidden-cases/", (401, 403, 404, 404, 200, 200, 404)),
     # The student used 1 of 3 attempts and the set is open: no solution yet; the closed set shows it.
     Row("solution", "GET", "/api/questions/{q_open}/solution/", (401, 403, 403, 404, 403, 403, 404)),
     Row("solution-closed", "GET", "/api/questions/{q_closed}/solution/", STUDENT_ONLY),

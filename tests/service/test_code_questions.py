@@ -240,3 +240,79 @@ def test_a_code_solution_opens_when_the_set_closes_not_when_a_students_attempts_
     submission, _ = services.submit(numeric, student, {"in_3": "1"})
     services.grade_submission_now(submission.pk)
     assert services.solution_visible(numeric, student)  # its own numbers: opens with the attempts
+
+
+RAISES_WITH_ITS_INPUT = '''
+def forward(*args, **kwargs):
+    print("printed while running on", len(args[0]))
+    raise ValueError("the input's length was " + str(len(args[0])))
+'''
+
+
+def test_the_staff_see_the_hidden_cases_in_full_without_running_the_code_again(
+    require_sandbox, fresh_runner, code_question, student, ta, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A teacher asked "why does random_3 fail?" saw only what the student sees (QA): which
+    step failed and the exception's class; the run with every detail was in the Django admin,
+    which course staff cannot open. The API and the submission page now show the staff the
+    hidden cases in full (inputs, message, traceback, printed output), judged from the kept run."""
+    result = submit_code(client_for(student), code_question, RAISES_WITH_ITS_INPUT, django_capture_on_commit_callbacks)
+    assert result["status"] == "graded" and result["score"] == 0.0, result
+    withheld = [c for c in result["feedback"]["fields"]["code"]["cases"] if c["hidden"]]
+    assert len(withheld) == 3 and all("steps" not in c and "length was" not in c["message"] for c in withheld)
+    visible_count = len(result["feedback"]["fields"]["code"]["cases"]) - len(withheld)
+    assert result["feedback"]["fields"]["code"]["output"].count("printed while running") == visible_count
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the student's code ran again")
+
+    monkeypatch.setattr(sandbox_runner, "run_cases", must_not_run)
+    url = f"/api/submissions/{result['id']}/hidden-cases/"
+    refused = client_for(student).get(url)
+    assert refused.status_code == 403 and refused.json()["code"] == "not_staff"
+
+    body = client_for(ta).get(url).json()
+    assert (body["withheld"], body["kept"]) == (True, True), body
+    cases = body["fields"]["code"]["cases"]
+    hidden = [c for c in cases if c["hidden"]]
+    assert [c["name"] for c in hidden] == [c["name"] for c in withheld]
+    row = Submission.objects.get(pk=result["id"])
+    drawn = [c for c in row.variant.instance["answers"]["code"]["cases"] if c.get("hidden")]
+    for shown, case in zip(hidden, drawn, strict=True):
+        assert shown["steps"] == [{k: v for k, v in step.items() if k != "expect"} for step in case["steps"]]
+        assert "the input's length was" in shown["message"] and "ValueError" in shown["traceback"]
+    assert body["fields"]["code"]["output"].count("printed while running") == len(cases)
+    assert Submission.objects.get(pk=result["id"]).feedback == row.feedback  # nothing stored changed
+
+    web = Client()
+    web.force_login(ta)
+    page = web.get(f"/submissions/{result['id']}/").content.decode()
+    assert "Hidden test cases in full" in page and "What the code printed, all cases" in page
+    staff_part = page.split("Hidden test cases in full", 1)[1]
+    for case in hidden:  # each hidden case with the student's message and traceback, runnable
+        shown = staff_part.split(f"<code>{case['name']}</code> (hidden)", 1)[1].split("</li>", 1)[0]
+        assert "raised ValueError: the input&#x27;s length was" in shown and "Traceback (most recent call last)" in shown
+        assert "Run this case yourself" in shown
+    assert staff_part.count("<li>") == len(hidden)  # the visible cases are shown once, above
+    web.force_login(student)
+    own = web.get(f"/submissions/{result['id']}/").content.decode()
+    assert "Hidden test cases in full" not in own
+    assert all(f"<code>{case['name']}</code> (hidden)" in own for case in withheld) and "forward(...) raised ValueError" in own
+    assert own.count("raised ValueError: the input&#x27;s length was") == visible_count
+
+    row.code_runs = ""  # a run too large to keep
+    row.save(update_fields=["code_runs"])
+    gone = client_for(ta).get(url).json()
+    assert (gone["withheld"], gone["kept"], gone["fields"]) == (True, False, {}) and "not kept" in gone["message"]
+    web.force_login(ta)
+    assert "run was not kept" in web.get(f"/submissions/{result['id']}/").content.decode()
+
+
+def test_nothing_is_withheld_when_the_question_shows_its_hidden_cases(
+    require_sandbox, fresh_runner, make_question, student, instructor, django_capture_on_commit_callbacks
+):
+    question = make_question("code_mlp_forward", params={"random_cases": 2, "show_hidden_cases": True})
+    result = submit_code(client_for(student), question, RAISES_WITH_ITS_INPUT, django_capture_on_commit_callbacks)
+    assert all("steps" in c for c in result["feedback"]["fields"]["code"]["cases"]), result
+    body = client_for(instructor).get(f"/api/submissions/{result['id']}/hidden-cases/").json()
+    assert (body["withheld"], body["fields"]) == (False, {}) and "shows every test case" in body["message"]
