@@ -40,7 +40,7 @@ from nncore.problems.code.harness import (
     public_case,
     run_case,
 )
-from nncore.problems.code.kind import TRUSTED_RUN_LOCK, passes_every_case
+from nncore.problems.code.kind import RUN_SETTINGS, TRUSTED_RUN_LOCK, limits_text, passes_every_case
 from nncore.problems.code.values import mismatch
 
 # run_cases(code, public_cases, limits, hidden_from=None): the outcome of each case, in order
@@ -306,6 +306,22 @@ def with_tolerance(case: Mapping, tolerance: Mapping | None) -> dict:
         own = case.get("tolerance") or CASE_TOLERANCE
         out["tolerance"] = {name: float(tolerance.get(name, own[name])) for name in ("rtol", "atol")}
     return out
+
+
+def with_run_settings(instance: Mapping, settings: Mapping) -> Mapping:
+    """The code instance as its question runs it now: `settings` (some of RUN_SETTINGS, the
+    question's current values) replace the drawn ones in its params, and the prompt states the
+    new limits. The instance itself when nothing differs (the usual case: no copy)."""
+    drawn = instance.get("params") or {}
+    changed = {name: settings[name] for name in RUN_SETTINGS if name in settings and settings[name] != drawn.get(name)}
+    if not changed:
+        return instance
+    params = {**drawn, **changed}
+    prompt = instance.get("prompt") or {}
+    text = prompt.get("text", "")
+    if {"time_limit_s", "memory_mb"} <= set(drawn):
+        text = text.replace(limits_text(drawn), limits_text(params))
+    return {**instance, "params": params, "prompt": {**prompt, "text": text}}
 
 
 def _observations(case: Mapping, outcome: CaseOutcome) -> list[dict] | None:

@@ -757,7 +757,8 @@ class QuestionDetailView(ApiView):
         question, role = visible_question(request.user, question_id)
         require_instructor(role, "edit questions")
         before = QuestionSerializer(question).data
-        serializer = QuestionSerializer(question, data=request.data, partial=partial)
+        # a PATCH's params name only the ones to change (a merge); a PUT's are the whole set
+        serializer = QuestionSerializer(question, data=request.data, partial=partial, context={"merge_params": partial})
         serializer.is_valid(raise_exception=True)
         conflict = edit_conflict(question, serializer.validated_data)
         if conflict is not None:
@@ -769,7 +770,9 @@ class QuestionDetailView(ApiView):
 
     @extend_schema(
         summary="Replace a question (instructors)",
-        description="409 has_variants: kind/params cannot change once students have variants; "
+        description="params are the whole set (those left out take their defaults). "
+        "409 has_variants: kind/params cannot change once students have variants, except a code "
+        "question's time_limit_s, memory_mb and show_hidden_cases (they apply to gradings from then on); "
         "409 use_regrade: scoring settings cannot change once submissions are graded (use regrade).",
         responses={200: QuestionSerializer, **errors(400, 403, 404, 409)},
     )
@@ -778,7 +781,9 @@ class QuestionDetailView(ApiView):
 
     @extend_schema(
         summary="Edit a question (instructors)",
-        description="409 has_variants: kind/params cannot change once students have variants; "
+        description="params name only the ones to change; the others keep their values. "
+        "409 has_variants: kind/params cannot change once students have variants, except a code "
+        "question's time_limit_s, memory_mb and show_hidden_cases (they apply to gradings from then on); "
         "409 use_regrade: scoring settings cannot change once submissions are graded (use regrade).",
         responses={200: QuestionSerializer, **errors(400, 403, 404, 409)},
     )
@@ -818,7 +823,7 @@ class VariantView(ApiView):
         problem_set = question.problem_set
         deadlines = extensions.deadlines_for(problem_set, student.pk)  # the student's own
         return {
-            **services.student_view(variant.instance, question.tolerance),
+            **services.variant_view(question, variant),
             "question": question.pk,
             "variant": variant.number,
             "points": question.points,
@@ -976,16 +981,18 @@ class SubmissionHiddenCasesView(ApiView):
     serializer_class = HiddenCasesSerializer
 
     @extend_schema(
-        summary="A code submission's hidden test cases in full (instructors and TAs)",
+        summary="A code submission's hidden test cases in full (instructors and TAs; students once the question shows them)",
         description="What the student's feedback withholds of the hidden test cases (their inputs, the "
         "student's messages and tracebacks, what the code printed while they ran), judged again from "
         "the run kept with the submission under the question's current settings; no code runs. 403 "
-        "not_staff for students.",
+        "not_staff for students, unless the question now shows hidden cases (show_hidden_cases turned on "
+        "after they submitted: their own submissions only).",
         responses={200: HiddenCasesSerializer, **errors(403, 404)},
     )
     def get(self, request, submission_id: int):
         submission, role = visible_submission(request.user, submission_id)
-        require_staff(role, "see hidden test cases in full")
+        if not hidden_cases.shown_to_students(submission.variant.question):
+            require_staff(role, "see hidden test cases in full while the question does not show them")
         full = hidden_cases.hidden_cases_in_full(submission)
         if not full.withheld:
             message = "Nothing is withheld: the student's feedback shows every test case."

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from autograder.code_grading import CodeRunNotKept, refuse_to_run, runs_from_text
 from autograder.grading import grade_submission
 from exercises.models import Submission
-from exercises.services import grading_policy
+from exercises.services import graded_instance, grading_policy, run_settings
 
 
 @dataclass
@@ -33,6 +33,13 @@ def withholds(cases: object) -> bool:
     return isinstance(cases, list) and any(isinstance(c, Mapping) and c.get("hidden") and "steps" not in c for c in cases)
 
 
+def shown_to_students(question) -> bool:
+    """Whether the question shows its hidden cases now: show_hidden_cases may be turned on after
+    submissions were graded (say, after the deadline), and their students then see them in full
+    here too (their stored feedback was written withholding them)."""
+    return bool(run_settings(question).get("show_hidden_cases"))
+
+
 def hidden_cases_in_full(submission: Submission) -> HiddenCases:
     """What the student's feedback withholds of `submission`, in full, judged under the
     question's current grading policy. Reads the submission's kept code runs."""
@@ -43,11 +50,12 @@ def hidden_cases_in_full(submission: Submission) -> HiddenCases:
     runs = runs_from_text(submission.code_runs)
     if any(name not in runs for name in names):
         return HiddenCases(kept=False, withheld=True)
-    instance = submission.variant.instance
+    question = submission.variant.question
+    instance = graded_instance(question, submission.variant.instance)
     revealing = {**instance, "params": {**instance.get("params", {}), "show_hidden_cases": True}}
     try:
         result = grade_submission(
-            revealing, submission.answers, grading_policy(submission.variant.question), run_code=refuse_to_run, runs=runs
+            revealing, submission.answers, grading_policy(question), run_code=refuse_to_run, runs=runs
         )
     except CodeRunNotKept:
         return HiddenCases(kept=False, withheld=True)

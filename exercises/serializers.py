@@ -326,6 +326,8 @@ class QuestionSerializer(StrictMixin, serializers.ModelSerializer):
         if "kind" in attrs or "params" in attrs:
             same_kind = self.instance is not None and kind == self.instance.kind
             params = attrs.get("params", self.instance.params if same_kind else {})
+            if self.context.get("merge_params") and same_kind and isinstance(params, dict) and isinstance(self.instance.params, dict):
+                params = {**self.instance.params, **params}  # the API's PATCH: only the params it names change
             attrs["params"] = validate_kind_params(kind, params)
         tolerance = attrs.get("tolerance", getattr(self.instance, "tolerance", None))
         problem = code_tolerance_problem(kind, tolerance)

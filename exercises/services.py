@@ -57,6 +57,7 @@ from autograder.code_grading import (
     runs_from_text,
     runs_text,
     syntax_problem,
+    with_run_settings,
     with_tolerance,
 )
 from autograder.grading import GradingPolicy, apply_penalties, blank, grade_submission
@@ -83,7 +84,7 @@ from exercises.sql import (
     table,
 )
 from nncore.problems import ParamError, get_kind
-from nncore.problems.code.kind import ATOL_PARAM, RTOL_PARAM, tolerance_text
+from nncore.problems.code.kind import ATOL_PARAM, RTOL_PARAM, RUN_SETTINGS, tolerance_text
 from nncore.problems.code_kinds import KINDS as CODE_KINDS
 
 logger = logging.getLogger(__name__)
@@ -240,6 +241,27 @@ def solution_variant(question: Question, student) -> Variant:
 def mark_solution_seen(variant: Variant) -> None:
     """Record that the student has been shown this variant's worked solution (the first time)."""
     Variant.objects.filter(pk=variant.pk, solution_seen_at__isnull=True).update(solution_seen_at=timezone.now())
+
+
+def variant_view(question: Question, variant: Variant) -> dict:
+    """What the student sees of their variant, under the question's settings as they are now."""
+    return student_view(graded_instance(question, variant.instance), question.tolerance)
+
+
+def graded_instance(question: Question, instance: dict) -> dict:
+    """The variant's instance as the question grades it now: a code question's run settings
+    (time and memory limits, show_hidden_cases; RUN_SETTINGS) may have changed since the variant
+    was drawn, and the question's current ones apply (with the prompt stating them)."""
+    settings = run_settings(question)
+    return with_run_settings(instance, settings) if settings else instance
+
+
+def run_settings(question: Question) -> dict:
+    """A code question's current RUN_SETTINGS; {} for other kinds (or params no longer valid)."""
+    if question.kind not in CODE_KIND_IDS:
+        return {}
+    params = _validated_params(question) or {}
+    return {name: params[name] for name in RUN_SETTINGS if name in params}
 
 
 def student_view(instance: dict, tolerance: dict | None = None) -> dict:
@@ -674,7 +696,8 @@ def grade_submission_now(submission_id: int) -> Submission:
     for _ in range(POLICY_TRIES):
         policy = grading_policy(question)
         try:
-            result = grade_submission(submission.variant.instance, submission.answers, policy, runs=runs)
+            instance = graded_instance(question, submission.variant.instance)
+            result = grade_submission(instance, submission.answers, policy, runs=runs)
         except Exception as exc:
             logger.exception("grading submission %s failed", submission_id)
             ours = _finish_error(submission, token, f"{type(exc).__name__}: {exc}")
@@ -1256,10 +1279,21 @@ def question_edit_conflict(question: Question, changes: dict) -> tuple[str, str]
     if question.pk is None:
         return None
     changed = {name for name, value in changes.items() if getattr(question, name) != value}
+    drawn_differ: list[str] = []  # the params that change what is drawn
     if "params" in changed and changes.get("kind", question.kind) == question.kind:
-        if changes["params"] == _validated_params(question):
-            changed.discard("params")
+        drawn_differ = _params_changing_draws(question, changes["params"])
+        if not drawn_differ:
+            changed.discard("params")  # the same params, or only run settings: variants stay valid
     if changed & {"kind", "params"} and question.variants.exists():
+        if "kind" not in changed and question.kind in CODE_KIND_IDS:
+            current = _validated_params(question) or {}
+            return (
+                "has_variants",
+                f"Students already have variants of this question; of its params only {', '.join(RUN_SETTINGS)} "
+                f"can still change, and {', '.join(drawn_differ)} would change too. Send the others as they are: "
+                + ", ".join(f"{name}={current[name]!r}" for name in drawn_differ if name in current)
+                + ".",
+            )
         return (
             "has_variants",
             "Students already have variants of this question; kind and params can no longer change. "
@@ -1273,6 +1307,21 @@ def question_edit_conflict(question: Question, changes: dict) -> tuple[str, str]
             f"/api/questions/{question.pk}/regrade/ so their scores are recomputed.",
         )
     return None
+
+
+def _params_changing_draws(question: Question, params: Any) -> list[str]:
+    """The names of `params` that differ from the question's (defaults filled in on both sides)
+    and change what is drawn; a code question's RUN_SETTINGS do not. Every name when either
+    side does not validate (the serializer reports why)."""
+    old = _validated_params(question)
+    try:
+        new = get_kind(question.kind).validate_params(params)
+    except ValueError:
+        new = None
+    if old is None or new is None:
+        return sorted(set(old or {}) | set(params if isinstance(params, dict) else {})) or ["params"]
+    free = RUN_SETTINGS if question.kind in CODE_KIND_IDS else ()
+    return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name) and name not in free)
 
 
 def _validated_params(question: Question) -> dict | None:
@@ -1526,9 +1575,8 @@ def _regrade(
         result = None
         if regrade_answers:
             try:
-                result = grade_submission(
-                    sub.variant.instance, sub.answers, policy, run_code=refuse_to_run, runs=runs_from_text(sub.code_runs)
-                )
+                instance = graded_instance(question, sub.variant.instance)
+                result = grade_submission(instance, sub.answers, policy, run_code=refuse_to_run, runs=runs_from_text(sub.code_runs))
             except CodeRunNotKept:
                 if not_regraded is not None:
                     not_regraded.append(_row_of(sub))

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 
-from exercises import answer_forms, diagrams, extensions, progress, results, services
+from exercises import answer_forms, diagrams, extensions, hidden_cases, progress, results, services
 from exercises.api import REFUSAL_STATUS, solution_unavailable
 from exercises.models import Question
 from exercises.permissions import (
@@ -268,7 +268,7 @@ def question_context(
     `form_key`), attempts, history."""
     student = request.user
     variant = services.current_variant(question, student)
-    view = services.student_view(variant.instance, question.tolerance)
+    view = services.variant_view(question, variant)
     code = view["prompt"]["data"].get("code")
     starter = code.get("starter", "") if isinstance(code, dict) else ""
     used, pending = services.attempts_used(question, student), services.attempts_pending(question, student)
@@ -425,8 +425,10 @@ def submission_page(request, submission_id: int):
     context = {"question": question, "problem_set": question.problem_set, **result_context(submission)}
     if not is_htmx(request):
         context["answers"] = results.submitted_answers(submission)
-        if role in STAFF_ROLES:
+        shown_to_students = hidden_cases.shown_to_students(question)
+        if role in STAFF_ROLES or shown_to_students:
             context["hidden_cases"] = results.hidden_cases_in_full(submission)
+            context.update(staff_view=role in STAFF_ROLES, shown_to_students=shown_to_students)
         return render(request, "exercises/submission.html", context)
     context["form_shown"] = request.GET.get("form") == "1"  # the poll of a page with the form
     if not context["pending"] and role not in STAFF_ROLES:

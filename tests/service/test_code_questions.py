@@ -316,3 +316,57 @@ def test_nothing_is_withheld_when_the_question_shows_its_hidden_cases(
     assert all("steps" in c for c in result["feedback"]["fields"]["code"]["cases"]), result
     body = client_for(instructor).get(f"/api/submissions/{result['id']}/hidden-cases/").json()
     assert (body["withheld"], body["fields"]) == (False, {}) and "shows every test case" in body["message"]
+
+
+def test_a_code_questions_limits_can_change_after_students_have_variants(
+    require_sandbox, fresh_runner, code_question, student, instructor, django_capture_on_commit_callbacks
+):
+    """A too-tight limit found at the deadline could not be fixed: any params change once a
+    variant existed was a 409 (QA). The run settings (time and memory limits, show_hidden_cases)
+    do not change what is drawn: they may change, and grading applies them to every variant."""
+    services.current_variant(code_question, student)
+    teacher = client_for(instructor)
+    url = f"/api/questions/{code_question.pk}/"
+    patched = teacher.patch(url, {"params": {"memory_mb": 32}}, format="json")
+    assert patched.status_code == 200, patched.content
+    assert patched.json()["params"]["memory_mb"] == 32 and patched.json()["params"]["random_cases"] == 3  # a PATCH merges
+
+    drawn = teacher.patch(url, {"params": {"random_cases": 5}}, format="json")
+    assert drawn.status_code == 409 and drawn.json()["code"] == "has_variants"
+    assert "only time_limit_s, memory_mb, show_hidden_cases can still change" in drawn.json()["detail"]
+    replaced = teacher.put(url, {"kind": "code_mlp_forward", "params": {"memory_mb": 64}, "points": 10}, format="json")
+    assert replaced.status_code == 409 and "Send the others as they are: random_cases=3." in replaced.json()["detail"]
+
+    prompt = client_for(student).get(f"{url}variant/").json()["prompt"]["text"]
+    assert "2 s of CPU time and 32 MB of memory" in prompt and "256 MB" not in prompt
+
+    hungry = '''
+import numpy as np
+def forward(*args, **kwargs):
+    big = np.ones((12, 1_000_000))  # 96 MB: within the drawn 256 MB, not within 32 MB
+    return big
+'''
+    result = submit_code(client_for(student), code_question, hungry, django_capture_on_commit_callbacks)
+    messages = [case["message"] for case in result["feedback"]["fields"]["code"]["cases"]]
+    assert result["score"] == 0.0 and all("out of memory (the limit is 32 MB)" in m for m in messages), messages
+
+
+def test_hidden_cases_turned_on_after_grading_show_students_their_earlier_submissions(
+    require_sandbox, fresh_runner, code_question, student, instructor, django_capture_on_commit_callbacks
+):
+    result = submit_code(client_for(student), code_question, RAISES_WITH_ITS_INPUT, django_capture_on_commit_callbacks)
+    url = f"/api/submissions/{result['id']}/hidden-cases/"
+    assert client_for(student).get(url).status_code == 403
+    web = Client()
+    web.force_login(student)
+    assert "Hidden test cases in full" not in web.get(f"/submissions/{result['id']}/").content.decode()
+
+    shown = client_for(instructor).patch(f"/api/questions/{code_question.pk}/", {"params": {"show_hidden_cases": True}}, format="json")
+    assert shown.status_code == 200, shown.content
+    body = client_for(student).get(url).json()
+    hidden = [c for c in body["fields"]["code"]["cases"] if c["hidden"]]
+    assert len(hidden) == 3 and all("steps" in c and "the input's length was" in c["message"] for c in hidden), body
+    page = web.get(f"/submissions/{result['id']}/").content.decode()
+    assert "The question now shows its hidden test cases" in page and "Traceback (most recent call last)" in page.split("Hidden test cases in full")[1]
+    again = submit_code(client_for(student), code_question, RAISES_WITH_ITS_INPUT, django_capture_on_commit_callbacks)
+    assert all("steps" in c for c in again["feedback"]["fields"]["code"]["cases"])  # graded from now on with them

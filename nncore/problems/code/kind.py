@@ -52,6 +52,10 @@ SHOW_HIDDEN_PARAM = Param(
 CODE_PARAMS = (
     RANDOM_CASES_PARAM, RTOL_PARAM, ATOL_PARAM, TIME_LIMIT_PARAM, MEMORY_PARAM, SHOW_HIDDEN_PARAM
 )
+# Parameters that do not change what is drawn, only how a submission runs and what its feedback
+# shows: a question's may change after students have their variants (a too-tight time limit at
+# the deadline), and grading then applies the question's values to every variant.
+RUN_SETTINGS = (TIME_LIMIT_PARAM.name, MEMORY_PARAM.name, SHOW_HIDDEN_PARAM.name)
 
 
 @dataclass(frozen=True)
@@ -304,6 +308,10 @@ def rules_text(tolerance: dict, hidden: int, p: dict) -> str:
         "features $\\times$ examples. Return NumPy arrays of exactly the stated shapes, and never "
         "modify the arrays you are given (work on copies). Your code is run on the visible "
         f"example cases and on {hidden} hidden ones; every number must match {tolerance_text(tolerance)}. "
-        f"All cases together may use {p['time_limit_s']:g} s of CPU time and "
-        f"{p['memory_mb']} MB of memory."
+        + limits_text(p)
     )
+
+
+def limits_text(p: dict) -> str:
+    """How the prompt states the run limits (the end of rules_text)."""
+    return f"All cases together may use {p['time_limit_s']:g} s of CPU time and {p['memory_mb']} MB of memory."
