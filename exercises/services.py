@@ -97,6 +97,9 @@ CODE_KIND_IDS = frozenset(kind.id for kind in CODE_KINDS)
 SCORING_FIELDS = ("points", "tolerance", "attempt_penalty", "per_entry_credit", "error_carried_forward")
 REGRADE_FIELDS = (*SCORING_FIELDS, "max_attempts")
 PENDING = (Submission.Status.QUEUED, Submission.Status.GRADING)
+# The submissions that count as attempts (graded with an attempt number), and those that will.
+COUNTED = Q(status=Submission.Status.GRADED, attempt_number__isnull=False)
+WILL_COUNT = Q(status__in=PENDING)
 S = Submission.Status
 
 
@@ -308,7 +311,7 @@ def attempts_used(question: Question, student) -> int:
 
 def attempts_pending(question: Question, student) -> int:
     """Submissions still waiting to be graded: each will count as an attempt."""
-    return Submission.objects.filter(variant__question=question, student=student, status__in=PENDING).count()
+    return Submission.objects.filter(WILL_COUNT, variant__question=question, student=student).count()
 
 
 def solution_visible(question: Question, student, now: datetime | None = None, used: int | None = None) -> bool:
@@ -1541,7 +1544,7 @@ def _tolerance_ok(value: Any) -> bool:
 
 def _graded(question: Question):
     """The question's graded (counted) submissions."""
-    return Submission.objects.filter(variant__question=question, status=S.GRADED, attempt_number__isnull=False)
+    return Submission.objects.filter(COUNTED, variant__question=question)
 
 
 def _regrade(
