@@ -144,9 +144,12 @@ class CodeRun:
     # what it printed before any hidden case's input reached it (all of `output` when none did):
     # what a question with hidden cases shows
     visible_output: str = ""
+    # the memory limit (MB) it ran under, which its messages state (the question's may be raised
+    # later); None in runs kept before it was recorded: they ran under the variant's drawn one
+    memory_mb: int | None = None
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "cases": [
                 {"status": c.status, "message": c.message, "traceback": c.traceback, "observations": c.observations}
                 for c in self.cases
@@ -155,6 +158,9 @@ class CodeRun:
             # None: the same as output (not kept twice); absent in runs kept before it was
             "visible_output": None if self.visible_output == self.output else self.visible_output,
         }
+        if self.memory_mb is not None:
+            data["memory_mb"] = self.memory_mb
+        return data
 
     @classmethod
     def from_dict(cls, data: object, ncases: int) -> CodeRun | None:
@@ -175,7 +181,9 @@ class CodeRun:
                 )
             )
         output, visible = str(data.get("output", "")), data.get("visible_output", "")
-        return cls(tuple(cases), output, output if visible is None else str(visible))
+        memory = data.get("memory_mb")
+        memory = memory if type(memory) is int and memory > 0 else None
+        return cls(tuple(cases), output, output if visible is None else str(visible), memory)
 
 
 def grade_code(
@@ -229,11 +237,11 @@ def run_in_sandbox(raw: str, cases: Sequence[Mapping], run_cases: RunCases, limi
         for case, outcome in zip(cases, outcomes, strict=True)
     )
     if not outcomes:
-        return CodeRun(runs)
+        return CodeRun(runs, memory_mb=limits.memory_mb)
     first = outcomes[0]
     output = _printed(first.stdout, first.stderr)
     visible = first.details.get("visible_stdout"), first.details.get("visible_stderr")
-    return CodeRun(runs, output, output if visible[0] is None else _printed(*visible))
+    return CodeRun(runs, output, output if visible[0] is None else _printed(*visible), limits.memory_mb)
 
 
 def _printed(stdout: str, stderr: str) -> str:
@@ -246,7 +254,7 @@ def judge_run(instance: Mapping, field_name: str, cases: Sequence[Mapping], run:
     """Score a run against the cases' expectations, with the feedback students see."""
     params = instance.get("params", {})
     show_hidden = bool(params.get("show_hidden_cases", False))
-    memory_mb = limits_for(params).memory_mb
+    memory_mb = run.memory_mb or limits_for(params).memory_mb
     feedback, observed = [], []
     for case, case_run in zip(cases, run.cases, strict=True):
         observed.append(case_run.observations)
@@ -309,9 +317,10 @@ def with_tolerance(case: Mapping, tolerance: Mapping | None) -> dict:
 
 
 def with_run_settings(instance: Mapping, settings: Mapping) -> Mapping:
-    """The code instance as its question runs it now: `settings` (some of RUN_SETTINGS, the
-    question's current values) replace the drawn ones in its params, and the prompt states the
-    new limits. The instance itself when nothing differs (the usual case: no copy)."""
+    """The code instance as its question runs it now: `settings` (the question's current
+    RUN_SETTINGS, its limits) replace the drawn ones in its params, and the prompt states the new
+    limits. The instance itself when nothing differs (the usual case: no copy). Only running
+    code needs it: a kept run is judged with the limit it ran under (CodeRun.memory_mb)."""
     drawn = instance.get("params") or {}
     changed = {name: settings[name] for name in RUN_SETTINGS if name in settings and settings[name] != drawn.get(name)}
     if not changed:

@@ -772,7 +772,8 @@ class QuestionDetailView(ApiView):
         summary="Replace a question (instructors)",
         description="params are the whole set (those left out take their defaults). "
         "409 has_variants: kind/params cannot change once students have variants, except a code "
-        "question's time_limit_s, memory_mb and show_hidden_cases (they apply to gradings from then on); "
+        "question's limits time_limit_s and memory_mb (they apply to gradings from then on); 409 "
+        "limit_lowered: once submissions are graded the limits can only be raised; "
         "409 use_regrade: scoring settings cannot change once submissions are graded (use regrade).",
         responses={200: QuestionSerializer, **errors(400, 403, 404, 409)},
     )
@@ -783,7 +784,8 @@ class QuestionDetailView(ApiView):
         summary="Edit a question (instructors)",
         description="params name only the ones to change; the others keep their values. "
         "409 has_variants: kind/params cannot change once students have variants, except a code "
-        "question's time_limit_s, memory_mb and show_hidden_cases (they apply to gradings from then on); "
+        "question's limits time_limit_s and memory_mb (they apply to gradings from then on); 409 "
+        "limit_lowered: once submissions are graded the limits can only be raised; "
         "409 use_regrade: scoring settings cannot change once submissions are graded (use regrade).",
         responses={200: QuestionSerializer, **errors(400, 403, 404, 409)},
     )
@@ -981,26 +983,19 @@ class SubmissionHiddenCasesView(ApiView):
     serializer_class = HiddenCasesSerializer
 
     @extend_schema(
-        summary="A code submission's hidden test cases in full (instructors and TAs; students once the question shows them)",
+        summary="A code submission's hidden test cases in full (instructors and TAs)",
         description="What the student's feedback withholds of the hidden test cases (their inputs, the "
         "student's messages and tracebacks, what the code printed while they ran), judged again from "
-        "the run kept with the submission under the question's current settings; no code runs. 403 "
-        "not_staff for students, unless the question now shows hidden cases (show_hidden_cases turned on "
-        "after they submitted: their own submissions only).",
+        "the run kept with the submission, as a regrade would judge it; no code runs. withheld false "
+        "(and message saying why) for a numeric question, a submission not graded, or one whose "
+        "feedback shows every case. 403 not_staff for students.",
         responses={200: HiddenCasesSerializer, **errors(403, 404)},
     )
     def get(self, request, submission_id: int):
         submission, role = visible_submission(request.user, submission_id)
-        if not hidden_cases.shown_to_students(submission.variant.question):
-            require_staff(role, "see hidden test cases in full while the question does not show them")
+        require_staff(role, "see hidden test cases in full")
         full = hidden_cases.hidden_cases_in_full(submission)
-        if not full.withheld:
-            message = "Nothing is withheld: the student's feedback shows every test case."
-        elif not full.kept:
-            message = "This submission's run was not kept (its results were too large to store), so its hidden cases cannot be shown."
-        else:
-            message = "Every test case in full, as the student would see them if the question showed hidden cases."
-        data = {"submission": submission.pk, "withheld": full.withheld, "kept": full.kept, "fields": full.fields, "message": message}
+        data = {"submission": submission.pk, "withheld": full.withheld, "kept": full.kept, "fields": full.fields, "message": full.message}
         return Response(HiddenCasesSerializer(data).data)
 
 

@@ -205,3 +205,17 @@ def staff_questions(problem_set: ProblemSet) -> list[QuestionSummary]:
 
 def submission_count(question: Question) -> int:
     return Submission.objects.filter(variant__question=question).count()
+
+
+LATEST_SUBMISSIONS = 50  # on the staff's question page; the API lists them all
+
+
+def latest_submissions(question: Question, limit: int = LATEST_SUBMISSIONS) -> list[Submission]:
+    """The question's most recent submissions, every student's, newest first (for the staff's
+    page, each linking to its submission page)."""
+    return list(
+        Submission.objects.filter(variant__question=question)
+        .select_related("student")
+        .only("status", "score", "attempt_number", "late", "submitted_at", "student__username")
+        .order_by("-submitted_at", "-id")[:limit]
+    )

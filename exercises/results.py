@@ -45,7 +45,7 @@ def field_feedback(submission: Submission) -> list[FieldFeedback]:
 
 @dataclass
 class HiddenCasesInFull:
-    kept: bool  # False: the run was too large to keep, so the cases cannot be shown
+    message: str  # what follows, or why nothing can be shown
     fields: list[FieldFeedback]  # each code field's feedback with every case in full
 
 
@@ -56,7 +56,7 @@ def hidden_cases_in_full(submission: Submission) -> HiddenCasesInFull | None:
     if not full.withheld:
         return None
     labelled = in_field_order(submission.variant.instance, full.fields)
-    return HiddenCasesInFull(full.kept, [FieldFeedback(name, label, value) for name, label, value in labelled])
+    return HiddenCasesInFull(full.message, [FieldFeedback(name, label, value) for name, label, value in labelled])
 
 
 @dataclass

@@ -252,9 +252,9 @@ def variant_view(question: Question, variant: Variant) -> dict:
 
 
 def graded_instance(question: Question, instance: dict) -> dict:
-    """The variant's instance as the question grades it now: a code question's run settings
-    (time and memory limits, show_hidden_cases; RUN_SETTINGS) may have changed since the variant
-    was drawn, and the question's current ones apply (with the prompt stating them)."""
+    """The variant's instance as the question runs its code now: a code question's limits
+    (RUN_SETTINGS) may have been raised since the variant was drawn, and the question's current
+    ones apply (with the prompt stating them). Judging a kept run needs only the drawn instance."""
     settings = run_settings(question)
     return with_run_settings(instance, settings) if settings else instance
 
@@ -263,7 +263,7 @@ def run_settings(question: Question) -> dict:
     """A code question's current RUN_SETTINGS; {} for other kinds (or params no longer valid)."""
     if question.kind not in CODE_KIND_IDS:
         return {}
-    params = _validated_params(question) or {}
+    params = validated_params(question) or {}
     return {name: params[name] for name in RUN_SETTINGS if name in params}
 
 
@@ -1289,18 +1289,18 @@ def question_edit_conflict(question: Question, changes: dict) -> tuple[str, str]
             changed.discard("params")  # the same params, or only run settings: variants stay valid
     if changed & {"kind", "params"} and question.variants.exists():
         if "kind" not in changed and question.kind in CODE_KIND_IDS:
-            current = _validated_params(question) or {}
-            return (
-                "has_variants",
-                f"Students already have variants of this question; of its params only {', '.join(RUN_SETTINGS)} "
-                f"can still change, and {', '.join(drawn_differ)} would change too. Send the others as they are: "
-                + ", ".join(f"{name}={current[name]!r}" for name in drawn_differ if name in current)
-                + ".",
-            )
+            return "has_variants", _drawn_params_message(question, drawn_differ)
         return (
             "has_variants",
             "Students already have variants of this question; kind and params can no longer change. "
             "Create a new question instead.",
+        )
+    lowered = _limits_lowered(question, changes.get("params")) if "params" in changes else []
+    if lowered and _graded(question).exists():
+        return (
+            "limit_lowered",
+            f"Submissions were already graded under {', '.join(lowered)}; a lower limit would grade later "
+            "submissions more strictly than earlier ones. Once submissions are graded the limits can only be raised.",
         )
     if changed & set(SCORING_FIELDS) and _graded(question).exists():
         fields = ", ".join(sorted(changed & set(SCORING_FIELDS)))
@@ -1312,11 +1312,35 @@ def question_edit_conflict(question: Question, changes: dict) -> tuple[str, str]
     return None
 
 
+def _drawn_params_message(question: Question, names: list[str]) -> str:
+    """The 409 for a code question's params that would change what its variants were drawn with."""
+    current = validated_params(question) or {}
+    message = (
+        "Students already have variants of this question, drawn with its params: of those only the limits "
+        f"({' and '.join(RUN_SETTINGS)}) can still change. "
+        f"These would change too: {', '.join(names)}. Send them as they are ("
+        + ", ".join(f"{name}={current[name]!r}" for name in names if name in current)
+        + "), or create a new question."
+    )
+    if {"rtol", "atol"} & set(names):
+        message += f" To compare more loosely or strictly, regrade with a tolerance (/api/questions/{question.pk}/regrade/)."
+    return message
+
+
+def _limits_lowered(question: Question, params: Any) -> list[str]:
+    """The code question's limits that `params` would lower ("time_limit_s=2.0", ...)."""
+    if question.kind not in CODE_KIND_IDS or not isinstance(params, dict):
+        return []
+    old = run_settings(question)
+    lower = [name for name in RUN_SETTINGS if isinstance(params.get(name), (int, float)) and name in old and params[name] < old[name]]
+    return [f"{name}={old[name]!r}" for name in lower]
+
+
 def _params_changing_draws(question: Question, params: Any) -> list[str]:
     """The names of `params` that differ from the question's (defaults filled in on both sides)
     and change what is drawn; a code question's RUN_SETTINGS do not. Every name when either
     side does not validate (the serializer reports why)."""
-    old = _validated_params(question)
+    old = validated_params(question)
     try:
         new = get_kind(question.kind).validate_params(params)
     except ValueError:
@@ -1327,7 +1351,7 @@ def _params_changing_draws(question: Question, params: Any) -> list[str]:
     return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name) and name not in free)
 
 
-def _validated_params(question: Question) -> dict | None:
+def validated_params(question: Question) -> dict | None:
     """The stored parameters with the kind's defaults filled in (None if they no longer validate)."""
     try:
         return get_kind(question.kind).validate_params(question.params)
@@ -1578,8 +1602,9 @@ def _regrade(
         result = None
         if regrade_answers:
             try:
-                instance = graded_instance(question, sub.variant.instance)
-                result = grade_submission(instance, sub.answers, policy, run_code=refuse_to_run, runs=runs_from_text(sub.code_runs))
+                result = grade_submission(
+                    sub.variant.instance, sub.answers, policy, run_code=refuse_to_run, runs=runs_from_text(sub.code_runs)
+                )
             except CodeRunNotKept:
                 if not_regraded is not None:
                     not_regraded.append(_row_of(sub))

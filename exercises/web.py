@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 
-from exercises import answer_forms, diagrams, extensions, hidden_cases, progress, results, services
+from exercises import answer_forms, diagrams, extensions, progress, results, services
 from exercises.api import REFUSAL_STATUS, solution_unavailable
 from exercises.models import Question
 from exercises.permissions import (
@@ -257,6 +257,8 @@ def staff_question_context(question: Question) -> dict:
         "deadlines": progress.deadlines(question.problem_set),
         "submissions": progress.submission_count(question),
         "submissions_api": reverse("api-question-submissions", args=[question.pk]),
+        "latest": progress.latest_submissions(question),
+        "params": sorted((services.validated_params(question) or question.params or {}).items()),
     }
 
 
@@ -425,10 +427,8 @@ def submission_page(request, submission_id: int):
     context = {"question": question, "problem_set": question.problem_set, **result_context(submission)}
     if not is_htmx(request):
         context["answers"] = results.submitted_answers(submission)
-        shown_to_students = hidden_cases.shown_to_students(question)
-        if role in STAFF_ROLES or shown_to_students:
+        if role in STAFF_ROLES:
             context["hidden_cases"] = results.hidden_cases_in_full(submission)
-            context.update(staff_view=role in STAFF_ROLES, shown_to_students=shown_to_students)
         return render(request, "exercises/submission.html", context)
     context["form_shown"] = request.GET.get("form") == "1"  # the poll of a page with the form
     if not context["pending"] and role not in STAFF_ROLES:

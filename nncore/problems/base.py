@@ -62,7 +62,7 @@ class Param:
                 return value
             if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
                 return value.lower() in ("true", "1", "yes")
-            raise ParamError(f"parameter {self.name!r} must be true or false; got {value!r}")
+            raise ParamError(f"parameter {self.name!r} must be true or false (or yes/no, 1/0 as text); got {value!r}")
         if self.type == "int_list":
             items = value.split(",") if isinstance(value, str) else value
             if not isinstance(items, (list, tuple)) or not 1 <= len(items) <= self.max_length:

@@ -319,11 +319,13 @@ def test_nothing_is_withheld_when_the_question_shows_its_hidden_cases(
 
 
 def test_a_code_questions_limits_can_change_after_students_have_variants(
-    require_sandbox, fresh_runner, code_question, student, instructor, django_capture_on_commit_callbacks
+    require_sandbox, fresh_runner, code_question, student, instructor, ta, django_capture_on_commit_callbacks
 ):
     """A too-tight limit found at the deadline could not be fixed: any params change once a
-    variant existed was a 409 (QA). The run settings (time and memory limits, show_hidden_cases)
-    do not change what is drawn: they may change, and grading applies them to every variant."""
+    variant existed was a 409 (QA). The limits (time_limit_s, memory_mb) do not change what is
+    drawn: they may change, and gradings from then on apply them to every variant. Once
+    submissions are graded they can only be raised; show_hidden_cases stays as it was drawn
+    (feedback is stored as judged: on and off again would leave hidden inputs in it, QA)."""
     services.current_variant(code_question, student)
     teacher = client_for(instructor)
     url = f"/api/questions/{code_question.pk}/"
@@ -331,42 +333,53 @@ def test_a_code_questions_limits_can_change_after_students_have_variants(
     assert patched.status_code == 200, patched.content
     assert patched.json()["params"]["memory_mb"] == 32 and patched.json()["params"]["random_cases"] == 3  # a PATCH merges
 
-    drawn = teacher.patch(url, {"params": {"random_cases": 5}}, format="json")
+    drawn = teacher.patch(url, {"params": {"random_cases": 5, "rtol": 1e-3}}, format="json")
     assert drawn.status_code == 409 and drawn.json()["code"] == "has_variants"
-    assert "only time_limit_s, memory_mb, show_hidden_cases can still change" in drawn.json()["detail"]
+    detail = drawn.json()["detail"]
+    assert "only the limits (time_limit_s and memory_mb) can still change" in detail and "random_cases, rtol" in detail
+    assert "Send them as they are (random_cases=3, rtol=1e-06)" in detail and "regrade with a tolerance" in detail
     replaced = teacher.put(url, {"kind": "code_mlp_forward", "params": {"memory_mb": 64}, "points": 10}, format="json")
-    assert replaced.status_code == 409 and "Send the others as they are: random_cases=3." in replaced.json()["detail"]
+    assert replaced.status_code == 409 and "These would change too: random_cases." in replaced.json()["detail"]
+    shown = teacher.patch(url, {"params": {"show_hidden_cases": True}}, format="json")
+    assert shown.status_code == 409 and "show_hidden_cases" in shown.json()["detail"]
 
     prompt = client_for(student).get(f"{url}variant/").json()["prompt"]["text"]
     assert "2 s of CPU time and 32 MB of memory" in prompt and "256 MB" not in prompt
 
-    hungry = '''
-import numpy as np
+    reference = services.current_variant(code_question, student).instance["answers"]["code"]["source"]
+    hungry = reference + '''
+_forward = forward
 def forward(*args, **kwargs):
     big = np.ones((12, 1_000_000))  # 96 MB: within the drawn 256 MB, not within 32 MB
-    return big
+    return _forward(*args, **kwargs)
 '''
     result = submit_code(client_for(student), code_question, hungry, django_capture_on_commit_callbacks)
     messages = [case["message"] for case in result["feedback"]["fields"]["code"]["cases"]]
     assert result["score"] == 0.0 and all("out of memory (the limit is 32 MB)" in m for m in messages), messages
 
+    lowered = teacher.patch(url, {"params": {"memory_mb": 16}}, format="json")
+    assert lowered.status_code == 409 and lowered.json()["code"] == "limit_lowered", lowered.content
+    assert "memory_mb=32" in lowered.json()["detail"] and "can only be raised" in lowered.json()["detail"]
+    raised = teacher.patch(url, {"params": {"memory_mb": 128, "time_limit_s": 3}}, format="json")
+    assert raised.status_code == 200, raised.content
+    # what ran under 32 MB still says 32 MB: in the staff's view and after a regrade judged it again
+    full = client_for(ta).get(f"/api/submissions/{result['id']}/hidden-cases/").json()
+    assert all("the limit is 32 MB" in c["message"] for c in full["fields"]["code"]["cases"]), full
+    regraded = teacher.post(f"{url}regrade/", {"changes": {"tolerance": {"rtol": 1e-5}}, "apply": True}, format="json")
+    assert regraded.status_code == 200, regraded.content
+    row = Submission.objects.get(pk=result["id"])
+    assert all("the limit is 32 MB" in c["message"] for c in row.feedback["fields"]["code"]["cases"])
+    again = submit_code(client_for(student), code_question, hungry, django_capture_on_commit_callbacks)
+    assert again["score"] == 10.0, again  # graded under the raised limit
+    assert "3 s of CPU time and 128 MB of memory" in client_for(student).get(f"{url}variant/").json()["prompt"]["text"]
 
-def test_hidden_cases_turned_on_after_grading_show_students_their_earlier_submissions(
-    require_sandbox, fresh_runner, code_question, student, instructor, django_capture_on_commit_callbacks
-):
-    result = submit_code(client_for(student), code_question, RAISES_WITH_ITS_INPUT, django_capture_on_commit_callbacks)
-    url = f"/api/submissions/{result['id']}/hidden-cases/"
-    assert client_for(student).get(url).status_code == 403
-    web = Client()
-    web.force_login(student)
-    assert "Hidden test cases in full" not in web.get(f"/submissions/{result['id']}/").content.decode()
 
-    shown = client_for(instructor).patch(f"/api/questions/{code_question.pk}/", {"params": {"show_hidden_cases": True}}, format="json")
-    assert shown.status_code == 200, shown.content
-    body = client_for(student).get(url).json()
-    hidden = [c for c in body["fields"]["code"]["cases"] if c["hidden"]]
-    assert len(hidden) == 3 and all("steps" in c and "the input's length was" in c["message"] for c in hidden), body
-    page = web.get(f"/submissions/{result['id']}/").content.decode()
-    assert "The question now shows its hidden test cases" in page and "Traceback (most recent call last)" in page.split("Hidden test cases in full")[1]
-    again = submit_code(client_for(student), code_question, RAISES_WITH_ITS_INPUT, django_capture_on_commit_callbacks)
-    assert all("steps" in c for c in again["feedback"]["fields"]["code"]["cases"])  # graded from now on with them
+def test_the_hidden_cases_view_says_why_it_has_nothing_to_show(make_question, student, ta):
+    numeric = make_question("forward_neuron")
+    submission, _ = services.submit(numeric, student, {"in_3": "1"})
+    body = client_for(ta).get(f"/api/submissions/{submission.pk}/hidden-cases/").json()
+    assert body["withheld"] is False and "not a code question" in body["message"]
+    code = make_question("code_softmax")
+    queued = Submission.objects.create(variant=services.current_variant(code, student), student=student, answers={"code": "x = 1"})
+    body = client_for(ta).get(f"/api/submissions/{queued.pk}/hidden-cases/").json()
+    assert body["withheld"] is False and "waiting to be graded" in body["message"]

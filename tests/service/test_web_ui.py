@@ -170,6 +170,20 @@ def test_the_problem_set_page_reads_every_questions_attempts_in_one_query(questi
     assert page.count("<td>1 / 2</td>") == 1
 
 
+def test_the_staffs_question_page_links_the_latest_submissions_and_states_the_parameters(question, student, ta):
+    """The staff had no way in the web UI to reach a submission's page (QA): the question page
+    said only "list them in the API". It lists the latest ones, each linked, and the parameters."""
+    first, _ = services.submit(question, student, {"in_3": "1"})
+    services.grade_submission_now(first.pk)
+    second, _ = services.submit(question, student, {"in_3": "2"})  # queued
+    page = client_for(ta).get(f"/questions/{question.pk}/").content.decode()
+    rows = re.findall(r'<tr><td><a href="/submissions/(\d+)/">', page)
+    assert rows == [str(second.pk), str(first.pk)], page  # newest first
+    assert "alice" in page and "queued" in page and "graded" in page
+    assert "<code>" in page.split("Parameters", 1)[1] and "Latest submissions" in page
+    assert client_for(student).get(f"/questions/{question.pk}/").content.decode().count("Latest submissions") == 0
+
+
 def test_staff_see_submission_counts_and_the_gradebook_link(question, student, instructor, ta):
     services.submit(question, student, {"in_3": "1"})
     for user in (instructor, ta):

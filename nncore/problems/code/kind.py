@@ -52,10 +52,12 @@ SHOW_HIDDEN_PARAM = Param(
 CODE_PARAMS = (
     RANDOM_CASES_PARAM, RTOL_PARAM, ATOL_PARAM, TIME_LIMIT_PARAM, MEMORY_PARAM, SHOW_HIDDEN_PARAM
 )
-# Parameters that do not change what is drawn, only how a submission runs and what its feedback
-# shows: a question's may change after students have their variants (a too-tight time limit at
-# the deadline), and grading then applies the question's values to every variant.
-RUN_SETTINGS = (TIME_LIMIT_PARAM.name, MEMORY_PARAM.name, SHOW_HIDDEN_PARAM.name)
+# Parameters that do not change what is drawn, only the limits a submission runs under: a
+# question's may change after students have their variants (a too-tight time limit found at the
+# deadline), and gradings then apply the question's values to every variant. show_hidden_cases
+# is not one: feedback is stored as it was judged, so turning it on and off again would leave
+# hidden inputs in what was graded meanwhile.
+RUN_SETTINGS = (TIME_LIMIT_PARAM.name, MEMORY_PARAM.name)
 
 
 @dataclass(frozen=True)
