@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
 from exercises import services, sql
-from exercises.models import Course, Membership, ProblemSet, Question, Submission
+from exercises.models import Course, Membership, ProblemSet, Question, Submission, Variant
 
 INSTRUCTOR = Membership.Role.INSTRUCTOR.value
 TA = Membership.Role.TA.value
 STUDENT = Membership.Role.STUDENT.value
 STAFF_ROLES = (INSTRUCTOR, TA)
+User = get_user_model()
 
 
 def is_released(problem_set: ProblemSet, now: datetime | None = None) -> bool:
@@ -150,15 +152,32 @@ def visible_question(user, question_id: int) -> tuple[Question, str]:
 
 
 def visible_submission(user, submission_id: int) -> tuple[Submission, str]:
-    """A student's own submission, or any submission of a course the user teaches."""
-    submission = _get_or_404(
-        Submission.objects.select_related("variant__question__problem_set__course", "student").defer("code_runs"),
-        submission_id,
-        NO_SUBMISSION,
+    """A student's own submission, or any submission of a course the user teaches; with its
+    variant, question, problem set, course and student, and the user's role, in one statement
+    (plain SQL: a waiting student's page asks about it every second or few, and through the ORM
+    this lookup was most of such a request's CPU). Its kept code runs load only when read."""
+    deferred = {Submission: ("code_runs",)}
+    row = sql.fetch_one(
+        f"SELECT {sql.columns(Submission, 's', deferred[Submission])}, {sql.columns(Variant, 'v')}, "
+        f"{sql.columns(Question, 'q')}, {sql.columns(ProblemSet, 'p')}, {sql.columns(Course, 'c')}, "
+        f"{sql.columns(User, 'u')}, (SELECT m.role FROM {sql.table(Membership)} m WHERE m.course_id = c.id "
+        f"AND m.user_id = %s) FROM {sql.table(Submission)} s JOIN {sql.table(Variant)} v ON v.id = s.variant_id "
+        f"JOIN {sql.table(Question)} q ON q.id = v.question_id JOIN {sql.table(ProblemSet)} p ON p.id = q.problem_set_id "
+        f"JOIN {sql.table(Course)} c ON c.id = p.course_id JOIN {sql.table(User)} u ON u.id = s.student_id WHERE s.id = %s",
+        [user.pk if getattr(user, "is_authenticated", False) else None, submission_id],
     )
-    role = services.membership_role(user, submission.variant.question.problem_set.course)
-    if role is None or (role not in STAFF_ROLES and submission.student_id != user.pk):
+    role = row[-1] if row is not None else None
+    if role is None:
         raise NotFound(NO_SUBMISSION)
+    submission, variant, question, problem_set, course, student = sql.load_models(
+        row, Submission, Variant, Question, ProblemSet, Course, User, deferred=deferred
+    )
+    if role not in STAFF_ROLES and submission.student_id != user.pk:
+        raise NotFound(NO_SUBMISSION)
+    problem_set.course = course
+    question.problem_set = problem_set
+    variant.question = question
+    submission.variant, submission.student = variant, student
     return submission, role
 
 

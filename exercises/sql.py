@@ -34,13 +34,18 @@ def table(model) -> str:
     return quote(model._meta.db_table)
 
 
-def columns(model, alias: str) -> str:
-    """`alias.col, ...` for every concrete field of `model`, in the order `RowLoader` reads them."""
+def columns(model, alias: str, deferred: tuple[str, ...] = ()) -> str:
+    """`alias.col, ...` for every concrete field of `model` but the `deferred` ones (attribute
+    names; loaded on first access, as QuerySet.defer does), in the order `RowLoader` reads them."""
     conn = current()
-    key = (model, alias, conn.vendor)
+    key = (model, alias, conn.vendor, deferred)
     if key not in _COLUMNS:
-        _COLUMNS[key] = ", ".join(f"{alias}.{conn.ops.quote_name(f.column)}" for f in model._meta.concrete_fields)
+        _COLUMNS[key] = ", ".join(f"{alias}.{conn.ops.quote_name(f.column)}" for f in _fields(model, deferred))
     return _COLUMNS[key]
+
+
+def _fields(model, deferred: tuple[str, ...]) -> list:
+    return [f for f in model._meta.concrete_fields if f.attname not in deferred]
 
 
 def prep(model, name: str, value: Any, conn=None) -> Any:
@@ -52,9 +57,9 @@ class RowLoader:
     """Turns a slice of a result row (a `columns()` list) into a model instance, applying the
     same converters the ORM applies to those columns."""
 
-    def __init__(self, model, conn):
+    def __init__(self, model, conn, deferred: tuple[str, ...] = ()):
         self.model, self.conn = model, conn
-        fields = model._meta.concrete_fields
+        fields = _fields(model, deferred)
         self.width = len(fields)
         self.attnames = [f.attname for f in fields]
         self.converters = []
@@ -65,15 +70,17 @@ class RowLoader:
                 self.converters.append((index, col, found))
 
     @classmethod
-    def of(cls, model, conn=None) -> RowLoader:
-        """The loader for `model` on this thread's connection (converters are bound to it)."""
+    def of(cls, model, conn=None, deferred: tuple[str, ...] = ()) -> RowLoader:
+        """The loader for `model` (without its `deferred` fields) on this thread's connection
+        (converters are bound to it)."""
         conn = conn or current()
         # kept on the connection object itself: the loaders (whose converters may be bound to it)
         # go with it when its thread ends, where a module-level cache would keep it alive
         loaders = conn.__dict__.setdefault("_row_loaders", {})
-        if model not in loaders:
-            loaders[model] = cls(model, conn)
-        return loaders[model]
+        key = (model, deferred)
+        if key not in loaders:
+            loaders[key] = cls(model, conn, deferred)
+        return loaders[key]
 
     def load(self, row: tuple, start: int = 0):
         """The instance whose columns start at `row[start]`."""
@@ -87,13 +94,13 @@ class RowLoader:
         return self.model.from_db(conn.alias, self.attnames, values)
 
 
-def load_models(row: tuple, *models) -> list:
+def load_models(row: tuple, *models, deferred: dict | None = None) -> list:
     """One instance per model from a row of `columns(models[0], ..), columns(models[1], ..), ...`
-    (a join read in one query)."""
+    (a join read in one query); `deferred` {model: attribute names} as given to `columns`."""
     conn = current()
     instances, start = [], 0
     for model in models:
-        loader = RowLoader.of(model, conn)
+        loader = RowLoader.of(model, conn, (deferred or {}).get(model, ()))
         instances.append(loader.load(row, start))
         start += loader.width
     return instances

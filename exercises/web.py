@@ -410,6 +410,7 @@ def result_context(submission) -> dict:
     return {
         "submission": submission,
         "pending": results.pending(submission),
+        "poll_after_ms": results.poll_after_ms(submission),
         "state": results.state_words(submission),
         "penalties": services.penalty_notes(submission),
         "field_feedback": results.field_feedback(submission),

@@ -202,3 +202,25 @@ def test_insert_row_stores_what_save_would(make_question, student, monkeypatch, 
     stored = Submission.objects.get(pk=row.pk)
     assert field_values(stored) == field_values(row)
     assert (stored.status, stored.feedback, stored.idempotency_key) == (S.QUEUED, {}, None)
+
+
+def test_a_submission_is_looked_up_with_everything_it_shows_in_one_statement(make_question, student, instructor):
+    """A waiting student's page asks about the submission every second or few; the lookup went
+    through the ORM in two statements and was most of such a request's CPU. Now one statement
+    loads the submission, its variant, question, problem set, course, student and the role."""
+    from exercises.permissions import visible_submission
+
+    question = make_question()
+    submission, _ = services.submit(question, student, reference_answers(question, student))
+    services.grade_submission_now(submission.pk)
+    for user, role in ((student, "student"), (instructor, "instructor")):
+        with CaptureQueriesContext(connection) as queries:
+            loaded, found_role = visible_submission(user, submission.pk)
+            assert loaded.variant.question.problem_set.course.pk == question.problem_set.course_id
+            assert loaded.student.username == "alice"
+        assert len(queries) == 1 and found_role == role, [q["sql"] for q in queries]
+        assert field_values(loaded.variant) == field_values(Variant.objects.get(pk=submission.variant_id))
+        assert field_values(loaded.variant.question) == field_values(Question.objects.get(pk=question.pk))
+        expected = field_values(Submission.objects.get(pk=submission.pk))
+        assert "code_runs" in loaded.get_deferred_fields()
+        assert field_values(loaded) == expected  # the deferred code runs load when read
