@@ -26,10 +26,11 @@ POLL_MAX_MS = 5000
 
 
 def poll_after_ms(submission: Submission, now: datetime | None = None) -> int:
-    """Milliseconds until the page asks again about a submission still queued or being graded:
-    every second at first, then less often as the wait grows (a quarter of it, up to 5 s).
-    At a deadline 500 students waiting behind a queue, each asking every second, would load the
-    web server more than their submissions do."""
+    """How often (ms) the page asks again about a submission still queued or being graded: every
+    second at first, then less often as the wait grows (a quarter of it, up to 5 s). At a
+    deadline 500 students waiting behind a queue, each asking every second, would load the web
+    server more than their submissions do. An interval ("every"), not a delay after each answer:
+    a request that fails swaps nothing in, and the box keeps asking at the same pace."""
     waited_ms = ((now or timezone.now()) - submission.submitted_at).total_seconds() * 1000
     return int(min(POLL_MAX_MS, max(POLL_FIRST_MS, waited_ms / 4)))
 

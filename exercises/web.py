@@ -10,6 +10,7 @@ POSTs carry Django's CSRF token (htmx sends it in a header, see base.html).
 
 from __future__ import annotations
 
+import json
 from functools import wraps
 from urllib.parse import urlparse
 
@@ -258,7 +259,8 @@ def staff_question_context(question: Question) -> dict:
         "submissions": progress.submission_count(question),
         "submissions_api": reverse("api-question-submissions", args=[question.pk]),
         "latest": progress.latest_submissions(question),
-        "params": sorted((services.validated_params(question) or question.params or {}).items()),
+        # as the API takes and gives them (JSON: true, 1e-09), not as Python writes them
+        "params": [(name, json.dumps(value)) for name, value in sorted((services.validated_params(question) or question.params or {}).items())],
     }
 
 

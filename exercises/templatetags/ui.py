@@ -44,6 +44,22 @@ def local(moment: datetime | None) -> SafeString | str:
     return format_html('<time datetime="{}">{}</time>', here.isoformat(), services._local(moment))
 
 
+@register.filter
+def local_seconds(moment: datetime | None) -> SafeString | str:
+    """As `local`, to the second (a table of submissions made the same minute)."""
+    if moment is None:
+        return ""
+    here = timezone.localtime(moment)
+    return format_html('<time datetime="{}">{}</time>', here.isoformat(), services._local(moment, seconds=True))
+
+
+@register.filter
+def person(user) -> str:
+    """A user as people read them: "Clara Classmate (classmate)", or the username alone."""
+    full = user.get_full_name().strip()
+    return f"{full} ({user.get_username()})" if full else user.get_username()
+
+
 _CODE = re.compile(r"`([^`\n]+)`")
 
 

@@ -216,6 +216,32 @@ def test_student_answers_in_the_web_ui_and_sees_the_grade_without_reloading(page
     assert failed == [], failed
 
 
+def test_a_failed_poll_does_not_stop_the_page_asking(page, service):
+    """The page asks less often as the wait grows; written as a delay after each answer, one
+    failed request (a deploy, a proxy's 502, wifi at the deadline) ended the asking for good
+    while the page said it kept asking (QA). It asks at an interval, which a failure leaves."""
+    sign_in_ui(page, service, "demo-student", STUDENT_PASSWORD)
+    question_id = service.question_id("weight_gradient")  # one no other test submits to
+    page.goto(f"{service.base}/questions/{question_id}/")
+    instance = demo_student_variant(service, question_id)
+    for name, value in instance["answers"].items():
+        page.locator(f"#answer-{name}").fill(repr(value))
+    aborted = []
+
+    def fail_the_first_poll(route):
+        if not aborted:
+            aborted.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/submissions/*/**", fail_the_first_poll)
+    page.get_by_role("button", name="Submit answers").click()
+    page.locator("#poll-note").wait_for(timeout=30_000)  # "the service did not answer just now"
+    page.locator("#submit-result.graded").wait_for(timeout=60_000)
+    assert len(aborted) == 1 and "Score: 10 of 10 points" in page.locator("#submit-result").inner_text()
+
+
 def test_a_students_exception_text_is_never_typeset_into_links_or_styles(page, service):
     """A code submission raising "$\\href{javascript:...}{...}$" was typeset by MathJax when htmx
     swapped the graded result in: a javascript: link (and a full-page \\style overlay) in the

@@ -179,8 +179,13 @@ def test_the_staffs_question_page_links_the_latest_submissions_and_states_the_pa
     page = client_for(ta).get(f"/questions/{question.pk}/").content.decode()
     rows = re.findall(r'<tr><td><a href="/submissions/(\d+)/">', page)
     assert rows == [str(second.pk), str(first.pk)], page  # newest first
-    assert "alice" in page and "queued" in page and "graded" in page
-    assert "<code>" in page.split("Parameters", 1)[1] and "Latest submissions" in page
+    assert "alice" in page and "queued" in page and "graded" in page and "Latest submissions" in page
+    assert "<code>bias=true</code>" in page and "<code>hidden=&quot;sigmoid&quot;</code>" in page  # as the API writes them
+    assert f'href="/api/questions/{question.pk}/variants/{student.pk}/"' in page  # the student's variant, answers included
+    student.first_name, student.last_name = "Alice", "Example"
+    student.save()
+    assert "Alice Example (alice)" in client_for(ta).get(f"/questions/{question.pk}/").content.decode()
+    assert "By Alice Example (alice) for" in client_for(ta).get(f"/submissions/{first.pk}/").content.decode()
     assert client_for(student).get(f"/questions/{question.pk}/").content.decode().count("Latest submissions") == 0
 
 
@@ -334,7 +339,7 @@ def test_a_form_posted_twice_with_the_same_key_stores_one_submission(question, s
     submission = Submission.objects.get()
     assert submission.idempotency_key.startswith(f"ui:{form['form_key']}:")
     fragment = first.content.decode()
-    assert f'hx-get="/submissions/{submission.pk}/?form=1" hx-trigger="load delay:1000ms"' in fragment
+    assert f'hx-get="/submissions/{submission.pk}/?form=1" hx-trigger="every 1000ms"' in fragment
     assert "queued" in fragment and 'id="history" hx-swap-oob="true"' in fragment
     edited = {**answers, "in_3": f"{float(answers['in_3']) + 0.5:g}"}  # (a fixed "0.1" was the answer on some seeds)
     changed = post_answers(alice, question, edited, form, **HTMX)  # edited, sent again
@@ -349,12 +354,12 @@ def test_polling_shows_the_grade_score_and_feedback_once_graded(question, studen
         post_answers(alice, question, answers, form, **HTMX)
     submission = Submission.objects.get()
     queued = alice.get(f"/submissions/{submission.pk}/", **HTMX).content.decode()
-    assert 'hx-trigger="load delay:1000ms"' in queued and "queued" in queued
+    assert 'hx-trigger="every 1000ms"' in queued and "queued" in queued
     # waiting longer (a queue at the deadline), the page asks less often: a quarter of the wait, up to 5 s
     Submission.objects.filter(pk=submission.pk).update(submitted_at=timezone.now() - timedelta(seconds=12))
-    assert 'hx-trigger="load delay:3' in alice.get(f"/submissions/{submission.pk}/", **HTMX).content.decode()
+    assert 'hx-trigger="every 3' in alice.get(f"/submissions/{submission.pk}/", **HTMX).content.decode()
     Submission.objects.filter(pk=submission.pk).update(submitted_at=timezone.now() - timedelta(minutes=3))
-    assert 'hx-trigger="load delay:5000ms"' in alice.get(f"/submissions/{submission.pk}/", **HTMX).content.decode()
+    assert 'hx-trigger="every 5000ms"' in alice.get(f"/submissions/{submission.pk}/", **HTMX).content.decode()
     for send in sent:
         send()  # the worker grades it (eager Celery)
     graded = alice.get(f"/submissions/{submission.pk}/", **HTMX).content.decode()
