@@ -756,14 +756,17 @@ class QuestionDetailView(ApiView):
     def _update(self, request, question_id: int, partial: bool) -> Response:
         question, role = visible_question(request.user, question_id)
         require_instructor(role, "edit questions")
-        before = QuestionSerializer(question).data
-        # a PATCH's params name only the ones to change (a merge); a PUT's are the whole set
-        serializer = QuestionSerializer(question, data=request.data, partial=partial, context={"merge_params": partial})
-        serializer.is_valid(raise_exception=True)
-        conflict = edit_conflict(question, serializer.validated_data)
-        if conflict is not None:
-            raise conflict
         with transaction.atomic():
+            # the row as it is now, locked until saved: the save writes every field, and a PATCH
+            # merges params into what it read, so an older copy would undo a concurrent edit or regrade
+            question = services.locked_question(question.pk)
+            before = QuestionSerializer(question).data
+            # a PATCH's params name only the ones to change (a merge); a PUT's are the whole set
+            serializer = QuestionSerializer(question, data=request.data, partial=partial, context={"merge_params": partial})
+            serializer.is_valid(raise_exception=True)
+            conflict = edit_conflict(question, serializer.validated_data)
+            if conflict is not None:
+                raise conflict
             serializer.save()
             audit_question_edit(question, before, request.user)
         return Response(serializer.data)

@@ -4,7 +4,8 @@ The rule everywhere: an object the user may not even know about (another course'
 set not yet released to a student, another student's submission) is a 404, never a 403, so the
 API does not leak what exists; an object the user can see but may not act on is a 403.
 Roles come from `services.membership_role` (instructor | ta | student | None), or on the hot
-path (`visible_question`) from the same lookup folded into the object's query.
+paths (`visible_question`; `visible_submission`, which a waiting page asks every second or few)
+from the same lookup folded into the object's query.
 """
 
 from __future__ import annotations

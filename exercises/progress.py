@@ -216,6 +216,9 @@ def latest_submissions(question: Question, limit: int = LATEST_SUBMISSIONS) -> l
     return list(
         Submission.objects.filter(variant__question=question)
         .select_related("student")
-        .only("status", "score", "attempt_number", "late", "submitted_at", "student__username")
+        .only(
+            "status", "score", "attempt_number", "late", "submitted_at",
+            "student__username", "student__first_name", "student__last_name",  # the |person filter's
+        )
         .order_by("-submitted_at", "-id")[:limit]
     )

@@ -498,7 +498,9 @@ class SubmissionSerializer(serializers.ModelSerializer):
 class HiddenCasesSerializer(serializers.Serializer):
     submission = serializers.IntegerField()
     withheld = serializers.BooleanField(help_text="whether the student's feedback leaves hidden cases' details out")
-    kept = serializers.BooleanField(help_text="false: the run was too large to keep, so nothing can be shown")
+    kept = serializers.BooleanField(
+        help_text="false: the run was not kept (too large to store, or graded before runs were kept), so nothing can be shown"
+    )
     fields = serializers.JSONField(
         help_text="{code field: its feedback with every case in full (steps with inputs, message, traceback) "
         "and everything the code printed}; {} when nothing is withheld"

@@ -644,9 +644,7 @@ def _as_stored(value: Any) -> Any:
 
 def _attempts_taken(question: Question, student) -> int:
     """Counted attempts plus submissions still waiting to be graded (they will count)."""
-    return Submission.objects.filter(variant__question=question, student=student).filter(
-        Q(status=S.GRADED, attempt_number__isnull=False) | Q(status__in=PENDING)
-    ).count()
+    return Submission.objects.filter(COUNTED | WILL_COUNT, variant__question=question, student=student).count()
 
 
 def _lock_pair(question_id: int, student_id: int) -> None:
@@ -861,7 +859,7 @@ def _current_settings(submission: Submission) -> tuple[int, int]:
         "WHERE v.question_id = q.id AND v.student_id = %s AND s.student_id = %s"
     )
     earlier = "AND (s.submitted_at < %s OR (s.submitted_at = %s AND s.id < %s))"
-    counted = "(s.status = %s AND s.attempt_number IS NOT NULL)"  # _graded
+    counted = "(s.status = %s AND s.attempt_number IS NOT NULL)"  # COUNTED, as SQL
     at = prep(Submission, "submitted_at", submission.submitted_at)
     who = (submission.student_id, submission.student_id)
     row = fetch_one(
@@ -1275,7 +1273,8 @@ def regrade_apply(question: Question, changes: dict, actor, not_regraded: list |
 
 def question_edit_conflict(question: Question, changes: dict) -> tuple[str, str] | None:
     """(code, message) for edits that would desynchronise stored work, else None: a new kind or
-    params after variants were drawn (their instances are frozen), or scoring settings after
+    params after variants were drawn (their instances are frozen; a code question's limits,
+    RUN_SETTINGS, excepted), a limit lowered once code ran under it, or scoring settings after
     grading (the regrade endpoint recomputes the scores). The API and the admin both ask it.
     Params count as changed only if they differ once the kind's defaults are filled in: stored
     {} (seed_demo) and the same values written out are one set of parameters."""
@@ -1296,10 +1295,10 @@ def question_edit_conflict(question: Question, changes: dict) -> tuple[str, str]
             "Create a new question instead.",
         )
     lowered = _limits_lowered(question, changes.get("params")) if "params" in changes else []
-    if lowered and _graded(question).exists():
+    if lowered and Submission.objects.filter(COUNTED | Q(status=S.GRADING), variant__question=question).exists():
         return (
             "limit_lowered",
-            f"Submissions were already graded under {', '.join(lowered)}; a lower limit would grade later "
+            f"Submissions were already graded (or are being graded) under {', '.join(lowered)}; a lower limit would grade later "
             "submissions more strictly than earlier ones. Once submissions are graded the limits can only be raised.",
         )
     if changed & set(SCORING_FIELDS) and _graded(question).exists():
@@ -1315,12 +1314,11 @@ def question_edit_conflict(question: Question, changes: dict) -> tuple[str, str]
 def _drawn_params_message(question: Question, names: list[str]) -> str:
     """The 409 for a code question's params that would change what its variants were drawn with."""
     current = validated_params(question) or {}
+    as_they_are = ", ".join(f"{name}={json.dumps(current[name])}" for name in names if name in current)
     message = (
         "Students already have variants of this question, drawn with its params: of those only the limits "
-        f"({' and '.join(RUN_SETTINGS)}) can still change. "
-        f"These would change too: {', '.join(names)}. Send them as they are ("
-        + ", ".join(f"{name}={current[name]!r}" for name in names if name in current)
-        + "), or create a new question."
+        f"({' and '.join(RUN_SETTINGS)}) can still change. These would change too: {', '.join(names)}. "
+        + (f"Send them as they are ({as_they_are}), or create a new question." if as_they_are else "Create a new question instead.")
     )
     if {"rtol", "atol"} & set(names):
         message += f" To compare more loosely or strictly, regrade with a tolerance (/api/questions/{question.pk}/regrade/)."
@@ -1349,6 +1347,12 @@ def _params_changing_draws(question: Question, params: Any) -> list[str]:
         return sorted(set(old or {}) | set(params if isinstance(params, dict) else {})) or ["params"]
     free = RUN_SETTINGS if question.kind in CODE_KIND_IDS else ()
     return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name) and name not in free)
+
+
+def locked_question(question_id: int) -> Question:
+    """The question row as it is now, locked for update until the transaction ends (PostgreSQL;
+    SQLite takes its write lock at the first write), with its problem set and course."""
+    return Question.objects.select_for_update(of=("self",)).select_related("problem_set__course").get(pk=question_id)
 
 
 def validated_params(question: Question) -> dict | None:

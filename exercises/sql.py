@@ -1,4 +1,4 @@
-"""Plain SQL for the hot paths (submitting, grading, token authentication).
+"""Plain SQL for the hot paths (submitting, grading, token authentication, looking a submission up).
 
 Submitting and grading run a few fixed statements per submission. Compiling each through the
 ORM costs about 1 ms of CPU on the 2-core benchmark machine, five to ten times running it, so
@@ -106,7 +106,7 @@ def load_models(row: tuple, *models, deferred: dict | None = None) -> list:
     return instances
 
 
-_COLUMNS: dict[tuple[type, str, str], str] = {}
+_COLUMNS: dict[tuple[type, str, str, tuple[str, ...]], str] = {}
 
 
 def fetch_one(sql: str, params: list) -> tuple | None:

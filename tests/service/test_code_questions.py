@@ -267,6 +267,7 @@ def test_the_staff_see_the_hidden_cases_in_full_without_running_the_code_again(
         raise AssertionError("the student's code ran again")
 
     monkeypatch.setattr(sandbox_runner, "run_cases", must_not_run)
+    stored = Submission.objects.get(pk=result["id"])
     url = f"/api/submissions/{result['id']}/hidden-cases/"
     refused = client_for(student).get(url)
     assert refused.status_code == 403 and refused.json()["code"] == "not_staff"
@@ -282,7 +283,8 @@ def test_the_staff_see_the_hidden_cases_in_full_without_running_the_code_again(
         assert shown["steps"] == [{k: v for k, v in step.items() if k != "expect"} for step in case["steps"]]
         assert "the input's length was" in shown["message"] and "ValueError" in shown["traceback"]
     assert body["fields"]["code"]["output"].count("printed while running") == len(cases)
-    assert Submission.objects.get(pk=result["id"]).feedback == row.feedback  # nothing stored changed
+    after = Submission.objects.get(pk=result["id"])
+    assert (after.feedback, after.raw_score, after.code_runs) == (stored.feedback, stored.raw_score, stored.code_runs)  # nothing stored changed
 
     web = Client()
     web.force_login(ta)
@@ -383,3 +385,14 @@ def test_the_hidden_cases_view_says_why_it_has_nothing_to_show(make_question, st
     queued = Submission.objects.create(variant=services.current_variant(code, student), student=student, answers={"code": "x = 1"})
     body = client_for(ta).get(f"/api/submissions/{queued.pk}/hidden-cases/").json()
     assert body["withheld"] is False and "waiting to be graded" in body["message"]
+
+
+def test_a_limit_cannot_be_lowered_while_code_runs_under_it(code_question, student, instructor):
+    """A submission being graded under the old limit finishes under it: a lower one would grade
+    the later submissions more strictly (review: only graded ones were counted)."""
+    submission, _ = services.submit(code_question, student, {"code": "def forward(*a):\n    return a\n"})
+    Submission.objects.filter(pk=submission.pk).update(status=S.GRADING, grading_started_at=timezone.now())
+    lowered = client_for(instructor).patch(f"/api/questions/{code_question.pk}/", {"params": {"time_limit_s": 1}}, format="json")
+    assert lowered.status_code == 409 and lowered.json()["code"] == "limit_lowered", lowered.content
+    Submission.objects.filter(pk=submission.pk).update(status=S.QUEUED)  # not run yet: it will run under the new one
+    assert client_for(instructor).patch(f"/api/questions/{code_question.pk}/", {"params": {"time_limit_s": 1}}, format="json").status_code == 200

@@ -115,3 +115,37 @@ def test_a_grading_finishing_during_a_regrade_sees_the_new_settings(make_questio
     assert regraded["value"] == 0  # nothing was graded when the regrade looked
     row = Submission.objects.get(pk=submission.pk)
     assert (row.status, row.score) == (Submission.Status.GRADED, 10.0)  # graded again under rtol 0.1
+
+
+def test_two_edits_of_a_questions_params_at_once_keep_both(make_question, instructor, monkeypatch):
+    """A PATCH merges its params into the question as it read it and saves every field: two at
+    once (the time limit raised by one instructor, the memory by another at the deadline) lost
+    one of them (review). The edit locks the row before reading it; the second waits, then
+    merges into the first one's result."""
+    from helpers import client_for
+
+    from exercises import api
+
+    question = make_question("code_mlp_forward", params={"random_cases": 2})
+    holding, release = threading.Event(), threading.Event()
+    audit = api.audit_question_edit
+
+    def hold_the_first_edit_open(*args):
+        audit(*args)
+        if not holding.is_set():
+            holding.set()  # saved, not yet committed: the row stays locked
+            assert release.wait(10)
+
+    monkeypatch.setattr(api, "audit_question_edit", hold_the_first_edit_open)
+    url = f"/api/questions/{question.pk}/"
+    patch = lambda params: client_for(instructor).patch(url, {"params": params}, format="json")  # noqa: E731
+    first, first_done = in_thread(patch, {"memory_mb": 512})
+    assert holding.wait(10), first_done
+    second, second_done = in_thread(patch, {"time_limit_s": 5})
+    assert_waits_for_a_lock(second, "the second edit must wait for the first one's row lock")
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert first_done["value"].status_code == second_done["value"].status_code == 200, (first_done, second_done)
+    question.refresh_from_db()
+    assert (question.params["memory_mb"], question.params["time_limit_s"], question.params["random_cases"]) == (512, 5.0, 2)

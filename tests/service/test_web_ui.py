@@ -184,7 +184,15 @@ def test_the_staffs_question_page_links_the_latest_submissions_and_states_the_pa
     assert f'href="/api/questions/{question.pk}/variants/{student.pk}/"' in page  # the student's variant, answers included
     student.first_name, student.last_name = "Alice", "Example"
     student.save()
-    assert "Alice Example (alice)" in client_for(ta).get(f"/questions/{question.pk}/").content.decode()
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as two:
+        assert "Alice Example (alice)" in client_for(ta).get(f"/questions/{question.pk}/").content.decode()
+    services.submit(question, student, {"in_3": "3"})
+    with CaptureQueriesContext(connection) as three:
+        client_for(ta).get(f"/questions/{question.pk}/")
+    assert len(three) == len(two), [q["sql"] for q in three]  # no query per row (names were deferred, review)
     assert "By Alice Example (alice) for" in client_for(ta).get(f"/submissions/{first.pk}/").content.decode()
     assert client_for(student).get(f"/questions/{question.pk}/").content.decode().count("Latest submissions") == 0
 
