@@ -1331,7 +1331,7 @@ def _limits_lowered(question: Question, params: Any) -> list[str]:
         return []
     old = run_settings(question)
     lower = [name for name in RUN_SETTINGS if isinstance(params.get(name), (int, float)) and name in old and params[name] < old[name]]
-    return [f"{name}={old[name]!r}" for name in lower]
+    return [f"{name}={json.dumps(old[name])}" for name in lower]
 
 
 def _params_changing_draws(question: Question, params: Any) -> list[str]:

@@ -35,22 +35,14 @@ def points(value) -> str:
 
 
 @register.filter
-def local(moment: datetime | None) -> SafeString | str:
+def local(moment: datetime | None, precision: str = "") -> SafeString | str:
     """A time in the course's zone (settings.TIME_ZONE, as services._local), readable and with
-    its offset in a <time> element."""
+    its offset in a <time> element; `|local:"seconds"` to the second (a table of submissions
+    made the same minute)."""
     if moment is None:
         return ""
     here = timezone.localtime(moment)
-    return format_html('<time datetime="{}">{}</time>', here.isoformat(), services._local(moment))
-
-
-@register.filter
-def local_seconds(moment: datetime | None) -> SafeString | str:
-    """As `local`, to the second (a table of submissions made the same minute)."""
-    if moment is None:
-        return ""
-    here = timezone.localtime(moment)
-    return format_html('<time datetime="{}">{}</time>', here.isoformat(), services._local(moment, seconds=True))
+    return format_html('<time datetime="{}">{}</time>', here.isoformat(), services._local(moment, seconds=precision == "seconds"))
 
 
 @register.filter

@@ -179,6 +179,8 @@ def test_the_staffs_question_page_links_the_latest_submissions_and_states_the_pa
     page = client_for(ta).get(f"/questions/{question.pk}/").content.decode()
     rows = re.findall(r'<tr><td><a href="/submissions/(\d+)/">', page)
     assert rows == [str(second.pk), str(first.pk)], page  # newest first
+    table = page.split("Latest submissions", 1)[1]
+    assert len(re.findall(r", \d\d:\d\d:\d\d ", table)) == 2  # to the second: rows of one minute apart
     assert "alice" in page and "queued" in page and "graded" in page and "Latest submissions" in page
     assert "<code>bias=true</code>" in page and "<code>hidden=&quot;sigmoid&quot;</code>" in page  # as the API writes them
     assert f'href="/api/questions/{question.pk}/variants/{student.pk}/"' in page  # the student's variant, answers included
