@@ -190,9 +190,11 @@ def _default_runner() -> RunCases:
 
 
 def apply_penalties(raw_score: float, attempt_number: int, attempt_penalty: float, late_penalty: float) -> float:
-    """Score after a per-attempt penalty (fraction per earlier attempt) and a late penalty fraction."""
+    """Score after a per-attempt penalty (fraction per earlier attempt) and a late penalty fraction.
+    Not rounded: the caller rounds once, after scaling to points (rounding here too gave 1/7 of
+    5 points as 0.714285 instead of 0.714286)."""
     factor = max(0.0, 1.0 - attempt_penalty * max(0, attempt_number - 1)) * max(0.0, 1.0 - late_penalty)
-    return round(raw_score * factor, 6)
+    return raw_score * factor
 
 
 def _grade_number_field(

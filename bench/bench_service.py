@@ -735,6 +735,15 @@ def profile_in_process(question_ids: list[int], tokens: dict[int, str], answers:
         services.grade_submission_now(sid)
         timings.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
+    mistake = answers[(qid, student_id)].mistake  # a code question's typical bug: feedback matching runs
+    if mistake is not None:
+        wrong_ids = [Submission.objects.create(variant=variant, student_id=student_id, answers=mistake, enqueue_count=1).pk for _ in range(30)]
+        wrong_cpu = []
+        for sid in wrong_ids:
+            c = time.process_time()
+            services.grade_submission_now(sid)
+            wrong_cpu.append(time.process_time() - c)
+        print(f"  grade_submission_now, the typical mistake's code: median {ms(statistics.median(wrong_cpu[5:]))} CPU")
     from autograder.grading import grade_submission
 
     policy = services.grading_policy(variant.question)

@@ -834,6 +834,7 @@ class VariantView(ApiView):
             "points": question.points,
             "max_attempts": question.max_attempts,
             "attempt_penalty": question.attempt_penalty,
+            "all_or_nothing": question.all_or_nothing,
             "attempts_used": used,
             "attempts_pending": pending,
             "attempts_left": attempts_left(question, used + pending),

@@ -94,6 +94,8 @@ class Question(models.Model):
     fresh_variant_per_attempt = models.BooleanField(default=False)
     error_carried_forward = models.BooleanField(default=True)
     per_entry_credit = models.BooleanField(default=False)
+    # points only for a fully right answer (every field, every test case); raw_score keeps the fraction
+    all_or_nothing = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["problem_set", "position", "id"]

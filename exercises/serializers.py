@@ -295,7 +295,7 @@ class QuestionSerializer(StrictMixin, serializers.ModelSerializer):
         fields = [
             "id", "problem_set", "position", "kind", "kind_title", "params", "points", "max_attempts",
             "attempt_penalty", "tolerance", "fresh_variant_per_attempt", "error_carried_forward",
-            "per_entry_credit",
+            "per_entry_credit", "all_or_nothing",
         ]
         read_only_fields = ["id", "problem_set", "kind_title"]
 
@@ -393,6 +393,9 @@ class VariantSerializer(serializers.Serializer):
     points = serializers.FloatField()
     max_attempts = serializers.IntegerField(allow_null=True)
     attempt_penalty = serializers.FloatField(help_text="fraction of the points lost per earlier counted attempt")
+    all_or_nothing = serializers.BooleanField(
+        help_text="true: the points only for a fully right answer (every field, every test case), else 0"
+    )
     attempts_used = serializers.IntegerField(help_text="graded attempts")
     attempts_pending = serializers.IntegerField(help_text="submissions waiting to be graded: each will count")
     attempts_left = serializers.IntegerField(

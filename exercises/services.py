@@ -94,7 +94,7 @@ MAX_ANSWER_BYTES = 64 * 1024  # the JSON of all answers; a real submission is a 
 MAX_LIST_DEPTH = 3  # matrices as nested lists; anything deeper is not an answer
 CODE_KIND_IDS = frozenset(kind.id for kind in CODE_KINDS)
 # Settings that decide scores: once submissions are graded they change only through a regrade.
-SCORING_FIELDS = ("points", "tolerance", "attempt_penalty", "per_entry_credit", "error_carried_forward")
+SCORING_FIELDS = ("points", "tolerance", "attempt_penalty", "per_entry_credit", "error_carried_forward", "all_or_nothing")
 REGRADE_FIELDS = (*SCORING_FIELDS, "max_attempts")
 PENDING = (Submission.Status.QUEUED, Submission.Status.GRADING)
 # The submissions that count as attempts (graded with an attempt number), and those that will.
@@ -1026,6 +1026,12 @@ def penalty_notes(submission: Submission, due_times: dict | None = None) -> list
         return []
     question = submission.variant.question
     notes = []
+    if question.all_or_nothing and submission.raw_score and not fully_right(submission.raw_score):  # partly right
+        notes.append(
+            f"All or nothing: this question gives its points only for a fully right answer; this one was "
+            f"{_percent(submission.raw_score)} right, so it scores 0."
+        )
+        return notes  # no penalty applies to 0 points
     earlier = submission.attempt_number - 1
     if earlier and question.attempt_penalty:
         lost = min(1.0, question.attempt_penalty * earlier)
@@ -1047,12 +1053,21 @@ def penalty_notes(submission: Submission, due_times: dict | None = None) -> list
     return notes
 
 
+def fully_right(raw_score: float) -> bool:
+    """Every field (every test case of a code field) right: a mean of field scores of 1.0 each
+    is exactly 1.0."""
+    return raw_score >= 1.0
+
+
 def _percent(fraction: float) -> str:
     return f"{round(100 * fraction, 2):g} %"
 
 
 def final_score(question: Question, raw_score: float, attempt_number: int, late: bool) -> float:
-    """Points after the attempt penalty and, for a late submission, the set's late penalty."""
+    """Points after the attempt penalty and, for a late submission, the set's late penalty;
+    none for a partly right answer to an all-or-nothing question."""
+    if question.all_or_nothing and not fully_right(raw_score):
+        return 0.0
     late_penalty = question.problem_set.late_penalty if late else 0.0
     return round(question.points * apply_penalties(raw_score, attempt_number, question.attempt_penalty, late_penalty), 6)
 
@@ -1476,7 +1491,7 @@ def _valid_setting(name: str, value: Any) -> Any:
         return float(value)
     if name == "attempt_penalty" and number and 0 <= value <= 1:
         return float(value)
-    if name in ("error_carried_forward", "per_entry_credit") and isinstance(value, bool):
+    if name in ("error_carried_forward", "per_entry_credit", "all_or_nothing") and isinstance(value, bool):
         return value
     if name == "max_attempts" and (value is None or (number and int(value) == value and value >= 1)):
         return None if value is None else int(value)

@@ -428,14 +428,18 @@ def submission_page(request, submission_id: int):
     submission, role = visible_submission(request.user, submission_id)
     question = submission.variant.question
     context = {"question": question, "problem_set": question.problem_set, **result_context(submission)}
+    staff = role in STAFF_ROLES
     if not is_htmx(request):
         context["answers"] = results.submitted_answers(submission)
-        if role in STAFF_ROLES:
-            context["hidden_cases"] = results.hidden_cases_in_full(submission)
+        if staff:
+            context.update(staff=True, hidden_cases=results.hidden_cases_in_full(submission))
         return render(request, "exercises/submission.html", context)
     context["form_shown"] = request.GET.get("form") == "1"  # the poll of a page with the form
-    if not context["pending"] and role not in STAFF_ROLES:
-        context.update(student_updates(request.user, question))
+    if not context["pending"]:
+        if staff:  # the last poll of the staff's page brings its hidden-cases section too
+            context.update(staff_done=True, hidden_cases=results.hidden_cases_in_full(submission))
+        else:
+            context.update(student_updates(request.user, question))
     return render(request, "exercises/_submission_poll.html", context)
 
 

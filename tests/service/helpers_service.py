@@ -23,6 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 STUDENT_PASSWORD = "student-pass-for-tests"
+INSTRUCTOR_PASSWORD = "instructor-pass-for-tests"
 # Variables of the test run that would send the service elsewhere than its embedded default.
 NOT_PASSED_ON = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "DJANGO_DEBUG")
 
@@ -110,6 +111,7 @@ def running_service(var_dir: Path) -> Iterator[RunningService]:
         AUTOGRADER_WORKER_CONCURRENCY="1",
         AUTOGRADER_WEB_WORKERS="1",
         DEMO_STUDENT_PASSWORD=STUDENT_PASSWORD,
+        DEMO_INSTRUCTOR_PASSWORD=INSTRUCTOR_PASSWORD,
     )
     log = var_dir / "run_service.log"
     with open(log, "wb") as out:

@@ -17,7 +17,7 @@ import shutil
 import sqlite3
 
 import pytest
-from helpers_service import STUDENT_PASSWORD, running_service
+from helpers_service import INSTRUCTOR_PASSWORD, STUDENT_PASSWORD, running_service
 
 IN_CI = os.environ.get("CI") == "true"  # no integration mark: the service runs on SQLite, no servers needed
 
@@ -277,6 +277,46 @@ def sign_in_ui(page, service, username: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{service.base}/")
+
+
+def test_the_staff_watching_a_code_submission_see_its_hidden_cases_once_graded(page, service):
+    """The hidden test cases in full came only with a reload: the poll swapped the result box
+    alone (noted in review). The row is put back to "being graded" in the service's database
+    while the instructor's page opens, then finished: no worker timing decides what is seen."""
+    sign_in_ui(page, service, "demo-student", STUDENT_PASSWORD)
+    question_id = service.question_id("code_mlp_forward")
+    page.goto(f"{service.base}/questions/{question_id}/")
+    page.locator("#answer-code").fill("def forward(*args, **kwargs):\n    raise ValueError('not yet')\n")
+    page.get_by_role("button", name="Submit answers").click()
+    page.locator("#submit-result.graded").wait_for(timeout=60_000)
+    (submission_id,) = service_row(
+        service,
+        "select max(s.id) from exercises_submission s join exercises_variant v on v.id = s.variant_id where v.question_id = ?",
+        question_id,
+    )
+    set_status(service, submission_id, "grading")
+
+    page.context.clear_cookies()
+    sign_in_ui(page, service, "demo-instructor", INSTRUCTOR_PASSWORD)
+    page.goto(f"{service.base}/submissions/{submission_id}/")
+    assert "being graded" in page.locator("#submit-result").inner_text().lower()
+    assert page.locator("#hidden-cases").count() == 1 and page.locator("#hidden-cases h2").count() == 0
+    page.evaluate("window.notReloaded = true")
+    set_status(service, submission_id, "graded")
+    page.locator("#hidden-cases h2", has_text="Hidden test cases in full").wait_for(timeout=30_000)
+    assert page.locator("#hidden-cases").count() == 1  # replaced, not added beside the placeholder
+    assert "Run this case yourself" in page.locator("#hidden-cases").inner_text()
+    assert page.evaluate("window.notReloaded") is True
+    assert page.outside == []
+
+
+def set_status(service, submission_id: int, status: str) -> None:
+    """Put a stored submission in `status` (grading: claimed just now, so the sweeper leaves it)."""
+    with contextlib.closing(sqlite3.connect(service.var_dir / "db.sqlite3", timeout=30)) as db, db:
+        db.execute(
+            "update exercises_submission set status = ?, grading_started_at = strftime('%Y-%m-%d %H:%M:%f', 'now') where id = ?",
+            (status, submission_id),
+        )
 
 
 def test_a_page_left_open_across_a_sign_in_elsewhere_still_submits_and_keeps_the_answers(page, service):

@@ -1026,6 +1026,8 @@ def test_points_and_penalty_regrades_rescore_without_grading_again(make_question
         ("forward_neuron", {"points": 2, "max_attempts": 3, "attempt_penalty": 0.1}, False),
         ("forward_neuron", {"per_entry_credit": True}, True),
         ("backprop_chain", {"error_carried_forward": False}, True),
+        ("backprop_chain", {"all_or_nothing": True}, False),  # the stored raw scores decide
+        ("code_mlp_forward", {"all_or_nothing": True}, False),
     ],
 )
 def test_which_regrades_grade_again(make_question, kind, changes, grades_again):
@@ -1173,3 +1175,12 @@ def test_lateness_is_worked_out_again_when_the_grade_is_saved(make_question, stu
     graded = services.grade_submission_now(submission.pk)
     assert (graded.late, graded.score) == (False, 10.0)
     assert Submission.objects.get(pk=submission.pk).late is False
+
+
+def test_final_score_is_rounded_once_after_scaling_to_points(make_question):
+    question = make_question(attempt_penalty=0.1)
+    question.points = 5.0
+    assert services.final_score(question, 1 / 7, 1, late=False) == 0.714286  # not 0.142857 * 5 = 0.714285
+    assert services.final_score(question, 1 / 7, 3, late=False) == 0.571429  # 5/7 * 0.8, not 0.114286 * 5
+    question.problem_set.late_penalty = 0.5
+    assert services.final_score(question, 1 / 7, 1, late=True) == 0.357143
