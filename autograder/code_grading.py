@@ -105,19 +105,57 @@ def source_text(raw: str) -> str:
     return raw.removeprefix("\ufeff")
 
 
-def syntax_problem(source: str) -> str | None:
-    """Why the source cannot be run (a sentence with the line), or None. Parsing runs no code."""
+def syntax_problem(source: str, entry: Sequence[str] = ()) -> str | None:
+    """Why the source cannot be run (a sentence with the line), or None. Parsing runs no code.
+    With `entry` (the names the task asks for), also code that defines none of them: every case
+    would fail with a NameError (a misspelt def, a file with only its imports, QA)."""
     if len(source) > MAX_SOURCE_CHARS:
         return f"Your code is too long ({len(source)} characters; at most {MAX_SOURCE_CHARS})."
     try:
-        ast.parse(source_text(source), filename="<submission>")
+        tree = ast.parse(source_text(source), filename="<submission>")
     except SyntaxError as exc:
         where = f"line {exc.lineno}" if exc.lineno else "your code"
         hint = PASTED_CHARACTER_HINT if "non-printable character" in exc.msg else ""
         return f"Your code does not parse: {exc.msg} ({where}).{hint} Fix it and submit again."
-    except (ValueError, RecursionError, MemoryError) as exc:
+    except (RecursionError, MemoryError):
+        return "Your code cannot be read: it nests too deeply."
+    except ValueError as exc:
         return f"Your code cannot be read: {exc}."
+    if entry:
+        bound = _top_level_names(tree)
+        if bound is not None and not bound & set(entry):
+            if len(entry) == 1:
+                return f"Your code does not define {entry[0]}, which the test cases call: check the spelling of its name."
+            return f"Your code defines none of {', '.join(entry)}, which the test cases use: check the spelling of their names."
     return None
+
+
+# Names and attributes through which code can bind a module name without writing it out (globals(),
+# exec, sys.modules, ...): where one appears, _top_level_names cannot tell what the module defines.
+_DYNAMIC_NAMES = frozenset({"globals", "locals", "vars", "exec", "eval", "setattr", "__import__"})
+_DYNAMIC_ATTRIBUTES = frozenset({"__dict__", "modules", "__setattr__"})
+
+
+def _top_level_names(tree: ast.Module) -> set[str] | None:
+    """The names the code binds anywhere (def, class, import, assignment, for, with, also inside
+    blocks and functions): a superset of what the module defines, which only has to spare working
+    code. None when it may bind names it does not write out (a star import, globals(), exec)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Name) and node.id in _DYNAMIC_NAMES) or (
+            isinstance(node, ast.Attribute) and node.attr in _DYNAMIC_ATTRIBUTES
+        ):
+            return None
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                names.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return names
 
 
 @dataclass(frozen=True)
@@ -147,6 +185,9 @@ class CodeRun:
     # the memory limit (MB) it ran under, which its messages state (the question's may be raised
     # later); None in runs kept before it was recorded: they ran under the variant's drawn one
     memory_mb: int | None = None
+    # the CPU time limit (s) it ran under, as set (what a re-run after a raised limit compares);
+    # None in runs kept before it was recorded
+    time_limit_s: float | None = None
 
     def to_dict(self) -> dict:
         data = {
@@ -160,6 +201,8 @@ class CodeRun:
         }
         if self.memory_mb is not None:
             data["memory_mb"] = self.memory_mb
+        if self.time_limit_s is not None:
+            data["time_limit_s"] = self.time_limit_s
         return data
 
     @classmethod
@@ -183,7 +226,9 @@ class CodeRun:
         output, visible = str(data.get("output", "")), data.get("visible_output", "")
         memory = data.get("memory_mb")
         memory = memory if type(memory) is int and memory > 0 else None
-        return cls(tuple(cases), output, output if visible is None else str(visible), memory)
+        cpu = data.get("time_limit_s")
+        cpu = float(cpu) if type(cpu) in (int, float) and cpu > 0 else None
+        return cls(tuple(cases), output, output if visible is None else str(visible), memory, cpu)
 
 
 def grade_code(
@@ -237,11 +282,11 @@ def run_in_sandbox(raw: str, cases: Sequence[Mapping], run_cases: RunCases, limi
         for case, outcome in zip(cases, outcomes, strict=True)
     )
     if not outcomes:
-        return CodeRun(runs, memory_mb=limits.memory_mb)
+        return CodeRun(runs, memory_mb=limits.memory_mb, time_limit_s=limits.cpu_s)
     first = outcomes[0]
     output = _printed(first.stdout, first.stderr)
     visible = first.details.get("visible_stdout"), first.details.get("visible_stderr")
-    return CodeRun(runs, output, output if visible[0] is None else _printed(*visible), limits.memory_mb)
+    return CodeRun(runs, output, output if visible[0] is None else _printed(*visible), limits.memory_mb, limits.cpu_s)
 
 
 def _printed(stdout: str, stderr: str) -> str:
@@ -357,6 +402,24 @@ def _verdict(case: Mapping, run: CaseRun, memory_mb: int) -> CaseVerdict:
         message = f"step {index + 1} ({where}) ran out of memory (the limit is {memory_mb} MB)"
         return CaseVerdict(name, False, message, index)
     return verdict
+
+
+def limits_hit(run: Mapping) -> set[str]:
+    """The limits a kept run (CodeRun.to_dict()) ran into, as question parameters: time_limit_s
+    (a case timed out) and memory_mb (a MemoryError, in a step or for the whole run)."""
+    hit = set()
+    for case in run.get("cases") or []:
+        if not isinstance(case, Mapping):
+            continue
+        if case.get("status") == "timeout":
+            hit.add("time_limit_s")
+        observations = case.get("observations")
+        if case.get("status") == "memory" or (
+            isinstance(observations, list)
+            and any(isinstance(o, Mapping) and _error_kind(o) in MEMORY_ERRORS for o in observations)
+        ):
+            hit.add("memory_mb")
+    return hit
 
 
 def _error_kind(observation: Mapping) -> str:

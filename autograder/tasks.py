@@ -12,7 +12,7 @@ import logging
 from django.conf import settings
 
 from autograder.celery import app
-from exercises import services
+from exercises import reruns, services
 from exercises.models import Submission
 
 logger = logging.getLogger(__name__)
@@ -28,10 +28,26 @@ def grade_submission(submission_id: int) -> str:
         return "missing"
 
 
+@app.task(name="autograder.tasks.rerun_code", acks_late=True, ignore_result=True)
+def rerun_code(submission_id: int) -> str:
+    """Run a graded code submission again under its question's current limits, if still asked
+    (exercises.reruns); a failure leaves the request for the sweeper to send again."""
+    try:
+        return reruns.rerun_now(submission_id)
+    except Submission.DoesNotExist:
+        logger.warning("submission %s no longer exists; nothing to re-run", submission_id)
+        return "missing"
+    except Exception:
+        logger.exception("re-running submission %s failed; the sweeper sends it again", submission_id)
+        return "failed"
+
+
 @app.task(name="autograder.tasks.sweep_stuck_submissions", ignore_result=True)
 def sweep_stuck_submissions() -> int:
-    """Re-enqueue submissions whose message or worker was lost (run periodically by beat)."""
+    """Re-enqueue submissions and code re-runs whose message or worker was lost (run
+    periodically by beat)."""
     count = services.sweep_stuck(settings.AUTOGRADER_STUCK_AFTER_SECONDS)
-    if count:
-        logger.info("sweeper re-enqueued %d submission(s)", count)
-    return count
+    count_reruns = reruns.sweep_reruns(settings.AUTOGRADER_STUCK_AFTER_SECONDS)
+    if count or count_reruns:
+        logger.info("sweeper re-enqueued %d submission(s) and %d code re-run(s)", count, count_reruns)
+    return count + count_reruns

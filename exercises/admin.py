@@ -106,6 +106,13 @@ class QuestionAdminForm(forms.ModelForm):
         fields = "__all__"
         field_classes = {"params": CheckedJSONField, "tolerance": CheckedJSONField}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        problem_set = self.fields.get("problem_set")
+        if problem_set is not None:  # sets by course and title: "Week 1" alone exists in every course
+            problem_set.queryset = problem_set.queryset.select_related("course")
+            problem_set.label_from_instance = lambda ps: f"{ps.course.code}: {ps.title}"
+
     def clean(self):
         from exercises.serializers import QuestionSerializer  # the API's validation, not a copy
 
@@ -123,6 +130,12 @@ class QuestionAdminForm(forms.ModelForm):
                 self.add_error(name if name in self.fields else None, messages)
             return cleaned
         cleaned.update(serializer.validated_data)  # params with their defaults filled in
+        if original is not None and "problem_set" in self.changed_data and original.variants.exists():
+            raise ValidationError(
+                "Students already have variants of this question: it cannot move to another problem set (its "
+                "submissions were judged late or on time by this set's times). Create a new question there instead.",
+                code="has_variants",
+            )
         if original is not None:
             conflict = services.question_edit_conflict(original, {name: cleaned[name] for name in names})
             if conflict is not None:
@@ -131,9 +144,14 @@ class QuestionAdminForm(forms.ModelForm):
 
 
 class QuestionInline(admin.TabularInline):
+    """The set's questions as rows. No delete box: it deleted a question with its students'
+    variants and submissions on a plain Save, without the confirmation page (QA). A question is
+    deleted from its own page, which refuses while students have work on it."""
+
     model = Question
     form = QuestionAdminForm
     extra = 0
+    can_delete = False
     fields = ["position", "kind", "params", "points", "max_attempts", "attempt_penalty"]
 
 

@@ -58,13 +58,14 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from autograder.db_connections import connection_lost
-from exercises import extensions, hidden_cases, services
-from exercises.models import AuditEntry, Course, Membership, Question
+from exercises import extensions, hidden_cases, reruns, services
+from exercises.models import AuditEntry, Course, Membership, Question, Submission
 from exercises.permissions import (
     INSTRUCTOR,
     STUDENT,
     course_student,
     course_student_named,
+    filtered_submissions,
     member_course,
     problem_sets_for,
     require_course_creator,
@@ -91,6 +92,8 @@ from exercises.serializers import (
     QuestionSerializer,
     RegradeRequestSerializer,
     RegradeResultSerializer,
+    RerunRequestSerializer,
+    RerunResultSerializer,
     SolutionSerializer,
     StaffVariantSerializer,
     SubmissionAcceptedSerializer,
@@ -730,7 +733,8 @@ class QuestionListView(ApiView):
     @extend_schema(
         summary="Add a question (instructors)",
         description="`kind` must be in /api/kinds/ and `params` must pass the kind's validation "
-        "(400 with code bad_params and the generator's message otherwise).",
+        "(400 with code bad_params and the generator's message otherwise). Without `position` it "
+        "goes after the set's last question.",
         responses={201: QuestionSerializer, **errors(400, 403, 404)},
     )
     def post(self, request, problem_set_id: int):
@@ -738,7 +742,8 @@ class QuestionListView(ApiView):
         require_instructor(role, "create questions")
         serializer = QuestionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        question = serializer.save(problem_set=problem_set)
+        position = serializer.validated_data.get("position", services.next_position(problem_set))
+        question = serializer.save(problem_set=problem_set, position=position)
         url = self.url("api-question-detail", question.pk)
         return Response(QuestionSerializer(question).data, status=status.HTTP_201_CREATED, headers={"Location": url})
 
@@ -916,11 +921,20 @@ class SubmissionListView(ApiView):
 
     @extend_schema(
         summary="Submissions for the question (students: their own; instructors/TAs: all)",
-        responses={200: SubmissionSerializer(many=True), **errors(404)},
+        parameters=[
+            OpenApiParameter("student", str, description="only this student's (username or user id)"),
+            OpenApiParameter("status", str, enum=list(Submission.Status.values), description="only those in this state"),
+            OpenApiParameter("order", str, enum=["oldest", "newest"], description="by submission time; default oldest"),
+        ],
+        responses={200: SubmissionSerializer(many=True), **errors(400, 404)},
     )
     def get(self, request, question_id: int):
         question, role = visible_question(request.user, question_id)
-        return self.paginated(submissions_for(request.user, role, question), SubmissionSerializer)
+        try:
+            submissions = filtered_submissions(submissions_for(request.user, role, question), request.query_params)
+        except ValueError as error:
+            raise ApiError(400, str(error), "bad_filter") from None
+        return self.paginated(submissions, SubmissionSerializer)
 
     @extend_schema(
         summary="Submit answers for grading",
@@ -1122,6 +1136,32 @@ class RegradeView(ApiView):
         except services.RegradeError as error:
             raise ApiError(400, str(error), "bad_changes") from None
         return Response(RegradeResultSerializer({**data, "not_regraded": not_regraded}).data)
+
+
+class RerunView(ApiView):
+    """Run graded code submissions again under the question's raised limits (instructors)."""
+
+    serializer_class = RerunRequestSerializer
+
+    @extend_schema(
+        summary="Re-run code submissions that ran out of time or memory under a lower limit (instructors)",
+        description='{"apply": false} lists the graded submissions of this code question whose code ran out '
+        "of time or memory under a limit lower than the question's current one; \"apply\": true sends them to "
+        "the worker, which runs each again under the current limits and writes the new result (same attempt; "
+        "the old result stands until then), with an audit entry. Raise time_limit_s or memory_mb first "
+        "(PATCH the question's params). A regrade never runs code; this does.",
+        request=RerunRequestSerializer,
+        responses={200: RerunResultSerializer, **errors(400, 403, 404)},
+    )
+    def post(self, request, question_id: int):
+        question, role = visible_question(request.user, question_id)
+        require_instructor(role, "re-run submissions")
+        if not services.run_settings(question):
+            raise ApiError(400, "Only code questions run code: this question has nothing to re-run.", "not_code")
+        serializer = RerunRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = reruns.request_reruns(question, request.user, serializer.validated_data["apply"])
+        return Response(RerunResultSerializer(data).data)
 
 
 # --- auth --------------------------------------------------------------------------------------

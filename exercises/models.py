@@ -175,6 +175,22 @@ class Submission(models.Model):
         indexes = [models.Index(fields=["status", "submitted_at"])]
 
 
+class CodeRerun(models.Model):
+    """A graded code submission the staff asked to run again under its question's current limits
+    (raised after it ran out of time or memory). The row is the request: the rerun task deletes
+    it when it writes the new result, the sweeper sends it again if its message was lost. The
+    graded result stands until then."""
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="rerun")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(default=timezone.now)  # the last send of its message
+    sends = models.PositiveIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"re-run of submission {self.submission_id}"
+
+
 class AuditEntry(models.Model):
     """Who changed what and when: question edits and regrades."""
 

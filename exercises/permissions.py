@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
@@ -199,3 +199,22 @@ def submissions_for(user, role: str, question: Question) -> QuerySet[Submission]
     if role not in STAFF_ROLES:
         submissions = submissions.filter(student=user)
     return submissions.order_by("submitted_at", "id")
+
+
+def filtered_submissions(submissions: QuerySet[Submission], params) -> QuerySet[Submission]:
+    """The list narrowed by the query's `student` (username or user id), `status` and `order`
+    (oldest first, or newest): a TA answering one student's complaint found their submissions
+    among all of the course's, 100 a page, oldest first (QA). ValueError for a value not known."""
+    student = (params.get("student") or "").strip()
+    if student:
+        by_id = Q(student_id=int(student)) if student.isascii() and student.isdigit() and len(student) <= 12 else Q()
+        submissions = submissions.filter(by_id | Q(student__username=student))
+    status = params.get("status")
+    if status:
+        if status not in Submission.Status.values:
+            raise ValueError(f"status must be one of {', '.join(Submission.Status.values)}, not {status!r}")
+        submissions = submissions.filter(status=status)
+    order = params.get("order") or "oldest"
+    if order not in ("oldest", "newest"):
+        raise ValueError(f"order must be oldest or newest, not {order!r}")
+    return submissions.order_by("-submitted_at", "-id") if order == "newest" else submissions

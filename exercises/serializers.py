@@ -605,6 +605,24 @@ class RegradeResultSerializer(serializers.Serializer):
     )
 
 
+class RerunRequestSerializer(StrictMixin, serializers.Serializer):
+    apply = serializers.BooleanField(default=False, help_text="false: preview only")
+
+
+class RerunRowSerializer(NotRegradedRowSerializer):
+    hit = serializers.ListField(child=serializers.CharField(), help_text="the limits its run hit: time_limit_s, memory_mb")
+    ran_under = serializers.DictField(help_text="{time_limit_s, memory_mb} it ran under; null where its run did not record one")
+
+
+class RerunResultSerializer(serializers.Serializer):
+    applied = serializers.BooleanField()
+    limits = serializers.DictField(help_text="the question's limits now, which the re-runs apply")
+    submissions = RerunRowSerializer(
+        many=True, help_text="graded submissions that ran out of time or memory under a lower limit (applied: sent to re-run)"
+    )
+    pending = serializers.IntegerField(help_text="re-runs asked for and not written yet")
+
+
 # --- auth --------------------------------------------------------------------------------------
 
 

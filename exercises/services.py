@@ -40,6 +40,7 @@ import math
 import os
 import time
 import unicodedata
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -236,7 +237,7 @@ def solution_variant(question: Question, student) -> Variant:
     attempt answered (with a fresh variant per attempt the newest variant may be one they never
     answered), else their current one."""
     last = (
-        _graded(question).filter(student=student).select_related("variant").order_by("-submitted_at", "-id").first()
+        graded_rows(question).filter(student=student).select_related("variant").order_by("-submitted_at", "-id").first()
     )
     return last.variant if last is not None else current_variant(question, student)
 
@@ -306,7 +307,7 @@ def _with_stated_tolerance(text: str, drawn: dict, override: dict) -> str:
 
 def attempts_used(question: Question, student) -> int:
     """Counted attempts: graded submissions that received an attempt number."""
-    return _graded(question).filter(student=student).count()
+    return graded_rows(question).filter(student=student).count()
 
 
 def attempts_pending(question: Question, student) -> int:
@@ -382,13 +383,13 @@ def submit(
     variant_id, number, fields, solution_seen = _answer_fields(question, student)
     _check_variant(expected_variant, number)
     _check_field_names(fields, answers)
-    check_readable(fields, answers)
+    check_readable(fields, answers, entry_names(question))
     submission = _new_submission(variant_id, student, answers, idempotency_key, now, late)
     if not question.max_attempts:
         _refuse_if_solution_seen(solution_seen)
         return _insert(submission, question)
     with transaction.atomic():
-        _lock_pair(question.pk, student.pk)
+        lock_pair(question.pk, student.pk)
         # a retry that waited for the pair lock while its original committed
         if replayed := _replay_or_refuse_under_lock(question, student, answers, idempotency_key):
             return replayed, False
@@ -436,13 +437,14 @@ def _submit_to_fresh_variant(
     submissions (a double click, two tabs) see each other's rows."""
     current_variant(question, student)  # drawn outside the lock: the lock is on a variant row
     with transaction.atomic():
-        _lock_pair(question.pk, student.pk)
+        lock_pair(question.pk, student.pk)
         if replayed := _replay_or_refuse_under_lock(question, student, answers, idempotency_key):
             return replayed, False
         variant_id, number, fields, solution_seen = _answer_fields(question, student)
-        _check_variant(expected_variant, number)
+        if question.kind not in CODE_KIND_IDS:  # code answers any variant: its cases are the variant's
+            _check_variant(expected_variant, number)
         _check_field_names(fields, answers)
-        check_readable(fields, answers)
+        check_readable(fields, answers, entry_names(question))
         _refuse_if_solution_seen(solution_seen)
         return _insert(_new_submission(variant_id, student, answers, idempotency_key, now, late), question)
 
@@ -459,16 +461,22 @@ def _check_variant(expected: int | None, current_number: int) -> None:
         )
 
 
-def check_readable(fields: list[dict], answers: dict) -> None:
+def entry_names(question: Question) -> tuple[str, ...]:
+    """The functions or classes a code question's test cases call (its kind's); () for others."""
+    return get_kind(question.kind).entry if question.kind in CODE_KIND_IDS else ()
+
+
+def check_readable(fields: list[dict], answers: dict, entry: Sequence[str] = ()) -> None:
     """Refuse answers the grader could not read, naming each field and what is wrong: a typo
-    found now costs nothing, found by the worker after the deadline it costs the attempt."""
+    found now costs nothing, found by the worker after the deadline it costs the attempt. Code
+    that does not parse, or defines none of the `entry` names, is refused too."""
     problems = {}
     for spec in fields:
         raw = answers.get(spec["name"])
         if blank(raw):
             continue
         if spec["type"] == "code":  # what grade_code refuses before running anything
-            problem = syntax_problem(raw) if isinstance(raw, str) else "The code answer must be text (Python source)."
+            problem = syntax_problem(raw, entry) if isinstance(raw, str) else "The code answer must be text (Python source)."
             if problem:
                 problems[spec["name"]] = problem
             continue
@@ -526,12 +534,12 @@ def check_answers_format(answers: Any) -> None:
         raise SubmissionRefused("answers must be a JSON object mapping field names to values", "bad_format")
     if len(answers) > MAX_ANSWER_FIELDS:
         raise SubmissionRefused(f"too many answer fields ({len(answers)} > {MAX_ANSWER_FIELDS})", "too_large")
-    try:
-        size = len(json.dumps(answers, allow_nan=False))
+    try:  # as stored: UTF-8 (escaped, a CJK comment counted 6 bytes a character, QA)
+        size = len(json.dumps(answers, allow_nan=False, ensure_ascii=False).encode("utf-8", "surrogatepass"))
     except (TypeError, ValueError):
         raise SubmissionRefused("answers must be JSON with finite numbers only", "bad_format") from None
     if size > MAX_ANSWER_BYTES:
-        raise SubmissionRefused(f"answers are too large ({size} bytes > {MAX_ANSWER_BYTES})", "too_large")
+        raise SubmissionRefused(f"answers are too large ({size} bytes of UTF-8 > {MAX_ANSWER_BYTES})", "too_large")
     bad = sorted(str(name) for name, value in answers.items() if not _answer_value_ok(value))
     if bad:
         raise SubmissionRefused(
@@ -647,7 +655,7 @@ def _attempts_taken(question: Question, student) -> int:
     return Submission.objects.filter(COUNTED | WILL_COUNT, variant__question=question, student=student).count()
 
 
-def _lock_pair(question_id: int, student_id: int) -> None:
+def lock_pair(question_id: int, student_id: int) -> None:
     """Serialize writers for one (question, student): touch their first variant's row.
 
     An UPDATE rather than SELECT ... FOR UPDATE: on PostgreSQL both lock the row, but on SQLite
@@ -687,7 +695,7 @@ def grade_submission_now(submission_id: int) -> Submission:
     Idempotent: a graded, rejected or errored row, or one another worker is grading, is
     returned unchanged. Raises Submission.DoesNotExist for an unknown id.
     """
-    submission = _for_grading(submission_id)
+    submission = for_grading(submission_id)
     token = _claim(submission)
     if token is None:
         return submission
@@ -727,7 +735,7 @@ def grading_policy(question: Question) -> GradingPolicy:
     )
 
 
-def _for_grading(submission_id: int) -> Submission:
+def for_grading(submission_id: int) -> Submission:
     """The row with its variant, question and problem set (what grading reads): one query."""
     row = fetch_one(
         f"SELECT {columns(Submission, 's')}, {columns(Variant, 'v')}, {columns(Question, 'q')}, "
@@ -809,13 +817,13 @@ def _finish(submission: Submission, token: datetime, result, policy: GradingPoli
     read), then reads the settings and the counts, then writes the row.
     """
     with transaction.atomic():
-        _lock_pair(submission.variant.question_id, submission.student_id)
+        lock_pair(submission.variant.question_id, submission.student_id)
         if result.status != "graded":  # unreadable answers: no attempt number
             ours = _save_if_ours(submission, token, **_rejected(result.to_dict()))
             if ours:
                 _release_attempt(submission)
         else:
-            number, counted = _current_settings(submission)
+            number, counted = current_settings(submission)
             if grading_policy(submission.variant.question) != policy:
                 return None
             fields = _numbered(submission, result, number, counted)
@@ -827,7 +835,7 @@ def _finish(submission: Submission, token: datetime, result, policy: GradingPoli
     return ours
 
 
-def _current_settings(submission: Submission) -> tuple[int, int]:
+def current_settings(submission: Submission) -> tuple[int, int]:
     """Refresh the question's regradable settings in place; (the attempt number, the pair's
     attempts counted so far).
 
@@ -875,7 +883,7 @@ def _current_settings(submission: Submission) -> tuple[int, int]:
         f"FROM {table(Question)} q JOIN {table(ProblemSet)} p ON p.id = q.problem_set_id WHERE q.id = %s",
         [
             submission.pk,
-            *who, at, at, submission.pk, S.GRADED, S.QUEUED, S.GRADING, S.ERROR, _max_tries(),
+            *who, at, at, submission.pk, S.GRADED, S.QUEUED, S.GRADING, S.ERROR, max_tries(),
             *who, at, at, submission.pk, S.GRADED,
             *who, S.GRADED,
             *who, S.GRADED,
@@ -892,7 +900,7 @@ def _current_settings(submission: Submission) -> tuple[int, int]:
     return _attempt_number(submission, row[-4], row[-3] or 0, row[-2] or 0), row[-1]
 
 
-def _max_tries() -> int:
+def max_tries() -> int:
     """Gradings of one row before the sweeper gives up on it (AUTOGRADER_MAX_GRADING_TRIES)."""
     return getattr(settings, "AUTOGRADER_MAX_GRADING_TRIES", 5)
 
@@ -907,7 +915,7 @@ def _attempt_number(submission: Submission, earlier: int, highest_earlier: int, 
     number = max(earlier, highest_earlier) + 1
     if number > highest:  # the usual case: no query (a queryset costs ~0.5 ms to build)
         return number
-    taken = _graded(submission.variant.question).filter(student_id=submission.student_id, attempt_number=number)
+    taken = graded_rows(submission.variant.question).filter(student_id=submission.student_id, attempt_number=number)
     return highest + 1 if taken.exists() else number
 
 
@@ -918,7 +926,7 @@ def _release_attempt(submission: Submission) -> None:
     Call with the (question, student) pair locked."""
     question = submission.variant.question
     later = (
-        _graded(question)
+        graded_rows(question)
         .filter(student_id=submission.student_id)
         .filter(Q(submitted_at__gt=submission.submitted_at) | Q(submitted_at=submission.submitted_at, pk__gt=submission.pk))
         .select_related("variant__question__problem_set")
@@ -996,9 +1004,9 @@ def _finish_error(submission: Submission, token: datetime, message: str) -> bool
     as storable text."""
     message = storable_text(message[:2000])
     with transaction.atomic():
-        _lock_pair(submission.variant.question_id, submission.student_id)
+        lock_pair(submission.variant.question_id, submission.student_id)
         ours = _save_if_ours(submission, token, status=S.ERROR, error_message=message, feedback=dict(ERROR_FEEDBACK))
-        if ours and submission.claims >= _max_tries():  # no more tries: it will not count
+        if ours and submission.claims >= max_tries():  # no more tries: it will not count
             _release_attempt(submission)
     return ours
 
@@ -1007,7 +1015,7 @@ def _give_up(submission: Submission, unchanged: Q) -> None:
     """The sweeper's end for a row whose gradings keep dying: an error that no longer counts as
     an attempt to come."""
     with transaction.atomic():
-        _lock_pair(submission.variant.question_id, submission.student_id)
+        lock_pair(submission.variant.question_id, submission.student_id)
         gave_up = Submission.objects.filter(unchanged, pk=submission.pk).update(
             status=S.ERROR,
             error_message=f"grading did not finish after {submission.claims} tries (worker crash or time limit)",
@@ -1088,23 +1096,23 @@ def sweep_stuck(older_than_seconds: float) -> int:
     """
     now = timezone.now()
     cutoff = now - timedelta(seconds=older_than_seconds)
-    max_tries = _max_tries()
+    tries = max_tries()
     sent = []
     for sub in Submission.objects.filter(status=S.QUEUED, submitted_at__lt=cutoff).only(
         "pk", "submitted_at", "enqueue_count"
     )[:1000]:
-        if sub.submitted_at < now - timedelta(seconds=older_than_seconds * _backoff(sub.enqueue_count)):
+        if sub.submitted_at < now - timedelta(seconds=older_than_seconds * resend_backoff(sub.enqueue_count)):
             if _requeue(Q(status=S.QUEUED, enqueue_count=sub.enqueue_count), sub.pk):
                 sent.append(sub.pk)
     for sub in Submission.objects.filter(
         Q(status=S.GRADING, grading_started_at__lt=cutoff)
-        | Q(status=S.ERROR, claims__lt=max_tries, grading_started_at__lt=cutoff)
+        | Q(status=S.ERROR, claims__lt=tries, grading_started_at__lt=cutoff)
     ).select_related("variant__question").only(
         "pk", "status", "grading_started_at", "enqueue_count", "claims", "student_id", "submitted_at",
         "variant__question_id", "variant__question__points", "variant__question__attempt_penalty",
     )[:1000]:
         same = Q(status=sub.status, enqueue_count=sub.enqueue_count, grading_started_at=sub.grading_started_at)
-        if sub.status == S.GRADING and sub.claims >= max_tries:
+        if sub.status == S.GRADING and sub.claims >= tries:
             _give_up(sub, same)
         elif _requeue(same, sub.pk):
             sent.append(sub.pk)
@@ -1113,7 +1121,7 @@ def sweep_stuck(older_than_seconds: float) -> int:
     return len(sent)
 
 
-def _backoff(sends: int) -> int:
+def resend_backoff(sends: int) -> int:
     """How many stuck timeouts a queued row sent `sends` times waits before the next send:
     1, 1, 2, 4, ... (doubling, capped at 1024). Linear waits re-sent a 20-minute backlog at a
     120 s timeout ten times over (QA: thousands of duplicate messages after restarts)."""
@@ -1242,20 +1250,22 @@ def regrade_apply(question: Question, changes: dict, actor, not_regraded: list |
     The regrading itself (judging again; for code, the kept runs) happens before the
     transaction: graded rows never change their answers, instance, attempt or lateness, so
     those results stay valid. The transaction saves the settings first (which waits for
-    gradings finishing under the old settings, see `_current_settings`), regrades only rows
+    gradings finishing under the old settings, see `current_settings`), regrades only rows
     graded since, and writes. Gradings finishing later see the new settings.
     """
     changed = _apply_changes(question, changes)
     before = Question.objects.filter(pk=question.pk).values(*changes).get()
     regrade_answers = _changes_grading(changed, changes)
-    seen: set[int] = set()
+    seen: dict[int, datetime | None] = {}
     left: list[dict] = []
     computed = list(_regrade(changed, seen=seen, regrade_answers=regrade_answers, not_regraded=left))
     with transaction.atomic():
         changed.save(update_fields=list(changes))  # a write first: on SQLite the transaction then holds the write lock
-        graded_since = set(_graded(changed).values_list("pk", flat=True)) - seen
-        if graded_since:
-            computed += _regrade(changed, only=graded_since, regrade_answers=regrade_answers, not_regraded=left)
+        # graded since the read, or graded again (a code re-run, exercises.reruns): judged afresh
+        since = {pk for pk, at in graded_rows(changed).values_list("pk", "graded_at") if pk not in seen or seen[pk] != at}
+        if since:
+            computed = [entry for entry in computed if entry[1].pk not in since]
+            computed += _regrade(changed, only=since, regrade_answers=regrade_answers, not_regraded=left)
         diffs = []
         for diff, sub, result in computed:
             if diff is not None:
@@ -1316,7 +1326,7 @@ def question_edit_conflict(question: Question, changes: dict) -> tuple[str, str]
             f"Submissions were already graded (or are being graded) under {', '.join(lowered)}; a lower limit would grade later "
             "submissions more strictly than earlier ones. Once submissions are graded the limits can only be raised.",
         )
-    if changed & set(SCORING_FIELDS) and _graded(question).exists():
+    if changed & set(SCORING_FIELDS) and graded_rows(question).exists():
         fields = ", ".join(sorted(changed & set(SCORING_FIELDS)))
         return (
             "use_regrade",
@@ -1370,6 +1380,11 @@ def locked_question(question_id: int) -> Question:
     return Question.objects.select_for_update(of=("self",)).select_related("problem_set__course").get(pk=question_id)
 
 
+def next_position(problem_set: ProblemSet) -> int:
+    """The position after the set's last question (created without one, every question was #0)."""
+    return (problem_set.questions.aggregate(last=Max("position"))["last"] or 0) + 1
+
+
 def validated_params(question: Question) -> dict | None:
     """The stored parameters with the kind's defaults filled in (None if they no longer validate)."""
     try:
@@ -1393,7 +1408,7 @@ def update_problem_set(problem_set: ProblemSet, changes: dict, actor) -> int:
     """
     with transaction.atomic():
         # Locked first: a grading finishing meanwhile re-reads the penalty and its late flag FOR
-        # SHARE (_current_settings), so it either waits for this edit or is rescored below.
+        # SHARE (current_settings), so it either waits for this edit or is rescored below.
         stored = ProblemSet.objects.select_for_update().get(pk=problem_set.pk)
         before = {name: getattr(stored, name) for name in DEADLINE_FIELDS}
         shown_before = {name: getattr(stored, name) for name in SHOWN_FIELDS}
@@ -1436,7 +1451,7 @@ def rescore(problem_set: ProblemSet, rows) -> list[dict]:
     graded = rows.filter(status=S.GRADED, raw_score__isnull=False).annotate(question_id=F("variant__question_id"))
     diffs = []
     for sub in graded.select_related("student").defer("code_runs").order_by("pk"):  # no variant: instances are large
-        diff = _score_change(sub, final_score(questions[sub.question_id], sub.raw_score, sub.attempt_number, sub.late))
+        diff = score_change(sub, final_score(questions[sub.question_id], sub.raw_score, sub.attempt_number, sub.late))
         if diff is not None:
             diffs.append({**diff, "late": sub.late})
             sub.score = diff["new"]
@@ -1504,7 +1519,9 @@ def code_tolerance_problem(kind: str, tolerance: Any) -> str | None:
     """Why a tolerance does not suit a code question, or None: its cases compare arrays with
     rtol and atol (significant figures are for typed numbers and were silently ignored), no
     tighter than the parameters' own minimums (the expected values are stored to ~12
-    significant figures: under rtol 0 the reference implementation itself failed, QA)."""
+    significant figures: under rtol 0 the reference implementation itself failed, QA) and no
+    looser than their maximums (atol 100 gave np.zeros_like full marks on softmax, whose
+    typical bugs give NaN and so never pass under any tolerance, QA)."""
     if kind not in CODE_KIND_IDS or not isinstance(tolerance, dict):
         return None
     if "sigfigs" in tolerance:
@@ -1515,6 +1532,11 @@ def code_tolerance_problem(kind: str, tolerance: Any) -> str | None:
             return (
                 f"{param.name} {value:g} is tighter than the results can be compared (the expected values are "
                 f"stored rounded): use at least {param.minimum:g}, or null for the question's own"
+            )
+        if value is not None and float(value) > param.maximum:
+            return (
+                f"{param.name} {value:g} would pass wrong results (every value of a softmax is within 1 of "
+                f"the right one): use at most {param.maximum:g}, or null for the question's own"
             )
     return None
 
@@ -1585,7 +1607,7 @@ def _tolerance_ok(value: Any) -> bool:
     return True
 
 
-def _graded(question: Question):
+def graded_rows(question: Question):
     """The question's graded (counted) submissions."""
     return Submission.objects.filter(COUNTED, variant__question=question)
 
@@ -1593,7 +1615,7 @@ def _graded(question: Question):
 def _regrade(
     question: Question,
     *,
-    seen: set[int] | None = None,
+    seen: dict[int, datetime | None] | None = None,
     only: set[int] | None = None,
     regrade_answers: bool = True,
     not_regraded: list | None = None,
@@ -1602,13 +1624,13 @@ def _regrade(
     feedback would change (diff None when only the raw score or feedback does: a question worth
     0 points, a penalty of 1).
 
-    `only` limits it to those ids; `seen` collects the ids of every row looked at. Without
+    `only` limits it to those ids; `seen` collects the id and graded_at of every row looked at. Without
     `regrade_answers` the stored raw scores are rescored (result None): what points and penalty
     changes need, without grading again. Code is judged from its kept run and never runs here:
     a row without one is only rescored from its raw score, and listed in `not_regraded`.
     """
     policy = grading_policy(question)
-    subs = _graded(question).select_related("student")
+    subs = graded_rows(question).select_related("student")
     if regrade_answers:
         subs = subs.select_related("variant")
     else:
@@ -1617,7 +1639,7 @@ def _regrade(
         subs = subs.filter(pk__in=only)
     for sub in subs.order_by("pk"):
         if seen is not None:
-            seen.add(sub.pk)
+            seen[sub.pk] = sub.graded_at
         result = None
         if regrade_answers:
             try:
@@ -1626,26 +1648,26 @@ def _regrade(
                 )
             except CodeRunNotKept:
                 if not_regraded is not None:
-                    not_regraded.append(_row_of(sub))
+                    not_regraded.append(row_of(sub))
             if result is not None and result.status != "graded":  # graded under older rules (a blank one scored 0): kept
                 continue
         raw = sub.raw_score if result is None else result.score
         if raw is None:
             continue
-        diff = _score_change(sub, final_score(question, raw, sub.attempt_number, sub.late))
+        diff = score_change(sub, final_score(question, raw, sub.attempt_number, sub.late))
         if diff is not None or (result is not None and (raw != sub.raw_score or result.to_dict() != sub.feedback)):
             yield diff, sub, result
 
 
-def _score_change(sub: Submission, new: float) -> dict | None:
+def score_change(sub: Submission, new: float) -> dict | None:
     """The audit/preview row of a graded submission whose score becomes `new`, or None when it
     stays (within 1e-9). `sub.student` should be loaded."""
     if sub.score is not None and abs(new - sub.score) <= 1e-9:
         return None
-    return {**_row_of(sub), "old": sub.score, "new": new}
+    return {**row_of(sub), "old": sub.score, "new": new}
 
 
-def _row_of(sub: Submission) -> dict:
+def row_of(sub: Submission) -> dict:
     """Which submission, whose: the start of a regrade's report rows."""
     return {"submission": sub.pk, "student": sub.student_id, "username": sub.student.get_username()}
 

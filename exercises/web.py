@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 
-from exercises import answer_forms, diagrams, extensions, progress, results, services
+from exercises import answer_forms, diagrams, extensions, progress, reruns, results, services
 from exercises.api import REFUSAL_STATUS, solution_unavailable
 from exercises.models import Question
 from exercises.permissions import (
@@ -245,12 +245,28 @@ def question_page(request, question_id: int):
     question's settings and where to look further."""
     question, role = visible_question(request.user, question_id)
     if role in STAFF_ROLES:
-        return render(request, "exercises/question_staff.html", staff_question_context(question))
+        return render(request, "exercises/question_staff.html", staff_question_context(question, role))
     return render(request, "exercises/question.html", question_context(request, question))
 
 
-def staff_question_context(question: Question) -> dict:
+@require_POST
+@ui_view
+def rerun_submissions(request, question_id: int):
+    """The staff question page's button: re-run the graded code submissions that ran out of time
+    or memory under a lower limit (instructors; exercises.reruns, as the API's rerun)."""
+    question, role = visible_question(request.user, question_id)
+    require_instructor(role, "re-run submissions")
+    reruns.request_reruns(question, request.user, apply=True)
+    return redirect("ui-question", question_id=question.pk)
+
+
+def staff_question_context(question: Question, role: str) -> dict:
+    limits = services.run_settings(question)
     return {
+        "rerun": {"candidates": len(reruns.candidates(question)), "pending": reruns.pending_count(question), "limits": limits}
+        if limits
+        else None,
+        "may_rerun": role == INSTRUCTOR,
         "question": question,
         "problem_set": question.problem_set,
         "title": progress.kind_title(question),
@@ -259,6 +275,7 @@ def staff_question_context(question: Question) -> dict:
         "submissions": progress.submission_count(question),
         "submissions_api": reverse("api-question-submissions", args=[question.pk]),
         "latest": progress.latest_submissions(question),
+        "tolerance": json.dumps(question.tolerance) if question.tolerance else "",  # a regrade's, over the params' own
         # as the API takes and gives them (JSON: true, 1e-09), not as Python writes them
         "params": [(name, json.dumps(value)) for name, value in sorted((services.validated_params(question) or question.params or {}).items())],
     }

@@ -30,6 +30,10 @@ from autograder.sandbox.limits import Limits
 from autograder.sandbox.server import RawRun
 
 STATUSES = ("ok", "error", "timeout", "memory", "killed", "malformed")
+# How a run ended whose message speaks for every case left without a result (the code exited, the
+# stream broke); the others (a limit, a crash) happened in the first of them, and the later ones
+# did not run.
+NOT_RUN_SAYS_ALL = ("error", "malformed")
 _MEMORY_ERRORS = {"MemoryError", "_ArrayMemoryError"}
 
 
@@ -89,10 +93,11 @@ def _outcomes(
         return [CaseOutcome("malformed", message=message, **common) for _ in range(ncases)]
     outcomes = [_from_record(record, **common) for record in stream.records]
     rest_status, rest_message = _missing(raw, stream, limits)
-    outcomes += [
-        CaseOutcome(rest_status, message=rest_message, **common)
-        for _ in range(ncases - len(outcomes))
-    ]
+    for missing in range(ncases - len(outcomes)):
+        # the cases run one after another: the first without a result is the one the run ended in
+        # (a time-out in it read as a time-out in every later case, one the code would pass, QA)
+        message = rest_message if missing == 0 or rest_status in NOT_RUN_SAYS_ALL else f"not run: the run stopped in an earlier case ({rest_message})"
+        outcomes.append(CaseOutcome(rest_status, message=message, **common))
     return outcomes
 
 

@@ -626,3 +626,16 @@ def test_a_visible_case_as_python_runs_after_the_reference_and_prints_its_values
         for step, value in zip(shown, printed, strict=True):
             if step.get("expect") is not None:
                 assert mismatch(step["expect"], observe(value), case.get("tolerance", TOL)) is None, (case["name"], step)
+
+
+def test_an_exception_that_says_nothing_is_named_without_a_dangling_colon():
+    """The starter code's bare `raise NotImplementedError` read "raised NotImplementedError: "."""
+    kind = KIND["code_mlp_forward"]
+    instance = kind.generate(kind.validate_params({}), 0)
+    namespace: dict = {}
+    exec(compile(kind.starter, "<starter>", "exec"), namespace)  # noqa: S102 - the kind's own starter
+    (observation,) = run_case(namespace, public_case(instance["answers"]["code"]["cases"][0]))
+    assert observation["ok"] is False and observation["error"] == "NotImplementedError"
+    namespace["forward"] = lambda *args: (_ for _ in ()).throw(ValueError("shapes differ"))
+    (observation,) = run_case(namespace, public_case(instance["answers"]["code"]["cases"][0]))
+    assert observation["error"] == "ValueError: shapes differ"

@@ -315,3 +315,17 @@ def test_limits_are_validated(kwargs):
 def test_cpu_rlimit_rounds_up_and_leaves_a_second_for_sigkill():
     assert Limits(cpu_s=1.2).cpu_rlimit == (2, 3)
     assert Limits(cpu_s=0.1).cpu_rlimit == (1, 2)
+
+
+def test_after_a_time_out_the_later_cases_say_they_did_not_run():
+    """A time-out in one case read as a time-out in every later one, cases the code would pass
+    (QA: a TA handling a complaint was told the code looped on them)."""
+    raw = RawRun(exit={"how": "signaled", "code": None, "signal": int(signal.SIGXCPU), "cpu_s": 2.0}, results=ok_record(1.0))
+    ok, stuck, later, last = assemble(raw, 4, LIM)
+    assert ok.status == "ok"
+    assert stuck.status == "timeout" and stuck.message == "timeout: CPU time limit of 2 s"
+    for outcome in (later, last):  # the same status (the limit was hit), said as it was
+        assert outcome.status == "timeout"
+        assert outcome.message == "not run: the run stopped in an earlier case (timeout: CPU time limit of 2 s)"
+    exits = assemble(RawRun(exit=exited(0)), 2, LIM)  # an exit speaks for every case left: said as before
+    assert [o.message for o in exits] == [exits[0].message] * 2 and "exited (code 0)" in exits[1].message

@@ -132,6 +132,57 @@ def test_a_submission_that_could_not_be_graded_tells_the_student(make_question, 
     assert "Tolerance" not in str(body)  # the cause is for the staff
 
 
+def test_the_sets_page_cannot_delete_a_question_with_its_students_work(admin_client, make_question, student, problem_set):
+    """Ticking the inline row's Delete and saving the set deleted the question with every
+    student's variant and submission, without the confirmation page (QA)."""
+    question = make_question(params={})
+    submission, _ = services.submit(question, student, {"in_3": "1", "a_3": "0.5"})
+    page = admin_client.get(f"/admin/exercises/problemset/{problem_set.pk}/change/").content.decode()
+    assert "questions-0-DELETE" not in page
+    form = set_form(problem_set, question, **{"questions-0-DELETE": "on"})
+    response = admin_client.post(f"/admin/exercises/problemset/{problem_set.pk}/change/", form)
+    assert response.status_code == 302
+    assert Question.objects.filter(pk=question.pk).exists() and Submission.objects.filter(pk=submission.pk).exists()
+
+
+def test_a_question_with_variants_does_not_move_to_another_set(admin_client, make_question, student, problem_set):
+    """Moving a graded question to another (closed) set put its submissions in that set's
+    gradebook, late or on time by the old set's times (QA)."""
+    from exercises.models import ProblemSet
+
+    other = ProblemSet.objects.create(
+        course=problem_set.course, title="Closed", release_at=problem_set.release_at, due_at=problem_set.release_at
+    )
+    question = make_question()
+    url = f"/admin/exercises/question/{question.pk}/change/"
+    assert f"{problem_set.course.code}: {other.title}" in admin_client.get(url).content.decode()  # sets named with their course
+    services.current_variant(question, student)
+    response = admin_client.post(url, question_form(other))
+    assert response.status_code == 200 and "cannot move to another problem set" in response.content.decode()
+    question.refresh_from_db()
+    assert question.problem_set_id == problem_set.pk
+    fresh = make_question()
+    assert admin_client.post(f"/admin/exercises/question/{fresh.pk}/change/", question_form(other)).status_code == 302
+    fresh.refresh_from_db()
+    assert fresh.problem_set_id == other.pk  # no student has it yet: it may move
+
+
+def set_form(problem_set, question, **extra) -> dict:
+    """The problem set's admin form with its one question as an inline row, unchanged."""
+    return {
+        "course": problem_set.course_id, "title": problem_set.title,
+        "release_at_0": problem_set.release_at.strftime("%Y-%m-%d"), "release_at_1": problem_set.release_at.strftime("%H:%M:%S"),
+        "due_at_0": problem_set.due_at.strftime("%Y-%m-%d"), "due_at_1": problem_set.due_at.strftime("%H:%M:%S"),
+        "late_until_0": problem_set.late_until.strftime("%Y-%m-%d"), "late_until_1": problem_set.late_until.strftime("%H:%M:%S"),
+        "late_penalty": str(problem_set.late_penalty),
+        "questions-TOTAL_FORMS": "1", "questions-INITIAL_FORMS": "1", "questions-MIN_NUM_FORMS": "0", "questions-MAX_NUM_FORMS": "1000",
+        "questions-0-id": question.pk, "questions-0-problem_set": problem_set.pk, "questions-0-position": question.position,
+        "questions-0-kind": question.kind, "questions-0-params": "{}", "questions-0-points": question.points,
+        "questions-0-max_attempts": "", "questions-0-attempt_penalty": question.attempt_penalty,
+        **extra,
+    }
+
+
 def test_admin_deadline_edits_rescore_like_the_api(admin_client, make_question, student, problem_set):
     """Also with the set's questions on the page as inline rows: one stored with params {} (as
     seed_demo and the admin store them) and variants drawn must not block the save."""

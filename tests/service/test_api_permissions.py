@@ -183,6 +183,8 @@ ROWS = [
     Row("extension-revoke-none", "DELETE", "/api/problem-sets/{open_ps}/extensions/{student_user}/", (401, 403, 403, 404, 403, 404, 404)),
     Row("regrade-preview", "POST", "/api/questions/{q_open}/regrade/", INSTRUCTOR_ACT, {"changes": {"points": 5}, "apply": False}),
     Row("regrade-apply", "POST", "/api/questions/{q_open}/regrade/", INSTRUCTOR_ACT, {"changes": {"points": 5}, "apply": True}),
+    # a numeric question runs no code: the instructor is told so (400 not_code), the rest refused as for a regrade
+    Row("rerun", "POST", "/api/questions/{q_open}/rerun/", (401, 403, 403, 404, 403, 400, 404), {"apply": False}),
     Row("token", "POST", "/api/auth/token/", (400, 200, 200, 200, 200, 200, 200), token_body),
     Row("schema", "GET", "/api/schema/", (200,) * 7),
     Row("docs", "GET", "/api/docs/", (200,) * 7),

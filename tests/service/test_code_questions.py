@@ -132,7 +132,7 @@ def test_a_tolerance_regrade_judges_the_stored_runs_and_runs_no_code(
     "source",
     [
         'print("out\\x00put \\ud800")\n{reference}',
-        'raise ValueError("x\\x00y \\ud800")\n',
+        'raise ValueError("x\\x00y \\ud800")\ndef forward(*args):\n    pass\n',  # defines forward: not refused at submit
         'def forward(*args):\n    raise ValueError("x\\x00y \\ud800")\n',
     ],
     ids=["printed", "raised_on_import", "raised_in_a_call"],

@@ -121,7 +121,7 @@ def test_token_auth_refuses_unknown_tokens_and_inactive_users(make_question, stu
 def test_claim_lost_between_read_and_update_is_not_graded(make_question, student):
     question = make_question()
     submission, _ = services.submit(question, student, reference_answers(question, student))
-    read = services._for_grading(submission.pk)
+    read = services.for_grading(submission.pk)
     elsewhere = timezone.now()
     Submission.objects.filter(pk=submission.pk).update(status=S.GRADING, grading_started_at=elsewhere)
     assert services._claim(read) is None
@@ -131,7 +131,7 @@ def test_claim_lost_between_read_and_update_is_not_graded(make_question, student
 def test_abandoned_claim_is_taken_over_and_the_old_claimer_writes_nothing(make_question, student, settings):
     question = make_question()
     submission, _ = services.submit(question, student, reference_answers(question, student))
-    old = services._for_grading(submission.pk)
+    old = services.for_grading(submission.pk)
     old_token = services._claim(old)
     Submission.objects.filter(pk=submission.pk).update(
         grading_started_at=timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 10)

@@ -8,10 +8,11 @@ integration services: skipped locally without them, FAILS under CI=true.
 from __future__ import annotations
 
 import pytest
+from helpers_worker import wait_for
 from test_integration_worker import broker, redis_db, start_worker, wait_until_done  # noqa: F401 - fixtures
 
-from exercises import services
-from exercises.models import Submission
+from exercises import reruns, services
+from exercises.models import CodeRerun, Question, Submission
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 S = Submission.Status
@@ -37,3 +38,23 @@ def test_a_worker_grades_code_in_its_sandbox_and_survives_hostile_code(start_wor
     assert all("timeout" in c["message"] for c in spin.feedback["fields"]["code"]["cases"])
     assert (again.status, again.score) == (S.GRADED, 10.0)
     assert "code sandbox ready: sandboxed" in worker.log()
+
+
+def test_a_worker_runs_code_again_under_a_raised_limit(start_worker, make_question, require_sandbox, student, instructor):  # noqa: F811
+    """The instructor's re-run of code that ran out of memory under a too-tight limit, through
+    the broker to a real worker: the same row, the same attempt, graded under the raised limit."""
+    start_worker("solo")
+    question = make_question("code_mlp_forward", params={"random_cases": 2, "memory_mb": 32})
+    source = services.current_variant(question, student).instance["answers"]["code"]["source"]
+    hungry = source + "\n_forward = forward\ndef forward(*a, **k):\n    big = np.ones((12, 1_000_000))\n    return _forward(*a, **k)\n"
+    submission = services.submit(question, student, {"code": hungry})[0]
+    graded = wait_until_done([submission.pk], timeout=60)[submission.pk]
+    assert (graded.status, graded.score, graded.attempt_number) == (S.GRADED, 0.0, 1), graded.feedback
+
+    Question.objects.filter(pk=question.pk).update(params={**question.params, "memory_mb": 128})
+    asked = reruns.request_reruns(Question.objects.get(pk=question.pk), instructor, apply=True)
+    assert [row["submission"] for row in asked["submissions"]] == [submission.pk]
+    wait_for(lambda: not CodeRerun.objects.exists(), 60, "the re-run to be written")
+    after = Submission.objects.get(pk=submission.pk)
+    assert (after.status, after.score, after.attempt_number) == (S.GRADED, 10.0, 1), after.feedback
+    assert after.graded_at > graded.graded_at

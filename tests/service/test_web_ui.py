@@ -786,3 +786,14 @@ def test_the_submission_page_shows_what_was_submitted_to_the_student_and_the_tea
         page = client_for(viewer).get(f"/submissions/{number_submission.pk}/").content.decode()
         section = page.split('<section class="submitted"')[1].split("</section>")[0]
         assert "<code>0.25</code>" in section
+
+
+def test_the_staff_page_states_a_tolerance_override_and_the_task_keeps_its_lines(make_question, student, ta):
+    """A regrade's tolerance was invisible on the staff page, whose params said the drawn rtol
+    (QA); a class signature of 30 lines read as one paragraph (QA)."""
+    question = make_question("code_sequential", tolerance={"rtol": 0.01})
+    staff_page = client_for(ta).get(f"/questions/{question.pk}/").content.decode()
+    assert "<dt>Tolerance</dt><dd><code>{&quot;rtol&quot;: 0.01}</code>" in staff_page
+    page = client_for(student).get(f"/questions/{question.pk}/").content.decode()
+    signature = page.split('<pre class="code signature">', 1)[1].split("</pre>", 1)[0]
+    assert "class Linear" in signature and signature.count("\n") > 10

@@ -136,7 +136,8 @@ def run_case(
             else:
                 raise ValueError(f"unknown step op {op!r}")
         except Exception as exc:  # any failure of student code is an observation
-            record = {"step": index, "ok": False, "error": f"{type(exc).__name__}: {exc}"[:MAX_ERROR]}
+            said = f"{exc}"  # the name alone when the exception says nothing ("NotImplementedError: " read as cut off)
+            record = {"step": index, "ok": False, "error": (f"{type(exc).__name__}: {said}" if said else type(exc).__name__)[:MAX_ERROR]}
             if describe_error is not None:
                 record["traceback"] = describe_error(exc)[:MAX_TRACEBACK]
             observations.append(record)

@@ -1,0 +1,90 @@
+"""What is refused when code is submitted, before it costs an attempt (QA at the deadline): code
+that defines none of the names the cases call; and what is not refused: code measured by its
+UTF-8 size (escaped JSON counted a CJK comment 6 bytes a character), an answer to an earlier
+variant of a code question with a fresh variant per attempt (code answers any variant), a
+tolerance override no looser than the parameters allow."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import client_for
+
+from autograder.code_grading import syntax_problem
+from exercises import services
+from exercises.models import Submission
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("source", "entry", "refused"),
+    [
+        ("import numpy as np\n", ("forward",), "does not define forward"),
+        ("def forwrd(X, weights):\n    return X\n", ("forward",), "does not define forward"),
+        ("class Tanh:\n    pass\n", ("Tanh", "ReLU"), None),  # partial work on module exercises: graded, partly right
+        ("import numpy as np\n", ("Tanh", "ReLU"), "defines none of Tanh, ReLU"),
+        ("def forward(X, weights):\n    return X\n", ("forward",), None),
+        ("forward = lambda X, weights: X\n", ("forward",), None),
+        ("from mylib import forward\n", ("forward",), None),  # fails when run, with its own message
+        ("if True:\n    def forward(X, w):\n        return X\n", ("forward",), None),
+        ("globals()['forward'] = print\n", ("forward",), None),  # cannot be told: let it run
+        ("from numpy import *\n", ("forward",), None),
+        ("def forwrd(X):\n    return X\n", (), None),  # no names asked: only the syntax
+    ],
+)
+def test_code_that_defines_none_of_the_names_the_cases_call_is_refused(source, entry, refused):
+    problem = syntax_problem(source, entry)
+    assert (problem is None) if refused is None else (refused in problem), problem
+
+
+def test_a_misspelt_function_is_refused_at_submit_without_an_attempt(make_question, student):
+    question = make_question("code_mlp_forward", max_attempts=1)
+    response = client_for(student).post(
+        f"/api/questions/{question.pk}/submissions/", {"answers": {"code": "def forwrd(X, weights):\n    return X\n"}}, format="json"
+    )
+    assert response.status_code == 400 and response.json()["code"] == "unreadable_answers"
+    assert "does not define forward" in response.json()["fields"]["code"] and "no attempt was used" in response.json()["detail"]
+    assert not Submission.objects.exists()
+
+
+def test_code_is_measured_as_it_is_stored(make_question, student):
+    question = make_question("code_mlp_forward")
+    source = services.current_variant(question, student).instance["answers"]["code"]["source"]
+    commented = source + "".join(f"# 这是一个很长的中文注释，第{i}行，解释前向传播的每一步。\n" for i in range(450))
+    assert len(commented) < 30_000 and 65_536 < len(commented.encode("unicode_escape")) * 2  # escaped JSON was over the limit
+    response = client_for(student).post(f"/api/questions/{question.pk}/submissions/", {"answers": {"code": commented}}, format="json")
+    assert response.status_code == 202, response.content
+    huge = client_for(student).post(f"/api/questions/{question.pk}/submissions/", {"answers": {"code": "#" + "中" * 23_000}}, format="json")
+    assert huge.status_code == 413 and "bytes of UTF-8" in huge.json()["detail"]
+
+
+def test_a_code_answer_to_an_earlier_variant_is_taken(make_question, student):
+    """Fixed code sent from the page that showed variant 1 after it moved on to variant 2 was a
+    409 stale_variant ("answer the numbers it shows now"): code answers any variant."""
+    question = make_question("code_mlp_forward", fresh_variant_per_attempt=True)
+    services.submit(question, student, {"code": "def forward(X, weights):\n    return X\n"})
+    assert services.current_variant(question, student).number == 2
+    fixed = client_for(student).post(
+        f"/api/questions/{question.pk}/submissions/", {"answers": {"code": "def forward(X, w):\n    return X\n"}, "variant": 1}, format="json"
+    )
+    assert fixed.status_code == 202, fixed.content
+    numeric = make_question("forward_neuron", fresh_variant_per_attempt=True)
+    services.submit(numeric, student, {"in_3": "1", "a_3": "0.5"})
+    stale = client_for(student).post(
+        f"/api/questions/{numeric.pk}/submissions/", {"answers": {"in_3": "1", "a_3": "0.5"}, "variant": 1}, format="json"
+    )
+    assert stale.status_code == 409 and stale.json()["code"] == "stale_variant"
+
+
+@pytest.mark.parametrize("tolerance", [{"atol": 100}, {"atol": 0.5}, {"rtol": 5}, {"rtol": 0.2, "atol": 1e-9}])
+def test_a_tolerance_looser_than_the_parameters_allow_is_refused(make_question, problem_set, instructor, tolerance):
+    """atol 100 gave np.zeros_like full marks on code_softmax (its typical bugs give NaN, which
+    no tolerance passes, so the check with the bugs let it through, QA)."""
+    teacher = client_for(instructor)
+    created = teacher.post(
+        f"/api/problem-sets/{problem_set.pk}/questions/", {"kind": "code_softmax", "tolerance": tolerance}, format="json"
+    )
+    assert created.status_code == 400 and "use at most" in str(created.json()), created.content
+    question = make_question("code_softmax")
+    regrade = teacher.post(f"/api/questions/{question.pk}/regrade/", {"changes": {"tolerance": tolerance}}, format="json")
+    assert regrade.status_code == 400 and "use at most" in regrade.json()["detail"], regrade.content
