@@ -130,25 +130,36 @@ def syntax_problem(source: str, entry: Sequence[str] = ()) -> str | None:
     return None
 
 
-# Names and attributes through which code can bind a module name without writing it out (globals(),
-# exec, sys.modules, ...): where one appears, _top_level_names cannot tell what the module defines.
-_DYNAMIC_NAMES = frozenset({"globals", "locals", "vars", "exec", "eval", "setattr", "__import__"})
-_DYNAMIC_ATTRIBUTES = frozenset({"__dict__", "modules", "__setattr__"})
+# Names through which code can bind a module name without writing it out (globals(), exec,
+# sys.modules, the module imported as itself, a frame's f_globals, ...): where one is used, as a
+# name, an attribute or an import, _top_level_names cannot tell what the module defines.
+_DYNAMIC_NAMES = frozenset({
+    "globals", "locals", "vars", "exec", "eval", "compile", "getattr", "setattr", "__import__", "__builtins__",
+    "__dict__", "__setattr__", "modules", "f_globals", "import_module", "builtins", "sys", "importlib", "inspect",
+    "submission", "__name__",
+})
 
 
 def _top_level_names(tree: ast.Module) -> set[str] | None:
-    """The names the code binds anywhere (def, class, import, assignment, for, with, also inside
-    blocks and functions): a superset of what the module defines, which only has to spare working
-    code. None when it may bind names it does not write out (a star import, globals(), exec)."""
+    """The names the code binds by writing them out (def, class, import, assignment, for, with,
+    anywhere): a superset of what the module defines, which only has to spare working code.
+    None when it may bind names another way: a dynamic name used anywhere, an attribute or
+    subscript assigned (module.forward = f), a match statement (its patterns bind names)."""
     names: set[str] = set()
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Name) and node.id in _DYNAMIC_NAMES) or (
-            isinstance(node, ast.Attribute) and node.attr in _DYNAMIC_ATTRIBUTES
-        ):
+        if isinstance(node, ast.Name) and node.id in _DYNAMIC_NAMES:
+            return None
+        if isinstance(node, ast.Attribute) and (node.attr in _DYNAMIC_NAMES or isinstance(node.ctx, ast.Store)):
+            return None
+        if isinstance(node, (ast.Subscript, ast.Starred)) and isinstance(node.ctx, ast.Store):
+            return None
+        if isinstance(node, ast.Match):
             return None
         if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in _DYNAMIC_NAMES:
+                return None
             for alias in node.names:
-                if alias.name == "*":
+                if alias.name == "*" or alias.name.split(".")[0] in _DYNAMIC_NAMES:
                     return None
                 names.add((alias.asname or alias.name).split(".")[0])
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

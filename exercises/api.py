@@ -922,7 +922,8 @@ class SubmissionListView(ApiView):
     @extend_schema(
         summary="Submissions for the question (students: their own; instructors/TAs: all)",
         parameters=[
-            OpenApiParameter("student", str, description="only this student's (username or user id)"),
+            OpenApiParameter("student", str, description="only this student's (username)"),
+            OpenApiParameter("student_id", int, description="only this student's (user id)"),
             OpenApiParameter("status", str, enum=list(Submission.Status.values), description="only those in this state"),
             OpenApiParameter("order", str, enum=["oldest", "newest"], description="by submission time; default oldest"),
         ],
@@ -1151,13 +1152,15 @@ class RerunView(ApiView):
         "the old result stands until then), with an audit entry. Raise time_limit_s or memory_mb first "
         "(PATCH the question's params). A regrade never runs code; this does.",
         request=RerunRequestSerializer,
-        responses={200: RerunResultSerializer, **errors(400, 403, 404)},
+        responses={200: RerunResultSerializer, **errors(400, 403, 404, 409)},
     )
     def post(self, request, question_id: int):
         question, role = visible_question(request.user, question_id)
         require_instructor(role, "re-run submissions")
-        if not services.run_settings(question):
+        if not services.entry_names(question):
             raise ApiError(400, "Only code questions run code: this question has nothing to re-run.", "not_code")
+        if not services.run_settings(question):
+            raise ApiError(409, "This question's params no longer validate (see its kind); fix them before re-running.", "bad_params")
         serializer = RerunRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = reruns.request_reruns(question, request.user, serializer.validated_data["apply"])

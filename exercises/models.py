@@ -177,15 +177,17 @@ class Submission(models.Model):
 
 class CodeRerun(models.Model):
     """A graded code submission the staff asked to run again under its question's current limits
-    (raised after it ran out of time or memory). The row is the request: the rerun task deletes
-    it when it writes the new result, the sweeper sends it again if its message was lost. The
-    graded result stands until then."""
+    (raised after it ran out of time or memory). The row is the request: the rerun task claims
+    it, and deletes it when it writes the new result; the sweeper sends it again if its message
+    was lost or its worker died. The graded result stands until then (exercises.reruns)."""
 
     submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="rerun")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     requested_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(default=timezone.now)  # the last send of its message
     sends = models.PositiveIntegerField(default=1)
+    started_at = models.DateTimeField(null=True, blank=True)  # claimed by a worker (None: waiting)
+    claims = models.PositiveIntegerField(default=0)  # runs started: what the sweeper bounds, not sends
 
     def __str__(self) -> str:
         return f"re-run of submission {self.submission_id}"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
@@ -202,13 +202,18 @@ def submissions_for(user, role: str, question: Question) -> QuerySet[Submission]
 
 
 def filtered_submissions(submissions: QuerySet[Submission], params) -> QuerySet[Submission]:
-    """The list narrowed by the query's `student` (username or user id), `status` and `order`
-    (oldest first, or newest): a TA answering one student's complaint found their submissions
-    among all of the course's, 100 a page, oldest first (QA). ValueError for a value not known."""
+    """The list narrowed by the query's `student` (a username), `student_id`, `status` and
+    `order` (oldest first, or newest): a TA answering one student's complaint found their
+    submissions among all of the course's, 100 a page, oldest first (QA). Usernames are often
+    student numbers, so an id is asked for by its own name. ValueError for a value not known."""
     student = (params.get("student") or "").strip()
     if student:
-        by_id = Q(student_id=int(student)) if student.isascii() and student.isdigit() and len(student) <= 12 else Q()
-        submissions = submissions.filter(by_id | Q(student__username=student))
+        submissions = submissions.filter(student__username=student)
+    student_id = (params.get("student_id") or "").strip()
+    if student_id:
+        if not (student_id.isascii() and student_id.isdigit() and len(student_id) <= 12):
+            raise ValueError(f"student_id must be a user id (digits), not {student_id!r}")
+        submissions = submissions.filter(student_id=int(student_id))
     status = params.get("status")
     if status:
         if status not in Submission.Status.values:

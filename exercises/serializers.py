@@ -330,7 +330,7 @@ class QuestionSerializer(StrictMixin, serializers.ModelSerializer):
                 params = {**self.instance.params, **params}  # the API's PATCH: only the params it names change
             attrs["params"] = validate_kind_params(kind, params)
         tolerance = attrs.get("tolerance", getattr(self.instance, "tolerance", None))
-        problem = code_tolerance_problem(kind, tolerance)
+        problem = code_tolerance_problem(kind, tolerance, changed="tolerance" in attrs or "kind" in attrs)
         if problem is None and ("tolerance" in attrs or "params" in attrs):  # looser than the params' own
             params = attrs.get("params", getattr(self.instance, "params", {}))
             problem = loose_tolerance_problem(kind, params, tolerance)

@@ -1256,15 +1256,18 @@ def regrade_apply(question: Question, changes: dict, actor, not_regraded: list |
     changed = _apply_changes(question, changes)
     before = Question.objects.filter(pk=question.pk).values(*changes).get()
     regrade_answers = _changes_grading(changed, changes)
-    seen: dict[int, datetime | None] = {}
+    seen: dict[int, tuple] = {}
     left: list[dict] = []
     computed = list(_regrade(changed, seen=seen, regrade_answers=regrade_answers, not_regraded=left))
     with transaction.atomic():
         changed.save(update_fields=list(changes))  # a write first: on SQLite the transaction then holds the write lock
-        # graded since the read, or graded again (a code re-run, exercises.reruns): judged afresh
-        since = {pk for pk, at in graded_rows(changed).values_list("pk", "graded_at") if pk not in seen or seen[pk] != at}
+        # graded since the read, graded again (a code re-run, exercises.reruns) or renumbered (an
+        # earlier attempt released): computed afresh, as the rows are now
+        now_graded = graded_rows(changed).values_list("pk", "graded_at", "attempt_number")
+        since = {pk for pk, *state in now_graded if seen.get(pk) != tuple(state)}
         if since:
             computed = [entry for entry in computed if entry[1].pk not in since]
+            left = [row for row in left if row["submission"] not in since]
             computed += _regrade(changed, only=since, regrade_answers=regrade_answers, not_regraded=left)
         diffs = []
         for diff, sub, result in computed:
@@ -1492,7 +1495,7 @@ def _apply_changes(question: Question, changes: dict) -> Question:
     copy = Question.objects.select_related("problem_set").get(pk=question.pk)
     for name, value in changes.items():
         setattr(copy, name, _valid_setting(name, value))
-    problem = code_tolerance_problem(copy.kind, copy.tolerance)
+    problem = code_tolerance_problem(copy.kind, copy.tolerance, changed="tolerance" in changes)
     if problem is None and "tolerance" in changes:
         problem = loose_tolerance_problem(copy.kind, copy.params, copy.tolerance)
     if problem:
@@ -1515,13 +1518,14 @@ def _valid_setting(name: str, value: Any) -> Any:
     raise RegradeError(f"invalid value {value!r} for {name!r}")
 
 
-def code_tolerance_problem(kind: str, tolerance: Any) -> str | None:
+def code_tolerance_problem(kind: str, tolerance: Any, changed: bool = True) -> str | None:
     """Why a tolerance does not suit a code question, or None: its cases compare arrays with
     rtol and atol (significant figures are for typed numbers and were silently ignored), no
     tighter than the parameters' own minimums (the expected values are stored to ~12
-    significant figures: under rtol 0 the reference implementation itself failed, QA) and no
-    looser than their maximums (atol 100 gave np.zeros_like full marks on softmax, whose
-    typical bugs give NaN and so never pass under any tolerance, QA)."""
+    significant figures: under rtol 0 the reference implementation itself failed, QA) and, when
+    it is being `changed`, no looser than their maximums (atol 100 gave np.zeros_like full marks
+    on softmax, whose typical bugs give NaN and so never pass under any tolerance, QA); one
+    stored before that check does not block an edit of something else (a limit at the deadline)."""
     if kind not in CODE_KIND_IDS or not isinstance(tolerance, dict):
         return None
     if "sigfigs" in tolerance:
@@ -1533,7 +1537,7 @@ def code_tolerance_problem(kind: str, tolerance: Any) -> str | None:
                 f"{param.name} {value:g} is tighter than the results can be compared (the expected values are "
                 f"stored rounded): use at least {param.minimum:g}, or null for the question's own"
             )
-        if value is not None and float(value) > param.maximum:
+        if changed and value is not None and float(value) > param.maximum:
             return (
                 f"{param.name} {value:g} would pass wrong results (every value of a softmax is within 1 of "
                 f"the right one): use at most {param.maximum:g}, or null for the question's own"
@@ -1615,7 +1619,7 @@ def graded_rows(question: Question):
 def _regrade(
     question: Question,
     *,
-    seen: dict[int, datetime | None] | None = None,
+    seen: dict[int, tuple] | None = None,
     only: set[int] | None = None,
     regrade_answers: bool = True,
     not_regraded: list | None = None,
@@ -1624,7 +1628,8 @@ def _regrade(
     feedback would change (diff None when only the raw score or feedback does: a question worth
     0 points, a penalty of 1).
 
-    `only` limits it to those ids; `seen` collects the id and graded_at of every row looked at. Without
+    `only` limits it to those ids; `seen` collects every row looked at: id -> (graded_at,
+    attempt_number). Without
     `regrade_answers` the stored raw scores are rescored (result None): what points and penalty
     changes need, without grading again. Code is judged from its kept run and never runs here:
     a row without one is only rescored from its raw score, and listed in `not_regraded`.
@@ -1639,7 +1644,7 @@ def _regrade(
         subs = subs.filter(pk__in=only)
     for sub in subs.order_by("pk"):
         if seen is not None:
-            seen[sub.pk] = sub.graded_at
+            seen[sub.pk] = (sub.graded_at, sub.attempt_number)
         result = None
         if regrade_answers:
             try:

@@ -16,6 +16,35 @@ from exercises.models import Submission
 pytestmark = pytest.mark.django_db
 
 
+# Code that defines forward when run (as the harness runs it: module "submission", its names read
+# from its namespace) without binding the name in writing: never refused (review).
+WORKING_WITHOUT_A_WRITTEN_NAME = [
+    "def _f(*a):\n    return a\nimport submission\nsubmission.forward = _f\n",
+    "def _f(*a):\n    return a\nmatch _f:\n    case forward:\n        pass\n",
+    "def _f(*a):\n    return a\nfrom sys import modules\nmodules[__name__].forward = _f\n",
+    "from importlib import import_module\nimport_module(__name__).forward = print\n",
+    "import builtins\nbuiltins.globals()['forward'] = print\n",
+    "getattr(__import__('builtins'), 'ex' + 'ec')('def forward(*a): return a')\n",
+    "import inspect\ninspect.currentframe().f_globals['forward'] = print\n",
+    "exec('def forward(*a): return a')\n",
+]
+
+
+def test_the_code_that_defines_forward_without_writing_it_really_defines_it():
+    """The list above is what it says: each, run as the harness runs a submission, defines forward."""
+    import sys
+    import types
+
+    for source in WORKING_WITHOUT_A_WRITTEN_NAME:
+        module = types.ModuleType("submission")
+        sys.modules["submission"] = module
+        try:
+            exec(compile(source, "<submission>", "exec"), module.__dict__)  # noqa: S102 - the test's own code
+        finally:
+            del sys.modules["submission"]
+        assert callable(module.__dict__.get("forward")), source
+
+
 @pytest.mark.parametrize(
     ("source", "entry", "refused"),
     [
@@ -30,7 +59,8 @@ pytestmark = pytest.mark.django_db
         ("globals()['forward'] = print\n", ("forward",), None),  # cannot be told: let it run
         ("from numpy import *\n", ("forward",), None),
         ("def forwrd(X):\n    return X\n", (), None),  # no names asked: only the syntax
-    ],
+    ]
+    + [(source, ("forward",), None) for source in WORKING_WITHOUT_A_WRITTEN_NAME],
 )
 def test_code_that_defines_none_of_the_names_the_cases_call_is_refused(source, entry, refused):
     problem = syntax_problem(source, entry)
@@ -88,3 +118,18 @@ def test_a_tolerance_looser_than_the_parameters_allow_is_refused(make_question, 
     question = make_question("code_softmax")
     regrade = teacher.post(f"/api/questions/{question.pk}/regrade/", {"changes": {"tolerance": tolerance}}, format="json")
     assert regrade.status_code == 400 and "use at most" in regrade.json()["detail"], regrade.content
+
+
+def test_a_tolerance_stored_before_the_maximum_does_not_block_other_edits(make_question, student, instructor):
+    """Checked on every edit, the new maximum refused raising a time limit (the edit a deadline
+    needs) of a question saved earlier with atol 0.05 (review): it applies to new tolerances."""
+    question = make_question("code_softmax", tolerance={"atol": 0.05})
+    teacher = client_for(instructor)
+    raised = teacher.patch(f"/api/questions/{question.pk}/", {"params": {"time_limit_s": 4}}, format="json")
+    assert raised.status_code == 200, raised.content
+    services.submit(question, student, {"code": "def softmax(z):\n    return z\n"})
+    Submission.objects.update(status="graded", attempt_number=1, raw_score=0.0, score=0.0)
+    regraded = teacher.post(f"/api/questions/{question.pk}/regrade/", {"changes": {"points": 20}, "apply": True}, format="json")
+    assert regraded.status_code == 200, regraded.content
+    again = teacher.post(f"/api/questions/{question.pk}/regrade/", {"changes": {"tolerance": {"atol": 0.06}}}, format="json")
+    assert again.status_code == 400 and "use at most" in again.json()["detail"]

@@ -137,22 +137,25 @@ def stored_timeout(question, student, ran_under: float | None = 1.0, status: str
 
 
 @pytest.mark.parametrize(
-    ("ran_under", "status", "memory_now", "found"),
+    ("ran_under", "status", "time_now", "memory_now", "found"),
     [
-        (1.0, "timeout", 256, True),
-        (None, "timeout", 256, True),  # a run that did not record its limit may have run under a lower one
-        (2.0, "timeout", 256, False),
-        (1.0, "error", 512, False),
-        (1.0, "memory", 256, False),
-        (1.0, "memory", 512, True),
+        (1.0, "timeout", 2.0, 256, True),
+        (None, "timeout", 2.0, 256, True),  # not recorded: it ran under the variant's drawn 1 s
+        (None, "timeout", 1.0, 256, False),
+        (2.0, "timeout", 2.0, 256, False),
+        (1.2, "timeout", 1.8, 256, False),  # both enforced as 2 s of CPU: the same limit
+        (1.0, "error", 2.0, 512, False),
+        (1.0, "memory", 2.0, 256, False),
+        (1.0, "memory", 2.0, 512, True),
     ],
 )
-def test_which_submissions_are_run_again(make_question, student, ran_under, status, memory_now, found):
-    """Only where the limit it hit is higher now: a timeout under 1 s (or under a limit the run
-    did not record) when the limit is 2 s, not one under 2 s; out of memory under 256 MB when the
-    limit is 512 MB, not when it is still 256 MB; never an exception."""
-    question = make_question("code_mlp_forward", params={"time_limit_s": 2.0, "memory_mb": memory_now})
-    sub = stored_timeout(question, student, ran_under, status)
+def test_which_submissions_are_run_again(make_question, student, ran_under, status, time_now, memory_now, found):
+    """Only where the limit it hit is higher now (in whole seconds for CPU time, as enforced),
+    from the limit the run recorded or else the variant's drawn one; never an exception."""
+    question = make_question("code_mlp_forward", params={"time_limit_s": 1.0, "memory_mb": 256})
+    sub = stored_timeout(question, student, ran_under, status)  # the variant drawn with 1 s, 256 MB
+    Question.objects.filter(pk=question.pk).update(params={"time_limit_s": time_now, "memory_mb": memory_now})
+    question.refresh_from_db()
     assert [c.submission.pk for c in reruns.candidates(question)] == ([sub.pk] if found else [])
 
 
@@ -183,24 +186,59 @@ def test_a_rerun_asked_twice_or_sent_twice_runs_once(make_question, student, ins
     assert (sub.raw_score, sub.score, sub.attempt_number) == (1.0, 10.0, 1)
 
 
-def test_a_lost_rerun_is_sent_again_and_given_up_on_without_losing_the_result(
+def test_a_lost_rerun_is_sent_again_and_never_given_up_while_it_only_waits(
     make_question, student, instructor, monkeypatch, django_capture_on_commit_callbacks, settings
 ):
+    """Sends are not runs: one waiting behind a long queue (500 re-runs, workers down) was
+    deleted after five sends (review). The sweeper backs off and keeps it."""
     settings.AUTOGRADER_MAX_GRADING_TRIES = 3
     question = make_question("code_mlp_forward", params={"time_limit_s": 2.0})
     sub = stored_timeout(question, student)
     with django_capture_on_commit_callbacks(execute=False):
         reruns.request_reruns(question, instructor, apply=True)  # its message lost (not executed)
     assert reruns.sweep_reruns(120) == 0  # just sent
-    for sends in (2, 3):
-        CodeRerun.objects.update(sent_at=timezone.now() - timedelta(seconds=120 * 2 ** (sends - 1) + 1))
+    for sends in (2, 3, 4, 5, 6):
+        CodeRerun.objects.update(sent_at=timezone.now() - timedelta(seconds=120 * 2 ** (sends - 2) - 1))
+        assert reruns.sweep_reruns(120) == 0  # backing off: not yet
+        CodeRerun.objects.update(sent_at=timezone.now() - timedelta(seconds=120 * 2 ** (sends - 2) + 1))
         with django_capture_on_commit_callbacks(execute=False) as sent:
             assert reruns.sweep_reruns(120) == 1
         assert len(sent) == 1 and CodeRerun.objects.get().sends == sends
-    CodeRerun.objects.update(sent_at=timezone.now() - timedelta(days=1))
-    assert reruns.sweep_reruns(120) == 0 and not CodeRerun.objects.exists()  # given up after 3 sends
+    calls = fake_grading(monkeypatch)
+    assert tasks.rerun_code(sub.pk) == "re-run" and calls == [2.0]  # the sixth message, at last
+
+
+def test_a_rerun_whose_worker_dies_is_sent_again_and_given_up_after_the_tries(
+    make_question, student, instructor, django_capture_on_commit_callbacks, settings
+):
+    settings.AUTOGRADER_MAX_GRADING_TRIES = 2
+    question = make_question("code_mlp_forward", params={"time_limit_s": 2.0})
+    sub = stored_timeout(question, student)
+    with django_capture_on_commit_callbacks(execute=False):
+        reruns.request_reruns(question, instructor, apply=True)
+    long_ago = timezone.now() - timedelta(hours=1)
+    CodeRerun.objects.update(started_at=long_ago, claims=1, sent_at=long_ago)  # a worker claimed it and died
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        assert reruns.sweep_reruns(120) == 1
+    rerun = CodeRerun.objects.get()
+    assert len(sent) == 1 and rerun.started_at is None and rerun.claims == 1
+    CodeRerun.objects.update(started_at=long_ago, claims=2, sent_at=long_ago)  # and the next one too
+    assert reruns.sweep_reruns(120) == 0 and not CodeRerun.objects.exists()
+    (given_up,) = AuditEntry.objects.filter(action="rerun_given_up")
+    assert given_up.details["submission"] == sub.pk and given_up.details["runs"] == 2
     sub.refresh_from_db()
     assert (sub.status, sub.score) == (S.GRADED, 0.0)  # the graded result stands
+
+
+def test_a_rerun_being_run_is_not_run_twice(make_question, student, instructor, monkeypatch, django_capture_on_commit_callbacks):
+    question = make_question("code_mlp_forward", params={"time_limit_s": 2.0})
+    sub = stored_timeout(question, student)
+    with django_capture_on_commit_callbacks(execute=False):
+        reruns.request_reruns(question, instructor, apply=True)
+    CodeRerun.objects.update(started_at=timezone.now(), claims=1)  # another worker runs it now
+    calls = fake_grading(monkeypatch)
+    assert tasks.rerun_code(sub.pk) == "running elsewhere" and calls == []
+    assert reruns.sweep_reruns(0) == 0  # nor is it sent again while it runs
 
 
 def test_a_rerun_whose_grading_fails_is_left_for_the_sweeper(make_question, student, instructor, monkeypatch, django_capture_on_commit_callbacks):
@@ -214,15 +252,64 @@ def test_a_rerun_whose_grading_fails_is_left_for_the_sweeper(make_question, stud
 
     monkeypatch.setattr(reruns, "grade_submission", broken)
     assert tasks.rerun_code(sub.pk) == "failed"
-    assert CodeRerun.objects.filter(submission=sub).exists()
+    rerun = CodeRerun.objects.get(submission=sub)
+    assert rerun.started_at is None and rerun.claims == 1  # released, the run counted
     sub.refresh_from_db()
     assert (sub.status, sub.score) == (S.GRADED, 0.0)
+
+
+def test_a_run_the_sandbox_failed_in_is_not_written(make_question, student, instructor, monkeypatch, django_capture_on_commit_callbacks):
+    """A sandbox lost mid-run reads as "killed" cases: written, it replaced a result with 0 points
+    that said nothing about the code (review)."""
+    from autograder.code_grading import CaseRun, CodeRun
+
+    question = make_question("code_mlp_forward", params={"time_limit_s": 2.0})
+    sub = stored_timeout(question, student)
+    with django_capture_on_commit_callbacks(execute=False):
+        reruns.request_reruns(question, instructor, apply=True)
+    lost = CodeRun((CaseRun("killed", "killed: sandbox failure (lost the server)"),))
+
+    def grade(instance, answers, policy, runs=None):
+        return SubmissionGrade("graded", 0.0, {"code": {"status": "incorrect", "score": 0.0}}, runs={"code": lost})
+
+    monkeypatch.setattr(reruns, "grade_submission", grade)
+    assert tasks.rerun_code(sub.pk) == "failed"
+    assert CodeRerun.objects.filter(submission=sub, started_at=None).exists()
+    before = sub.graded_at
+    sub.refresh_from_db()
+    assert sub.graded_at == before
+
+
+def test_a_rerun_scores_with_the_attempt_number_as_it_is_when_written(
+    make_question, student, instructor, monkeypatch, django_capture_on_commit_callbacks
+):
+    """An earlier attempt released while the code ran moved this row to attempt 1; the re-run
+    scored it as attempt 2 with the penalty (review)."""
+    question = make_question("code_mlp_forward", params={"time_limit_s": 2.0}, attempt_penalty=0.5)
+    sub = stored_timeout(question, student)
+    Submission.objects.filter(pk=sub.pk).update(attempt_number=2)
+    with django_capture_on_commit_callbacks(execute=False):
+        reruns.request_reruns(question, instructor, apply=True)
+
+    def grade_while_renumbered(instance, answers, policy, runs=None):
+        Submission.objects.filter(pk=sub.pk).update(attempt_number=1)  # as services._release_attempt does
+        return SubmissionGrade("graded", 1.0, {"code": {"status": "correct", "score": 1.0}})
+
+    monkeypatch.setattr(reruns, "grade_submission", grade_while_renumbered)
+    assert tasks.rerun_code(sub.pk) == "re-run"
+    sub.refresh_from_db()
+    assert (sub.attempt_number, sub.raw_score, sub.score) == (1, 1.0, 10.0)
+    (audit,) = AuditEntry.objects.filter(action="rerun_result")
+    assert audit.actor == instructor and audit.details["old"]["score"] == 0.0 and audit.details["new"]["score"] == 10.0
 
 
 def test_the_api_refuses_what_it_cannot_rerun(make_question, student, ta, instructor):
     numeric = make_question()
     response = client_for(instructor).post(f"/api/questions/{numeric.pk}/rerun/", {"apply": True}, format="json")
     assert response.status_code == 400 and response.json()["code"] == "not_code"
+    broken = make_question("code_mlp_forward", params={"random_cases": "many"})
+    response = client_for(instructor).post(f"/api/questions/{broken.pk}/rerun/", {"apply": False}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "bad_params"
     code = make_question("code_mlp_forward")
     url = f"/api/questions/{code.pk}/rerun/"
     assert client_for(ta).post(url, {"apply": True}, format="json").status_code == 403

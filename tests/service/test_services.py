@@ -1184,3 +1184,26 @@ def test_final_score_is_rounded_once_after_scaling_to_points(make_question):
     assert services.final_score(question, 1 / 7, 3, late=False) == 0.571429  # 5/7 * 0.8, not 0.114286 * 5
     question.problem_set.late_penalty = 0.5
     assert services.final_score(question, 1 / 7, 1, late=True) == 0.357143
+
+
+def test_a_regrade_computed_before_an_attempt_was_released_scores_the_new_number(make_question, student, instructor, monkeypatch):
+    """An earlier attempt released (rejected, or given up on) between a regrade's first pass and
+    its transaction renumbered this row 2 -> 1; the regrade wrote the penalty of attempt 2 (review)."""
+    question = make_question(attempt_penalty=0.5)
+    submission_and_grade = [submit_and_grade(question, student, reference_answers(question, student)) for _ in range(2)]
+    second = submission_and_grade[1]
+    assert (second.attempt_number, second.score) == (2, 5.0)
+    real = services._regrade
+    done = []
+
+    def regrade_then_renumber(*args, **kwargs):
+        rows = list(real(*args, **kwargs))
+        if not done:  # as services._release_attempt leaves the row: moved up one place, rescored
+            done.append(Submission.objects.filter(pk=submission_and_grade[0].pk).update(status=S.REJECTED, attempt_number=None))
+            Submission.objects.filter(pk=second.pk).update(attempt_number=1, score=10.0)
+        return iter(rows)
+
+    monkeypatch.setattr(services, "_regrade", regrade_then_renumber)
+    services.regrade_apply(question, {"points": 20}, instructor)
+    second.refresh_from_db()
+    assert (second.attempt_number, second.score) == (1, 20.0)  # not 10.0: attempt 2's penalty
