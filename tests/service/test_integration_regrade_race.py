@@ -93,7 +93,7 @@ def test_a_grading_finishing_during_a_regrade_sees_the_new_settings(make_questio
     question = make_question()
     submission = queued_five_percent_off(question, student, monkeypatch)
     holding, release = threading.Event(), threading.Event()
-    graded_rows = services._graded
+    graded_rows = services.graded_rows
     calls = []
 
     def hold_the_regrade_open(changed):
@@ -103,7 +103,7 @@ def test_a_grading_finishing_during_a_regrade_sees_the_new_settings(make_questio
             assert release.wait(10)
         return graded_rows(changed)
 
-    monkeypatch.setattr(services, "_graded", hold_the_regrade_open)
+    monkeypatch.setattr(services, "graded_rows", hold_the_regrade_open)
     regrader, regraded = in_thread(services.regrade_apply, question, LOOSE, instructor)
     assert holding.wait(10), regraded
     finisher, finished = in_thread(services.grade_submission_now, submission.pk)
