@@ -56,7 +56,7 @@ def shape_words(spec: dict) -> str:
     shape = list(spec.get("shape") or [])
     kind = spec.get("type", "number")
     if kind == "code":
-        return "Python code: complete the starter code below"
+        return "Python code: complete the starter code below (Tab indents, Shift+Tab unindents; Esc, then Tab, moves on)"
     if kind == "choice":
         return "choose one option"
     if kind == "choices":

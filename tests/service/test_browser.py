@@ -367,6 +367,37 @@ def test_typed_answers_survive_a_reload_and_leave_the_browser_at_sign_out(page, 
     assert page.outside == []
 
 
+def test_tab_indents_in_a_code_box_and_escape_then_tab_moves_on(page, service):
+    """Tab in the code box moved the focus out of it, so students indented with the space bar
+    (QA). It indents now (the selected lines when several; Shift+Tab unindents), undoably, and
+    keeps the draft; Escape, then Tab, still leaves the box (no keyboard trap)."""
+    sign_in_ui(page, service, "demo-student", STUDENT_PASSWORD)
+    question_id = service.question_id("code_fgsm")  # one no other test submits to
+    page.goto(f"{service.base}/questions/{question_id}/")
+    box = page.locator("#answer-code")
+    box.fill("def f(x):\nreturn x\nprint(1)")
+    box.focus()
+    page.evaluate("document.getElementById('answer-code').setSelectionRange(10, 10)")  # start of "return x"
+    page.keyboard.press("Tab")
+    assert box.input_value() == "def f(x):\n    return x\nprint(1)"
+    assert page.evaluate("document.activeElement.id") == "answer-code"
+    page.evaluate("document.getElementById('answer-code').setSelectionRange(0, 30)")  # every line
+    page.keyboard.press("Tab")
+    assert box.input_value() == "    def f(x):\n        return x\n    print(1)"
+    page.keyboard.press("Shift+Tab")
+    assert box.input_value() == "def f(x):\n    return x\nprint(1)"
+    page.keyboard.press("Control+z")  # undoable, as typing is
+    assert box.input_value() == "    def f(x):\n        return x\n    print(1)"
+    page.reload()
+    assert page.locator("#answer-code").input_value() == "    def f(x):\n        return x\n    print(1)"  # the draft kept it
+    page.locator("#answer-code").focus()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") != "answer-code"
+    assert "Esc, then Tab, moves on" in page.locator("#answer-code-hint").inner_text()
+    assert page.outside == []
+
+
 def test_the_last_graded_attempt_shows_the_solution_link_without_reloading(page, service):
     """The graded result of a student's last attempt was swapped in, but the worked solution's
     link appeared only after a reload (review): the graded fragment swaps the page's solution

@@ -116,6 +116,58 @@ function restoreDraft(form) {
   });
 }
 
+// In a code box, Tab indents (4 spaces; the selected lines when several) and Shift+Tab unindents,
+// as in an editor: it moved the focus out of the box (QA). Escape, then Tab, still leaves it, so a
+// keyboard is never trapped (the box's hint says so).
+const INDENT = "    ";
+
+function replaceSelection(box, start, end, text) {
+  box.setSelectionRange(start, end);
+  // insertText keeps the browser's undo history; setRangeText where it is not supported
+  if (!document.execCommand || !document.execCommand("insertText", false, text)) {
+    box.setRangeText(text, start, end, "end");
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+}
+
+function indentCode(box, outdent) {
+  const value = box.value;
+  const start = box.selectionStart;
+  const end = box.selectionEnd;
+  if (!outdent && value.slice(start, end).indexOf("\n") === -1) {
+    replaceSelection(box, start, end, INDENT);
+    return;
+  }
+  const first = value.lastIndexOf("\n", start - 1) + 1;  // the selected lines, whole
+  const lines = value.slice(first, end).split("\n");
+  const changed = lines.map(function (line) {
+    if (!outdent) return INDENT + line;
+    const spaces = line.match(/^ {0,4}/)[0].length;
+    return line.slice(spaces);
+  }).join("\n");
+  replaceSelection(box, first, end, changed);
+  box.setSelectionRange(first, first + changed.length);
+}
+
+document.addEventListener("keydown", function (event) {
+  const box = event.target;
+  if (!(box instanceof HTMLTextAreaElement) || !box.classList.contains("code")) return;
+  if (event.key === "Escape") {
+    box.dataset.tabLeaves = "1";
+    return;
+  }
+  if (event.key !== "Tab" || event.ctrlKey || event.altKey || event.metaKey) {
+    delete box.dataset.tabLeaves;
+    return;
+  }
+  if (box.dataset.tabLeaves) {  // Escape was pressed: Tab moves on as everywhere else
+    delete box.dataset.tabLeaves;
+    return;
+  }
+  event.preventDefault();
+  indentCode(box, event.shiftKey);
+});
+
 document.addEventListener("DOMContentLoaded", function () {
   const form = document.querySelector("form[data-draft-key]");
   if (form) {
