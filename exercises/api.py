@@ -66,6 +66,7 @@ from exercises.permissions import (
     course_student,
     course_student_named,
     filtered_submissions,
+    is_last_instructor,
     member_course,
     problem_sets_for,
     require_course_creator,
@@ -456,13 +457,6 @@ def create_course(user, data: dict) -> Course:
     return course
 
 
-def _last_instructor(course: Course, membership: Membership) -> bool:
-    return (
-        membership.role == INSTRUCTOR
-        and not course.memberships.filter(role=INSTRUCTOR).exclude(pk=membership.pk).exists()
-    )
-
-
 def set_membership(course: Course, user, role: str) -> tuple[Membership, bool]:
     """Add the user with this role, or change the role of an existing member."""
     with transaction.atomic():
@@ -470,7 +464,7 @@ def set_membership(course: Course, user, role: str) -> tuple[Membership, bool]:
             course=course, user=user, defaults={"role": role}
         )
         if not created and membership.role != role:
-            if _last_instructor(course, membership):
+            if is_last_instructor(membership):
                 raise ApiError(409, "A course needs at least one instructor.", "last_instructor")
             membership.role = role
             membership.save(update_fields=["role"])
@@ -579,7 +573,7 @@ class MembershipDetailView(ApiView):
         require_instructor(role, "manage members")
         with transaction.atomic():
             membership = get_object_or_404(course.memberships.select_for_update(), pk=membership_id)
-            if _last_instructor(course, membership):
+            if is_last_instructor(membership):
                 raise ApiError(409, "A course needs at least one instructor.", "last_instructor")
             membership.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)

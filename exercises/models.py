@@ -35,6 +35,9 @@ class Membership(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "course"], name="one_membership_per_course")]
 
+    def __str__(self) -> str:  # the admin said "Membership object (502)"
+        return f"{self.user} in {self.course.code} ({self.role})"
+
     @property
     def is_staff_role(self) -> bool:
         return self.role in (self.Role.INSTRUCTOR, self.Role.TA)
@@ -123,6 +126,9 @@ class Variant(models.Model):
             models.UniqueConstraint(fields=["question", "student", "number"], name="one_variant_per_number")
         ]
 
+    def __str__(self) -> str:
+        return f"variant {self.number} of question {self.question_id} for student {self.student_id}"
+
 
 class Submission(models.Model):
     class Status(models.TextChoices):
@@ -204,3 +210,7 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.action} #{self.pk}"

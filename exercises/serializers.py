@@ -23,7 +23,7 @@ from rest_framework.settings import api_settings
 
 from autograder.answers import Tolerance
 from exercises.models import Course, Extension, Membership, ProblemSet, Question, Submission
-from exercises.permissions import is_released
+from exercises.permissions import is_released, times_problem
 from exercises.services import (
     PARAMS_CHECK_SEEDS,
     REGRADE_FIELDS,
@@ -205,11 +205,9 @@ class ProblemSetSerializer(StrictMixin, serializers.ModelSerializer):
         def current(name: str):
             return attrs.get(name, getattr(self.instance, name, None))
 
-        release_at, due_at, late_until = current("release_at"), current("due_at"), current("late_until")
-        if release_at and due_at and due_at < release_at:
-            raise serializers.ValidationError({"due_at": "The due time must not be before the release time."})
-        if late_until and due_at and late_until < due_at:
-            raise serializers.ValidationError({"late_until": "The late window must end after the due time."})
+        problem = times_problem(current("release_at"), current("due_at"), current("late_until"))
+        if problem:
+            raise serializers.ValidationError({problem[0]: problem[1]})
         return attrs
 
 

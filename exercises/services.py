@@ -1462,7 +1462,7 @@ def rescore(problem_set: ProblemSet, rows) -> list[dict]:
     return diffs
 
 
-SHOWN_FIELDS = ("title", "release_at")
+SHOWN_FIELDS = ("title", "release_at", "course_id")  # course: an admin moving a set (without student work)
 
 
 def _audit_changes(problem_set: ProblemSet, action: str, before: dict, actor) -> None:

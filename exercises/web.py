@@ -382,7 +382,7 @@ def submit_response(
     if refused is not None:
         refused = answer_forms.form_refusal(refused, refused_fields(request, question, refused))
     errors = dict(getattr(refused, "fields", None) or {})
-    context = {"refused": refused, **result_context(submission)}
+    context = {"refused": refused, **result_context(submission, request.user)}
     if not is_htmx(request):
         if submission is not None and question.fresh_variant_per_attempt:
             answers, form_key = {}, ""  # the page now shows the next variant's numbers: a fresh form
@@ -422,13 +422,25 @@ def student_updates(student, question: Question) -> dict:
     }
 
 
-def result_context(submission) -> dict:
-    """The result box's context for a submission (none: an empty box)."""
+def result_context(submission, viewer=None) -> dict:
+    """The result box's context for a submission (none: an empty box). `next_variant`: tell the
+    student a next attempt has new numbers (only when it is theirs, graded, and they have an
+    attempt left: after the last one it said "reload for your next one", QA)."""
     if submission is None:
         return {"submission": None}
+    question = submission.variant.question
+    pending = results.pending(submission)
+    next_variant = (
+        question.fresh_variant_per_attempt
+        and not pending
+        and viewer is not None
+        and viewer.pk == submission.student_id
+        and not out_of(question, services.attempts_used(question, viewer), services.attempts_pending(question, viewer))
+    )
     return {
         "submission": submission,
-        "pending": results.pending(submission),
+        "next_variant": next_variant,
+        "pending": pending,
         "poll_after_ms": results.poll_after_ms(submission),
         "state": results.state_words(submission),
         "penalties": services.penalty_notes(submission),
@@ -444,7 +456,7 @@ def submission_page(request, submission_id: int):
     it is queued or being graded (then with the student's updated history), or a whole page."""
     submission, role = visible_submission(request.user, submission_id)
     question = submission.variant.question
-    context = {"question": question, "problem_set": question.problem_set, **result_context(submission)}
+    context = {"question": question, "problem_set": question.problem_set, **result_context(submission, request.user)}
     staff = role in STAFF_ROLES
     if not is_htmx(request):
         context["answers"] = results.submitted_answers(submission)
@@ -478,7 +490,13 @@ def solution_page(request, question_id: int):
     context = {"question": question, "problem_set": question.problem_set, "title": progress.kind_title(question), "variant": variant}
     if variant.solution_seen_at is None:
         return render(request, "exercises/solution_confirm.html", context)
-    answers = [(label, value) for _, label, value in results.in_field_order(variant.instance, variant.instance.get("answers", {}))]
+    # a code field's answer is its reference source (a step shows it) and its test cases, hidden
+    # ones included: listed, it was the whole internal structure, 7,400 px of it (QA)
+    answers = [
+        (label, value)
+        for _, label, value in results.in_field_order(variant.instance, variant.instance.get("answers", {}))
+        if not (isinstance(value, dict) and "source" in value)
+    ]
     return render(
         request, "exercises/solution.html", {**context, "steps": variant.instance.get("solution", []), "answers": answers}
     )

@@ -5,6 +5,8 @@ posts is a 500. Plus what students get from a question saved around those checks
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -239,3 +241,53 @@ def test_an_action_on_a_selection_of_non_ascii_digits_is_refused(admin_client, m
         "/admin/exercises/submission/", {"action": "requeue_submissions", "_selected_action": ["²"]}
     )
     assert response.status_code == 302
+
+
+def test_a_course_of_500_opens_and_saves(admin_client, course, make_user):
+    """Its members were rows of the course's page: 6 s to open, and Save was a 400 (Django's
+    1000-field limit, QA). They are counted and linked to their own list."""
+    from exercises.models import Course, Membership
+
+    Membership.objects.bulk_create(
+        [Membership(user=make_user(f"s{i:03}"), course=course, role="student") for i in range(250)]
+        + [Membership(user=make_user("prof"), course=course, role="instructor")]
+    )
+    url = f"/admin/exercises/course/{course.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert "1 instructor, 250 students" in page and f"membership/?course__id__exact={course.pk}" in page
+    response = admin_client.post(url, {"code": course.code, "title": "Renamed"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Course.objects.get(pk=course.pk).title == "Renamed"
+
+
+def test_the_admin_keeps_a_courses_last_instructor(admin_client, course, instructor, student):
+    from exercises.models import Membership
+
+    last = Membership.objects.get(user=instructor, course=course)
+    url = f"/admin/exercises/membership/{last.pk}/change/"
+    demoted = admin_client.post(url, {"user": instructor.pk, "course": course.pk, "role": "student"})
+    assert demoted.status_code == 200 and "needs at least one instructor" in demoted.content.decode()
+    assert admin_client.post(f"/admin/exercises/membership/{last.pk}/delete/", {"post": "yes"}).status_code == 403
+    other = Membership.objects.get(user=student, course=course)
+    both = admin_client.post(
+        "/admin/exercises/membership/", {"action": "delete_selected", "_selected_action": [last.pk, other.pk], "post": "yes"}
+    )
+    assert both.status_code == 403 and Membership.objects.filter(pk__in=[last.pk, other.pk]).count() == 2
+    assert admin_client.post(f"/admin/exercises/membership/{other.pk}/delete/", {"post": "yes"}).status_code == 302
+
+
+def test_the_admin_keeps_a_sets_times_in_order_and_its_students_work_in_its_course(admin_client, make_question, student, problem_set):
+    from exercises.models import Course
+
+    form = set_form(problem_set, make_question(params={}))
+    backwards = {**form, "late_until_0": (problem_set.due_at - timedelta(days=1)).strftime("%Y-%m-%d")}
+    response = admin_client.post(f"/admin/exercises/problemset/{problem_set.pk}/change/", backwards)
+    assert response.status_code == 200 and "The late window must end after the due time." in response.content.decode()
+    response = admin_client.post(f"/admin/exercises/problemset/{problem_set.pk}/change/", {**form, "late_penalty": "1.5"})
+    assert response.status_code == 200 and "a fraction of the points, from 0 to 1" in response.content.decode()
+    other = Course.objects.create(code="ml202", title="ML")
+    services.current_variant(problem_set.questions.get(), student)
+    response = admin_client.post(f"/admin/exercises/problemset/{problem_set.pk}/change/", {**form, "course": other.pk})
+    assert response.status_code == 200 and "cannot move to another course" in response.content.decode()
+    problem_set.refresh_from_db()
+    assert problem_set.course_id != other.pk

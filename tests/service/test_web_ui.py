@@ -797,3 +797,38 @@ def test_the_staff_page_states_a_tolerance_override_and_the_task_keeps_its_lines
     page = client_for(student).get(f"/questions/{question.pk}/").content.decode()
     signature = page.split('<pre class="code signature">', 1)[1].split("</pre>", 1)[0]
     assert "class Linear" in signature and signature.count("\n") > 10
+
+
+def test_a_code_solution_shows_the_reference_code_not_the_answer_structure(make_question, student, problem_set):
+    """The worked solution of a code question listed its answer as the internal structure (source,
+    entry, every case with its expected values, hidden ones included: 7,400 px) and its
+    reference step as "see the code" in the math font (QA)."""
+    question = make_question("code_softmax")
+    services.submit(question, student, {"code": "def softmax(z):\n    return z\n"})
+    problem_set.due_at = timezone.now() - timedelta(minutes=1)
+    problem_set.release_at = problem_set.due_at - timedelta(days=1)
+    problem_set.late_until = None
+    problem_set.save()
+    web = Client()
+    web.force_login(student)
+    assert web.post(f"/questions/{question.pk}/solution/").status_code == 302
+    page = web.get(f"/questions/{question.pk}/solution/").content.decode()
+    reference = services.current_variant(question, student).instance["answers"]["code"]["source"]
+    assert '<pre class="code">' in page and html.escape(reference) in page
+    assert "see the code" not in page and "<h2>Answers</h2>" not in page and "expect" not in page
+
+
+def test_reload_for_new_numbers_is_said_only_while_an_attempt_is_left(make_question, student, ta):
+    """After the last attempt the result still said "reload the question for your next one", and
+    the staff read it on the student's submission too (QA)."""
+    question = make_question(fresh_variant_per_attempt=True, max_attempts=2)
+    said = "Each attempt has its own numbers"
+    web = Client()
+    web.force_login(student)
+    first, _ = services.submit(question, student, {"in_3": "1"})
+    services.grade_submission_now(first.pk)
+    assert said in web.get(f"/submissions/{first.pk}/").content.decode()
+    assert said not in client_for(ta).get(f"/submissions/{first.pk}/").content.decode()
+    last, _ = services.submit(question, student, {"in_3": "1"})
+    services.grade_submission_now(last.pk)
+    assert said not in web.get(f"/submissions/{last.pk}/").content.decode()
