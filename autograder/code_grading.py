@@ -121,7 +121,9 @@ def syntax_problem(source: str, entry: Sequence[str] = ()) -> str | None:
         return "Your code cannot be read: it nests too deeply."
     except ValueError as exc:
         return f"Your code cannot be read: {exc}."
-    if entry:
+    # the usual case, a def or class of an entry name written out, spares the walk over the tree
+    # (0.27 ms of a submit's CPU); a "def forward(" in a comment only makes the check lenient
+    if entry and not any(f"def {name}(" in source or f"class {name}" in source for name in entry):
         bound = _top_level_names(tree)
         if bound is not None and not bound & set(entry):
             if len(entry) == 1:
