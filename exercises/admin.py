@@ -32,7 +32,7 @@ from exercises.models import (
     Submission,
     Variant,
 )
-from exercises.permissions import is_last_instructor, times_problem
+from exercises.permissions import is_last_instructor
 
 
 class ModelAdmin(admin.ModelAdmin):
@@ -199,7 +199,7 @@ class ProblemSetAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        problem = times_problem(cleaned.get("release_at"), cleaned.get("due_at"), cleaned.get("late_until"))
+        problem = services.times_problem(cleaned.get("release_at"), cleaned.get("due_at"), cleaned.get("late_until"))
         if problem:
             self.add_error(problem[0], problem[1])
         penalty = cleaned.get("late_penalty")

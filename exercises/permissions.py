@@ -201,17 +201,6 @@ def submissions_for(user, role: str, question: Question) -> QuerySet[Submission]
     return submissions.order_by("submitted_at", "id")
 
 
-def times_problem(release_at, due_at, late_until) -> tuple[str, str] | None:
-    """(field, message) when a problem set's times are out of order, or None: released, then due,
-    then the late window's end (the API and the admin both ask; the admin saved a late window
-    ending before the due time, after which every API edit of the set was refused, QA)."""
-    if release_at and due_at and due_at < release_at:
-        return "due_at", "The due time must not be before the release time."
-    if late_until and due_at and late_until < due_at:
-        return "late_until", "The late window must end after the due time."
-    return None
-
-
 def is_last_instructor(membership: Membership) -> bool:
     """Whether this is the course's only instructor (who must not be demoted or removed: nobody
     could then manage the course)."""

@@ -149,18 +149,8 @@ def request_reruns(question: Question, actor, apply: bool) -> dict:
 
 
 def enqueue(submission_id: int) -> None:
-    """Send the re-run's message once the current transaction commits; a broker failure is
-    logged, not raised (the sweeper sends it again)."""
-
-    def send() -> None:
-        from autograder.tasks import rerun_code  # the tasks module imports this one
-
-        try:
-            rerun_code.apply_async((submission_id,), argsrepr=f"({submission_id},)", kwargsrepr="{}")
-        except Exception:
-            logger.exception("could not send the re-run of submission %s; the sweeper will retry", submission_id)
-
-    transaction.on_commit(send)
+    """Send the re-run's message once the current transaction commits."""
+    services.send_after_commit("rerun_code", submission_id)
 
 
 def _abandoned_before():

@@ -23,7 +23,7 @@ from rest_framework.settings import api_settings
 
 from autograder.answers import Tolerance
 from exercises.models import Course, Extension, Membership, ProblemSet, Question, Submission
-from exercises.permissions import is_released, times_problem
+from exercises.permissions import is_released
 from exercises.services import (
     PARAMS_CHECK_SEEDS,
     REGRADE_FIELDS,
@@ -31,6 +31,7 @@ from exercises.services import (
     loose_tolerance_problem,
     mixed_tolerance,
     penalty_notes,
+    times_problem,
 )
 from nncore.problems import CATALOGUE, ParamError
 from nncore.problems.code.kind import TypicalBugPasses

@@ -669,19 +669,23 @@ def lock_pair(question_id: int, student_id: int) -> None:
 
 
 def enqueue(submission_id: int) -> None:
-    """Send the grading message once the current transaction commits (at once outside one).
+    """Send the grading message once the current transaction commits (at once outside one)."""
+    send_after_commit("grade_submission", submission_id)
 
-    A broker failure is logged, not raised: the row is committed and the sweeper re-sends it.
-    """
+
+def send_after_commit(task_name: str, submission_id: int) -> None:
+    """Send autograder.tasks.<task_name>(submission_id) once the current transaction commits (a
+    grading, or a code re-run: exercises.reruns). A broker failure is logged, not raised: the row
+    is committed and the sweeper sends it again."""
 
     def send() -> None:
-        from autograder.tasks import grade_submission as task  # the tasks module imports this one
+        from autograder import tasks  # the tasks module imports this one
 
         try:
             # argsrepr/kwargsrepr given: Celery would otherwise build them with its saferepr
-            task.apply_async((submission_id,), argsrepr=f"({submission_id},)", kwargsrepr="{}")
+            getattr(tasks, task_name).apply_async((submission_id,), argsrepr=f"({submission_id},)", kwargsrepr="{}")
         except Exception:
-            logger.exception("could not enqueue submission %s; the sweeper will retry", submission_id)
+            logger.exception("could not send %s of submission %s; the sweeper will retry", task_name, submission_id)
 
     transaction.on_commit(send)
 
@@ -1381,6 +1385,17 @@ def locked_question(question_id: int) -> Question:
     """The question row as it is now, locked for update until the transaction ends (PostgreSQL;
     SQLite takes its write lock at the first write), with its problem set and course."""
     return Question.objects.select_for_update(of=("self",)).select_related("problem_set__course").get(pk=question_id)
+
+
+def times_problem(release_at, due_at, late_until) -> tuple[str, str] | None:
+    """(field, message) when a problem set's times are out of order, or None: released, then due,
+    then the late window's end (the API and the admin both ask; the admin saved a late window
+    ending before the due time, after which every API edit of the set was refused, QA)."""
+    if release_at and due_at and due_at < release_at:
+        return "due_at", "The due time must not be before the release time."
+    if late_until and due_at and late_until < due_at:
+        return "late_until", "The late window must end after the due time."
+    return None
 
 
 def next_position(problem_set: ProblemSet) -> int:
