@@ -1679,10 +1679,15 @@ def _regrade(
             yield diff, sub, result
 
 
+SCORE_NOISE = 1e-5  # points: below any real change (scores are kept to 6 decimals)
+
+
 def score_change(sub: Submission, new: float) -> dict | None:
     """The audit/preview row of a graded submission whose score becomes `new`, or None when it
-    stays (within 1e-9). `sub.student` should be loaded."""
-    if sub.score is not None and abs(new - sub.score) <= 1e-9:
+    stays: within SCORE_NOISE, so scores stored before a score was rounded once (1/7 of 5 points
+    as 0.714286, now 0.714285) do not fill a regrade's preview as changes. `sub.student` should
+    be loaded."""
+    if sub.score is not None and abs(new - sub.score) <= SCORE_NOISE:
         return None
     return {**row_of(sub), "old": sub.score, "new": new}
 

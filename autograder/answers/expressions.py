@@ -132,8 +132,15 @@ class _ExpressionParser:
         if self._peek().kind == END:
             raise InvalidAnswer(NO_ANSWER)
         value = self._expression()
-        if self._peek().kind != END:
-            raise _unexpected(self._peek())
+        token = self._peek()
+        if token.kind != END:
+            previous = self._tokens[self._position - 1]
+            if token.kind == NUMBER and token.spaced and previous.kind == NUMBER:
+                raise InvalidAnswer(
+                    f"Two numbers, '{previous.text}' and '{token.text}', where one was expected: "
+                    "write a number without spaces (1000.5, not 1 000.5) and a product with '*'."
+                )
+            raise _unexpected(token)
         return value
 
     def _peek(self) -> Token:

@@ -8,6 +8,7 @@ whether that whitespace held a line break (a new matrix row, as in MATLAB).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from .errors import InvalidAnswer
@@ -27,8 +28,15 @@ END = "end"
 NUMBER_PATTERN = r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _NUMBER_RE = re.compile(NUMBER_PATTERN)
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# "x10^-1" or "x10**-1" right after a number: its power of ten, as a calculator shows it
-_TIMES_TEN_RE = re.compile(r"[xX]10(?:\^|\*\*)([+-]?[0-9]+)(?![0-9.])")
+# "x10^-1", "x10**-1" or " x 10^-1" right after a number: its power of ten, as a calculator
+# shows it
+_TIMES_TEN_RE = re.compile(r"\s*[xX]\s*10\s*(?:\^|\*\*)\s*([+-]?[0-9]+)(?![0-9.])")
+# A power in superscript, as pasted from a PDF or typed on a phone: "10⁻²" is 10^-2.
+_SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
+_SUPERSCRIPT_RE = re.compile(f"([⁺⁻]?)([{_SUPERSCRIPTS}]+)")
+_SUPERSCRIPT_DIGITS = str.maketrans(_SUPERSCRIPTS, "0123456789")
+# Fractions of one character ("½"): a number of their own.
+_FRACTIONS = {ch: unicodedata.numeric(ch) for ch in "¼½¾⅐⅑⅒⅓⅔⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞"}
 _PUNCTUATION = {
     "(": LPAREN,
     ")": RPAREN,
@@ -88,6 +96,19 @@ def tokenize(text: str) -> list[Token]:
             i += 1
         elif ch == "\u03c0":  # the Greek letter pi
             tokens.append(Token(NAME, "pi", spaced, newline=newline))
+            i += 1
+        elif match := _SUPERSCRIPT_RE.match(text, i):  # ^ and the power, one token each
+            sign, digits = match.groups()
+            tokens.append(Token(OPERATOR, "^", spaced, newline=newline))
+            if sign:
+                tokens.append(Token(OPERATOR, "-" if sign == "⁻" else "+"))
+            exponent = digits.translate(_SUPERSCRIPT_DIGITS)
+            tokens.append(Token(NUMBER, exponent, False, float(exponent)))
+            i = match.end()
+        elif ch in _FRACTIONS:
+            if tokens and tokens[-1].kind == NUMBER and not spaced:
+                raise InvalidAnswer(f"Write {tokens[-1].text}{ch} as a decimal or a sum ({tokens[-1].text}+{ch}).")
+            tokens.append(Token(NUMBER, ch, spaced, _FRACTIONS[ch], newline))
             i += 1
         elif match := _NUMBER_RE.match(text, i):
             number, i = match.group(), match.end()

@@ -137,8 +137,8 @@ class SandboxPool:
         converted inside the child to float64 arrays (a tuple return value is several outputs).
         Limits apply to the whole run (all cases in one child). Raises ValueError for bad
         arguments and SandboxUnavailable when no sandbox can be started; never for anything the
-        student code does. A sandbox that dies before taking the job is replaced and the job
-        sent once more.
+        student code does. A sandbox that fails (before or during the run, but not by hanging
+        past the wall limit) is replaced and the job run once more (see _run_job).
         """
         encoded = [_encode_case(case) for case in _checked_cases(cases)]
         return self._run_job(_encode_job(code, entry, encoded), len(cases), limits or self.limits, frames.RESULT_DTYPES)
@@ -172,7 +172,14 @@ class SandboxPool:
     def _run_job(
         self, job: bytes, ncases: int, limits: Limits, dtypes: frozenset[int], gated: Gated | None = None
     ) -> list[CaseOutcome]:
-        """Run an encoded job; its results are parsed as records of arrays of `dtypes`."""
+        """Run an encoded job; its results are parsed as records of arrays of `dtypes`.
+
+        A sandbox that fails is replaced and the job run once more in the new one: one that never
+        took the job (e.g. the server had exited), and one lost in the middle of the run (killed
+        from outside, out of memory), which would otherwise score the student's code 0 and use an
+        attempt for a failure of ours. Not one that hung past the wall limit (a second wait could
+        outlast the task's time limit). Code that breaks the sandbox on purpose breaks the second
+        one too and earns nothing (no known attack gets that far: tests/sandbox)."""
         with self._lock:
             for attempt in (1, 2):
                 server = self._ready_server()
@@ -182,8 +189,8 @@ class SandboxPool:
                         "sandbox failed (attempt %d), replacing it: %s", attempt, raw.failure
                     )
                     self._replace(kill=True)
-                    if not raw.started:
-                        continue  # the job never ran (e.g. the server had exited): once more
+                    if raw.failure is not None and not (raw.started and raw.timed_out):
+                        continue
                 elif server.jobs >= self.max_jobs:
                     self._replace(kill=False)
                 break

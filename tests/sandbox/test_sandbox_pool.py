@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
 import time
 
 import numpy as np
@@ -22,6 +23,7 @@ from autograder.sandbox import (
     sandbox_available,
 )
 from autograder.sandbox import pool as pool_module
+from autograder.sandbox import server as server_module
 
 LIMITS = Limits(cpu_s=2, wall_s=4, memory_mb=256, output_kb=64)
 
@@ -246,6 +248,57 @@ def test_a_job_sent_to_a_server_that_just_died_is_retried_once(require_sandbox):
         (outcome,) = fresh.run("def f(x):\n    return x * 5\n", "f", [[np.ones(1)]])
         assert outcome.ok and outcome.outputs[0].tolist() == [5.0]
         assert fresh.restarts == 1
+
+
+def test_a_server_lost_in_the_middle_of_a_run_is_replaced_and_the_run_done_again(require_sandbox):
+    """A failure of ours (the server killed from outside while the child ran) must not score the
+    student's code 0: the job runs again in a fresh server and its result stands."""
+    slow = "import time\ndef f(x):\n    time.sleep(0.4)\n    return x * 11\n"
+    with SandboxPool(limits=LIMITS) as fresh:
+        assert fresh.run("def f(x):\n    return x\n", "f", [[np.ones(1)]])[0].ok
+        first = fresh._server
+        killer = threading.Timer(0.15, os.killpg, (first.proc.pid, signal.SIGKILL))
+        killer.start()
+        try:
+            (outcome,) = fresh.run(slow, "f", [[np.ones(1)]])
+        finally:
+            killer.join()
+        assert outcome.ok and outcome.outputs[0].tolist() == [11.0], outcome
+        assert fresh.restarts == 1 and fresh._server is not first
+
+
+def test_a_server_that_hangs_past_the_wall_limit_is_not_given_the_job_again(require_sandbox, monkeypatch):
+    """A server that hangs once the job started already took the whole wall time: the run ends as
+    a time-out (as outcome.py reads it), not run twice (which could outlast the task's limit)."""
+    monkeypatch.setattr(server_module, "GRACE_S", 0.0)
+    runs = []
+    real_run = server_module.ServerProcess.run
+
+    def counted(self, *args, **kwargs):
+        runs.append(self)
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(server_module.ServerProcess, "run", counted)
+    with SandboxPool(limits=Limits(cpu_s=1, wall_s=0.5, memory_mb=256, output_kb=64)) as fresh:
+        assert fresh.run("def f(x):\n    return x\n", "f", [[np.ones(1)]])[0].ok
+        server = fresh._server
+
+        def freeze() -> None:  # the job started: stop bwrap and all it runs, so nobody reports
+            for pid in (server.proc.pid, *_descendants(server.proc.pid)):
+                os.kill(pid, signal.SIGSTOP)
+
+        freezer = threading.Timer(0.15, freeze)
+        freezer.start()
+        try:
+            (outcome,) = fresh.run("import time\ndef f(x):\n    time.sleep(0.3)\n    return x\n", "f", [[np.ones(1)]])
+        finally:
+            freezer.join()
+            try:
+                os.killpg(server.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        assert outcome.status == "timeout" and "did not end within 0.5 s" in outcome.message, outcome
+        assert len(runs) == 2  # the first job and the hung one: no second try
 
 
 def _descendants(pid: int) -> list[int]:

@@ -1186,6 +1186,17 @@ def test_final_score_is_rounded_once_after_scaling_to_points(make_question):
     assert services.final_score(question, 1 / 7, 1, late=True) == 0.357143
 
 
+def test_scores_stored_with_the_old_double_rounding_are_not_a_regrade_change(make_question, student):
+    """Before scores were rounded once, 1/7 of 5 points was stored as 0.714285 (now 0.714286):
+    a regrade's preview must not list every such row as changed."""
+    question = make_question()
+    submission = submit_and_grade(question, student, reference_answers(question, student))
+    Submission.objects.filter(pk=submission.pk).update(raw_score=1 / 7, score=round(5 * round(1 / 7, 6), 6))
+    assert services.regrade_preview(question, {"points": 5.0}) == []
+    changed = services.regrade_preview(question, {"points": 5.0001})
+    assert [(row["old"], row["new"]) for row in changed] == [(0.714285, 0.714300)]
+
+
 def test_a_regrade_computed_before_an_attempt_was_released_scores_the_new_number(make_question, student, instructor, monkeypatch):
     """An earlier attempt released (rejected, or given up on) between a regrade's first pass and
     its transaction renumbered this row 2 -> 1; the regrade wrote the penalty of attempt 2 (review)."""
