@@ -6,6 +6,6 @@ import sys
 
 if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "autograder.settings")
-    from django.core.management import execute_from_command_line
+    from autograder.manage_cli import main
 
-    execute_from_command_line(sys.argv)
+    sys.exit(main(sys.argv))

@@ -161,6 +161,15 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "5"},
         )
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc):
+        # SQLite waited its timeout for another writer: nothing of this request was written
+        request = context["request"]
+        logger.warning("database busy during %s %s: %s", request.method, request.path, exc)
+        return Response(
+            {"detail": "The database is busy; this request was not carried out. Try again in a few seconds.", "code": "busy"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "2"},
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -1066,8 +1075,14 @@ class GradebookView(ApiView):
 
     @extend_schema(
         summary="Best score per question per student (instructors/TAs)",
-        description="JSON by default; `?format=csv` or `Accept: text/csv` returns a CSV attachment.",
-        parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"])],
+        description=(
+            "JSON by default; `?format=csv` or `Accept: text/csv` returns a CSV attachment "
+            "(UTF-8; with `excel=1` it starts with a byte order mark, so Excel shows accented names)."
+        ),
+        parameters=[
+            OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"]),
+            OpenApiParameter("excel", OpenApiTypes.BOOL, description="CSV only: start with a byte order mark"),
+        ],
         responses={
             (200, "application/json"): GradebookSerializer,
             (200, "text/csv"): OpenApiTypes.STR,
@@ -1080,7 +1095,7 @@ class GradebookView(ApiView):
         if request.accepted_renderer.format == "csv":
             name = slugify(f"{problem_set.course.code}-{problem_set.title}") or f"problem-set-{problem_set.pk}"
             return Response(
-                services.gradebook_csv(problem_set),
+                services.gradebook_csv(problem_set, excel=request.query_params.get("excel") in ("1", "true")),
                 headers={"Content-Disposition": f'attachment; filename="{name}-gradebook.csv"'},
             )
         data = {

@@ -68,20 +68,20 @@ def grant(problem_set: ProblemSet, student, due_at: datetime, late_until: dateti
     """Give (or change) a student's extension; their submissions are late or not by it from now
     on, graded ones rescored at once. Audited."""
     if late_until is not None and late_until < due_at:
-        raise ExtensionError("late_until must not be before due_at")
+        raise ExtensionError("the late window must not end before the due time")
     with transaction.atomic():
         # locked as deadline edits lock it, and used as locked: an edit that committed while we
         # waited is what the rescoring must apply
         problem_set = ProblemSet.objects.select_for_update().get(pk=problem_set.pk)
         if due_at < problem_set.release_at:
-            raise ExtensionError("due_at must not be before the problem set's release time")
+            raise ExtensionError("the due time must not be before the problem set's release time")
         own = set_deadlines(problem_set)
         if merged(problem_set, Extension(due_at=due_at, late_until=late_until)) == own:
             # stored, it would be listed as the student's date while the set's later one holds
             window = f", late window until {own.late_until.isoformat()}" if own.late_until else ""
             raise ExtensionError(
                 f"this gives the student no more time: the set itself is due {own.due_at.isoformat()}{window}; "
-                "give a later due_at (or late_until)"
+                "give a later due time (or a later end of the late window)"
             )
         before = Extension.objects.filter(problem_set=problem_set, student=student).first()
         extension, _ = Extension.objects.update_or_create(

@@ -90,9 +90,19 @@ def submitted_answers(submission: Submission) -> list[SubmittedAnswer]:
     types = {spec["name"]: spec.get("type") for spec in instance.get("fields", [])}
     answers = submission.answers if isinstance(submission.answers, dict) else {}
     return [
-        SubmittedAnswer(label, value if isinstance(value, str) else json.dumps(value), types.get(name) == "code")
+        SubmittedAnswer(
+            _third_person(label), value if isinstance(value, str) else json.dumps(value), types.get(name) == "code"
+        )
         for name, label, value in in_field_order(instance, answers)
     ]
+
+
+def _third_person(label: str) -> str:
+    """A form's label as the submission page shows it to the student and the staff alike: the
+    code field's "Your Python code" as "Python code" (the label is part of the frozen variant)."""
+    if label.startswith("Your ") and len(label) > 5:
+        return label[5].upper() + label[6:]
+    return label
 
 
 def in_field_order(instance: dict, values: dict) -> list[tuple[str, str, object]]:

@@ -530,6 +530,10 @@ class GradebookQuestionSerializer(serializers.ModelSerializer):
 class GradebookRowSerializer(serializers.Serializer):
     student_id = serializers.IntegerField()
     username = serializers.CharField()
+    name = serializers.CharField(help_text="the student's full name; empty when none is set")
+    enrolled = serializers.BooleanField(
+        help_text="a student of the course now (false: left the course, or staff who tried the questions)"
+    )
     scores = serializers.DictField(
         child=serializers.FloatField(allow_null=True), help_text="{question id: best score, null if never graded}"
     )

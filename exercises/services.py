@@ -417,7 +417,7 @@ def _replay_or_refuse_under_lock(question: Question, student, answers: Any, idem
         return replayed
     if question.max_attempts and _attempts_taken(question, student) >= question.max_attempts:
         raise SubmissionRefused(
-            f"no attempts left: all {question.max_attempts} attempt(s) are used or being graded",
+            f"no attempts left: {_all_attempts(question.max_attempts)} used or being graded",
             "no_attempts_left",
         )
     return None
@@ -615,6 +615,12 @@ def zone_text(moment: datetime) -> str:
     offset = moment.strftime("%z")
     offset = f"UTC{offset[:3]}:{offset[3:]}" if offset else ""
     return name if name == offset or name in ("UTC",) else f"{name} ({offset})".strip()
+
+
+def _all_attempts(count: int, *, past: bool = False) -> str:
+    """ "all 3 attempts are" / "the one attempt is" ("all 1 attempt(s)" read as a machine's, QA)."""
+    verb = ("were" if past else "are") if count != 1 else ("was" if past else "is")
+    return f"all {count} attempts {verb}" if count != 1 else f"the one attempt {verb}"
 
 
 def _replay_of_key(student_id: int, key: str, question: Question, answers: Any) -> Submission | None:
@@ -966,7 +972,7 @@ def _numbered(submission: Submission, result, number: int, counted: int) -> dict
             "status": "rejected",
             "score": 0.0,
             "fields": {},
-            "message": f"No attempts left: all {question.max_attempts} attempt(s) were already used.",
+            "message": f"No attempts left: {_all_attempts(question.max_attempts, past=True)} already used.",
         })
     fields = {
         "status": S.GRADED,
@@ -1147,7 +1153,9 @@ def gradebook(problem_set: ProblemSet) -> list[dict]:
     many of their submissions are not graded yet (waiting, or failed on our side: a student with
     none graded is not a student who never submitted) and were graded late.
 
-    Rows cover the course's students and anyone else who submitted, sorted by username.
+    Rows cover the course's students and anyone else who submitted (who left the course, or
+    staff trying the questions: `enrolled` is False for them), sorted by username; `name` is the
+    full name ("" when none is set).
     """
     questions = list(problem_set.questions.all())
     best = {
@@ -1169,6 +1177,7 @@ def gradebook(problem_set: ProblemSet) -> list[dict]:
         m.user_id: m.user
         for m in Membership.objects.filter(course_id=problem_set.course_id, role=Membership.Role.STUDENT).select_related("user")
     }
+    enrolled = set(students)
     for sub in Submission.objects.filter(variant__question__problem_set=problem_set).exclude(
         student_id__in=students
     ).select_related("student"):
@@ -1181,6 +1190,8 @@ def gradebook(problem_set: ProblemSet) -> list[dict]:
             {
                 "student_id": user.pk,
                 "username": user.get_username(),
+                "name": user.get_full_name(),
+                "enrolled": user.pk in enrolled,
                 "scores": scores,
                 "total": round(sum((s for s in scores.values() if s is not None), 0.0), 6),  # 0.0, not 0, when none
                 "ungraded": counts.get(user.pk, {}).get("ungraded", 0),
@@ -1196,17 +1207,32 @@ def _sort_key(name: str) -> tuple[str, str]:
     return "".join(c for c in letters if not unicodedata.combining(c)), name
 
 
-def gradebook_csv(problem_set: ProblemSet) -> str:
-    """The gradebook as CSV: username, one column per question (q<id>_<kind>), the ungraded and
-    late submission counts, total (last, where scripts reading earlier exports found it)."""
+def gradebook_csv(problem_set: ProblemSet, *, excel: bool = False) -> str:
+    """The gradebook as CSV: username, name, enrolled (yes/no), one column per question
+    (q<id>_<kind>), the ungraded and late submission counts, total (last, where scripts reading
+    earlier exports found it). `excel`: starts with a byte order mark, without which Excel reads
+    UTF-8 as its local code page ("MÃ¼ller"); scripts reading plain UTF-8 would see it in the
+    first header, so it is asked for."""
     questions = list(problem_set.questions.all())
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["username", *[f"q{q.pk}_{q.kind}" for q in questions], "ungraded", "late", "total"])
+    if excel:
+        out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n" if excel else "\n")
+    writer.writerow(
+        ["username", "name", "enrolled", *[f"q{q.pk}_{q.kind}" for q in questions], "ungraded", "late", "total"]
+    )
     for row in gradebook(problem_set):
         scores = [row["scores"][str(q.pk)] for q in questions]
         writer.writerow(
-            [spreadsheet_text(row["username"]), *["" if s is None else s for s in scores], row["ungraded"], row["late"], row["total"]]
+            [
+                spreadsheet_text(row["username"]),
+                spreadsheet_text(row["name"]),
+                "yes" if row["enrolled"] else "no",
+                *["" if s is None else s for s in scores],
+                row["ungraded"],
+                row["late"],
+                row["total"],
+            ]
         )
     return out.getvalue()
 

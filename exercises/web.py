@@ -180,7 +180,7 @@ def staff_set_context(problem_set, role: str, typed: dict | None = None, errors:
         "deadlines": progress.deadlines(problem_set),
         "questions": progress.staff_questions(problem_set),
         "gradebook_csv": reverse("api-gradebook", args=[problem_set.pk]) + "?format=csv",
-        "extensions": list(rows),
+        "extensions": [(e, extensions.merged(problem_set, e)) for e in rows],
         "may_grant": role == INSTRUCTOR,
         "extension_typed": typed or {},
         "extension_errors": errors or {},
@@ -196,6 +196,8 @@ def grant_extension(request, problem_set_id: int):
     require_instructor(role, "grant extensions")
     typed = {name: request.POST.get(name, "").strip() for name in ("username", "due_at", "late_until", "reason")}
     data = {**typed, "late_until": typed["late_until"] or None}
+    if not typed["due_at"]:
+        del data["due_at"]  # missing, not of a wrong format
     serializer = ExtensionGrantSerializer(data=data)
     errors = {}
     if serializer.is_valid():
@@ -213,15 +215,41 @@ def grant_extension(request, problem_set_id: int):
         except ValidationError as refused:
             errors = _messages(refused.detail)
         except extensions.ExtensionError as refused:
-            errors = {"due_at": str(refused)}
+            errors = {EXTENSION_LABELS["due_at"]: str(refused)[:1].upper() + str(refused)[1:] + "."}
     else:
         errors = _messages(serializer.errors)
     return render(request, "exercises/problem_set.html", staff_set_context(problem_set, role, typed, errors), status=400)
 
 
+EXTENSION_LABELS = {
+    "username": "Username", "due_at": "Due", "late_until": "Late submissions until", "reason": "Reason",
+}
+
+
 def _messages(detail) -> dict[str, str]:
-    """{field: its messages as one line} from a DRF error detail (a list or one message per field)."""
-    return {name: " ".join(map(str, m)) if isinstance(m, list) else str(m) for name, m in dict(detail).items()}
+    """{the form's label for a field: its messages as one line} from a DRF error detail (a list or
+    one message per field), worded for the form's inputs rather than the API's."""
+    messages = {}
+    for name, found in dict(detail).items():
+        found = found if isinstance(found, list) else [found]
+        label = EXTENSION_LABELS.get(name, "")
+        messages[label] = " ".join(_form_message(message) for message in found)
+    return messages
+
+
+def _form_message(message) -> str:
+    """An API message as the form's reader needs it: the date inputs take no offset, so a time the
+    clocks skip or repeat needs another time, not an offset (QA: the API's wording asked for one)."""
+    code, text = getattr(message, "code", None), str(message)
+    if code in ("required", "null", "blank"):
+        return "Required."
+    if code == "invalid" and "format" in text.lower():
+        return "Enter a date and a time."
+    if code == "skipped":
+        return text.split(";")[0] + ": choose a time outside that hour."
+    if code == "twice":
+        return text.split(";")[0] + ": choose a time outside that hour, or grant it through the API with the offset."
+    return text
 
 
 @require_POST

@@ -302,17 +302,32 @@ def test_retried_submission_with_the_same_key_creates_one(world):
 
 
 def test_a_failed_query_on_a_working_connection_is_not_called_unavailable(world, monkeypatch):
-    """A lock timeout or a bug is not an outage: no 503 inviting a retry, the error goes on to
-    Django's handler (500 and a logged traceback)."""
+    """A bug is not an outage: no 503 inviting a retry, the error goes on to Django's handler
+    (500 and a logged traceback)."""
     from exercises import services
 
     def fails(*args, **kwargs):
-        raise OperationalError("database is locked")
+        raise OperationalError("no such column: exercises_submission.nothing")
 
     monkeypatch.setattr(services, "submit", fails)
     client, url = world["clients"]["student"], f"/api/questions/{world['ids']['question']}/submissions/"
-    with pytest.raises(OperationalError, match="database is locked"):
+    with pytest.raises(OperationalError, match="no such column"):
         client.post(url, {"answers": {"in_3": "1.5"}}, format="json")
+
+
+def test_a_database_busy_past_its_wait_is_a_503_to_retry(world, monkeypatch):
+    """SQLite gave up waiting for another writer (its 20 s): nothing of the request was written,
+    so the client is told to retry, not shown a 500."""
+    from exercises import services
+
+    def busy(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(services, "submit", busy)
+    client, url = world["clients"]["student"], f"/api/questions/{world['ids']['question']}/submissions/"
+    response = client.post(url, {"answers": {"in_3": "1.5"}}, format="json")
+    assert response.status_code == 503 and response["Retry-After"] == "2"
+    assert response.json()["code"] == "busy" and "Try again" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("key", ["x" * 201, "naïve-ключ"])

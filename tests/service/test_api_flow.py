@@ -205,6 +205,9 @@ def test_course_to_regrade(teacher_client, alice_client, people, django_capture_
         assert 'filename="nn101-week-1-gradebook.csv"' in response["Content-Disposition"]
         table = list(csv.reader(io.StringIO(response.content.decode())))
         assert table[0][0] == "username" and table[1][0] == "alice" and float(table[1][-1]) == pytest.approx(10.0)
+    excel = teacher.get(f"/api/problem-sets/{problem_set['id']}/gradebook/?format=csv&excel=1")
+    assert excel.status_code == 200 and excel.content.startswith(b"\xef\xbb\xbfusername,name,enrolled,")
+    assert excel["Content-Type"].startswith("text/csv")
 
     # --- regrade: preview changes nothing, apply rescales every graded submission -------------
     regrade_url = f"/api/questions/{qid}/regrade/"

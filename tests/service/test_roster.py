@@ -65,6 +65,15 @@ def test_a_class_list_is_enrolled_with_new_accounts_that_can_sign_in(tmp_path, c
     assert not Token.objects.filter(user__username="dora").exists()  # untouched: she gets one by signing in
 
 
+def test_the_credentials_file_keeps_usernames_from_becoming_formulas(tmp_path, course):
+    credentials = str(tmp_path / "new.csv")
+    run("nn101", write(tmp_path, "username\n-1+1\n@sum\nalice\n"), "--credentials", credentials)
+    with open(credentials, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(r["username"] for r in rows) == ["'-1+1", "'@sum", "alice"]
+    assert all(r["password"][0].isalnum() for r in rows)
+
+
 def test_running_it_again_changes_nothing(tmp_path, course):
     roster = write(tmp_path, "username\nalice\nbob\n")
     run("nn101", roster)

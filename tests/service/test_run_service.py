@@ -8,14 +8,23 @@ the web server and worker are gone too.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import re
 import signal
 import time
+import urllib.error
+import urllib.request
 
 import pytest
-from helpers_service import STUDENT_PASSWORD, group_alive, request, running_service
+from helpers_service import (
+    INSTRUCTOR_PASSWORD,
+    STUDENT_PASSWORD,
+    group_alive,
+    request,
+    running_service,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -43,6 +52,37 @@ def test_run_service_serves_grades_and_stops(service):
     assert submission["attempt_number"] == 1 and submission["score"] is not None
 
     _stop_and_check(process)
+
+
+def test_instructor_edits_at_the_same_moment_wait_for_each_other_instead_of_failing(service):
+    """On the embedded SQLite, a transaction that read first and wrote later (select_for_update is
+    a plain SELECT there) failed at once with "database is locked" (a 500) when another write
+    was under way: 8 of 16 parallel edits of a problem set (QA, schemathesis)."""
+    service.wait_until_serving()
+    status, body = request(f"{service.base}/api/auth/token/", {"username": "demo-instructor", "password": INSTRUCTOR_PASSWORD})
+    assert status == 200, body
+    token = body["token"]
+    question_id = service.question_id("forward_neuron")
+    status, question = request(f"{service.base}/api/questions/{question_id}/", token=token)
+    assert status == 200, question
+    problem_set_url = f"{service.base}/api/problem-sets/{question['problem_set']}/"
+    question_url = f"{service.base}/api/questions/{question_id}/"
+    edits = [(problem_set_url, {"title": f"Week {i}"}) for i in range(12)]
+    edits += [(question_url, {"points": 10 + i}) for i in range(12)]
+    with concurrent.futures.ThreadPoolExecutor(len(edits)) as pool:
+        statuses = list(pool.map(lambda edit: _patch(*edit, token=token)[0], edits))
+    assert statuses == [200] * len(edits), (statuses, service.log_tail())
+    assert "database is locked" not in service.log_text()
+
+
+def _patch(url: str, data: dict, token: str) -> tuple[int, str]:
+    headers = {"Content-Type": "application/json", "Authorization": f"Token {token}"}
+    req = urllib.request.Request(url, json.dumps(data).encode(), headers, method="PATCH")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
 
 
 def _stop_and_check(process) -> None:

@@ -391,10 +391,15 @@ def test_attempt_limit_counts_queued_submissions_so_a_burst_cannot_exceed_it(mak
     answers = reference_answers(question, student)
     first, _ = services.submit(question, student, answers)
     services.submit(question, student, answers)
-    assert "no attempts left" in refused("no_attempts_left", services.submit, question, student, answers)
+    message = refused("no_attempts_left", services.submit, question, student, answers)
+    assert message == "no attempts left: all 2 attempts are used or being graded"
     services.grade_submission_now(first.pk)
     refused("no_attempts_left", services.submit, question, student, answers)
     assert Submission.objects.count() == 2
+    one = make_question(max_attempts=1)  # not "all 1 attempt(s)" (QA)
+    services.submit(one, student, reference_answers(one, student))
+    message = refused("no_attempts_left", services.submit, one, student, reference_answers(one, student))
+    assert message == "no attempts left: the one attempt is used or being graded"
 
 
 def test_attempt_limit_is_checked_again_at_grading(make_question, student):
@@ -651,10 +656,37 @@ def test_gradebook_has_best_scores_per_question_and_csv(make_question, student, 
     # a submission still waiting is told apart from none at all (exploratory QA: both were blank)
     assert (rows["bob"]["ungraded"], rows["carol"]["ungraded"], rows["dave"]["ungraded"]) == (1, 0, 0)
 
+    # who is in the course now, and by their names (QA: an LMS import needs both)
+    assert [(row["enrolled"], row["name"]) for row in rows.values()] == [(True, "")] * 3 + [(False, "")]
+
     table = list(csv.reader(io.StringIO(services.gradebook_csv(problem_set))))
-    assert table[0] == ["username", f"q{q1.pk}_forward_neuron", f"q{q2.pk}_forward_layer", "ungraded", "late", "total"]
-    assert table[1] == ["alice", "10.0", "4.0", "0", "0", "14.0"]
-    assert table[2] == ["bob", "0.0", "", "1", "0", "0.0"] and table[3] == ["carol", "", "", "0", "0", "0.0"]  # a float, as for all
+    assert table[0] == [
+        "username", "name", "enrolled", f"q{q1.pk}_forward_neuron", f"q{q2.pk}_forward_layer", "ungraded", "late", "total"
+    ]
+    assert table[1] == ["alice", "", "yes", "10.0", "4.0", "0", "0", "14.0"]
+    assert table[2] == ["bob", "", "yes", "0.0", "", "1", "0", "0.0"]
+    assert table[3] == ["carol", "", "yes", "", "", "0", "0", "0.0"]  # a float, as for all
+    assert table[4] == ["dave", "", "no", "", "", "0", "0", "0.0"]
+
+
+def test_gradebook_names_students_and_opens_in_excel_with_its_accents(course, make_user, make_question):
+    question = make_question()
+    müller = make_user("jm")
+    müller.first_name, müller.last_name = "Jörg", "Müller"
+    müller.save()
+    Membership.objects.create(user=müller, course=course, role=Membership.Role.STUDENT)
+    formula = make_user("x1")
+    formula.first_name = "=HYPERLINK(1)"
+    formula.save()
+    Membership.objects.create(user=formula, course=course, role=Membership.Role.STUDENT)
+    assert [row["name"] for row in services.gradebook(question.problem_set)] == ["Jörg Müller", "=HYPERLINK(1)"]
+
+    plain = services.gradebook_csv(question.problem_set)
+    assert plain.startswith("username,") and "Jörg Müller" in plain
+    excel = services.gradebook_csv(question.problem_set, excel=True)
+    assert excel.encode("utf-8").startswith(b"\xef\xbb\xbfusername,")  # the byte order mark Excel reads UTF-8 by
+    table = list(csv.reader(io.StringIO(excel.encode("utf-8").decode("utf-8-sig"))))
+    assert table[1][:3] == ["jm", "Jörg Müller", "yes"] and table[2][1] == "'=HYPERLINK(1)"
 
 
 def test_gradebook_counts_late_submissions(make_question, student, problem_set):

@@ -39,6 +39,9 @@ def test_sqlite_gets_no_postgresql_options(tmp_path):
     assert database["ENGINE"] == "django.db.backends.sqlite3"
     assert "prepare_threshold" not in database["OPTIONS"]
     assert database["OPTIONS"]["timeout"] == 20
+    # writers wait for each other from the start of a transaction (tests/service/test_run_service.py)
+    assert database["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert database["OPTIONS"]["init_command"] == "PRAGMA journal_mode=WAL;"
 
 
 def test_the_embedded_broker_looks_for_messages_often(tmp_path):
@@ -55,3 +58,20 @@ def test_the_embedded_broker_looks_for_messages_often(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, check=True)
     driver, interval = done.stdout.split()
     assert driver == "filesystem" and float(interval) <= 0.1, done.stdout
+
+
+def test_a_command_on_a_database_not_yet_migrated_says_so_without_a_traceback(tmp_path):
+    """`manage.py` before the first `make run` (QA): the SQLite file is new and empty."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    full = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+    full.update(AUTOGRADER_VAR_DIR=str(tmp_path))
+    command = [sys.executable, "manage.py", "shell", "-c", "from exercises.models import Course; Course.objects.count()"]
+    done = subprocess.run(command, cwd=root, env=full, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr, done.stderr
+    assert f"The database {tmp_path / 'db.sqlite3'} is not migrated" in done.stderr
+    assert "Run `python manage.py migrate`" in done.stderr
+    migrated = subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=root, env=full, capture_output=True, text=True, timeout=300)
+    assert migrated.returncode == 0, migrated.stderr
+    done = subprocess.run(command, cwd=root, env=full, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr.strip() == "", done.stderr

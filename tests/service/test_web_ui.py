@@ -6,6 +6,7 @@ the typed text kept), polling the result, the worked solution, CSRF and times in
 from __future__ import annotations
 
 import html
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -204,6 +205,7 @@ def test_staff_see_submission_counts_and_the_gradebook_link(question, student, i
     for user in (instructor, ta):
         page = client_for(user).get(f"/problem-sets/{question.problem_set_id}/").content.decode()
         assert f'href="/api/problem-sets/{question.problem_set_id}/gradebook/?format=csv"' in page
+        assert f'href="/api/problem-sets/{question.problem_set_id}/gradebook/?format=csv&amp;excel=1"' in page
         assert re.search(r"<td>1</td>\s*</tr>", page), page  # one submission of the question
     staff_page = client_for(instructor).get(f"/questions/{question.pk}/").content.decode()
     assert "no variants of their own" in staff_page and 'name="form_key"' not in staff_page
@@ -737,6 +739,40 @@ def test_instructors_grant_and_take_back_extensions_on_the_problem_set_page(ques
     assert teacher.post(f"{url}extensions/{student.pk}/revoke/").status_code == 404
 
 
+def test_the_extension_form_speaks_of_its_own_inputs_and_shows_the_window_that_holds(question, student, instructor, settings):
+    """QA: the form's errors were the API's ("due_at: Datetime has wrong format. Use one of these
+    formats instead: ...", an offset the date input cannot take), and a student left with the
+    set's late window was listed as having none ("Late until -")."""
+    settings.TIME_ZONE = "Europe/Vienna"
+    teacher = client_for(instructor)
+    url = f"/problem-sets/{question.problem_set_id}/"
+
+    def refusal(**typed) -> str:
+        response = teacher.post(f"{url}extensions/", {"username": "alice", **typed})
+        assert response.status_code == 400
+        return re.sub(r"\s+", " ", response.content.decode().split('class="refused"')[1].split("</div>")[0])
+
+    assert "<p>Due: Enter a date and a time.</p>" in refusal(due_at="next friday")
+    assert "<p>Due: Required.</p>" in refusal(due_at="")
+    twice = refusal(due_at="2030-10-27T02:30")  # the clocks go back at 03:00 that night
+    assert "Due: 2030-10-27T02:30 happens twice in Europe/Vienna (the clocks go back then): choose a time" in twice
+    assert "give its offset" not in twice
+    skipped = refusal(due_at="2030-03-31T02:30")
+    assert "does not exist in Europe/Vienna (the clocks go forward then): choose a time outside that hour" in skipped
+    late = refusal(due_at="2030-01-02T10:00", late_until="2030-01-01T10:00")
+    assert "Late submissions until: The late window must end after the due time." in late
+    problem_set = question.problem_set
+    assert "Due: This gives the student no more time" in refusal(due_at=timezone.localtime(problem_set.due_at).strftime("%Y-%m-%dT%H:%M"))
+    assert not Extension.objects.exists()
+
+    problem_set.late_until = problem_set.due_at + timedelta(days=7)
+    problem_set.save()
+    due = timezone.localtime(problem_set.due_at + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    assert teacher.post(f"{url}extensions/", {"username": "alice", "due_at": due}).status_code == 302
+    row = teacher.get(url).content.decode().split("<tbody>")[-1].split("</tr>")[0]
+    assert services._local(problem_set.late_until) in row and "(the set's)" in row
+
+
 def test_a_page_opened_by_another_account_submits_nothing(question, student, make_user, course):
     """Alice's page left open while Bob signed in on the same browser stored her answers as Bob's
     submission, against his numbers (review)."""
@@ -758,6 +794,18 @@ def test_a_form_over_the_size_limit_is_said_in_the_result_box(question, student,
     text = response.content.decode()
     assert response.status_code == 400 and 'id="submit-result"' in text and "too large" in text
     assert not Submission.objects.exists()
+
+
+def test_a_form_over_the_size_limit_is_logged_in_one_line(question, student, settings, caplog):
+    """The student gets a clear 400; the log got Django's whole traceback for each one (QA)."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client = client_for(student)
+    form = form_of(client.get(f"/questions/{question.pk}/").content.decode())
+    with caplog.at_level(logging.INFO):
+        client.post(f"/questions/{question.pk}/submit/", {**form, "answer.in_3": "1" * 5000}, **HTMX)
+    (record,) = [r for r in caplog.records if r.name == "django.security.RequestDataTooBig"]
+    assert "DATA_UPLOAD_MAX_MEMORY_SIZE" in record.getMessage()
+    assert record.exc_info is None and not any(r.exc_info for r in caplog.records)
 
 
 def test_pages_about_a_question_name_it_by_its_number_in_the_set(make_question, student):
@@ -783,6 +831,8 @@ def test_the_submission_page_shows_what_was_submitted_to_the_student_and_the_tea
         page = client_for(viewer).get(f"/submissions/{code_submission.pk}/").content.decode()
         block = page.split('<pre class="code">')[1].split("</pre>")[0]
         assert html.unescape(block) == source and "<b>" not in block
+        # the teacher does not read "Your Python code" above a student's code (QA)
+        assert '<h3 class="tex">Python code</h3>' in page and "Your Python code" not in page
         page = client_for(viewer).get(f"/submissions/{number_submission.pk}/").content.decode()
         section = page.split('<section class="submitted"')[1].split("</section>")[0]
         assert "<code>0.25</code>" in section

@@ -21,7 +21,7 @@ from django.db import IntegrityError
 
 from exercises.models import Course, Membership
 from exercises.roster import RosterError, import_roster, missing_accounts, read_roster
-from exercises.services import is_unicode_text
+from exercises.services import is_unicode_text, spreadsheet_text
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
@@ -92,7 +92,9 @@ class Command(BaseCommand):
             with credentials:
                 writer = csv.writer(credentials)
                 writer.writerow(["username", "password", "token"])
-                writer.writerows(result.created)
+                # a username such as "-1+1" would be a formula where the file is opened (passwords
+                # never start so: roster.new_password)
+                writer.writerows((spreadsheet_text(name), *rest) for name, *rest in result.created)
         elif result.created:
             self.stdout.write("new accounts (username, password, API token):")
             for row in result.created:
