@@ -9,8 +9,8 @@ Conventions (repeated in the OpenAPI description of each operation):
 - Every 4xx body is {"detail": message, "code": machine code}; 400s from validation also carry
   "errors" (DRF's per-field messages).
 - Bodies are JSON objects. Larger than DATA_UPLOAD_MAX_MEMORY_SIZE: 413; empty: 400 (empty_body);
-  malformed, NaN/Infinity, numbers beyond float range, nesting deeper than MAX_JSON_DEPTH: 400
-  (parse_error); unknown keys and wrongly typed values: 400.
+  malformed, NaN/Infinity, numbers beyond float range, a key twice in one object, nesting deeper
+  than MAX_JSON_DEPTH: 400 (parse_error); unknown keys and wrongly typed values: 400.
 - POST /api/questions/{id}/submissions/ answers 202 Accepted with {id, status, url} and a
   Location header to poll. Repeating it with the same `Idempotency-Key` header answers 200 with
   the same body (the submission's current status) and `Idempotent-Replayed: true`; the same key
@@ -248,6 +248,20 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON; numbers must be finite")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """An object's members; ValueError for a key it has twice (json keeps the last one silently:
+    an answer sent twice was graded on whichever came last)."""
+    members = dict(pairs)
+    if len(members) < len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                shown = key if len(key) <= 60 else key[:60] + "..."
+                raise ValueError(f"the key {shown!r} appears twice in one object")
+            seen.add(key)
+    return members
+
+
 def json_problem(value: Any) -> str | None:
     """What is wrong with parsed JSON that the parser accepts: nesting deeper than
     MAX_JSON_DEPTH, NUL characters (PostgreSQL cannot store them) or lone surrogates ("\\ud800":
@@ -272,8 +286,8 @@ def json_problem(value: Any) -> str | None:
 
 
 class SafeJSONParser(JSONParser):
-    """JSON without NaN/Infinity, out-of-range numbers, NUL characters or absurd nesting
-    (each a 400, never a 500)."""
+    """JSON without NaN/Infinity, out-of-range numbers, NUL characters, duplicate keys or absurd
+    nesting (each a 400, never a 500)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
@@ -282,7 +296,11 @@ class SafeJSONParser(JSONParser):
         try:
             text = codecs.getreader(encoding)(stream).read()
             data = json.loads(
-                text, parse_constant=_reject_constant, parse_int=_parse_int, parse_float=_parse_float
+                text,
+                parse_constant=_reject_constant,
+                parse_int=_parse_int,
+                parse_float=_parse_float,
+                object_pairs_hook=_unique_keys,
             )
         except RecursionError:
             raise ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels") from None

@@ -1,5 +1,6 @@
-"""API token authentication: DRF's (same header, same errors), with the token and its user read in
-one plain SQL query, because every API request pays for it (see exercises.sql).
+"""API token authentication: DRF's (same header, same errors, plus one for a Bearer header), with
+the token and its user read in one plain SQL query, because every API request pays for it (see
+exercises.sql).
 
 Its own module, so that settings.REST_FRAMEWORK can name it: DRF imports authentication classes
 while it defines APIView, before any view module could be imported.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy
-from rest_framework.authentication import TokenAuthentication
+from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -17,7 +18,18 @@ from exercises import sql
 
 
 class TokenAuth(TokenAuthentication):
-    """`Authorization: Token <key>`, as DRF's TokenAuthentication."""
+    """`Authorization: Token <key>`, as DRF's TokenAuthentication; `Bearer <key>` gets a 401 saying
+    so (DRF ignored the header and answered "Authentication credentials were not provided.")."""
+
+    def authenticate(self, request):
+        scheme = get_authorization_header(request).split()[:1]
+        if scheme and scheme[0].lower() == b"bearer" and not _signed_in(request):
+            raise AuthenticationFailed(
+                "This API takes the header `Authorization: Token <key>`, not Bearer: "
+                "send the same key with the word Token in front of it.",
+                code="wrong_auth_scheme",
+            )
+        return super().authenticate(request)
 
     def authenticate_credentials(self, key):
         user_model = get_user_model()
@@ -33,3 +45,10 @@ class TokenAuth(TokenAuthentication):
         if not token.user.is_active:
             raise AuthenticationFailed(gettext_lazy("User inactive or deleted."))
         return token.user, token
+
+
+def _signed_in(request) -> bool:
+    """Whether the browser session signs the request in: a proxy in front may add a Bearer header
+    of its own, which must not lock out the session's user."""
+    user = getattr(request._request, "user", None)
+    return bool(user and user.is_authenticated)

@@ -106,14 +106,14 @@ def course_student(course_id: int, user_id: int):
 
 def course_student_named(course_id: int, username: str):
     """The student of the course with that username; 400 naming it otherwise (an instructor
-    typing a name gets told, where an id in a URL is a 404)."""
+    typing a name gets told, where an id in a URL is a 404), as a list like every field error."""
     membership = (
         Membership.objects.select_related("user")
         .filter(course_id=course_id, user__username=username, role=STUDENT)
         .first()
     )
     if membership is None:
-        raise ValidationError({"username": f"{username!r} is not a student of this course."})
+        raise ValidationError({"username": [f"{username!r} is not a student of this course."]})
     return membership.user
 
 

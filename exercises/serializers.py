@@ -1,17 +1,19 @@
 """Request and response shapes of the REST API.
 
-Input serializers are strict: unknown keys and values of the wrong JSON type are refused with a
-400 naming the field (DRF would otherwise ignore the former and coerce the latter, e.g. a number
-into a title). Output serializers whitelist what leaves the server: a student's variant is built
+Input serializers are strict: unknown keys, values of the wrong JSON type and, on an update,
+read-only fields sent with another value than the object's are refused with a 400 naming the
+field (DRF would otherwise ignore the first and last and coerce the second, e.g. a number into a
+title). Output serializers whitelist what leaves the server: a student's variant is built
 from declared fields only, so an instance's answers, alternatives, misconceptions and solution
 cannot leak through it even if `services.student_view` grew a key.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, date
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -19,7 +21,10 @@ from django.db import models
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import SkipField
+from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
+from rest_framework.utils.encoders import JSONEncoder
 
 from autograder.answers import Tolerance
 from exercises.models import Course, Extension, Membership, ProblemSet, Question, Submission
@@ -66,8 +71,31 @@ def _type_error(field: serializers.Field, value: Any) -> str | None:
     return None
 
 
+def _shown(field: serializers.Field, instance: Any) -> Any:
+    """The field's value as a GET of the instance shows it (a related object's id, a time's text)."""
+    try:
+        attribute = field.get_attribute(instance)
+    except SkipField:
+        return None
+    found = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
+    return None if found is None else field.to_representation(attribute)
+
+
+def _same(sent: Any, shown: Any) -> bool:
+    """Whether a value sent is the one shown, as JSON tells them apart (true is not 1)."""
+    return isinstance(sent, bool) == isinstance(shown, bool) and sent == shown
+
+
 class StrictMixin:
-    """Refuse unknown keys and wrongly typed values instead of ignoring or coercing them."""
+    """Refuse unknown keys and wrongly typed values instead of ignoring or coercing them.
+
+    Read-only fields are ignored on create (a client may post a body it got back, `id` and all).
+    On an update one whose value differs from the object's is refused, as DRF would silently keep
+    the object's; one sent with its current value is taken, so what a GET returned can be PUT or
+    PATCHed back. `requester_fields` describe who asks, not the object (a course's `role`): any
+    value of theirs is ignored."""
+
+    requester_fields: tuple[str, ...] = ()
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
@@ -79,11 +107,24 @@ class StrictMixin:
                     errors[str(key)] = [
                         serializers.ErrorDetail(f"Unknown field; allowed fields: {allowed}.", code="unknown_field")
                     ]
-                elif key in writable and (message := _type_error(self.fields[key], data[key])):
-                    errors[str(key)] = [serializers.ErrorDetail(message, code="wrong_type")]
+                elif key in writable:
+                    if message := _type_error(self.fields[key], data[key]):
+                        errors[str(key)] = [serializers.ErrorDetail(message, code="wrong_type")]
+                elif message := self._read_only_change(key, data[key]):
+                    errors[str(key)] = [serializers.ErrorDetail(message, code="read_only")]
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
+
+    def _read_only_change(self, name: str, sent: Any) -> str | None:
+        """Why a read-only field's value is refused: on an update, it is not the object's own."""
+        if self.instance is None or name in self.requester_fields:
+            return None
+        shown = _shown(self.fields[name], self.instance)
+        if _same(sent, shown):
+            return None
+        current = json.dumps(shown, cls=JSONEncoder)
+        return f"{name} is read-only and cannot be changed here; send its current value ({current}) or leave it out."
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -121,6 +162,7 @@ class KindSerializer(serializers.Serializer):
 
 
 class CourseSerializer(StrictMixin, serializers.ModelSerializer):
+    requester_fields = ("role",)  # the caller's, so not compared on an edit (whose serializer knows no roles)
     role = serializers.SerializerMethodField(help_text="your role in the course")
 
     class Meta:
@@ -159,17 +201,33 @@ class MembershipCreateSerializer(StrictMixin, serializers.Serializer):
 # --- problem sets and questions ----------------------------------------------------------------
 
 
+def _date_only(text: str) -> date | None:
+    """The date a string names when it has no time of day (2026-12-30, 20261230, 2026-W52-3, each
+    of which Django's parser takes as midnight); None for anything else."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 class LocalDateTimeField(serializers.DateTimeField):
     """A date-time; one without an offset is read in the server's time zone (AUTOGRADER_TIME_ZONE),
     and refused when that zone skips it or has it twice (a daylight-saving change): DRF would take
     02:30 on the spring-forward night as 03:30 while showing 02:30, and the autumn 02:30 as the
-    first of the two."""
+    first of the two. A date without a time of day is refused too: Django reads it as midnight,
+    a day early for a deadline meant to last the whole day."""
 
     default_error_messages = {
+        "date_only": "{value} has no time of day; give one, e.g. {day}T23:59.",
         "skipped": "{value} does not exist in {zone} (the clocks go forward then); give the time with its offset.",
         "twice": "{value} happens twice in {zone} (the clocks go back then); give its offset: {first} or {second}.",
         "out_of_range": "{value} is too near the ends of the calendar to convert between time zones; give a real date.",
     }
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and (day := _date_only(value)) is not None:
+            self.fail("date_only", value=value, day=day.isoformat())
+        return super().to_internal_value(value)
 
     def enforce_timezone(self, value):
         try:
@@ -189,8 +247,12 @@ class LocalDateTimeField(serializers.DateTimeField):
         return super().enforce_timezone(value)
 
 
+# A model serializer's date-time fields, read and shown as LocalDateTimeField.
+LOCAL_TIME_MAPPING = {**serializers.ModelSerializer.serializer_field_mapping, models.DateTimeField: LocalDateTimeField}
+
+
 class ProblemSetSerializer(StrictMixin, serializers.ModelSerializer):
-    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping, models.DateTimeField: LocalDateTimeField}
+    serializer_field_mapping = LOCAL_TIME_MAPPING
     late_penalty = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
     released = serializers.SerializerMethodField()
 
@@ -339,10 +401,11 @@ class QuestionSerializer(StrictMixin, serializers.ModelSerializer):
 
 
 class ExtensionSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = LOCAL_TIME_MAPPING  # granted_at
     student = serializers.IntegerField(source="student_id", read_only=True)
     username = serializers.CharField(source="student.username", read_only=True)
     due_at = LocalDateTimeField(read_only=True)
-    late_until = LocalDateTimeField(read_only=True)
+    late_until = LocalDateTimeField(read_only=True, allow_null=True, help_text="null: the set's late window, if it ends later")
     granted_by = serializers.CharField(source="granted_by.username", read_only=True, allow_null=True, default=None)
 
     class Meta:
