@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nncore.problems.base import step_width
+
 from .feedback import choice_feedback, choices_feedback, numeric_feedback
 from .result import FieldResult
 from .shapes import describe_shape
@@ -57,9 +59,27 @@ class Expectation:
     reference: np.ndarray | ChoiceValue
     alternatives: tuple[np.ndarray, ...]
     misconceptions: tuple[tuple[Misconception, np.ndarray | ChoiceValue], ...]
+    # an updated weight's value before the step (the field's step_from): the answer must also
+    # be within nncore's step_width of the reference, i.e. get the change right, not only the sum
+    step_from: np.ndarray | None = None
 
     def accepts(self, got: np.ndarray) -> np.ndarray:
         """Entrywise correctness of a numeric answer of the reference's shape."""
+        ok = self.within_tolerance(got)
+        if self.step_from is None:
+            return ok
+        return ok & self.on_step(got, np.asarray(self.reference))
+
+    def on_step(self, got: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Entrywise: is `got` within the step width of `target` (the reference, or a mistake's
+        answer) for a step from step_from? All True for a field that is no update."""
+        if self.step_from is None:
+            return np.ones(np.shape(got), dtype=bool)
+        with np.errstate(invalid="ignore", over="ignore"):
+            return np.abs(got - target) <= step_width(target, self.step_from)
+
+    def within_tolerance(self, got: np.ndarray) -> np.ndarray:
+        """Entrywise: within tolerance of the reference, a calculator path or the range between."""
         if got.ndim == 0:
             return np.asarray(self._accepts_number(float(got)))
         reference = np.asarray(self.reference)
@@ -91,6 +111,7 @@ def prepare(
 
     ``None`` for alternatives or misconceptions means none.
     """
+    step_from = spec.get("step_from") if isinstance(spec, Mapping) else None
     spec = FieldSpec.coerce(spec)
     tol = Tolerance.coerce(tolerance)
     mistakes = _field_misconceptions(spec, misconceptions or ())
@@ -102,6 +123,7 @@ def prepare(
             _numeric(reference, spec, "reference"),
             tuple(_numeric(a, spec, "alternative") for a in alternatives),
             tuple((m, _numeric(m.answer, spec, f"misconception {m.id!r}")) for m in mistakes),
+            None if step_from is None else _numeric(step_from, spec, "step_from"),
         )
     if tuple(alternatives):
         raise ValueError("alternatives only apply to numeric fields")
@@ -174,16 +196,26 @@ def _compare_numeric(
     message = numeric_feedback(
         wrong, reference, reveal=reveal, digits=expectation.tolerance.display_digits
     )
-    matches = [m for m, answer in expectation.misconceptions if _matches_all(expectation.tolerance, got, answer)]
+    matches = [
+        m
+        for m, answer in expectation.misconceptions
+        if _matches_all(expectation.tolerance, got, answer) and expectation.on_step(got, np.asarray(answer)).all()
+    ]
     message = _with_explanations(message, matches)
     if not matches and _is_transpose(got, expectation):
         message += " " + TRANSPOSED
+    if expectation.step_from is not None and expectation.within_tolerance(got).all():
+        message += " " + STEP_TOO_ROUGH  # right to the tolerance, not to the step: maybe rounded away
     status = "partial" if score > 0 else "incorrect"
     matched_id = matches[0].id if matches else None
     return FieldResult(status, score, message, notes, wrong, matched_id, name)
 
 
 TRANSPOSED = "Your matrix is the expected one transposed: rows and columns are swapped."
+STEP_TOO_ROUGH = (
+    "This step changes the weight by less than your rounding: give the updated value with more "
+    "decimals, so that its change w^(t+1) - w^(t) is right to at least two significant figures."
+)
 
 
 def _is_transpose(got: np.ndarray, expectation: Expectation) -> bool:

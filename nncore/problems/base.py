@@ -26,6 +26,15 @@ MAX_REDRAWS = 200
 # them all failed the whole generation.
 MISTAKE_REDRAWS = 50
 DEFAULT_TOLERANCE = {"rtol": 1e-2, "atol": 1e-8}
+# An updated weight w^(t+1) is judged on its change from w^(t) too: it may be off by at most this
+# share of the change. An SGD step often moves a weight by less than the 1 % tolerance (weight
+# 3.0, step 0.012): copying w^(t), or half the step, then passed as right (QA).
+STEP_SHARE = 0.1
+# What the prompt of a question asking updated weights says about it, before anyone submits.
+STEP_NOTE = (
+    "Give each updated weight with enough decimals that its change in the step, "
+    "$w^{(t+1)} - w^{(t)}$, is right to two significant figures (it can be smaller than your rounding)."
+)
 SIGNIFICANT_DIGITS = 12  # floats stored in instances: enough for grading, stable across BLAS builds
 
 
@@ -120,6 +129,9 @@ class Field:
     type: str = "number"  # number | vector | matrix | choice | choices
     choices: list | None = None
     depends_on: list[str] = field(default_factory=list)
+    # an updated value's w^(t), canonical (a number, or nested lists of the field's shape): the
+    # answer is also judged on its change from it (step_close)
+    step_from: Any = None
 
     def to_dict(self) -> dict:
         """The field as an instance stores it (lists copied: a Field may serve many instances)."""
@@ -128,7 +140,24 @@ class Field:
             out["choices"] = list(self.choices)
         if self.depends_on:
             out["depends_on"] = list(self.depends_on)
+        if self.step_from is not None:
+            out["step_from"] = self.step_from
         return out
+
+
+def step_width(expected: Any, step_from: Any) -> np.ndarray:
+    """How far, entry by entry, an updated value may be from the expected one: STEP_SHARE of
+    the expected change from `step_from` (w^(t)); an entry the step leaves as it was must be
+    that value (to rounding). What graders apply on top of the tolerance."""
+    expected, start = np.asarray(expected, dtype=np.float64), np.asarray(step_from, dtype=np.float64)
+    return STEP_SHARE * np.abs(expected - start) + 1e-9 * (1.0 + np.abs(expected))
+
+
+def step_close(got: Any, expected: Any, step_from: Any) -> bool:
+    """Whether every entry of an updated value is within step_width of the expected one."""
+    got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return bool(np.all(np.abs(got - expected) <= step_width(expected, step_from)))
 
 
 @dataclass
@@ -298,11 +327,14 @@ class ProblemKind:
         alternatives = canonical(draft.alternatives)
         tol = draft.tolerance
         redraw = attempt < MISTAKE_REDRAWS
+        steps = {f.name: f.step_from for f in draft.fields if f.step_from is not None}
         distinct = []
         for m in misconceptions:
             kept = {}
             for k, v in m["answers"].items():
                 verdict = _mistake_verdict(v, answers[k], alternatives.get(k), tol)
+                if k in steps:
+                    verdict = _step_verdict(v, answers[k], steps[k], alternatives.get(k), tol, verdict)
                 if verdict is _PASSES_AS_ROUNDED and redraw:
                     raise Redraw(f"misconception {m['id']} passes as a rounded answer for {k}")
                 if verdict is _DISTINCT:
@@ -320,7 +352,7 @@ class ProblemKind:
             "seed": seed,
             "draw": attempt,
             "params": canonical(p),
-            "prompt": {"text": draft.text, "data": canonical(draft.data)},
+            "prompt": {"text": f"{draft.text} {STEP_NOTE}" if steps else draft.text, "data": canonical(draft.data)},
             "diagram": canonical(draft.diagram),
             "fields": [f.to_dict() for f in draft.fields],
             "answers": answers,
@@ -598,6 +630,19 @@ def _mistake_verdict(wrong: Any, exact: Any, alternatives: list | None, tol: dic
         if typed is not wrong and _close(typed, exact, tol):
             return _PASSES_AS_ROUNDED
         if alternatives and _credited_by_rounding(typed, exact, alternatives, tol):
+            return _PASSES_AS_ROUNDED
+    return _DISTINCT
+
+
+def _step_verdict(wrong: Any, exact: Any, step_from: Any, alternatives: list | None, tol: dict, verdict: str) -> str:
+    """_mistake_verdict for an updated weight, which graders also judge on its change: the
+    mistake is credited only within the step width (step_close) of the exact answer. Written to
+    3 or 4 figures it may land there when the step is tiny (3.0 + 0.001 with half the step,
+    3.0005, typed "3.001"): that passes as rounded, as in _mistake_verdict."""
+    if step_close(wrong, exact, step_from):
+        return verdict
+    for typed in _as_typed(wrong):
+        if step_close(typed, exact, step_from) and _mistake_verdict(typed, exact, alternatives, tol) is not _DISTINCT:
             return _PASSES_AS_ROUNDED
     return _DISTINCT
 

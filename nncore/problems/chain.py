@@ -65,7 +65,7 @@ MISTAKES: dict[str, tuple[str, str]] = {
     ),
     "no_update": (
         "Gave the weights before the update",
-        "The answer is the weight after the step: w − α ∂J/∂w.",
+        "That is the weight before the step; the answer is the weight after it: w − α ∂J/∂w.",
     ),
     "updated_later_weights": (
         "Used already-updated weights of a later layer",

@@ -8,6 +8,7 @@ can change those fields and the rounded-intermediate alternatives graders accept
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -28,11 +29,13 @@ from nncore.problems.base import (
     ProblemKind,
     Redraw,
     _close,
+    canonical,
     canonical_float,
     canonical_floats,
     canonical_list,
     canonical_step,
     step,
+    step_close,
 )
 from nncore.problems.chain import (
     MISTAKES,
@@ -174,6 +177,8 @@ class NetworkKind(ProblemKind):
         names = [f.name for f, _, _ in asks]
         specs = [(q, idx) for _, q, idx in asks]
         answers = dict(zip(names, _picks(values, specs), strict=True))
+        fields = _with_steps(asks, net)
+        steps = {f.name: f.step_from for f in fields if f.step_from is not None}
         draft = Draft(
             text=self.prompt_text(p, net, x, y),
             data=Canonical(
@@ -185,7 +190,7 @@ class NetworkKind(ProblemKind):
                 notation=p["notation"],
                 quantities={f.name: [q, list(idx) if idx else None] for f, q, idx in asks},
             ),
-            fields=[f for f, _, _ in asks],
+            fields=fields,
             answers=Canonical(zip(answers, canonical_list(answers.values()), strict=True)),
             solution=solution_steps(net, p["notation"], values, quantities, p["loss"], p["lr"]),
             diagram=network_diagram(net, p["notation"], x, y),
@@ -193,7 +198,7 @@ class NetworkKind(ProblemKind):
         draft.alternatives = _alternatives(names, [_picks(v, specs) for v in passes[: len(ROUNDED_PATHS)]])
         for mistake, wrong in zip(mistakes, passes[len(ROUNDED_PATHS) :], strict=True):
             finite = {k: v for k, v in zip(names, _picks(wrong, specs), strict=True) if _all_finite(v)}
-            if _differs({"answers": finite}, answers):
+            if _differs({"answers": finite}, answers, steps):
                 name, explanation = MISTAKES[mistake]
                 draft.misconceptions.append(
                     Canonical(
@@ -421,9 +426,28 @@ def _forward_step_layout(l: int, f: str, n: int) -> str:
     return f"Z^{{{l}}} = (W^{{{l}}})^T A^{{{l - 1}}} + W_0^{{{l}}} = {column},\\;A^{{{l}}} = {f}(Z^{{{l}}}) = {column}"
 
 
-def _differs(misconception: dict, answers: dict) -> bool:
-    """Whether the mistake changes at least one asked answer beyond the default tolerance."""
-    return any(not _close(v, answers[k], DEFAULT_TOLERANCE) for k, v in misconception["answers"].items())
+def _differs(misconception: dict, answers: dict, steps: dict | None = None) -> bool:
+    """Whether the mistake changes at least one asked answer beyond the default tolerance, or
+    an updated weight beyond what its step allows (`steps`: field -> w^(t), base.step_close)."""
+    steps = steps or {}
+    return any(
+        not _close(v, answers[k], DEFAULT_TOLERANCE) or (k in steps and not step_close(v, answers[k], steps[k]))
+        for k, v in misconception["answers"].items()
+    )
+
+
+def _with_steps(asks: list[Ask], net: Network) -> list[Field]:
+    """The asked fields, each updated weight's with its value before the step (step_from): an
+    update is graded on its change too, which is often smaller than the tolerance."""
+    fields = []
+    for f, quantity, idx in asks:
+        if quantity.endswith("_new"):
+            kind, l = _split(quantity)
+            layer = net.layer(l)
+            start = layer.W0 if kind == "W0new" else layer.W
+            f = dataclasses.replace(f, step_from=canonical(_pick({quantity: start}, quantity, idx)))
+        fields.append(f)
+    return fields
 
 
 # --- worked solutions ---------------------------------------------------------------------------
@@ -633,6 +657,9 @@ class LayerGradient(LayerChoiceKind):
 
 class SgdUpdate(LayerChoiceKind):
     id = "sgd_update"
+    # v5: an updated weight is graded on its change too (Field.step_from, base.step_close): the
+    # weight before the step passed as right whenever the step was below the 1 % tolerance
+    version = 5
     title = "One SGD update"
     description = "w ← w − α Δ_j a_i for one weight or a whole layer, after one example."
     params = (
@@ -661,6 +688,7 @@ class BackpropChain(NetworkKind):
     """
 
     id = "backprop_chain"
+    version = 5  # v5: as SgdUpdate's
     title = "Backpropagation, step by step"
     description = "Multi-part: activations, loss, every Δ, the gradients and one update; errors are carried forward."
     chained = True

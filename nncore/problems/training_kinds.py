@@ -12,6 +12,7 @@ notation (MIT 6.390). Examples of a data set are stored as rows: data["X"][e] is
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ from nncore.problems.base import (
     ParamError,
     ProblemKind,
     Redraw,
+    canonical,
     check_paths_near,
     step,
 )
@@ -548,9 +550,10 @@ class MinibatchUpdate(ProblemKind):
     """002 (07-4b): mini-batch GD averages the per-example gradients Δ_j^(e) a_i^(e) over B."""
 
     id = "minibatch_update"
-    version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     # v3: a draw where a misconception's answer, written to 3 or 4 significant
     # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
+    # v4: an updated weight is graded on its change too (Field.step_from, base.step_close)
     title = "One mini-batch gradient descent step"
     description = (
         "Updated weights of one layer (or one weight) after one mini-batch step: "
@@ -577,7 +580,8 @@ class MinibatchUpdate(ProblemKind):
         new_net, grads = minibatch_step(net, X, Y, loss, lr)
         addrs = _target_addresses(net, new_net, p, rng)
         asks = [
-            (_weight_field(net, a, notation, "_new", "(t+1)", "after the step"), a) for a in addrs
+            (with_step_from(_weight_field(net, a, notation, "_new", "(t+1)", "after the step"), net, a), a)
+            for a in addrs
         ]
         require_change([pick(grads, a) for a in addrs], "batch gradient")
         answers = answers_of(new_net, asks)
@@ -702,11 +706,12 @@ class WeightDecayUpdate(ProblemKind):
     """002 (07-4d): SGD on ℓ + λ Σ w², i.e. w_ij ← w_ij − α Δ_j a_i − 2αλ w_ij."""
 
     id = "weight_decay_update"
-    version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     # v3: the calculator paths (rounded_step: gradients, terms and weights written to 3 or 4
     # significant figures) are accepted answers too (a full 3-figure calculation was refused on
     # 2 of 50 seeds), and a draw where a misconception's answer would pass as such a path, or
     # as what a student types (3 or 4 figures), is redrawn (ProblemKind._finish)
+    # v4: an updated weight is graded on its change too (Field.step_from, base.step_close)
     title = "SGD step with weight decay"
     description = (
         "Updated weights of one layer (or one weight) after one SGD step on the L2-regularised "
@@ -749,7 +754,8 @@ class WeightDecayUpdate(ProblemKind):
         new_net, grads = weight_decay_step(net, x, y, loss, lr, lam, include_bias)
         addrs = _target_addresses(net, new_net, p, rng)
         asks = [
-            (_weight_field(net, a, notation, "_new", "(t+1)", "after the step"), a) for a in addrs
+            (with_step_from(_weight_field(net, a, notation, "_new", "(t+1)", "after the step"), net, a), a)
+            for a in addrs
         ]
         paths = [
             rounded_step(net, x, y, loss, lr, sig, bias=p["bias"], lam=lam, decay_bias=include_bias)
@@ -884,11 +890,12 @@ class SgdSteps(ProblemKind):
     """
 
     id = "sgd_steps"
-    version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     # v3: the calculator paths (weights written to 3 or 4 significant figures carried from step to
     # step, rounded_step) are accepted answers too (a full 3-figure calculation was refused on 2
     # of 50 seeds), and a draw where a misconception's answer would pass as such a path, or as
     # what a student types (3 or 4 figures), is redrawn (ProblemKind._finish)
+    # v4: an updated weight is graded on its change too (Field.step_from, base.step_close)
     title = "Several SGD steps"
     description = (
         "Weights after each of 2–3 SGD steps over a given example order on a tiny network; "
@@ -923,7 +930,7 @@ class SgdSteps(ProblemKind):
         sequence = [order[k % m] for k in range(steps)]
         nets, gradients = sgd_sequence(net, X, Y, loss, lr, sequence, p["bias"])
         check_steps_friendly(nets, sequence, X, lr)
-        asks = self._asks(net, notation, p["bias"], steps)
+        asks = [(with_step_from(f, nets[k - 1], a), (k, a)) for f, (k, a) in self._asks(net, notation, p["bias"], steps)]
         answers = {f.name: pick(nets[k], a) for f, (k, a) in asks}
         paths = []
         for sig in ROUNDED_PATHS:  # a student carrying written weights from step to step
@@ -2025,6 +2032,12 @@ def _weight_field(
         shape_of=_shape_in(net),
         depends_on=depends_on,
     )
+
+
+def with_step_from(field: Field, before: Network, addr: Addr) -> Field:
+    """The field of an updated weight, with the weight before its step: graded on its change
+    too (base.step_close), which is often below the tolerance."""
+    return dataclasses.replace(field, step_from=canonical(pick(before, addr)))
 
 
 def _ask_sentence(net: Network, addrs: list[Addr], notation: str, when: str) -> str:

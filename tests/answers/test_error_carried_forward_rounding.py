@@ -32,9 +32,14 @@ def student_after_a_slip(instance, slip: float) -> tuple[str, dict]:
     mine = chain_pass(net, np.array(data["x"]), np.array(data["y"]), data["loss"], data["lr"], override={quantity: slipped})
     mine[quantity] = slipped
     answers = {}
+    steps = {f["name"]: f["step_from"] for f in instance["fields"] if "step_from" in f}
     for name in names:
         q, index = quantities[name]
-        answers[name] = f"{float(np.asarray(_pick(mine, q, tuple(index) if index else None)).reshape(())):.3g}"
+        value = float(np.asarray(_pick(mine, q, tuple(index) if index else None)).reshape(()))
+        if name in steps:  # an updated weight: the old one plus the step to 3 figures (base.STEP_NOTE)
+            answers[name] = repr(steps[name] + float(f"{value - steps[name]:.3g}"))
+        else:
+            answers[name] = f"{value:.3g}"
     return first, answers
 
 

@@ -751,10 +751,12 @@ def _written(value, figures: int):
     return np.asarray([float(f"{v:.{figures}g}") for v in np.ravel(value)]).reshape(np.shape(value))
 
 
-def _calculator_step(layers, x, y, lr, figures, lam=0.0, decay_bias=False):
+def _calculator_step(layers, x, y, lr, figures, lam=0.0, decay_bias=False, keep_step=False):
     """One SGD step on a sigmoid network with the squared loss, as a student with a calculator
     does it: every value of the table (in_j, a_j, Δ_j, α Δ_j a_i, the new weights) written to
-    `figures` significant figures before it is used (independent of the generators' code)."""
+    `figures` significant figures before it is used (independent of the generators' code).
+    `keep_step`: the new weights written as the old ones plus the step to `figures` figures,
+    as the prompt asks (base.STEP_NOTE), not rounded as a whole."""
     r = lambda v: _written(v, figures)  # noqa: E731
     a = [np.asarray(x, dtype=float).reshape(-1, 1)]
     for W, W0 in layers:
@@ -767,9 +769,12 @@ def _calculator_step(layers, x, y, lr, figures, lam=0.0, decay_bias=False):
         dW, dW0 = r(a[l - 1] @ delta.T), delta
         if l > 1:
             delta = r(a[l - 1] * (1 - a[l - 1]) * (W @ delta))
-        new[l - 1] = (
-            r(W - r(lr * dW) - (r(2 * lr * lam * W) if lam else 0)),
-            r(W0 - r(lr * dW0) - (r(2 * lr * lam * W0) if lam and decay_bias else 0)),
+        steps = (
+            r(lr * dW) + (r(2 * lr * lam * W) if lam else 0),
+            r(lr * dW0) + (r(2 * lr * lam * W0) if lam and decay_bias else 0),
+        )
+        new[l - 1] = tuple(
+            M - r(step) if keep_step else r(M - step) for M, step in zip((W, W0), steps, strict=True)
         )
     return new
 
@@ -782,7 +787,11 @@ def _refused(result, exact: dict, before: dict, figures: int) -> dict:
     """The refused fields, except, at 3 figures, a new weight w - step that the subtraction makes
     less than half the size of its operands (0.2 - 0.137 - 0.02 = 0.043): their rounding errors,
     up to 0.5 % each, then add up to more than the 1 % tolerance of the result, whatever the
-    order of rounding (a 4-figure calculation is accepted there too)."""
+    order of rounding (a 4-figure calculation is accepted there too).
+    Nor a new weight whose step is smaller than what that many figures show: the prompt asks
+    for the step to two figures (base.STEP_NOTE), and the feedback says so (STEP_TOO_ROUGH)."""
+    from autograder.answers.compare import STEP_TOO_ROUGH
+
     def cancels(name: str) -> bool:
         old, new = abs(before[name]), abs(exact[name])
         return old + abs(before[name] - exact[name]) > 2 * new
@@ -790,7 +799,7 @@ def _refused(result, exact: dict, before: dict, figures: int) -> dict:
     return {
         name: field["message"]
         for name, field in result.fields.items()
-        if field["score"] < 1 and not (figures == 3 and cancels(name))
+        if field["score"] < 1 and not (figures == 3 and cancels(name)) and STEP_TOO_ROUGH not in field["message"]
     }
 
 
@@ -866,9 +875,9 @@ def test_a_student_who_only_rounded_is_not_told_of_an_error():
         inst = get_kind("sgd_steps").generate({}, seed)
         data = inst["prompt"]["data"]
         nets = [_layers(data)]
-        for e in data["order"]:
-            nets.append(_calculator_step(nets[-1], data["X"][e], data["Y"][e], data["lr"], 3))
-        answers = {name: f"{entry(nets[k], *address):.3g}" for name, (k, *address) in data["asked"].items()}
+        for e in data["order"]:  # each step to 3 figures, as the prompt asks (base.STEP_NOTE)
+            nets.append(_calculator_step(nets[-1], data["X"][e], data["Y"][e], data["lr"], 3, keep_step=True))
+        answers = {name: repr(entry(nets[k], *address)) for name, (k, *address) in data["asked"].items()}
         fields = list(grade_submission(inst, answers).fields.values())
         for position, field in enumerate(fields):
             if field["message"] in (CARRIED_ERROR, CARRIED_ROUNDING):
