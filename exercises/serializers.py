@@ -452,6 +452,9 @@ class VariantSerializer(serializers.Serializer):
     prompt = serializers.JSONField(help_text="{text (LaTeX), data}")
     diagram = serializers.JSONField(allow_null=True)
     fields = AnswerFieldSerializer(many=True)
+    precision = serializers.CharField(
+        help_text="how precise a number must be to count as right, in words; empty for code and choices"
+    )
     points = serializers.FloatField()
     max_attempts = serializers.IntegerField(allow_null=True)
     attempt_penalty = serializers.FloatField(help_text="fraction of the points lost per earlier counted attempt")

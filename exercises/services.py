@@ -293,7 +293,20 @@ def student_view(instance: dict, tolerance: dict | None = None) -> dict:
         "prompt": {"text": text, "data": data},
         "diagram": instance.get("diagram"),
         "fields": instance["fields"],
+        "precision": precision_text(instance, tolerance),
     }
+
+
+def precision_text(instance: dict, tolerance: dict | None = None) -> str:
+    """How precise a number must be to count as right, in words (the question's tolerance
+    override, else the instance's); "" for code (its prompt states its own) and choice questions."""
+    numeric = any(f.get("type") in ("number", "vector", "matrix") for f in instance.get("fields", []))
+    if not numeric or instance["kind"] in CODE_KIND_IDS:
+        return ""
+    try:
+        return Tolerance.coerce(tolerance or instance.get("tolerance")).describe()
+    except (TypeError, ValueError):  # a stored tolerance this version cannot read: say nothing
+        return ""
 
 
 def _with_stated_tolerance(text: str, drawn: dict, override: dict) -> str:

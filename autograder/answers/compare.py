@@ -206,12 +206,24 @@ def _compare_numeric(
         message += " " + TRANSPOSED
     if expectation.step_from is not None and expectation.within_tolerance(got).all():
         message += " " + STEP_TOO_ROUGH  # right to the tolerance, not to the step: maybe rounded away
+    elif not matches and _near(got, reference, expectation.tolerance):
+        message += " " + ROUNDED_TOO_FAR
     status = "partial" if score > 0 else "incorrect"
     matched_id = matches[0].id if matches else None
     return FieldResult(status, score, message, notes, wrong, matched_id, name)
 
 
 TRANSPOSED = "Your matrix is the expected one transposed: rows and columns are swapped."
+ROUNDED_TOO_FAR = "It is close, though: if you rounded, keep more significant figures."
+NEAR_WIDTHS = 10  # how many tolerance widths off still reads as rounding (-0.07 for -0.06508)
+
+
+def _near(got: np.ndarray, reference: np.ndarray, tolerance: Tolerance) -> bool:
+    """Whether every entry is within NEAR_WIDTHS tolerance widths of the reference: a wrong
+    answer that reads as one rounded too far (2 decimals of -0.06508), said so in its feedback
+    (QA: it only said 'not within tolerance')."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return bool(np.all(np.abs(got - reference) <= NEAR_WIDTHS * tolerance.width(reference)))
 STEP_TOO_ROUGH = (
     "This step changes the weight by less than your rounding: give the updated value with more "
     "decimals, so that its change w^(t+1) - w^(t) is right to at least two significant figures."

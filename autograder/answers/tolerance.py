@@ -69,6 +69,21 @@ class Tolerance:
             return min(MAX_SIGFIGS, max(3, math.ceil(-math.log10(self.rtol)) + 2))
         return 6
 
+    def describe(self) -> str:
+        """The rule in words, for students before they submit (QA: nothing said how precise an
+        answer must be, and 2 decimals of a small number cost full credit unexplained)."""
+        if self.sigfigs is not None:
+            return f"A number counts as right when it agrees with the exact value to {self.sigfigs} significant figures."
+        if self.rtol > 0:
+            percent = f"{100 * self.rtol:.3g} %"
+            figures = max(1, math.ceil(1 - math.log10(2 * self.rtol) - 1e-9))
+            example = f" ({0.0123456:.{figures}g}, not 0.01)" if figures > 1 else ""
+            return (
+                f"A number counts as right within {percent} of the exact value: keep at least {figures} "
+                f"significant figures{example}."
+            )
+        return f"A number counts as right within {self.atol:g} of the exact value."
+
     def width(self, expected: np.ndarray) -> np.ndarray:
         """The largest accepted ``|got - expected|`` for each entry of ``expected``."""
         expected = np.asarray(expected, dtype=np.float64)

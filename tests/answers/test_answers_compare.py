@@ -413,3 +413,18 @@ def test_a_transposed_square_matrix_is_named():
     assert "transposed" not in other.message
     symmetric = grade_field("[1 2; 2 1]", MATRIX, [[1.0, 2.0], [2.0, 1.5]])
     assert "transposed" not in symmetric.message  # its transpose is itself: no hint to give
+
+
+def test_an_answer_rounded_too_far_is_told_it_is_close():
+    """QA: Δ = -0.06508 typed as -0.07 only got 'Not within tolerance of the expected value.'"""
+    from autograder.answers import grade_field
+    from autograder.answers.compare import ROUNDED_TOO_FAR
+
+    number = {"name": "d", "type": "number", "shape": []}
+    assert ROUNDED_TOO_FAR in grade_field("-0.07", number, -0.06508).message
+    assert ROUNDED_TOO_FAR not in grade_field("-0.5", number, -0.06508).message  # not a rounding
+    vector = {"name": "p", "type": "vector", "shape": [4]}
+    typed = grade_field("0.002, 0.022, 0.368, 0.607", vector, [0.00214, 0.0215, 0.3695, 0.6068])
+    assert typed.status == "incorrect" and ROUNDED_TOO_FAR in typed.message
+    one_far = grade_field("0.002, 0.9, 0.368, 0.607", vector, [0.00214, 0.0215, 0.3695, 0.6068])
+    assert ROUNDED_TOO_FAR not in one_far.message

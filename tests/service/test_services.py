@@ -13,8 +13,9 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
-from helpers import reference_answers
+from helpers import client_for, reference_answers
 
 from autograder import tasks
 from exercises import services
@@ -124,7 +125,26 @@ def test_student_view_hides_answers_solution_misconceptions_and_alternatives(kin
     view = services.student_view(instance)
     assert not all_keys(view) & HIDDEN
     assert view["fields"] == instance["fields"] and view["prompt"]["text"] == instance["prompt"]["text"]
-    assert set(view) == {"kind", "version", "prompt", "diagram", "fields"}
+    assert set(view) == {"kind", "version", "prompt", "diagram", "fields", "precision"}
+
+
+def test_the_variant_says_how_precise_a_number_must_be(make_question, student):
+    """QA: nothing told a student that 2 decimals of -0.06508 (-0.07) would score 0."""
+    question = make_question("hidden_delta")
+    body = client_for(student).get(f"/api/questions/{question.pk}/variant/").json()
+    assert body["precision"] == (
+        "A number counts as right within 1 % of the exact value: keep at least 3 significant figures (0.0123, not 0.01)."
+    )
+    question.tolerance = {"rtol": 0.001, "atol": 1e-9}  # a regrade's override is the rule then
+    question.save()
+    body = client_for(student).get(f"/api/questions/{question.pk}/variant/").json()
+    assert "within 0.1 % of the exact value: keep at least 4 significant figures (0.01235" in body["precision"]
+    web = Client()
+    web.force_login(student)
+    page = web.get(f"/questions/{question.pk}/").content.decode()
+    assert '<p class="hint precision">A number counts as right within 0.1 %' in page
+    code = make_question("code_softmax")
+    assert client_for(student).get(f"/api/questions/{code.pk}/variant/").json()["precision"] == ""
 
 
 @pytest.mark.parametrize("seed", range(6))
