@@ -49,6 +49,13 @@ _PUNCTUATION = {
 _LOOKALIKES = {
     "\u2212": "-",  # minus sign
     "\u2013": "-",  # en dash
+    "\u2014": "-",  # em dash
+    # invisible characters a copy from a PDF or a web page brings along: removed
+    "\u200b": None,  # zero-width space
+    "\u200c": None,  # zero-width non-joiner
+    "\u200d": None,  # zero-width joiner
+    "\u2060": None,  # word joiner
+    "\ufeff": None,  # byte order mark / zero-width no-break space
     "\u00d7": "*",  # multiplication sign
     "\u00b7": "*",  # middle dot
     "\u22c5": "*",  # dot operator

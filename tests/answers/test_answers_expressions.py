@@ -46,6 +46,8 @@ from autograder.answers.limits import MAX_NESTING, MAX_SCALAR_CHARS
         ("\u00bd", 0.5),
         ("-\u00be", -0.75),
         ("1+\u2153", 1 + 1 / 3),
+        ("\u20142.4", -2.4),  # an em dash for the minus (QA)
+        ("\ufeff0.5\u200b", 0.5),  # invisible characters pasted along (QA: 'Unexpected character U+200B')
         ("2*3(4)", 24.0),
         ("(1/2)(3)", 1.5),
         ("2+3*4", 14.0),
