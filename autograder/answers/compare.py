@@ -72,9 +72,7 @@ class Expectation:
 
     def on_step(self, got: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Entrywise: is `got` within the step width of `target` (the reference, or a mistake's
-        answer) for a step from step_from? All True for a field that is no update."""
-        if self.step_from is None:
-            return np.ones(np.shape(got), dtype=bool)
+        answer) for a step from step_from? Only for a field that has one."""
         with np.errstate(invalid="ignore", over="ignore"):
             return np.abs(got - target) <= step_width(target, self.step_from)
 
@@ -199,7 +197,8 @@ def _compare_numeric(
     matches = [
         m
         for m, answer in expectation.misconceptions
-        if _matches_all(expectation.tolerance, got, answer) and expectation.on_step(got, np.asarray(answer)).all()
+        if _matches_all(expectation.tolerance, got, answer)
+        and (expectation.step_from is None or expectation.on_step(got, np.asarray(answer)).all())
     ]
     message = _with_explanations(message, matches)
     if not matches and _is_transpose(got, expectation):

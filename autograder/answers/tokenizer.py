@@ -35,6 +35,7 @@ _TIMES_TEN_RE = re.compile(r"\s*[xX]\s*10\s*(?:\^|\*\*)\s*([+-]?[0-9]+)(?![0-9.]
 _SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
 _SUPERSCRIPT_RE = re.compile(f"([⁺⁻]?)([{_SUPERSCRIPTS}]+)")
 _SUPERSCRIPT_DIGITS = str.maketrans(_SUPERSCRIPTS, "0123456789")
+_SUPERSCRIPT_STARTS = frozenset("⁺⁻" + _SUPERSCRIPTS)  # a regex match only where one can start
 # Fractions of one character ("½"): a number of their own.
 _FRACTIONS = {ch: unicodedata.numeric(ch) for ch in "¼½¾⅐⅑⅒⅓⅔⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞"}
 _PUNCTUATION = {
@@ -104,7 +105,7 @@ def tokenize(text: str) -> list[Token]:
         elif ch == "\u03c0":  # the Greek letter pi
             tokens.append(Token(NAME, "pi", spaced, newline=newline))
             i += 1
-        elif match := _SUPERSCRIPT_RE.match(text, i):  # ^ and the power, one token each
+        elif ch in _SUPERSCRIPT_STARTS and (match := _SUPERSCRIPT_RE.match(text, i)):  # ^ and the power
             sign, digits = match.groups()
             tokens.append(Token(OPERATOR, "^", spaced, newline=newline))
             if sign:
