@@ -42,6 +42,7 @@ from nncore.problems.base import (
     canonical,
     check_paths_near,
     step,
+    step_close,
 )
 from nncore.problems.chain import chain_pass
 from nncore.problems.common import (
@@ -277,8 +278,11 @@ def reflect(before: Network, after: Network) -> Network:
     )
 
 
-def differs(wrong: dict, answers: dict, rtol: float = 1e-2, atol: float = 1e-8) -> dict:
-    """The entries of a misconception that differ from the answers beyond the grading tolerance."""
+def differs(wrong: dict, answers: dict, rtol: float = 1e-2, atol: float = 1e-8, steps: dict | None = None) -> dict:
+    """The entries of a misconception that differ from the answers beyond the grading tolerance,
+    or, for an updated weight (`steps`: field -> its value before the step), beyond what its
+    step allows (base.step_close): graders judge those on their change too."""
+    steps = steps or {}
     out = {}
     for name, value in wrong.items():
         right = answers[name]
@@ -295,12 +299,15 @@ def differs(wrong: dict, answers: dict, rtol: float = 1e-2, atol: float = 1e-8) 
             continue
         if np.any(np.abs(a - b) > atol + rtol * np.abs(b)):
             out[name] = value
+        elif name in steps and not step_close(a, b, steps[name]):
+            out[name] = value
     return out
 
 
 def add_mistake(draft: Draft, mid: str, name: str, explanation: str, wrong: dict) -> None:
     """Record a misconception with only the fields it changes (none: not recorded)."""
-    changed = differs(wrong, draft.answers)
+    steps = {f.name: f.step_from for f in draft.fields if f.step_from is not None}
+    changed = differs(wrong, draft.answers, steps=steps)
     if changed:
         draft.add_misconception(mid, name, explanation, changed)
 
@@ -550,10 +557,11 @@ class MinibatchUpdate(ProblemKind):
     """002 (07-4b): mini-batch GD averages the per-example gradients Δ_j^(e) a_i^(e) over B."""
 
     id = "minibatch_update"
-    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     # v3: a draw where a misconception's answer, written to 3 or 4 significant
     # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     # v4: an updated weight is graded on its change too (Field.step_from, base.step_close)
+    # v5: a mistake within tolerance but off by more than its step allows is named too (differs)
     title = "One mini-batch gradient descent step"
     description = (
         "Updated weights of one layer (or one weight) after one mini-batch step: "
@@ -706,12 +714,13 @@ class WeightDecayUpdate(ProblemKind):
     """002 (07-4d): SGD on ℓ + λ Σ w², i.e. w_ij ← w_ij − α Δ_j a_i − 2αλ w_ij."""
 
     id = "weight_decay_update"
-    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     # v3: the calculator paths (rounded_step: gradients, terms and weights written to 3 or 4
     # significant figures) are accepted answers too (a full 3-figure calculation was refused on
     # 2 of 50 seeds), and a draw where a misconception's answer would pass as such a path, or
     # as what a student types (3 or 4 figures), is redrawn (ProblemKind._finish)
     # v4: an updated weight is graded on its change too (Field.step_from, base.step_close)
+    # v5: a mistake within tolerance but off by more than its step allows is named too (differs)
     title = "SGD step with weight decay"
     description = (
         "Updated weights of one layer (or one weight) after one SGD step on the L2-regularised "
@@ -890,12 +899,13 @@ class SgdSteps(ProblemKind):
     """
 
     id = "sgd_steps"
-    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     # v3: the calculator paths (weights written to 3 or 4 significant figures carried from step to
     # step, rounded_step) are accepted answers too (a full 3-figure calculation was refused on 2
     # of 50 seeds), and a draw where a misconception's answer would pass as such a path, or as
     # what a student types (3 or 4 figures), is redrawn (ProblemKind._finish)
     # v4: an updated weight is graded on its change too (Field.step_from, base.step_close)
+    # v5: a mistake within tolerance but off by more than its step allows is named too (differs)
     title = "Several SGD steps"
     description = (
         "Weights after each of 2–3 SGD steps over a given example order on a tiny network; "
@@ -1367,14 +1377,16 @@ class SymmetryBreaking(ProblemKind):
     # the parameter, when an instructor fixes it)
     private_data = ("init",)
     private_params = ("init",)
-    version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     # v3: a draw where a misconception's answer, written to 3 or 4 significant
     # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
+    # v4: part (c) asks a weight of any hidden unit, whatever the initialisation, with no
+    # "(equal to ...)" in its label (it gave the ties away: QA), graded on its last step too
     title = "Symmetry breaking at initialisation"
     description = (
         "Given an initialisation (zeros, a constant, two tied hidden units, equal incoming "
         "weights only, or RAND(−ε, ε)), data and t SGD steps: does it break symmetry, which "
-        "hidden units stay tied, and the value of a tied weight after t steps."
+        "hidden units stay tied, and the value of one hidden unit's weight after t steps."
     )
     topic = "initialisation"
     INITS = ("zeros", "constant", "tied", "partial", "random")
@@ -1390,7 +1402,7 @@ class SymmetryBreaking(ProblemKind):
         ),
         Param("steps", "int", 2, "number of SGD steps t", minimum=1, maximum=3),
         Param("examples", "int", 2, "number of training examples", minimum=1, maximum=3),
-        Param("ask_value", "bool", True, "also ask the value of a tied weight after t steps"),
+        Param("ask_value", "bool", True, "also ask the value of one hidden unit's weight after t steps"),
     )
 
     def check_params(self, p: dict) -> None:
@@ -1457,19 +1469,23 @@ class SymmetryBreaking(ProblemKind):
             ),
         ]
         value_addr = None
-        if p["ask_value"] and report.groups:
-            value_addr, value, partner = self._tied_weight(report, rng)
-            symbol = edge_symbol(sizes, value_addr, notation)
-            other = edge_symbol(sizes, partner, notation)
+        if p["ask_value"]:
+            # any weight of a hidden unit, drawn the same way whatever the initialisation: which
+            # weight is asked (and whether one is) must not tell the student about the ties
+            value_addr = self._asked_weight(net, rng)
             fields.append(
-                Field(
-                    "tied_weight",
-                    f"${at_step(symbol, steps, notation)}$ (equal to ${at_step(other, steps, notation)}$)",
-                    (),
-                    "number",
+                with_step_from(
+                    Field(
+                        "weight",
+                        f"${at_step(edge_symbol(sizes, value_addr, notation), steps, notation)}$",
+                        (),
+                        "number",
+                    ),
+                    record.networks[-2],
+                    value_addr,
                 )
             )
-            answers["tied_weight"] = value
+            answers["weight"] = pick(record.final, value_addr)
 
         solution = self._solution(report, X, Y, loss, notation)
         convention = convention_sentence(net, traces)
@@ -1478,7 +1494,7 @@ class SymmetryBreaking(ProblemKind):
             f"(a) Does this initialisation break the symmetry between hidden units? (b) Which hidden "
             f"units are still tied (equal incoming weights, bias and outgoing weights) after {t_text}?"
         )
-        if "tied_weight" in answers:
+        if value_addr is not None:
             question += f" (c) What is ${edge_symbol(sizes, value_addr, notation)}$ after {t_text}?"
         text = " ".join(
             part
@@ -1508,7 +1524,7 @@ class SymmetryBreaking(ProblemKind):
                 "order": order,
                 "notation": notation,
                 "units": {unit_id[h]: [h[0], h[1]] for h in hidden},
-                "asked": {"tied_weight": value_addr.to_list()} if value_addr else {},
+                "asked": {"weight": value_addr.to_list()} if value_addr else {},
             },
             fields=fields,
             answers=answers,
@@ -1532,13 +1548,13 @@ class SymmetryBreaking(ProblemKind):
                     "Only unequal weights break symmetry: equal non-zero values tie units exactly as zeros do.",
                     {"breaks": "yes", "tied_units": ["none"]},
                 )
-            if "tied_weight" in answers:
+            if value_addr is not None and self._of_tied_unit(report, value_addr):
                 add_mistake(
                     draft,
                     "tied_weights_frozen",
                     "Thought tied weights stop changing",
                     "Tied weights still move at every step, only by equal amounts, so they stay equal.",
-                    {"tied_weight": pick(net, value_addr)},
+                    {"weight": pick(net, value_addr)},
                 )
         if mode == "random":
             add_mistake(
@@ -1606,23 +1622,25 @@ class SymmetryBreaking(ProblemKind):
         return net, [], [(l, j), (l, k)], "with the weights below"
 
     @staticmethod
-    def _tied_weight(report, rng: np.random.Generator) -> tuple[Addr, float, Addr]:
-        """A weight of a tied unit (incoming, bias or outgoing), its value after t steps, and the
-        same weight of its partner unit."""
-        group = report.groups[int(rng.integers(len(report.groups)))]
-        l, (j, k) = group.layer, group.units[:2]
-        n_in, n_next = group.incoming.shape[0], group.outgoing.shape[1]
-        choice = int(rng.integers(n_in + 1 + n_next))
-        if choice < n_in:
-            return (
-                Addr(l, "W", choice, j),
-                float(group.incoming[choice, 0]),
-                Addr(l, "W", choice, k),
-            )
-        if choice == n_in:
-            return Addr(l, "W0", j, 0), float(group.bias[0]), Addr(l, "W0", k, 0)
-        c = choice - n_in - 1
-        return Addr(l + 1, "W", j, c), float(group.outgoing[0, c]), Addr(l + 1, "W", k, c)
+    def _asked_weight(net: Network, rng: np.random.Generator) -> Addr:
+        """A weight of a hidden unit (incoming, bias or outgoing), drawn uniformly from all of them."""
+        candidates = []
+        for l in range(1, net.depth):
+            layer, nxt = net.layer(l), net.layer(l + 1)
+            for j in range(layer.n_out):
+                candidates += [Addr(l, "W", i, j) for i in range(layer.n_in)]
+                candidates.append(Addr(l, "W0", j, 0))
+                candidates += [Addr(l + 1, "W", j, c) for c in range(nxt.n_out)]
+        return candidates[int(rng.integers(len(candidates)))]
+
+    @staticmethod
+    def _of_tied_unit(report, addr: Addr) -> bool:
+        """Whether `addr` is a weight of a unit that stays tied: into it, its bias, or out of it."""
+        if addr.kind == "W0":
+            units = [(addr.layer, addr.row)]
+        else:
+            units = [(addr.layer, addr.col), (addr.layer - 1, addr.row)]
+        return any(l == g.layer and u in g.units for l, u in units for g in report.groups)
 
     @staticmethod
     def _solution(report, X: np.ndarray, Y: np.ndarray, loss: str, notation: str) -> list[dict]:
@@ -1710,7 +1728,9 @@ class InitScale(ProblemKind):
     id = "init_scale"
     # v2: a draw where a misconception's answer, written to 3 or 4 significant figures as a
     # student types it, would be credited is redrawn (ProblemKind._finish)
-    version = 2
+    # v3: choice questions name the right scheme with the other scheme's formula, and a
+    # forgotten 2 (they were graded 0 without a word: QA)
+    version = 3
     title = "Weight initialisation scale"
     description = (
         "The Xavier/Glorot uniform limit sqrt(6/(n_in+n_out)), Xavier normal std "
@@ -1886,6 +1906,22 @@ class InitScale(ProblemKind):
             "Swapped Xavier and He",
             "He/Kaiming suits ReLU (it zeroes half the inputs); Xavier/Glorot suits tanh and sigmoid.",
             {"scheme": wrong, "std": engine_scale(wrong_scheme, n_in, n_out)},
+        )
+        add_mistake(
+            draft,
+            "other_scheme_formula",
+            "Named the right scheme but used the other one's formula",
+            "He/Kaiming's σ is sqrt(2/n_in) (fan-in only); Xavier/Glorot's is sqrt(2/(n_in + n_out))."
+            if right == "he"
+            else "Xavier/Glorot's σ is sqrt(2/(n_in + n_out)) (fan-in and fan-out); He/Kaiming's is sqrt(2/n_in).",
+            {"std": engine_scale(wrong_scheme, n_in, n_out)},
+        )
+        add_mistake(
+            draft,
+            "forgot_2",
+            "Forgot the 2 in the formula",
+            "The standard deviation is sqrt(2/…), not sqrt(1/…).",
+            {"std": std / np.sqrt(2.0)},
         )
         add_mistake(
             draft,

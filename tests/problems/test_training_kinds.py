@@ -551,13 +551,8 @@ def test_symmetry_breaking_answers_follow_training(init, notation):
         assert answers["breaks"] == ("yes" if not tied else "no")
         assert sorted(answers["tied_units"]) == (sorted(tied) if tied else ["none"])
         assert answers["breaks"] == expected_break[data["init"]]
-        if "tied_weight" in answers:
-            sizes = network_from_dict(data["network"]).sizes
-            np.testing.assert_allclose(
-                answers["tied_weight"],
-                value_at(sizes, final, data["asked"]["tied_weight"]),
-                **EXACT,
-            )
+        sizes = network_from_dict(data["network"]).sizes
+        np.testing.assert_allclose(answers["weight"], value_at(sizes, final, data["asked"]["weight"]), **EXACT)
         if answers["breaks"] == "no":
             assert misconception(instance, "training_breaks_tie") == {
                 "breaks": "yes",
@@ -567,6 +562,55 @@ def test_symmetry_breaking_answers_follow_training(init, notation):
             assert misconception(instance, "nonzero_equal_breaks") is not None
         if data["init"] == "partial":
             assert misconception(instance, "equal_incoming_is_tied")["breaks"] == "no"
+
+
+@pytest.mark.parametrize("notation", ["graph", "matrix"])
+def test_symmetry_breaking_asks_the_same_question_whatever_the_ties(notation):
+    """QA: part (c) existed only when units stayed tied and its label named the tied partner
+    ("w_{1,3} (equal to w_{1,4})"): the form gave parts (a) and (b) away. Now every
+    initialisation gets the same fields, and (c) names one weight and nothing else."""
+    asked_kinds = {}
+    for init in SymmetryBreaking.INITS:
+        asked_kinds[init] = set()
+        for seed in range(30):
+            instance = SymmetryBreaking().generate({"init": init, "notation": notation}, seed)
+            fields = instance["fields"]
+            assert [f["name"] for f in fields] == ["breaks", "tied_units", "weight"]
+            label = fields[2]["label"]
+            assert re.fullmatch(r"\$[^$]+\$", label), label
+            assert "equal" not in label and "tied" not in instance["prompt"]["text"].split("(c)")[1]
+            layer, kind, row, _col = instance["prompt"]["data"]["asked"]["weight"]
+            asked_kinds[init].add(kind if kind == "W0" else ("in" if layer == 1 else "out"))
+    # which weight is asked does not depend on the initialisation either
+    assert all(kinds == {"in", "W0", "out"} for kinds in asked_kinds.values()), asked_kinds
+
+
+def test_symmetry_breaking_weight_is_graded_on_its_last_step():
+    for seed in range(10):
+        instance = SymmetryBreaking().generate({"init": "partial", "steps": 2}, seed)
+        field = instance["fields"][2]
+        data = instance["prompt"]["data"]
+        sizes = network_from_dict(data["network"]).sizes
+        before = _tied_units_by_graph(dict(data, steps=1))[1]
+        assert field["step_from"] == pytest.approx(value_at(sizes, before, data["asked"]["weight"]), rel=1e-9)
+
+
+def test_symmetry_breaking_names_frozen_tied_weights():
+    """A student who thinks tied weights stop moving gives the starting value: named when the
+    asked weight belongs to a tied unit (it may be within the 1 % tolerance: the step decides)."""
+    named = 0
+    for seed in range(20):
+        instance = SymmetryBreaking().generate({"init": "constant"}, seed)
+        frozen = misconception(instance, "tied_weights_frozen")
+        if frozen is not None:
+            data = instance["prompt"]["data"]
+            start = network_from_dict(data["network"])
+            addr = data["asked"]["weight"]
+            layer = start.layers[addr[0] - 1]
+            expected = np.ravel(layer.W0)[addr[2]] if addr[1] == "W0" else layer.W[addr[2], addr[3]]
+            assert frozen["weight"] == pytest.approx(float(expected))
+            named += 1
+    assert named >= 15
 
 
 def test_symmetry_breaking_zero_init_ties_every_hidden_unit_as_in_002():
