@@ -46,7 +46,9 @@ class SoftmaxProbabilities(ProblemKind):
     id = "softmax_probabilities"
     # v2: a draw where a misconception's answer, written to 3 or 4 significant figures as a
     # student types it, would be credited is redrawn (ProblemKind._finish)
-    version = 2
+    version = 3
+    # v3: the prompt says the classes are numbered 1 to K, and a 0-based class (the index
+    # np.argmax gives) is a misconception (QA: graded 0 without being named)
     title = "Softmax probabilities and the predicted class"
     description = "g = softmax(z) for a logit vector, and argmax (001's K-class output layer)."
     topic = "softmax"
@@ -62,7 +64,9 @@ class SoftmaxProbabilities(ProblemKind):
             text=(
                 f"The last layer of a {p['classes']}-class network outputs the logits "
                 f"$z = {latex_matrix(z)}$ and uses the softmax activation "
-                r"$g_k = e^{z_k} / \sum_i e^{z_i}$. Give the probabilities $g$ and the predicted class."
+                r"$g_k = e^{z_k} / \sum_i e^{z_i}$. The classes are numbered 1 to "
+                f"{p['classes']}: class $k$ has logit $z_k$ and probability $g_k$. "
+                "Give the probabilities $g$ and the predicted class."
             ),
             data={"z": z},
             fields=[
@@ -94,6 +98,15 @@ class SoftmaxProbabilities(ProblemKind):
                 "Normalised the logits instead of their exponentials",
                 "softmax divides e^{z_k} by Σ_i e^{z_i}; z_k / Σ_i z_i is not a probability.",
                 {"g": z / z.sum()},
+            )
+        if label != "1":  # counted from 0, class 1 would be "0": not an option to choose
+            draft.add_misconception(
+                "zero_based_class",
+                "Counted the classes from 0",
+                "The classes are numbered from 1, as z_1, …, z_K and g_1, …, g_K are: the largest g_k "
+                "is class k. Counting from 0, as a Python index such as np.argmax does, names the "
+                "class one below it.",
+                {"class": str(int(label) - 1)},
             )
         return draft
 

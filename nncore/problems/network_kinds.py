@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from nncore.cancellation import snap_cancelled
 from nncore.losses import get_loss
 from nncore.network import Network, network_from_dict
 from nncore.notation import neuron_ids
@@ -128,6 +129,10 @@ class NetworkKind(ProblemKind):
     # network set it False and get rng=None: nothing is drawn after the target then, so build
     # skips handing the Generator back (a state read and write, see Draws.generator).
     asks_draw: ClassVar[bool] = True
+    # Whether a forward pass with W^l for (W^l)^T is modelled for every square layer of more
+    # than one unit. chain.transpose_matters also asks for no layer of one unit anywhere, so a
+    # 2-2-1 net's square W^1 had no such misconception (QA: graded 0 without being named).
+    transposes_square_layers: ClassVar[bool] = False
 
     # --- what a subclass decides ------------------------------------------------------------
 
@@ -153,7 +158,8 @@ class NetworkKind(ProblemKind):
         net = network_of(weights, biases, activations)
         # Every forward pass a forward-only question uses, at once; the exact one is checked
         # layer by layer before anything else, so a redrawn network costs little more than that.
-        forward_paths = _forward_paths(net)
+        transposes = self.transposes_square_layers and _square_layer(net)
+        forward_paths = _forward_paths(net, transposes)
         forwards = dict(zip(forward_paths, forward_columns(net, x, forward_paths, check=True), strict=True))
         exact = forwards[None, None]
         if not all(math.isfinite(v) for v in exact[f"A{net.depth}"]):
@@ -162,6 +168,8 @@ class NetworkKind(ProblemKind):
         asks = self.asks(p, net, draws.generator() if self.asks_draw else None)
         quantities = {q for _, q, _ in asks}
         mistakes = applicable_mistakes(net, p["loss"], quantities)
+        if transposes and "w_not_transposed" not in mistakes:
+            mistakes.append("w_not_transposed")
         paths = [(k, None) for k in ROUNDED_PATHS] + [(None, m) for m in mistakes]
         if all(q.startswith(("Z", "A")) or q == "L" for q in quantities):  # forward only
             values = self._with_loss(exact, net, y, p["loss"], quantities)
@@ -208,7 +216,16 @@ class NetworkKind(ProblemKind):
                         answers=dict(zip(finite, canonical_list(finite.values()), strict=True)),
                     )
                 )
+        for mistake, name, explanation, wrong in self.more_mistakes(net, values):
+            finite = {k: v for k, v in zip(names, _picks({**values, **wrong}, specs), strict=True) if _all_finite(v)}
+            if _differs({"answers": finite}, answers, steps):
+                draft.add_misconception(mistake, name, explanation, dict(zip(finite, canonical_list(finite.values()), strict=True)))
         return draft
+
+    def more_mistakes(self, net: Network, values: dict) -> list[tuple[str, str, str, dict]]:
+        """Mistakes of this kind beyond chain.MISTAKES: (id, name, explanation, the quantities
+        of chain_pass the mistake changes, with its values), from the exact `values`."""
+        return []
 
     @staticmethod
     def _with_loss(values: dict, net: Network, y: list[float], loss: str, quantities: set[str]) -> dict:
@@ -243,7 +260,9 @@ class NetworkKind(ProblemKind):
         `round_to`, every later intermediate written to that many figures)."""
         data = instance["prompt"]["data"]
         net = network_from_dict(data["network"])
-        exact = chain_pass(net, np.array(data["x"]), np.array(data["y"]), data["loss"], data["lr"])
+        # a forward-only question needs no backward pass (nor its errors for an invalid output)
+        forward_only = all(q.startswith(("Z", "A")) or q == "L" for q, _ in data["quantities"].values())
+        exact = chain_pass(net, np.array(data["x"]), np.array(data["y"]), data["loss"], data["lr"], forward_only=forward_only)
         override: dict[str, np.ndarray] = {}
         for name, (quantity, idx) in data["quantities"].items():
             if name not in given:
@@ -259,7 +278,14 @@ class NetworkKind(ProblemKind):
             elif value.size == 1:
                 base[tuple(idx)] = float(value.reshape(()))
         carried = chain_pass(
-            net, np.array(data["x"]), np.array(data["y"]), data["loss"], data["lr"], override=override, round_to=round_to
+            net,
+            np.array(data["x"]),
+            np.array(data["y"]),
+            data["loss"],
+            data["lr"],
+            override=override,
+            round_to=round_to,
+            forward_only=forward_only,
         )
         return {
             name: _pick(carried, q, tuple(idx) if idx else None)
@@ -399,10 +425,17 @@ def _picks(values: dict, specs: list[tuple[str, Any]]) -> list:
     return [_pick(values, quantity, idx) for quantity, idx in specs]
 
 
-def _forward_paths(net: Network) -> list[tuple[int | None, str | None]]:
-    """(round_to, mistake) of the exact pass, the rounded paths and the forward mistakes."""
+def _forward_paths(net: Network, transposes: bool = False) -> list[tuple[int | None, str | None]]:
+    """(round_to, mistake) of the exact pass, the rounded paths and the forward mistakes
+    (`transposes`: W for W^T whenever a square layer has more than one unit)."""
     paths = [(None, None), *((k, None) for k in ROUNDED_PATHS), (None, "forgot_bias")]
-    return paths + [(None, "w_not_transposed")] if transpose_matters(net) else paths
+    return paths + [(None, "w_not_transposed")] if transposes or transpose_matters(net) else paths
+
+
+def _square_layer(net: Network) -> bool:
+    """Whether some W^l is square with more than one row: W^l then gives other numbers than
+    (W^l)^T going forward, whatever the other layers' sizes."""
+    return any(layer.W.shape[0] == layer.W.shape[1] > 1 for layer in net.layers)
 
 
 def _all_finite(value: Any) -> bool:
@@ -520,19 +553,30 @@ def _solution_steps(net: Network, values: dict, asked: set[str], loss: str, lr: 
 
 
 class ForwardMLP(NetworkKind):
+    """Every in_j and a_j (Z^l and A^l), in order. Chained: a later value is also graded against
+    `recompute`, what it is from the student's own earlier values (a_j from their in_j, a layer
+    from their previous layer), so one slip in layer 1 does not zero the layers after it."""
+
     id = "forward_mlp"
+    version = 5
+    # v5: chained, every field depends on the ones before it (error carried forward; QA: a slip
+    # in layer 1 zeroed every later layer), and W for W^T is a misconception for every square
+    # layer of more than one unit (2-2-1's W^1 had none)
     title = "Forward pass through a network"
     description = "Compute every pre-activation and activation of a small MLP for one input."
     topic = "forward"
     params = (*NetworkKind.params, Param("ask", "choice", "all", "which values to ask", ("all", "output")))
     asks_draw = False
+    chained = True
+    transposes_square_layers = True
 
     def asks(self, p, net, rng):
         asks: list[Ask] = []
         layers = range(1, net.depth + 1) if p["ask"] == "all" else [net.depth]
         for l in layers:
-            asks += quantity_asks(net, p["notation"], f"Z{l}")
-            asks += quantity_asks(net, p["notation"], f"A{l}")
+            for quantity in (f"Z{l}", f"A{l}"):
+                depends_on = [f.name for f, _, _ in asks] if self.chained else ()
+                asks += quantity_asks(net, p["notation"], quantity, depends_on=depends_on)
         return asks
 
     def question(self, p, net):
@@ -542,6 +586,10 @@ class ForwardMLP(NetworkKind):
 
 class ForwardLayer(ForwardMLP):
     id = "forward_layer"
+    # One layer: not chained (a_j is not carried from a wrong in_j), so its instances stay as
+    # they were; the transpose rule changes nothing with two sizes (chain.transpose_matters).
+    version = 4
+    chained = False
     title = "Forward pass through one layer"
     description = "Pre-activations and activations of one fully connected layer."
     params = tuple(sizes_param([3, 2]) if q.name == "sizes" else q for q in ForwardMLP.params)
@@ -568,18 +616,24 @@ class LossValue(NetworkKind):
     id = "loss_value"
     # v2: the worked solution stops at the loss; v3: cancelled sums are 0 (NetworkKind); v4: no
     # misconception passes as a rounded-path answer (NetworkKind v3)
-    version = 5
     # v5: a draw where a misconception's answer, written to 3 or 4 significant
     # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
+    # v6: chained, the loss depends on the output (error carried forward: the loss of the
+    # student's own output is right), and W for W^T is a misconception for every square layer
+    # of more than one unit (as ForwardMLP v5)
+    version = 6
     title = "Loss of a prediction"
     description = "Forward pass to the output, then the loss value (squared, NLL or cross-entropy)."
     topic = "loss"
+    chained = True
+    transposes_square_layers = True
 
     asks_draw = False
 
     def asks(self, p, net, rng):
         out = quantity_asks(net, p["notation"], f"A{net.depth}")
-        return out + [(Field("L", "$\\mathcal{L}$", (), "number"), "L", None)]
+        loss = Field("L", "$\\mathcal{L}$", (), "number", depends_on=[f.name for f, _, _ in out])
+        return [*out, (loss, "L", None)]
 
     def question(self, p, net):
         return "Compute the network's output and the loss $\\mathcal{L}$."
@@ -601,6 +655,9 @@ class OutputDelta(NetworkKind):
 
 class HiddenDelta(NetworkKind):
     id = "hidden_delta"
+    version = 5
+    # v5: leaving out g'(in_j), Δ_j = Σ_j' w_{j,j'} Δ_j', is a misconception (QA: graded 0
+    # without being named)
     title = "Hidden-layer Δ"
     description = "Δ_j = g'(in_j) Σ w_{j,j'} Δ_j' of the last hidden layer (the recursive case)."
 
@@ -616,6 +673,21 @@ class HiddenDelta(NetworkKind):
 
     def question(self, p, net):
         return "Compute $\\Delta_j$ for every unit of the last hidden layer."
+
+    def more_mistakes(self, net, values):
+        L = net.depth
+        W, delta = net.layer(L).W, values[f"D{L}"]
+        back = snap_cancelled(W @ delta, W, delta)  # Σ_j' w_{j,j'} Δ_j', without g'(in_j)
+        return [(*FORGOT_GPRIME, {f"D{L - 1}": back})]
+
+
+FORGOT_GPRIME = (
+    "forgot_gprime",
+    "Left out g'(in_j) in a hidden Δ_j",
+    "A hidden unit's Δ_j = g'(in_j) Σ_j' w_{j,j'} Δ_j': the weighted sum of the next layer's "
+    "Δ_j' is multiplied by the derivative of unit j's own activation at in_j "
+    "(for the sigmoid g'(in_j) = a_j(1 − a_j)).",
+)
 
 
 class LayerChoiceKind(NetworkKind):

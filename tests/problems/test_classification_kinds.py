@@ -124,3 +124,26 @@ def test_bad_parameters_name_the_parameter():
         generate("input_gradient", {"sizes": "2,2,3"}, 0)
     with pytest.raises(ParamError, match="output"):
         generate("fgsm", {"output": "softmax"}, 0)
+
+
+@pytest.mark.parametrize("style", ["hand", "random"])
+def test_a_zero_based_predicted_class_is_named(style):
+    """Classes are 1..K (z_1 .. z_K, as in 001); np.argmax's 0-based index typed as the class
+    is the class one below: named, not only graded 0 (QA)."""
+    from autograder.grading import grade_submission
+
+    seen = 0
+    for seed in range(40):
+        inst = generate("softmax_probabilities", {"style": style}, seed)
+        k = len(inst["prompt"]["data"]["z"])
+        assert f"numbered 1 to {k}" in inst["prompt"]["text"]
+        index = int(np.argmax(inst["prompt"]["data"]["z"]))  # 0-based
+        ids = {m["id"] for m in inst["misconceptions"]}
+        if index == 0:  # "0" is not an option to choose: nothing to name
+            assert "zero_based_class" not in ids, seed
+            continue
+        result = grade_submission(inst, {"g": inst["answers"]["g"], "class": str(index)}).fields["class"]
+        assert result["score"] == 0.0 and result["misconception"] == "zero_based_class", (seed, result)
+        assert "numbered from 1" in result["message"]
+        seen += 1
+    assert seen >= 20

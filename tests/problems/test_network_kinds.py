@@ -544,3 +544,185 @@ def test_snap_cancelled_zeroes_only_sums_within_their_rounding_error():
     assert snapped[0, 0] == 0.0 and snapped[1, 0] == -1e-12
     big = np.array([[0.5]])
     assert snap_cancelled(big, np.ones((1, 1)), np.ones((1, 1)), np.zeros((1, 1))) is big  # nothing tiny: untouched
+
+
+# --- graded through the autograder: error carried forward in the forward kinds, named mistakes ---
+
+
+def student_fields(instance: dict, quantities: dict[str, np.ndarray]) -> dict:
+    """What a student types for every field, from their own whole quantities (Z1, A1, ..., L)."""
+    sizes = instance["prompt"]["data"]["network"]["sizes"]
+    out = {}
+    for name in instance["answers"]:
+        quantity, entry, _ = parse_field(name, sizes)
+        value = pick(quantities, quantity, entry)
+        out[name] = float(value.reshape(())) if value.size == 1 else value.reshape(-1).tolist()
+    return out
+
+
+def forward_by_hand(data: dict, Z1: np.ndarray) -> dict[str, np.ndarray]:
+    """A sigmoid 2-2-1 net's forward pass and squared loss written out from a given Z^1:
+    a_j = σ(in_j), in_k = w_{0,k} + Σ_j w_{j,k} a_j, (y - a_k)²."""
+    net = network_from_dict(data["network"])
+    W2, W02 = net.layer(2).W, net.layer(2).W0
+    A1 = sigmoid(Z1)
+    Z2 = W2.T @ A1 + W02
+    A2 = sigmoid(Z2)
+    y = np.asarray(data["y"], float).reshape(-1, 1)
+    return {"Z1": Z1, "A1": A1, "Z2": Z2, "A2": A2, "L": np.array(np.sum((y - A2) ** 2))}
+
+
+@pytest.mark.parametrize("notation", NOTATIONS)
+def test_forward_mlp_credits_later_layers_computed_from_the_students_own_layer_1(notation):
+    """Layer 1's in_j off by 0.3, everything after it right from the student's own values:
+    only the wrong in_j lose credit (QA: every later field was graded 0)."""
+    from autograder.grading import CARRIED_ERROR, GradingPolicy, grade_submission
+
+    kind = KIND_BY_ID["forward_mlp"]
+    for seed in range(20):
+        instance = kind.generate({"notation": notation}, seed)
+        data = instance["prompt"]["data"]
+        Z1 = layered_values(data)["Z1"] + 0.3
+        answers = student_fields(instance, forward_by_hand(data, Z1))
+        graded = grade_submission(instance, answers).fields
+        off = grade_submission(instance, answers, GradingPolicy(error_carried_forward=False)).fields
+        layer_1 = {"Z1"} if notation == "matrix" else {"in_3", "in_4"}
+        carried = 0
+        for name, result in graded.items():
+            if name in layer_1:
+                assert result["score"] == 0.0, (seed, name, result)
+                continue
+            assert result["score"] == 1.0, (seed, name, result)
+            if not np.allclose(answers[name], instance["answers"][name], rtol=1e-2, atol=1e-8):
+                # wrong against the reference (a saturated unit may hide the slip): the credit
+                # is the carried error's
+                assert result["message"] == CARRIED_ERROR, (seed, name, result)
+                assert off[name]["score"] == 0.0, (seed, name)
+                carried += 1
+        assert carried >= 1, seed
+
+
+@pytest.mark.parametrize("notation", NOTATIONS)
+def test_loss_value_credits_the_loss_of_the_students_own_output(notation):
+    from autograder.grading import CARRIED_ERROR, grade_submission
+
+    kind = KIND_BY_ID["loss_value"]
+    output = "A2" if notation == "matrix" else "a_5"
+    for seed in range(20):
+        instance = kind.generate({"notation": notation}, seed)
+        data = instance["prompt"]["data"]
+        A2 = layered_values(data)["A2"]
+        mine = np.clip(A2 + (0.15 if A2[0, 0] < 0.5 else -0.15), 0.01, 0.99)
+        y = data["y"][0]
+        answers = {output: float(mine[0, 0]), "L": float((y - mine[0, 0]) ** 2)}
+        graded = grade_submission(instance, answers).fields
+        assert graded[output]["score"] == 0.0, seed
+        assert graded["L"]["score"] == 1.0 and graded["L"]["message"] == CARRIED_ERROR, (seed, graded["L"])
+        # a loss that follows from neither output stays wrong
+        graded = grade_submission(instance, {**answers, "L": answers["L"] * 1.1 + 0.05}).fields
+        assert graded["L"]["score"] == 0.0, seed
+
+
+def test_loss_value_carries_an_nll_output_and_survives_an_impossible_one():
+    from autograder.grading import grade_submission
+
+    kind = KIND_BY_ID["loss_value"]
+    for seed in range(10):
+        instance = kind.generate({"loss": "nll", "notation": "matrix"}, seed)
+        y = instance["prompt"]["data"]["y"][0]
+        g = 0.3 if instance["answers"]["A2"] > 0.5 else 0.8
+        nll = -(y * np.log(g) + (1 - y) * np.log(1 - g))
+        graded = grade_submission(instance, {"A2": g, "L": float(nll)}).fields
+        assert graded["A2"]["score"] == 0.0 and graded["L"]["score"] == 1.0, (seed, graded)
+        # an output of 1.5 has no NLL: nothing is carried, the loss is judged on its own
+        graded = grade_submission(instance, {"A2": 1.5, "L": instance["answers"]["L"]})
+        assert graded.status == "graded" and graded.fields["L"]["score"] == 1.0, seed
+
+
+def _misconception_of(instance: dict, answers: dict) -> dict:
+    from autograder.grading import grade_submission
+
+    return {name: result["misconception"] for name, result in grade_submission(instance, answers).fields.items()}
+
+
+@pytest.mark.parametrize("notation", NOTATIONS)
+def test_forward_mlp_names_w_for_w_transposed_on_a_square_layer_beside_a_one_unit_layer(notation):
+    """2-2-1: W^1 is square, so Z^1 = W^1 x + W_0^1 is a mistake the shapes allow; it was not
+    modelled because the output layer has one unit (chain.transpose_matters)."""
+    kind = KIND_BY_ID["forward_mlp"]
+    named = 0
+    for seed in range(30):
+        instance = kind.generate({"notation": notation}, seed)
+        data = instance["prompt"]["data"]
+        net = network_from_dict(data["network"])
+        W1, W01 = net.layer(1).W, net.layer(1).W0
+        x = np.asarray(data["x"], float).reshape(-1, 1)
+        mine = forward_by_hand(data, W1 @ x + W01)  # W^1 instead of (W^1)^T
+        right = layered_values(data)
+        if np.allclose(mine["Z1"], right["Z1"], rtol=1e-2, atol=1e-8):
+            continue  # a symmetric W^1 (or one whose swap the input hides): nothing to name
+        answers = student_fields(instance, mine)
+        named_by_field = _misconception_of(instance, answers)
+        layer_1 = ["Z1"] if notation == "matrix" else ["in_3", "in_4"]
+        changed = [n for n in layer_1 if not np.allclose(answers[n], instance["answers"][n], rtol=1e-2, atol=1e-8)]
+        assert changed and all(named_by_field[n] == "w_not_transposed" for n in changed), (seed, named_by_field)
+        named += 1
+    assert named >= 20
+
+
+def test_the_transpose_mistake_is_left_out_where_no_layer_is_square():
+    for kind_id, sizes in (("forward_mlp", [2, 3, 1]), ("forward_mlp", [3, 2, 1]), ("loss_value", [2, 3, 1]), ("forward_layer", [3, 2])):
+        for seed in range(10):
+            instance = KIND_BY_ID[kind_id].generate({"sizes": sizes}, seed)
+            assert "w_not_transposed" not in {m["id"] for m in instance["misconceptions"]}, (kind_id, sizes, seed)
+
+
+def test_loss_value_names_w_for_w_transposed():
+    kind = KIND_BY_ID["loss_value"]
+    named = 0
+    for seed in range(30):
+        instance = kind.generate({"notation": "matrix"}, seed)
+        data = instance["prompt"]["data"]
+        net = network_from_dict(data["network"])
+        x = np.asarray(data["x"], float).reshape(-1, 1)
+        mine = forward_by_hand(data, net.layer(1).W @ x + net.layer(1).W0)
+        answers = {"A2": float(mine["A2"][0, 0]), "L": float(mine["L"])}
+        if np.isclose(answers["A2"], instance["answers"]["A2"], rtol=1e-2, atol=1e-8):
+            continue
+        assert _misconception_of(instance, answers)["A2"] == "w_not_transposed", seed
+        named += 1
+    assert named >= 15
+
+
+@pytest.mark.parametrize("notation", NOTATIONS)
+def test_hidden_delta_names_a_forgotten_g_prime(notation):
+    """Δ_j = Σ_j' w_{j,j'} Δ_j' without g'(in_j), with the right output Δ_5, is named."""
+    from autograder.grading import grade_submission
+
+    kind = KIND_BY_ID["hidden_delta"]
+    for seed in range(30):
+        instance = kind.generate({"notation": notation}, seed)  # 2-2-1 sigmoid, squared loss
+        data = instance["prompt"]["data"]
+        v = layered_values(data)
+        a5, y = float(v["A2"][0, 0]), float(data["y"][0])
+        delta_5 = -2 * (y - a5) * a5 * (1 - a5)
+        w35, w45 = (row[0] for row in data["network"]["layers"][1]["W"])
+        mine = {"D1": np.array([[w35 * delta_5], [w45 * delta_5]])}
+        answers = student_fields(instance, mine)
+        explanation = next(m["explanation"] for m in instance["misconceptions"] if m["id"] == "forgot_gprime")
+        assert "g'(in_j)" in explanation
+        for name, result in grade_submission(instance, answers).fields.items():
+            assert result["score"] == 0.0, (seed, name)
+            # named first, or beside a mistake that happens to give the same number (σ' = σ
+            # when a_j is near 1 - a_5)
+            assert result["misconception"] == "forgot_gprime" or explanation in result["message"], (seed, name, result)
+
+
+def test_hidden_delta_forgotten_g_prime_only_where_it_changes_something():
+    """An identity hidden layer has g' = 1: leaving it out is no mistake there."""
+    kind = KIND_BY_ID["hidden_delta"]
+    for seed in range(10):
+        instance = kind.generate({"hidden": "identity"}, seed)
+        assert "forgot_gprime" not in {m["id"] for m in instance["misconceptions"]}, seed
+        instance = kind.generate({"hidden": "tanh"}, seed)
+        assert "forgot_gprime" in {m["id"] for m in instance["misconceptions"]}, seed
