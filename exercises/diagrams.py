@@ -12,6 +12,7 @@ from dataclasses import dataclass
 COLUMN, ROW, RADIUS, MARGIN = 170, 74, 22, 40
 MAX_NODES = 60  # a diagram larger than this is not drawn (the weights table stays)
 _SUBSCRIPT = str.maketrans("0123456789,", "₀₁₂₃₄₅₆₇₈₉,")
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,12 @@ class Layout:
 
 
 def plain(label: str) -> str:
-    """LaTeX of a node label as plain text for an SVG: a_{3} -> a₃, w_{1,3} -> w₁,₃."""
-    text = re.sub(r"_\{([0-9,]+)\}", lambda m: m.group(1).translate(_SUBSCRIPT), str(label))
+    """LaTeX of a node label as plain text for an SVG: a_{3} -> a₃, w_{1,3} -> w₁,₃,
+    a^{1}_{2} -> a¹₂, \\mathrm{ReLU}(z^2) -> ReLU(z²)."""
+    text = re.sub(r"\\(?:mathrm|text|operatorname)\{([^{}]*)\}", r"\1", str(label))
+    text = re.sub(r"\^\{([0-9]+)\}", lambda m: m.group(1).translate(_SUPERSCRIPT), text)
+    text = re.sub(r"\^([0-9])", lambda m: m.group(1).translate(_SUPERSCRIPT), text)
+    text = re.sub(r"_\{([0-9,]+)\}", lambda m: m.group(1).translate(_SUBSCRIPT), text)
     text = re.sub(r"_([0-9])", lambda m: m.group(1).translate(_SUBSCRIPT), text)
     return text.replace("\\", "").replace("{", "").replace("}", "").replace("$", "")
 

@@ -145,7 +145,10 @@ class DeadRelu(ProblemKind):
     """Which hidden ReLU units of a small net are dead on a small data set?"""
 
     id = "dead_relu"
-    version = 2  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: only the hidden
+    # units are offered (not the output unit), each labelled as the notes write it ($a^{1}_{2}$,
+    # $a_{3}$) instead of its id; the matrix prompt writes a unit's pre-activation z^l_c
+    version = 3
     title = "Dead ReLU units"
     description = (
         "Given a small ReLU network and 2-4 examples, pick the hidden units whose pre-activation "
@@ -206,21 +209,22 @@ class DeadRelu(ProblemKind):
         def unit_latex(l: int, c: int) -> str:
             return f"a_{{{ids[l][c]}}}" if notation == "graph" else f"a^{{{l}}}_{{{c + 1}}}"
 
-        output_units = [(depth, c) for c in range(sizes[-1])]
-        choices = [unit_id(l, c) for l, c in hidden + output_units]
+        # Only hidden units: the question asks which hidden units are dead, and a dead output
+        # unit is redrawn above (a choice that is never right would only be a trap).
+        choices = [{"id": unit_id(l, c), "label": f"${unit_latex(l, c)}$"} for l, c in hidden]
         answer = [unit_id(u.layer, u.index) for u in dead]
         field = Field("dead", "dead hidden units", (), "choices", choices=choices)
         draft = Draft(
-            text=self._text(p, net, X, choices),
+            text=self._text(p, net, X, [unit_latex(l, c) for l, c in hidden]),
             data={
                 "network": net.to_dict(),
                 "examples": X.T,
                 "notation": notation,
-                "units": {unit_id(l, c): [l, c, ids[l][c]] for l, c in hidden + output_units},
+                "units": {unit_id(l, c): [l, c, ids[l][c]] for l, c in hidden},
             },
             fields=[field],
             answers={"dead": answer},
-            solution=self._solution(net, trace, notation, unit_latex, answer),
+            solution=self._solution(net, trace, notation, unit_latex, dead, answer),
             diagram=network_diagram(net, notation),
         )
         add_if_differs(
@@ -231,18 +235,9 @@ class DeadRelu(ProblemKind):
             "example gives its weights a gradient.",
             {"dead": [unit_id(l, c) for l, c in negative_somewhere]},
         )
-        dead_outputs = [unit_id(l, c) for l, c in output_units if np.all(trace.Z[l][c] < 0)]
-        add_if_differs(
-            draft,
-            "counted_output_unit",
-            "Counted the output unit",
-            "The question is about hidden units; the output unit is not hidden (and a linear "
-            "output unit always passes its gradient on).",
-            {"dead": answer + dead_outputs},
-        )
         return draft
 
-    def _text(self, p: dict, net: Network, X: np.ndarray, choices: list[str]) -> str:
+    def _text(self, p: dict, net: Network, X: np.ndarray, units: list[str]) -> str:
         sizes = "-".join(map(str, net.sizes))
         examples = ", ".join(
             f"$x^{{({e + 1})}} = {latex_matrix(X[:, e])}$" for e in range(X.shape[1])
@@ -252,24 +247,22 @@ class DeadRelu(ProblemKind):
                 "A hidden ReLU unit $j$ is dead on this data set if $in_j < 0$ on every example: "
                 "then $g'(in_j) = 0$, so $\\Delta_j = 0$ and none of its weights $w_{i,j}$ gets a gradient."
             )
-            naming = "Unit $j$ is written a_j."
         else:
             rule = (
-                "A hidden ReLU unit is dead on this data set if its pre-activation $Z^l_c < 0$ on every "
-                "example: then $\\mathrm{ReLU}'(Z^l_c) = 0$ and none of its weights gets a gradient."
+                "A hidden ReLU unit $a^l_c$ is dead on this data set if its pre-activation $z^l_c < 0$ "
+                "on every example: then $\\mathrm{ReLU}'(z^l_c) = 0$ and none of its weights gets a gradient."
             )
-            naming = "Unit $c$ of layer $l$ is written Al_c (e.g. A1_2 is $a^1_2$)."
         return " ".join(
             [
                 f"A {sizes} network has weights {describe_network(net, p['notation'])}.",
                 activation_sentence(net),
                 f"The data set has {X.shape[1]} examples: {examples}.",
                 rule,
-                f"Which hidden units are dead? {naming} Options: {', '.join(choices)}.",
+                f"Which of the hidden units {', '.join(f'${u}$' for u in units)} are dead?",
             ]
         )
 
-    def _solution(self, net: Network, trace, notation: str, unit_latex, answer: list[str]) -> list[dict]:
+    def _solution(self, net: Network, trace, notation: str, unit_latex, dead, answer: list[str]) -> list[dict]:
         steps = []
         ids = neuron_ids(net.sizes)
         for l in range(1, net.depth):
@@ -297,14 +290,8 @@ class DeadRelu(ProblemKind):
                     e = int(np.flatnonzero(z > 0)[0]) + 1
                     verdicts.append(f"{unit_latex(l, c)}: \\text{{positive on example {e}: alive}}")
             steps.append(step(f"Layer {l} verdicts", r",\; ".join(verdicts)))
-        steps.append(
-            step(
-                "Dead hidden units",
-                "\\{" + ", ".join("\\text{" + a.replace("_", "\\_") + "}" for a in answer) + "\\}"
-                + "\\;\\text{(the output unit is not a hidden unit)}",
-                dead=answer,
-            )
-        )
+        units = ", ".join(unit_latex(u.layer, u.index) for u in dead)
+        steps.append(step("Dead hidden units", f"\\{{{units}\\}}", dead=answer))
         return steps
 
 
@@ -836,13 +823,19 @@ class ParameterCount(ProblemKind):
 # --- dropout ------------------------------------------------------------------------------------
 
 
+DRAWN_P_DROP = (0.2, 0.25, 0.3, 0.4)  # p when the question does not set it: never 1 - p = p
+MIN_P_DROP = 0.05
+
+
 class Dropout(ProblemKind):
     """Apply a given dropout mask to a layer's activations, with or without rescaling."""
 
     id = "dropout"
     # v2: a draw where a misconception's answer, written to 3 or 4 significant figures as a
-    # student types it, would be credited is redrawn (ProblemKind._finish)
-    version = 2
+    # student types it, would be credited is redrawn (ProblemKind._finish); v3: p is drawn from
+    # DRAWN_P_DROP unless set (at the old default 0.5 dividing by p gave the right answer), and
+    # the prompt no longer hands out the factor 1/(1 - p)
+    version = 3
     title = "Dropout on one layer"
     description = (
         "Activations, a keep/drop mask and the drop probability p: the layer's output, kept "
@@ -851,13 +844,30 @@ class Dropout(ProblemKind):
     topic = TOPIC
     params = (
         Param("units", "int", 5, "units in the layer", minimum=2, maximum=10),
-        Param("p_drop", "float", 0.5, "probability p of dropping a unit", minimum=0.05, maximum=0.9),
+        Param(
+            "p_drop",
+            "float",
+            0.0,
+            "probability p of dropping a unit, 0.05 to 0.9; 0 (the default) draws it for each "
+            "student from 0.2, 0.25, 0.3, 0.4 (at p = 0.5, dividing by p gives the right answer)",
+            minimum=0.0,
+            maximum=0.9,
+        ),
         Param("inverted", "bool", True, "inverted dropout: rescale kept units by 1/(1 - p)"),
         STYLE_PARAM,
     )
 
+    def check_params(self, p: dict) -> None:
+        if 0.0 < p["p_drop"] < MIN_P_DROP:
+            raise ParamError(
+                f"parameter 'p_drop' must be 0 (drawn for each student) or between {MIN_P_DROP} and "
+                f"0.9; got {p['p_drop']}"
+            )
+
     def build(self, p: dict, rng: np.random.Generator) -> Draft:
         n, p_drop, inverted = p["units"], p["p_drop"], p["inverted"]
+        if p_drop == 0.0:
+            p_drop = float(DRAWN_P_DROP[int(rng.integers(len(DRAWN_P_DROP)))])
         a = np.abs(draw_values(rng, (n,), p["style"]))  # outputs of ReLU/sigmoid units are ≥ 0
         mask = (rng.random(n) >= p_drop).astype(np.float64)
         if mask.all() or not mask.any():
@@ -865,10 +875,10 @@ class Dropout(ProblemKind):
         out = dropout(a, mask, p_drop, inverted)
         field = Field("a_out", "layer output after dropout", (n,), "vector")
         rescale = (
-            "Use inverted dropout: the surviving units are rescaled by $1/(1 - p)$ to keep the "
-            "expected output unchanged."
+            "Use inverted dropout: during training the surviving units are rescaled so that each "
+            "unit's expected output is the same as without dropout (nothing is rescaled at test time)."
             if inverted
-            else "Do not rescale (plain dropout, the rescaling is done at test time)."
+            else "Do not rescale (plain dropout: the rescaling is done at test time)."
         )
         draft = Draft(
             text=(
@@ -934,7 +944,7 @@ class Dropout(ProblemKind):
         if inverted:
             steps.append(
                 step(
-                    "Rescale the survivors",
+                    "Rescale the survivors by the keep probability 1 − p",
                     f"\\frac{{a \\odot m}}{{1 - p}} = \\frac{{1}}{{{fmt(1 - p_drop)}}}\\,(a \\odot m) = {latex_matrix(out)}",
                     out=out,
                 )

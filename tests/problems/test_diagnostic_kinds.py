@@ -16,6 +16,7 @@ from nncore.notation import neuron_ids, to_neuron_network
 from nncore.problems import get_kind
 from nncore.problems.base import ParamError, to_json
 from nncore.problems.diagnostic_kinds import (
+    DRAWN_P_DROP,
     KINDS,
     BatchNorm,
     DeadRelu,
@@ -39,6 +40,11 @@ def is_hand_number(values) -> bool:
     """Integers or one-decimal numbers, as a student types them into a calculator."""
     v = np.asarray(values, dtype=np.float64) * 10
     return bool(np.all(np.abs(v - np.round(v)) < 1e-9))
+
+
+def choice_ids(field: dict) -> list[str]:
+    """The ids a choices field offers (plain ids or {"id", "label"} options)."""
+    return [c["id"] if isinstance(c, dict) else c for c in field["choices"]]
 
 
 def network_numbers(net_dict: dict) -> list[float]:
@@ -245,6 +251,7 @@ def hand_dropout(instance: dict) -> None:
     data = data_of(instance)
     assert is_hand_number(data["a"]) and np.all(np.array(data["a"]) > 0)
     assert 0 < sum(data["mask"]) < len(data["mask"])
+    assert data["p_drop"] in DRAWN_P_DROP  # drawn, and never 0.5, where p and 1 - p coincide
 
 
 def hand_batch_norm(instance: dict) -> None:
@@ -287,7 +294,7 @@ def check_instance(instance: dict) -> None:
     assert set(expected) == set(answers)
     for name, field in fields.items():
         if field["type"] == "choices":
-            assert set(answers[name]) <= set(field["choices"])
+            assert set(answers[name]) <= set(choice_ids(field))
             assert sorted(answers[name]) == sorted(expected[name])
             continue
         got = np.asarray(answers[name], dtype=float)
@@ -299,7 +306,7 @@ def check_instance(instance: dict) -> None:
         for name, wrong in m["answers"].items():
             field = fields[name]
             if field["type"] == "choices":
-                assert set(wrong) <= set(field["choices"]), m["id"]
+                assert set(wrong) <= set(choice_ids(field)), m["id"]
                 assert sorted(wrong) != sorted(answers[name]), m["id"]
                 continue
             wrong, right = np.asarray(wrong, dtype=float), np.asarray(answers[name], dtype=float)
@@ -343,6 +350,7 @@ VARIANTS = [
     (ParameterCount, {"style": "random", "depth": 5}),
     (ParameterCount, {"depth": 1, "bias": False}),
     (Dropout, {"p_drop": 0.2, "units": 8}),
+    (Dropout, {"p_drop": 0.5, "units": 3}),
     (Dropout, {"inverted": False, "style": "random"}),
     (BatchNorm, {"units": 2, "batch": 3}),
     (BatchNorm, {"style": "random", "eps": 0.0, "batch": 8}),
@@ -369,22 +377,47 @@ def test_deterministic(kind):
 # --- kind-specific behaviour ----------------------------------------------------------------------
 
 
-def test_dead_relu_offers_output_unit_and_partial_unit_misconceptions():
-    ids_seen = set()
-    for seed in range(200):
-        instance = DeadRelu().generate({}, seed)
-        field = instance["fields"][0]
-        assert field["type"] == "choices" and field["choices"][-1] == "a_6"  # 2-3-1: output is 6
-        assert "a_6" not in instance["answers"]["dead"]
-        ids_seen |= {m["id"] for m in instance["misconceptions"]}
-        some = next(m for m in instance["misconceptions"] if m["id"] == "negative_on_some_example")
-        assert set(instance["answers"]["dead"]) < set(some["answers"]["dead"])
-    assert {"negative_on_some_example", "counted_output_unit"} <= ids_seen
+def test_dead_relu_offers_only_hidden_units_and_the_partial_unit_misconception():
+    """The question asks which HIDDEN units are dead (a dead output unit is redrawn): the output
+    unit is no option, and no mistake is modelled on it (QA: it was offered)."""
+    for params in ({}, {"output": "relu"}):
+        for seed in range(200):
+            instance = DeadRelu().generate(params, seed)
+            field = instance["fields"][0]
+            assert field["type"] == "choices"
+            assert choice_ids(field) == ["a_3", "a_4", "a_5"]  # 2-3-1: the output unit is 6
+            assert list(data_of(instance)["units"]) == ["a_3", "a_4", "a_5"]
+            assert {m["id"] for m in instance["misconceptions"]} == {"negative_on_some_example"}
+            (some,) = instance["misconceptions"]
+            assert set(instance["answers"]["dead"]) < set(some["answers"]["dead"])
+            assert "output unit" not in instance["solution"][-1]["latex"]
 
 
-def test_dead_relu_matrix_ids():
-    instance = DeadRelu().generate({"notation": "matrix", "sizes": [2, 3, 2, 1]}, 5)
-    assert instance["fields"][0]["choices"] == ["A1_1", "A1_2", "A1_3", "A2_1", "A2_2", "A3_1"]
+@pytest.mark.parametrize(
+    "notation, ids, labels",
+    [
+        (
+            "matrix",
+            ["A1_1", "A1_2", "A1_3", "A2_1", "A2_2"],
+            ["$a^{1}_{1}$", "$a^{1}_{2}$", "$a^{1}_{3}$", "$a^{2}_{1}$", "$a^{2}_{2}$"],
+        ),
+        ("graph", ["a_3", "a_4", "a_5", "a_6", "a_7"], ["$a_{3}$", "$a_{4}$", "$a_{5}$", "$a_{6}$", "$a_{7}$"]),
+    ],
+)
+def test_dead_relu_choices_show_the_notes_labels_not_ids(notation, ids, labels):
+    """The form shows a choice's label (typeset): $a^{1}_{1}$ as the diagram and the solution
+    write the unit, not the id A1_1 it is graded by (QA); the prompt names the units so too."""
+    instance = DeadRelu().generate({"notation": notation, "sizes": [2, 3, 2, 1]}, 5)
+    field = instance["fields"][0]
+    assert field["choices"] == [{"id": i, "label": label} for i, label in zip(ids, labels, strict=True)]
+    text = instance["prompt"]["text"]
+    assert all(label in text for label in labels)
+    assert not any(i in text for i in ids) and "Al_c" not in text and "written" not in text
+    final = instance["solution"][-1]
+    assert "\\text" not in final["latex"]  # the units' LaTeX, not their ids as text
+    assert final["values"]["dead"] == instance["answers"]["dead"]
+    if notation == "matrix":  # a unit's pre-activation is z^l_c, as the notes write z_2^1 < 0
+        assert "$z^l_c < 0$" in text and "Z^l_c" not in text
 
 
 def test_vanishing_gradient_misconceptions_change_what_they_should():
@@ -435,6 +468,33 @@ def test_parameter_count_misconceptions_follow_their_formulas():
         else:
             assert n0 == n2  # one bias per input gives the same count
         assert by_id["counted_nodes"].get("n_params", n0 + n1 + n2) == n0 + n1 + n2
+
+
+def test_dropout_default_p_tells_dividing_by_p_from_dividing_by_1_minus_p():
+    """At the old default p = 0.5 a student dividing by p got the right answer and was never
+    told; the default now draws p from DRAWN_P_DROP (never 0.5), so the mistake is named."""
+    assert Dropout().validate_params({})["p_drop"] == 0.0  # 0: drawn for each student
+    drawn = set()
+    for seed in range(200):
+        instance = Dropout().generate({}, seed)
+        data = data_of(instance)
+        p = data["p_drop"]
+        drawn.add(p)
+        assert p != 0.5 and f"$p = {p:g}$" in instance["prompt"]["text"]
+        by_id = {m["id"]: m for m in instance["misconceptions"]}
+        kept = np.array(data["a"]) * np.array(data["mask"])
+        np.testing.assert_allclose(by_id["divided_by_p"]["answers"]["a_out"], kept / p)
+        assert by_id["divided_by_p"]["name"] == "Divided by p instead of 1 − p"
+        # the prompt says what the rescaling is for, not the factor itself
+        assert "1/(1 - p)" not in instance["prompt"]["text"]
+    assert drawn == set(DRAWN_P_DROP)
+
+
+def test_dropout_keeps_an_explicit_p():
+    for p in (0.05, 0.5, 0.35, 0.9):
+        for seed in range(5):
+            instance = Dropout().generate({"p_drop": p}, seed)
+            assert data_of(instance)["p_drop"] == p and f"$p = {p:g}$" in instance["prompt"]["text"]
 
 
 def test_dropout_divided_by_p_only_when_it_differs():
@@ -491,6 +551,8 @@ def test_residual_000_data_point():
         (ParameterCount, {"depth": 0}, "depth"),
         (ParameterCount, {"bias": "maybe"}, "bias"),
         (Dropout, {"p_drop": 1.0}, "p_drop"),
+        (Dropout, {"p_drop": 0.01}, "p_drop"),
+        (Dropout, {"p_drop": -0.1}, "p_drop"),
         (Dropout, {"units": 1}, "units"),
         (BatchNorm, {"units": 3}, "units"),
         (BatchNorm, {"eps": -0.1}, "eps"),

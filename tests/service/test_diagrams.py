@@ -55,6 +55,15 @@ def test_labels_become_plain_text():
     assert diagrams.plain("w_{1,3}") == "w₁,₃" and diagrams.number(-0.5) == "−0.5"
 
 
+def test_matrix_notation_labels_have_no_caret():
+    """QA: matrix-notation diagrams showed "a^1₁" and "mathrmReLU(z^2)" in the SVG."""
+    assert diagrams.plain("a^{1}_{1}") == "a¹₁" and diagrams.plain("a^{12}_{3}") == "a¹²₃"
+    assert diagrams.plain("\\mathrm{ReLU}(z^2)") == "ReLU(z²)"
+    instance = get_kind("dead_relu").generate({"notation": "matrix"}, 0)
+    texts = [diagrams.plain(node["label"]) for node in instance["diagram"]["nodes"]]
+    assert texts and not any("^" in t or "mathrm" in t for t in texts), texts
+
+
 @pytest.mark.django_db
 def test_the_question_page_draws_the_students_own_network(make_question, student):
     question = make_question("forward_mlp")
