@@ -18,6 +18,8 @@ from typing import Any
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from autograder.answers import as_clause
+
 ANSWER, CHOICES = "answer.", "choices."
 FORM_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")  # what new_form_key makes, give or take
 UNSTORABLE = "This answer holds a character that cannot be stored (such as a NUL, from copying and pasting): type it again."
@@ -164,9 +166,9 @@ def form_refusal(refused, specs: list[dict]) -> FormRefusal:
     if any(name not in labels for name in names):  # not a field of this page's form
         return FormRefusal(NOT_ASKED, refused.code)
     if refused.fields:  # unreadable answers: what is wrong with each
-        each = ((labels[name], message) for name, message in refused.fields.items())
+        each = ((labels[name], as_clause(message)) for name, message in refused.fields.items())
         listed = format_html_join("; ", '<span class="tex">{}</span>: {}', each)
-        message = format_html("some answers could not be read, so nothing was submitted and no attempt was used: {}", listed)
+        message = format_html("some answers could not be read, so nothing was submitted and no attempt was used: {}.", listed)
         return FormRefusal(message, refused.code, dict(refused.fields))
     named = format_html_join(", ", '<span class="tex">{}</span>', ((labels[name],) for name in names))
     if refused.code == "empty_answers":

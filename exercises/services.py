@@ -50,7 +50,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
-from autograder.answers import InvalidAnswer, Tolerance, parse_answer
+from autograder.answers import InvalidAnswer, Tolerance, join_messages, parse_answer
 from autograder.code_grading import (
     CodeRunNotKept,
     bugs_passing_every_case,
@@ -501,7 +501,7 @@ def check_readable(fields: list[dict], answers: dict, entry: Sequence[str] = ())
         if spec["type"] not in ("choice", "choices") and not np.isfinite(value).all():
             problems[spec["name"]] = "Answers must be finite numbers."
     if problems:
-        listed = "; ".join(f"{name}: {message}" for name, message in problems.items())
+        listed = join_messages(f"{name}: {message}" for name, message in problems.items())
         raise SubmissionRefused(
             f"some answers could not be read, so nothing was submitted and no attempt was used: {listed}",
             "unreadable_answers",
@@ -1438,7 +1438,15 @@ def times_problem(release_at, due_at, late_until) -> tuple[str, str] | None:
 
 
 def next_position(problem_set: ProblemSet) -> int:
-    """The position after the set's last question (created without one, every question was #0)."""
+    """The position after the set's last question (created without one, every question was #0).
+
+    Call it inside the transaction that creates the question: it locks the set's row until that
+    transaction ends, so a second question created at the same time reads the maximum only once
+    the first is stored (two parallel creations both got the same position: QA). On SQLite the
+    transaction itself is the lock (it begins IMMEDIATE, see autograder.settings)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("next_position must run inside the transaction that creates the question")
+    list(ProblemSet.objects.select_for_update().filter(pk=problem_set.pk).values_list("pk", flat=True))
     return (problem_set.questions.aggregate(last=Max("position"))["last"] or 0) + 1
 
 

@@ -3,15 +3,16 @@
 #   run:  bubblewrap (the sandbox for student code) and libseccomp2;
 #   test: those, plus redis-server (an integration test restarts a Redis of its own) and chromium
 #         (the browser tests drive it with Playwright; Playwright's own browser download is not
-#         used). libseccomp2: the seccomp filter is our own BPF, but the tests check its syscall
-#         numbers against libseccomp.
+#         used) and nodejs (a test runs the web UI's ui.js functions in Node). libseccomp2:
+#         the seccomp filter is our own BPF, but the tests check its syscall numbers against
+#         libseccomp.
 # Usage: install_system_deps.sh [run|test] (default test). Idempotent: installs only what is
 # missing, with apt-get, as root; prints what it did; exits 0 when everything is already there.
 set -euo pipefail
 
 case "${1:-test}" in
     run) PACKAGES=(bubblewrap libseccomp2) ;;
-    test) PACKAGES=(bubblewrap libseccomp2 redis-server chromium) ;;
+    test) PACKAGES=(bubblewrap libseccomp2 redis-server chromium nodejs) ;;
     *) echo "usage: $0 [run|test]" >&2; exit 2 ;;
 esac
 

@@ -9,6 +9,7 @@ from .arrays import parse_array
 from .compare import Expectation, Misconception, compare_answer, compare_prepared, prepare
 from .errors import InvalidAnswer
 from .expressions import parse_scalar
+from .feedback import as_clause, join_messages
 from .grading import grade_field
 from .parsing import ParsedAnswer, parse_answer
 from .result import FieldResult
@@ -23,9 +24,11 @@ __all__ = [
     "Misconception",
     "ParsedAnswer",
     "Tolerance",
+    "as_clause",
     "compare_answer",
     "compare_prepared",
     "grade_field",
+    "join_messages",
     "parse_answer",
     "parse_array",
     "parse_scalar",

@@ -4,7 +4,10 @@ Accepted text forms: ``[1, 2]``, ``[[1, 2], [3, 4]]``, ``[1 2; 3 4]``, ``[1, 2; 
 same without the outer brackets, and expressions as entries (``[1/3, 2^2]``). As in MATLAB,
 whitespace separates entries when it is followed by something that starts a number, so
 ``[1 -2]`` has two entries and ``[1 - 2]`` one, and a line break between two entries of the
-outer brackets starts a new row (``1 2`` and ``3 4`` on two lines are ``[1 2; 3 4]``). Structured input (lists or tuples of numbers
+outer brackets starts a new row (``1 2`` and ``3 4`` on two lines are ``[1 2; 3 4]``). One
+trailing ',' or ';' is ignored, inside a list (``[1, 2,]``, ``[1 2; 3 4;]``) or after it
+(``[1 2; 3 4];``), as a student pasting from Python or MATLAB expects; NumPy's
+``array([...])`` is read as its list (see numpy_repr). Structured input (lists or tuples of numbers
 or strings, e.g. from a JSON body) is read entry by entry. The result is a 1-D or 2-D
 float64 array; reshaping to the field's shape is done by :func:`shapes.coerce_shape`.
 """
@@ -19,6 +22,7 @@ import numpy as np
 from .errors import NO_ANSWER, InvalidAnswer
 from .expressions import FUNCTIONS, TOO_LARGE, evaluate_tokens, parse_scalar
 from .limits import MAX_ARRAY_DEPTH, MAX_ENTRIES, MAX_FIELD_CHARS, MAX_SCALAR_CHARS
+from .numpy_repr import unwrap_array
 from .shapes import entry_label
 from .tokenizer import (
     COMMA,
@@ -170,7 +174,7 @@ def parse_array_text(text: str, *, line_rows: bool = True) -> np.ndarray:
         raise InvalidAnswer(
             f"The answer is too long ({len(stripped)} characters; at most {MAX_FIELD_CHARS})."
         )
-    stripped = _as_brackets(stripped)
+    stripped = _as_brackets(unwrap_array(stripped))
     if not stripped.startswith("["):
         stripped = f"[{stripped}]"
     # First the bracket structure (cheap, no arithmetic), then the entries' values, so
@@ -206,8 +210,13 @@ class _BracketReader:
         if self._tokens[0].kind != LBRACKET:
             raise InvalidAnswer("Expected '['.")
         group = self._bracket(depth=1)
+        if self._tokens[self._position].kind in (COMMA, SEMICOLON):
+            self._position += 1  # MATLAB's "[1 2; 3 4];", a line of a pasted list "[1, 2],"
         if self._tokens[self._position].kind != END:
-            raise InvalidAnswer("Unexpected text after the closing ']'.")
+            raise InvalidAnswer(
+                "Unexpected text after the closing ']': an answer is one list, such as [1, 2] "
+                "or [[1, 2], [3, 4]]."
+            )
         return group
 
     def _bracket(self, depth: int) -> _Bracket:
@@ -220,9 +229,7 @@ class _BracketReader:
             token = self._tokens[self._position]
             if token.kind == END:
                 raise InvalidAnswer("Missing ']'.")
-            if token.kind == RBRACKET:
-                if after_comma:
-                    raise InvalidAnswer(MISSING_ENTRY)
+            if token.kind == RBRACKET:  # after a trailing ',' too, as Python reads [1, 2,]
                 self._position += 1
                 return _Bracket(rows)
             if token.kind == COMMA:

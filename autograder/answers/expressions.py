@@ -63,6 +63,8 @@ def parse_scalar(text: str) -> float:
     if not isinstance(text, str):
         raise InvalidAnswer("Expected a number.")
     stripped = text.strip()
+    if stripped[-1:] in (",", ";"):  # "0.5," pasted from a list: ignored, as in a vector's "[0.5,]"
+        stripped = stripped[:-1].rstrip()
     if not stripped:
         raise InvalidAnswer(NO_ANSWER)
     if len(stripped) > MAX_SCALAR_CHARS:

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Iterable, Set
 
 import numpy as np
 
 from .shapes import entry_position
 
 MAX_LISTED_ENTRIES = 10
+_SENTENCE_ENDS = (".", "?", "!")
+
+
+def as_clause(message: str) -> str:
+    """A message without its closing full stop, to be followed by "; " or "," in a longer
+    sentence ("Missing ']'." -> "Missing ']'"); an ellipsis, '?' or '!' stays."""
+    text = message.strip()
+    if text.endswith(".") and not text.endswith(".."):
+        return text[:-1]
+    return text
+
+
+def join_messages(messages: Iterable[str], separator: str = "; ") -> str:
+    """Several messages (each a sentence ending in '.') as one sentence: their own full stops
+    dropped, one at the end. QA: "; ".join left "... (use '.' for decimals).; a_3: ..." in the
+    summary of unreadable answers. Empty messages are left out; nothing gives ""."""
+    clauses = [clause for clause in (as_clause(message) for message in messages) if clause]
+    if not clauses:
+        return ""
+    joined = separator.join(clauses)
+    return joined if joined.endswith(_SENTENCE_ENDS) else joined + "."
 
 
 def format_number(value: float, digits: int) -> str:

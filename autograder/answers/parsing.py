@@ -15,6 +15,7 @@ from .arrays import parse_array, parse_number_value
 from .choices import parse_choice, parse_choices
 from .errors import NO_ANSWER, InvalidAnswer
 from .expressions import parse_scalar
+from .numpy_repr import starts_array_call
 from .shapes import coerce_shape
 from .specs import FieldSpec
 
@@ -67,7 +68,7 @@ def _read_numeric(raw: object, *, scalar_field: bool) -> np.ndarray:
     if raw is None:
         raise InvalidAnswer(NO_ANSWER)
     if isinstance(raw, str):
-        if scalar_field and not raw.lstrip().startswith("["):
+        if scalar_field and not raw.lstrip().startswith("[") and not starts_array_call(raw.strip()):
             return np.array(parse_scalar(raw), dtype=np.float64)
         return parse_array(raw)
     if isinstance(raw, list | tuple | np.ndarray):

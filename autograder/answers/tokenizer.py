@@ -63,6 +63,12 @@ _LOOKALIKES = {
     "\u00f7": "/",  # division sign
 }
 _LOOKALIKE_TABLE = str.maketrans(_LOOKALIKES)
+# NumPy's wrappers of one number, as NumPy 2 prints a scalar ("np.float64(0.5)") and NumPy a 0-d
+# array ("array(0.5)"): dropped, so the parentheses hold the number ("array([" is numpy_repr's)
+_NUMPY_SCALAR_RE = re.compile(
+    r"(?:(?:np|numpy)\.(?:float(?:16|32|64|128)|u?int(?:8|16|32|64)|half|single|double|longdouble)"
+    r"|(?:(?:np|numpy)\.)?array)(?=\s*\((?!\s*\[))"
+)
 _LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits at
 
 
@@ -123,6 +129,9 @@ def tokenize(text: str) -> list[Token]:
             if power := _TIMES_TEN_RE.match(text, i):  # a calculator's 5.474x10^-1: one number
                 number, i = f"{number}e{power.group(1)}", power.end()
             tokens.append(Token(NUMBER, number, spaced, float(number), newline))
+        elif ch in "an" and (match := _NUMPY_SCALAR_RE.match(text, i)):
+            i = match.end()  # no token: the '(' that follows keeps the whitespace before the name
+            continue
         elif match := _NAME_RE.match(text, i):
             tokens.append(Token(NAME, match.group(), spaced, newline=newline))
             i = match.end()

@@ -149,7 +149,7 @@ def test_structured_input(raw, expected):
         ("[1, 2]]", "after the closing ']'"),
         ("[1, 2] [3]", "after the closing ']'"),
         ("[1,,2]", "entry is missing"),
-        ("[1, 2,]", "entry is missing"),
+        ("[1, 2,,]", "entry is missing"),  # one trailing ',' is read (test_trailing_separators)
         ("[, 1]", "entry is missing"),
         ("[1, ; 2]", "entry is missing"),
         ("[1 2; ; 3 4]", "Row 2 is empty"),

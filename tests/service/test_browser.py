@@ -432,3 +432,29 @@ def test_the_sites_icon_is_served(page, service):
         response = page.context.request.get(url)  # a redirect is followed
         assert response.status == 200 and response.headers["content-type"].startswith("image/svg+xml"), (url, response.status)
     assert page.outside == []
+
+
+def test_a_long_list_of_weights_wraps_at_800_pixels(page, service):
+    """QA: a prompt's weights were one inline formula ("$w_{0,3} = ...,\\; w_{1,3} = ...$"),
+    which MathJax does not break: at 800 px it ran off the screen. ui.js cuts such a list into
+    one formula per weight before MathJax typesets it, so the line wraps between weights."""
+    page.set_viewport_size({"width": 800, "height": 900})
+    sign_in_ui(page, service, "demo-student", STUDENT_PASSWORD)
+    question_id = service.question_id("dead_relu")  # its prompt has the longest list of weights
+    page.goto(f"{service.base}/questions/{question_id}/")
+    prompt = page.locator(".prompt")
+    prompt.locator("mjx-container").first.wait_for()
+    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+    page.evaluate("() => MathJax.startup.promise")
+    # every formula of the prompt inside the prompt's box (a formula wider than it would need
+    # scrolling: .prompt .tex scrolls rather than widen the page)
+    outside = page.evaluate(
+        "() => { const box = document.querySelector('.prompt').getBoundingClientRect();"
+        " return Array.from(document.querySelectorAll('.prompt mjx-container'))"
+        ".map(e => [e.getBoundingClientRect(), e.textContent.slice(0, 40)])"
+        ".filter(([r]) => r.left < box.left - 1 || r.right > box.right + 1)"
+        ".map(([r, text]) => [Math.round(r.left), Math.round(r.right), text]); }"
+    )
+    assert outside == [], outside
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.outside == []

@@ -269,6 +269,9 @@ def test_the_question_page_shows_the_prompt_and_one_input_per_field(question, st
     assert re.search(r'name="form_key" value="[A-Za-z0-9_-]{16,}"', page)
     assert 'name="variant" value="1"' in page
     assert 'hx-headers=\'{"X-CSRFToken": "' in page
+    # the raw data counts from 0 beside a prompt counting from 1 (QA: "order [1, 0]" beside "(2), (1)")
+    data = re.search(r"<summary>All the numbers of your variant</summary>(.*?)</details>", page, re.S).group(1)
+    assert "count from 0" in data
 
 
 def test_the_question_page_never_contains_the_reference_answers(make_question, student):
@@ -465,6 +468,12 @@ def test_refusals_name_fields_as_the_form_labels_them(question, student):
         assert not re.search(r"\b(in_3|a_3)\b", alert_of(response)), alert_of(response)
     api = alice.post(f"/api/questions/{question.pk}/submissions/", {"answers": {"in_3": "0,5"}}, content_type="application/json")
     assert api.status_code == 400 and set(api.json()["fields"]) == {"in_3"} and "in_3:" in api.json()["detail"]
+    both = alice.post(
+        f"/api/questions/{question.pk}/submissions/", {"answers": {"in_3": "0,5", "a_3": "[1"}}, content_type="application/json"
+    )
+    for message in (html.unescape(alert_of(unreadable)), both.json()["detail"]):  # QA: "... decimals).; a_3: ..."
+        assert ";" in message and not re.search(r"\.[;.]|[;,]\.", message), message
+        assert message.endswith("."), message
     assert not Submission.objects.exists()
 
 

@@ -16,7 +16,103 @@ window.MathJax = {
   // code or in the feedback stays a dollar sign; formulas are not tab stops (keyboard users
   // reach the inputs directly)
   options: { ignoreHtmlClass: "no-tex", processHtmlClass: "tex", menuOptions: { settings: { inTabOrder: false } } },
+  // long lists in one formula are cut into formulas that wrap before the page is typeset
+  startup: {
+    pageReady: function () {
+      document.querySelectorAll(".tex").forEach(wrapFormulaLists);
+      return window.MathJax.startup.defaultPageReady();
+    },
+  },
 };
+
+// A list in one inline formula ("$w_{0,3} = 0.1,\; w_{1,3} = -0.2,\; ...$", as a prompt lists a
+// network's weights) does not wrap: MathJax 3 breaks no line inside a formula, so at 800 px it
+// ran off the screen (QA). Before typesetting, such a formula is cut at its top-level ",\;" (or
+// ";\;") into one formula per item, with the comma between them as text, so that the line can
+// wrap between the items; it reads the same. Only where that is safe: outside every bracket,
+// brace, \left...\right and environment, in a formula without style or definition commands, in
+// text with nothing but $...$ formulas. Anything else stays as written (.prompt .tex scrolls).
+const FORMULA_SEPARATOR = /([,;])\s*\\;/y;  // sticky: read at a position, not searched for
+const FORMULA_COMMAND = /\\([A-Za-z]+|.)/y;
+const FORMULA_DELIMITER = /\s*(\\[A-Za-z]+|\\.|.)/y;
+const FORMULA_STATE = /\\(displaystyle|textstyle|scriptstyle|scriptscriptstyle|color|def|newcommand|renewcommand|let|tiny|small|large|Large|LARGE|huge|Huge|normalsize|rm|bf|it|sf|tt|cal|over|atop|choose)(?![A-Za-z])/;
+
+function readAt(pattern, text, position) {
+  pattern.lastIndex = position;
+  return pattern.exec(text);
+}
+
+// The items of a formula that is a list ("a = 1,\; b = 2" -> "a = 1" then ",", "b = 2"), or null
+// when it is none or cannot be cut safely.
+function splitFormulaList(tex) {
+  if (FORMULA_STATE.test(tex)) return null;
+  const items = [];
+  const separators = [];
+  let depth = 0;
+  let start = 0;
+  let i = 0;
+  while (i < tex.length) {
+    const ch = tex[i];
+    if (ch === "\\") {
+      const command = readAt(FORMULA_COMMAND, tex, i);
+      if (!command) return null;  // a backslash before a line break or at the end
+      const name = command[1];
+      i += command[0].length;
+      if (name === "left" || name === "begin" || name === "{") depth += 1;
+      else if (name === "right" || name === "end" || name === "}") depth -= 1;
+      if (name === "left" || name === "right") {  // its delimiter is no bracket of its own
+        const delimiter = readAt(FORMULA_DELIMITER, tex, i);
+        if (!delimiter) return null;
+        i += delimiter[0].length;
+      }
+      if (depth < 0) return null;
+      continue;
+    }
+    if ("{([".indexOf(ch) !== -1) depth += 1;
+    else if ("})]".indexOf(ch) !== -1) depth -= 1;
+    if (depth < 0) return null;
+    const separator = depth === 0 && (ch === "," || ch === ";") && readAt(FORMULA_SEPARATOR, tex, i);
+    if (separator) {
+      items.push(tex.slice(start, i));
+      separators.push(separator[1]);
+      i += separator[0].length;
+      start = i;
+      continue;
+    }
+    i += 1;
+  }
+  items.push(tex.slice(start));
+  if (depth !== 0 || items.length < 2 || items.some(function (item) { return !item.trim(); })) return null;
+  return items.map(function (item, k) {
+    return { tex: item.trim(), after: k < separators.length ? separators[k] + " " : "" };
+  });
+}
+
+// The text of a text node with its list formulas cut (see splitFormulaList), or null to leave it.
+function wrappedFormulaText(text) {
+  if (text.indexOf("$") === -1 || /\$\$|\\\$|\\\(|\\\[/.test(text)) return null;
+  if ((text.match(/\$/g) || []).length % 2) return null;
+  let changed = false;
+  const result = text.replace(/\$([^$]+)\$/g, function (whole, tex) {
+    const items = splitFormulaList(tex);
+    if (!items) return whole;
+    changed = true;
+    return items.map(function (item) { return "$" + item.tex + "$" + item.after; }).join("");
+  });
+  return changed ? result : null;
+}
+
+function wrapFormulaLists(root) {
+  if (!root || !document.createTreeWalker) return;
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const nodes = [];
+  while (walker.nextNode()) nodes.push(walker.currentNode);
+  nodes.forEach(function (node) {
+    if (node.parentElement && node.parentElement.closest("code, pre, textarea, script, style, mjx-container")) return;
+    const text = wrappedFormulaText(node.data);
+    if (text !== null) node.data = text;
+  });
+}
 
 // What htmx swaps in is typeset like the page: only its class="tex" elements. Typesetting the
 // fragment itself treated everything in it as TeX, a student's exception message included: a
@@ -28,6 +124,7 @@ document.addEventListener("htmx:load", function (event) {
   if (!root.querySelectorAll) return;
   const marked = Array.from(root.querySelectorAll(".tex"));
   if (root.classList.contains("tex")) marked.push(root);
+  marked.forEach(wrapFormulaLists);
   if (marked.length) window.MathJax.typesetPromise(marked);
 });
 
