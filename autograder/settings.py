@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("AUTOGRADER_VAR_DIR", BASE_DIR / "var"))
@@ -195,7 +196,32 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+    # Throttles tell clients apart by REMOTE_ADDR, or behind this many reverse proxies by the
+    # X-Forwarded-For entry the nearest added (DRF's default, None, took the whole header as the
+    # client sent it: a password guesser made up a new "address" per request).
+    "NUM_PROXIES": int(os.environ.get("AUTOGRADER_NUM_PROXIES", "0")),
 }
+
+
+def throttle_rate(name: str, default: str) -> tuple[int, int] | None:
+    """An environment rate such as `10/minute` (DRF's form: a count, then per second, minute, hour
+    or day) as (count, seconds); None for `off`. Anything else refuses to start."""
+    text = os.environ.get(name, default).strip().lower()
+    if text in ("off", "0", "none"):
+        return None
+    count, _, period = text.partition("/")
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(period[:1])
+    if not (count.isdigit() and int(count) > 0 and seconds and period in ("s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day")):
+        raise ImproperlyConfigured(f"{name}={text!r} is not a rate such as 10/minute, 100/hour or off")
+    return int(count), seconds
+
+
+# POST /api/auth/token/ (exercises.api.TokenThrottle): an address with this many failed token
+# requests (wrong username or password) within the period gets 429 with Retry-After until the
+# oldest of them is a period old. Counted in the database (exercises.TokenFailure), so every web
+# process and host shares the count, without a cache server; successful requests are not counted
+# (a lab behind one address fetching tokens is never refused).
+AUTOGRADER_TOKEN_FAILURE_RATE = throttle_rate("AUTOGRADER_TOKEN_FAILURE_RATE", "10/minute")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Neural-network autograder API",
     "DESCRIPTION": "Courses, problem sets, per-student variants, submissions and grading.",
@@ -228,7 +254,18 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.05,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+    # "priority": a worker's BRPOP lists its queues in CELERY_TASK_QUEUES' order, so the grading
+    # queue is always read first and the re-runs' queue only when no submission waits
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300, "queue_order_strategy": "priority"}
+# Students' submissions before the staff's code re-runs: a re-run of a whole question is
+# hundreds of messages, which must not make a submission at 23:58 wait behind them. Every
+# worker reads both queues (no -Q needed), the grading queue first.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (
+    Queue("celery", Exchange("celery"), routing_key="celery"),
+    Queue("reruns", Exchange("reruns"), routing_key="reruns"),
+)
+CELERY_TASK_ROUTES = {"autograder.tasks.rerun_code": {"queue": "reruns"}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -11,6 +11,10 @@ Conventions (repeated in the OpenAPI description of each operation):
 - Bodies are JSON objects. Larger than DATA_UPLOAD_MAX_MEMORY_SIZE: 413; empty: 400 (empty_body);
   malformed, NaN/Infinity, numbers beyond float range, a key twice in one object, nesting deeper
   than MAX_JSON_DEPTH: 400 (parse_error); unknown keys and wrongly typed values: 400.
+- Lists are pages of ?limit= (1 to MAX_PAGE_SIZE, default 100; a larger limit is taken as the
+  maximum) from ?offset=; a value that is no whole number is 400 (bad_query, with `parameter`).
+- POST /api/auth/token/ is throttled per client address after too many failed requests (429
+  throttled, with Retry-After; settings.AUTOGRADER_TOKEN_FAILURE_RATE).
 - POST /api/questions/{id}/submissions/ answers 202 Accepted with {id, status, url} and a
   Location header to poll. Repeating it with the same `Idempotency-Key` header answers 200 with
   the same body (the submission's current status) and `Idempotent-Replayed: true`; the same key
@@ -24,6 +28,7 @@ import json
 import logging
 import math
 import re
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -36,6 +41,7 @@ from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -44,6 +50,7 @@ from rest_framework.exceptions import (
     APIException,
     NotFound,
     ParseError,
+    Throttled,
     UnsupportedMediaType,
     ValidationError,
 )
@@ -55,11 +62,12 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from autograder.db_connections import connection_lost
 from exercises import extensions, hidden_cases, reruns, services
-from exercises.models import AuditEntry, Course, Membership, Question, Submission
+from exercises.models import AuditEntry, Course, Membership, Question, Submission, TokenFailure
 from exercises.permissions import (
     INSTRUCTOR,
     STUDENT,
@@ -364,10 +372,51 @@ def _require_body(request) -> None:
         raise UnsupportedMediaType("", detail="Set Content-Type: application/json.")
 
 
-class Pagination(LimitOffsetPagination):
-    """?limit=&offset= pages ({count, next, previous, results}); at most 500 items a page."""
+MAX_PAGE_SIZE = 1000
 
-    max_limit = 500
+
+class Pagination(LimitOffsetPagination):
+    """?limit=&offset= pages ({count, next, previous, results}): 100 items by default, at most
+    MAX_PAGE_SIZE (a larger limit is taken as MAX_PAGE_SIZE, as LMS APIs cap a page size: the
+    page's `next` has the rest, and `count` says how many there are). A limit or offset that is no
+    whole number (or a limit under 1) is a 400 bad_query naming it; DRF silently used the default,
+    so a script sending ?limit=all got 100 rows and no hint why."""
+
+    max_limit = MAX_PAGE_SIZE
+
+    def get_limit(self, request) -> int:
+        limit = query_number(request, self.limit_query_param, minimum=1)
+        return self.default_limit if limit is None else min(limit, self.max_limit)
+
+    def get_offset(self, request) -> int:
+        return query_number(request, self.offset_query_param, minimum=0) or 0
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.limit_query_param:
+                parameter["description"] = (
+                    f"Items per page, 1 to {self.max_limit}; default {self.default_limit}. A larger "
+                    f"limit is taken as {self.max_limit} (follow `next` for the rest). Not a whole "
+                    "number, or under 1: 400 bad_query."
+                )
+                parameter["schema"]["minimum"] = 1
+            elif parameter["name"] == self.offset_query_param:
+                parameter["description"] = "How many items to skip; default 0. Not a whole number: 400 bad_query."
+                parameter["schema"]["minimum"] = 0
+        return parameters
+
+
+def query_number(request, name: str, minimum: int) -> int | None:
+    """The query parameter `name` as a whole number of at least `minimum` (None when absent or
+    empty); a 400 bad_query naming it otherwise."""
+    text = (request.query_params.get(name) or "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 18) or int(text) < minimum:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise ApiError(400, f"{name} must be a whole number of at least {minimum}, not {shown!r}.", "bad_query", parameter=name)
+    return int(text)
 
 
 class ApiMetadata(SimpleMetadata):
@@ -379,6 +428,43 @@ class ApiMetadata(SimpleMetadata):
         return {}
 
 
+class ApiAutoSchema(AutoSchema):
+    """drf-spectacular's schema of an operation, plus the refusals every operation shares and no
+    @extend_schema names one by one: 406 for an Accept header it cannot satisfy, 413 for a body
+    over the limit, and on operations that take a body 411 (chunked, no Content-Length), 415
+    (not JSON) and 400 (empty or malformed body); a paginated list's 400 bad_query for a bad
+    ?limit= or ?offset=. (405 has no place here: an operation the schema lists takes its method.)"""
+
+    COMMON = {
+        "406": "not_acceptable: no format the Accept header names is served here",
+        "413": "too_large: the request body is over the limit (AUTOGRADER_MAX_BODY_BYTES)",
+    }
+    WITH_BODY = {
+        "400": "empty_body, parse_error (malformed JSON, NaN, a key twice...) or invalid fields",
+        "411": "length_required: a chunked body without Content-Length",
+        "415": "unsupported_media_type: send Content-Type: application/json",
+    }
+    BAD_QUERY = "bad_query: ?limit= or ?offset= is not a whole number (limit under 1)"
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        if direction != "response":
+            return responses
+        extra = dict(self.COMMON)
+        if self.method in ("POST", "PUT", "PATCH"):
+            extra.update(self.WITH_BODY)
+        if self.method == "GET" and self._is_list_view() and self._get_paginator():
+            if "400" in responses:
+                described = responses["400"].get("description", "")
+                responses["400"]["description"] = f"{described}; {self.BAD_QUERY}" if described else self.BAD_QUERY
+            else:
+                extra["400"] = self.BAD_QUERY
+        for code, description in extra.items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(OpenApiResponse(ErrorSerializer, description=description), code)
+        return dict(sorted(responses.items()))
+
+
 class ApiView(GenericAPIView):
     # Base of every view: token then session auth from settings (exercises.authentication, so
     # anonymous is 401), strict JSON, our errors.
@@ -386,6 +472,7 @@ class ApiView(GenericAPIView):
 
     permission_classes = [IsAuthenticated]
     parser_classes = [SafeJSONParser]
+    schema = ApiAutoSchema()
     role: str | None = None  # the user's role in the object's course, once a handler looked it up
 
     def student_context(self) -> dict:
@@ -480,7 +567,7 @@ def create_course(user, data: dict) -> Course:
             course = Course.objects.create(**data)
             Membership.objects.create(user=user, course=course, role=INSTRUCTOR)
     except IntegrityError:
-        raise ApiError(400, f"The course code {data.get('code')!r} is taken.", "unique") from None
+        raise ApiError(400, f"The course code {data.get('code')!r} is taken (codes are compared ignoring case).", "unique") from None
     return course
 
 
@@ -544,7 +631,7 @@ class CourseDetailView(ApiView):
             with transaction.atomic():
                 serializer.save()
         except IntegrityError:
-            raise ApiError(400, "That course code is taken.", "unique") from None
+            raise ApiError(400, "That course code is taken (codes are compared ignoring case).", "unique") from None
         return Response(CourseSerializer(course, context={"roles": {course.pk: role}}).data)
 
     @extend_schema(summary="Replace a course's code and title (instructors)", responses={200: CourseSerializer, **errors(400, 403, 404)})
@@ -646,7 +733,8 @@ class ProblemSetDetailView(ApiView):
     def _update(self, request, problem_set_id: int, partial: bool) -> Response:
         problem_set, role = visible_problem_set(request.user, problem_set_id)
         require_instructor(role, "edit problem sets")
-        serializer = ProblemSetSerializer(problem_set, data=request.data, partial=partial)
+        # the edited serializer: the answer's `rescored`, sent back with the rest, is ignored
+        serializer = ProblemSetEditedSerializer(problem_set, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         rescored = services.update_problem_set(problem_set, serializer.validated_data, request.user)
         return Response({**ProblemSetSerializer(problem_set).data, "rescored": rescored})
@@ -763,8 +851,11 @@ class QuestionListView(ApiView):
         require_instructor(role, "create questions")
         serializer = QuestionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        position = serializer.validated_data.get("position", services.next_position(problem_set))
-        question = serializer.save(problem_set=problem_set, position=position)
+        with transaction.atomic():  # next_position locks the set until the question is stored
+            position = serializer.validated_data.get("position")
+            if position is None:
+                position = services.next_position(problem_set)
+            question = serializer.save(problem_set=problem_set, position=position)
         url = self.url("api-question-detail", question.pk)
         return Response(QuestionSerializer(question).data, status=status.HTTP_201_CREATED, headers={"Location": url})
 
@@ -927,6 +1018,28 @@ def refusal(error: Exception) -> ApiError:
     return ApiError(REFUSAL_STATUS.get(code, status.HTTP_400_BAD_REQUEST), message, code, **extra)
 
 
+def check_student_filter(question: Question, submissions, params) -> None:
+    """A 400 bad_filter when the staff's `student` (a username) or `student_id` names nobody who
+    is a student of the course or has submitted to this question (one since removed from the
+    course still has their submissions): a typo answered an empty list, read as "never
+    submitted" (QA)."""
+    for name, lookup in (("student", "username"), ("student_id", "pk")):
+        value = (params.get(name) or "").strip()
+        if not value:
+            continue
+        course_id = question.problem_set.course_id
+        if Membership.objects.filter(course_id=course_id, role=STUDENT, **{f"user__{lookup}": value}).exists():
+            continue
+        if submissions.filter(**{f"student__{lookup}": value}).exists():
+            continue
+        shown = value if len(value) <= 60 else value[:60] + "..."
+        if name == "student":
+            detail = f"No student named {shown!r} in this course (student takes a username; an id goes in student_id)."
+        else:
+            detail = f"No student with id {shown} in this course (student_id takes a user id; a username goes in student)."
+        raise ApiError(400, detail, "bad_filter", parameter=name)
+
+
 IDEMPOTENCY_PARAM = OpenApiParameter(
     "Idempotency-Key",
     OpenApiTypes.STR,
@@ -943,8 +1056,12 @@ class SubmissionListView(ApiView):
     @extend_schema(
         summary="Submissions for the question (students: their own; instructors/TAs: all)",
         parameters=[
-            OpenApiParameter("student", str, description="only this student's (username)"),
-            OpenApiParameter("student_id", int, description="only this student's (user id)"),
+            OpenApiParameter(
+                "student", str, description="only this student's (username); staff: 400 bad_filter if no student of the course has it"
+            ),
+            OpenApiParameter(
+                "student_id", int, description="only this student's (user id); staff: 400 bad_filter if no student of the course has it"
+            ),
             OpenApiParameter("status", str, enum=list(Submission.Status.values), description="only those in this state"),
             OpenApiParameter("order", str, enum=["oldest", "newest"], description="by submission time; default oldest"),
         ],
@@ -952,10 +1069,13 @@ class SubmissionListView(ApiView):
     )
     def get(self, request, question_id: int):
         question, role = visible_question(request.user, question_id)
+        visible = submissions_for(request.user, role, question)
         try:
-            submissions = filtered_submissions(submissions_for(request.user, role, question), request.query_params)
+            submissions = filtered_submissions(visible, request.query_params)
         except ValueError as error:
             raise ApiError(400, str(error), "bad_filter") from None
+        if role != STUDENT:  # a student's list is their own: a name there tells them nothing
+            check_student_filter(question, visible, request.query_params)
         return self.paginated(submissions, SubmissionSerializer)
 
     @extend_schema(
@@ -1197,19 +1317,70 @@ class RerunView(ApiView):
 # --- auth --------------------------------------------------------------------------------------
 
 
+class TokenThrottle(BaseThrottle):
+    """Refuses token requests from an address with settings.AUTOGRADER_TOKEN_FAILURE_RATE failed
+    ones (wrong username or password) in its period, until the oldest of those is a period old:
+    password guessing. Failures are rows of TokenFailure, so every web process and host counts
+    the same ones (DRF's own throttles keep counts in Django's cache, here a per-process memory
+    cache: each gunicorn worker would have counted its own), and only failures count, so a class
+    behind one address fetching its tokens at once is not refused."""
+
+    wait_seconds = 0.0
+
+    def address(self, request) -> str:
+        return (self.get_ident(request) or "unknown")[:100]
+
+    def allow_request(self, request, view) -> bool:
+        rate = settings.AUTOGRADER_TOKEN_FAILURE_RATE
+        if rate is None:
+            return True
+        count, seconds = rate
+        now = timezone.now()
+        recent = list(
+            TokenFailure.objects.filter(address=self.address(request), failed_at__gt=now - timedelta(seconds=seconds))
+            .order_by("-failed_at")
+            .values_list("failed_at", flat=True)[:count]
+        )
+        if len(recent) < count:
+            return True
+        self.wait_seconds = max(1.0, (recent[-1] + timedelta(seconds=seconds) - now).total_seconds())
+        return False
+
+    def wait(self) -> float:
+        return self.wait_seconds
+
+
+def record_token_failure(request) -> None:
+    """Count a failed token request against its address (and forget those older than the period)."""
+    rate = settings.AUTOGRADER_TOKEN_FAILURE_RATE
+    if rate is None:
+        return
+    now = timezone.now()
+    TokenFailure.objects.filter(failed_at__lte=now - timedelta(seconds=rate[1])).delete()
+    TokenFailure.objects.create(address=TokenThrottle().address(request), failed_at=now)
+
+
 class TokenView(ApiView):
     """Exchange a username and password for an API token."""
 
     serializer_class = TokenRequestSerializer
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = [TokenThrottle]
     # multipart too: the browsable API's HTML form posts multipart/form-data (415 before)
     parser_classes = [SafeJSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
         summary="Obtain an API token with username and password",
+        description="400 bad_credentials for a wrong username or password. An address with too many "
+        "of those recently (AUTOGRADER_TOKEN_FAILURE_RATE, by default 10 a minute) gets 429 "
+        "throttled, with Retry-After (seconds), until the oldest of them has aged out.",
         request=TokenRequestSerializer,
-        responses={200: TokenSerializer, 400: ErrorSerializer},
+        responses={
+            200: TokenSerializer,
+            400: ErrorSerializer,
+            429: OpenApiResponse(ErrorSerializer, description="too many failed requests from this address; see Retry-After"),
+        },
         auth=[],
     )
     def post(self, request):
@@ -1217,7 +1388,10 @@ class TokenView(ApiView):
         serializer.is_valid(raise_exception=True)
         user = authenticate(request=request._request, **serializer.validated_data)
         if user is None or not user.is_active:
+            record_token_failure(request)
             raise ApiError(400, "Unable to log in with these credentials.", "bad_credentials")
         token, _ = Token.objects.get_or_create(user=user)
         return Response(TokenSerializer({"token": token.key}).data)
 
+    def throttled(self, request, wait):
+        raise Throttled(wait, detail="Too many failed token requests from your address.")

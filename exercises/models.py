@@ -10,13 +10,24 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 
 class Course(models.Model):
+    # unique ignoring case too (the constraint below): `DEMO` beside `demo` is one course to people
     code = models.SlugField(max_length=40, unique=True)
     title = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                Lower("code"),
+                name="course_code_unique_ignoring_case",
+                violation_error_message="A course with this code exists (codes are compared ignoring case).",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.code}: {self.title}"
@@ -214,3 +225,20 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} #{self.pk}"
+
+
+class TokenFailure(models.Model):
+    """A request for an API token with a wrong username or password, from `address` (the client's
+    IP address as DRF's throttles identify it): exercises.api.TokenThrottle refuses an address's
+    token requests while it has too many recent ones (password guessing). Kept in the database,
+    so every web process and host counts the same failures; rows older than the throttle's
+    window are deleted as new ones are written."""
+
+    address = models.CharField(max_length=100)
+    failed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["address", "failed_at"], name="token_failure_by_address")]
+
+    def __str__(self) -> str:
+        return f"failed token request from {self.address} at {self.failed_at:%Y-%m-%d %H:%M:%S}"

@@ -92,8 +92,8 @@ class StrictMixin:
     Read-only fields are ignored on create (a client may post a body it got back, `id` and all).
     On an update one whose value differs from the object's is refused, as DRF would silently keep
     the object's; one sent with its current value is taken, so what a GET returned can be PUT or
-    PATCHed back. `requester_fields` describe who asks, not the object (a course's `role`): any
-    value of theirs is ignored."""
+    PATCHed back. `requester_fields` describe who asks or what an edit did, not the object (a
+    course's `role`, an edited problem set's `rescored`): any value of theirs is ignored."""
 
     requester_fields: tuple[str, ...] = ()
 
@@ -173,6 +173,19 @@ class CourseSerializer(StrictMixin, serializers.ModelSerializer):
     @extend_schema_field(serializers.ChoiceField(choices=Membership.Role.choices, allow_null=True))
     def get_role(self, course: Course) -> str | None:
         return self.context.get("roles", {}).get(course.pk)
+
+    def validate_code(self, code: str) -> str:
+        """Codes are unique ignoring case (`DEMO` beside `demo` was two courses: which one a roster
+        import or a gradebook meant was a guess); the database's constraint is the last word."""
+        others = Course.objects.filter(code__iexact=code)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        taken = others.values_list("code", flat=True).first()
+        if taken is not None:
+            raise serializers.ValidationError(
+                f"The course code {taken!r} is taken (codes are compared ignoring case).", code="unique"
+            )
+        return code
 
 
 class MembershipSerializer(serializers.ModelSerializer):
@@ -330,8 +343,12 @@ def validate_kind_params(kind: str, params: Any) -> dict:
 
 
 class ProblemSetEditedSerializer(ProblemSetSerializer):
-    """An edited problem set, with how many graded submissions its new deadlines rescored."""
+    """An edited problem set, with how many graded submissions its new deadlines rescored. The
+    input of a PUT or PATCH too, so that its answer can be sent back as it came (QA: "Unknown
+    field" for `rescored`)."""
 
+    # what the last edit did, not part of the set: any value sent is ignored, like a course's role
+    requester_fields = ("rescored",)
     rescored = serializers.IntegerField(read_only=True, help_text="scores changed by new due/late times or late penalty")
 
     class Meta(ProblemSetSerializer.Meta):
