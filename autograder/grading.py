@@ -269,7 +269,7 @@ def _carry_errors_forward(
         except InvalidAnswer:
             continue
     kind = get_kind(instance["kind"])
-    expected = kind.recompute(instance, given)
+    expected = _recomputed(kind, instance, given, None)  # {} where the student's values overflow
     # The student's own values carried on with a calculator (3 or 4 figures written), and from
     # the ends of what they typed: "0.963" may stand for the 0.96276 they kept working with.
     paths = [_recomputed(kind, instance, given, figures) for figures in CARRIED_PATHS]

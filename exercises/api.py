@@ -13,7 +13,7 @@ Conventions (repeated in the OpenAPI description of each operation):
   than MAX_JSON_DEPTH: 400 (parse_error); unknown keys and wrongly typed values: 400.
 - Lists are pages of ?limit= (1 to MAX_PAGE_SIZE, default 100; a larger limit is taken as the
   maximum) from ?offset=; a value that is no whole number is 400 (bad_query, with `parameter`).
-- POST /api/auth/token/ is throttled per client address after too many failed requests (429
+- POST /api/auth/token/ is throttled per client address and username after too many failed requests (429
   throttled, with Retry-After; settings.AUTOGRADER_TOKEN_FAILURE_RATE).
 - POST /api/questions/{id}/submissions/ answers 202 Accepted with {id, status, url} and a
   Location header to poll. Repeating it with the same `Idempotency-Key` header answers 200 with
@@ -571,18 +571,33 @@ def create_course(user, data: dict) -> Course:
     return course
 
 
-def set_membership(course: Course, user, role: str) -> tuple[Membership, bool]:
-    """Add the user with this role, or change the role of an existing member."""
+def set_membership(course: Course, user, role: str, actor=None) -> tuple[Membership, bool]:
+    """Add the user with this role, or change the role of an existing member; audited (who
+    may see and grade a course's students is an LMS admin's first question after an incident)."""
     with transaction.atomic():
         membership, created = Membership.objects.select_for_update().get_or_create(
             course=course, user=user, defaults={"role": role}
         )
-        if not created and membership.role != role:
+        if created:
+            audit_membership(actor, membership, "member_added")
+        elif membership.role != role:
             if is_last_instructor(membership):
                 raise ApiError(409, "A course needs at least one instructor.", "last_instructor")
+            previous = membership.role
             membership.role = role
             membership.save(update_fields=["role"])
+            audit_membership(actor, membership, "member_role_changed", previous_role=previous)
     return membership, created
+
+
+def audit_membership(actor, membership: Membership, action: str, **details) -> None:
+    """An audit entry for a membership change: whose, which role, and what else `details` says."""
+    AuditEntry.objects.create(
+        actor=actor,
+        course_id=membership.course_id,
+        action=action,
+        details={"username": membership.user.username, "role": membership.role, **details},
+    )
 
 
 class CourseListView(ApiView):
@@ -668,7 +683,7 @@ class MembershipListView(ApiView):
         serializer = MembershipCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         membership, created = set_membership(
-            course, serializer.validated_data["username"], serializer.validated_data["role"]
+            course, serializer.validated_data["username"], serializer.validated_data["role"], request.user
         )
         return Response(
             MembershipSerializer(membership).data,
@@ -689,6 +704,7 @@ class MembershipDetailView(ApiView):
             membership = get_object_or_404(course.memberships.select_for_update(), pk=membership_id)
             if is_last_instructor(membership):
                 raise ApiError(409, "A course needs at least one instructor.", "last_instructor")
+            audit_membership(request.user, membership, "member_removed")
             membership.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -1318,17 +1334,24 @@ class RerunView(ApiView):
 
 
 class TokenThrottle(BaseThrottle):
-    """Refuses token requests from an address with settings.AUTOGRADER_TOKEN_FAILURE_RATE failed
-    ones (wrong username or password) in its period, until the oldest of those is a period old:
-    password guessing. Failures are rows of TokenFailure, so every web process and host counts
-    the same ones (DRF's own throttles keep counts in Django's cache, here a per-process memory
-    cache: each gunicorn worker would have counted its own), and only failures count, so a class
-    behind one address fetching its tokens at once is not refused."""
+    """Refuses token requests for a username from an address with
+    settings.AUTOGRADER_TOKEN_FAILURE_RATE failed ones (wrong password, or no such user) in its
+    period, until the oldest of those is a period old: password guessing. Failures are rows of
+    TokenFailure, so every web process and host counts the same ones (DRF's own throttles keep
+    counts in Django's cache, here a per-process memory cache: each gunicorn worker would have
+    counted its own). Only failures count, and per username: a class behind one address (a NAT,
+    or a proxy when AUTOGRADER_NUM_PROXIES is unset) is not refused because one of them mistyped."""
 
     wait_seconds = 0.0
 
     def address(self, request) -> str:
         return (self.get_ident(request) or "unknown")[:100]
+
+    @staticmethod
+    def username(request) -> str:
+        data = request.data
+        value = data.get("username") if hasattr(data, "get") else None
+        return str(value if value is not None else "")[:150]
 
     def allow_request(self, request, view) -> bool:
         rate = settings.AUTOGRADER_TOKEN_FAILURE_RATE
@@ -1337,7 +1360,9 @@ class TokenThrottle(BaseThrottle):
         count, seconds = rate
         now = timezone.now()
         recent = list(
-            TokenFailure.objects.filter(address=self.address(request), failed_at__gt=now - timedelta(seconds=seconds))
+            TokenFailure.objects.filter(
+                address=self.address(request), username=self.username(request), failed_at__gt=now - timedelta(seconds=seconds)
+            )
             .order_by("-failed_at")
             .values_list("failed_at", flat=True)[:count]
         )
@@ -1351,13 +1376,14 @@ class TokenThrottle(BaseThrottle):
 
 
 def record_token_failure(request) -> None:
-    """Count a failed token request against its address (and forget those older than the period)."""
+    """Count a failed token request against its address and username (and forget those older
+    than the period)."""
     rate = settings.AUTOGRADER_TOKEN_FAILURE_RATE
     if rate is None:
         return
     now = timezone.now()
     TokenFailure.objects.filter(failed_at__lte=now - timedelta(seconds=rate[1])).delete()
-    TokenFailure.objects.create(address=TokenThrottle().address(request), failed_at=now)
+    TokenFailure.objects.create(address=TokenThrottle().address(request), username=TokenThrottle.username(request), failed_at=now)
 
 
 class TokenView(ApiView):
@@ -1372,14 +1398,14 @@ class TokenView(ApiView):
 
     @extend_schema(
         summary="Obtain an API token with username and password",
-        description="400 bad_credentials for a wrong username or password. An address with too many "
-        "of those recently (AUTOGRADER_TOKEN_FAILURE_RATE, by default 10 a minute) gets 429 "
-        "throttled, with Retry-After (seconds), until the oldest of them has aged out.",
+        description="400 bad_credentials for a wrong username or password. A username with too many "
+        "of those recently from one address (AUTOGRADER_TOKEN_FAILURE_RATE, by default 10 a minute) "
+        "gets 429 throttled there, with Retry-After (seconds), until the oldest of them has aged out.",
         request=TokenRequestSerializer,
         responses={
             200: TokenSerializer,
             400: ErrorSerializer,
-            429: OpenApiResponse(ErrorSerializer, description="too many failed requests from this address; see Retry-After"),
+            429: OpenApiResponse(ErrorSerializer, description="too many failed requests for this username from this address; see Retry-After"),
         },
         auth=[],
     )
@@ -1394,4 +1420,4 @@ class TokenView(ApiView):
         return Response(TokenSerializer({"token": token.key}).data)
 
     def throttled(self, request, wait):
-        raise Throttled(wait, detail="Too many failed token requests from your address.")
+        raise Throttled(wait, detail="Too many failed token requests for this username from your address.")

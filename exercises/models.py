@@ -211,7 +211,8 @@ class CodeRerun(models.Model):
 
 
 class AuditEntry(models.Model):
-    """Who changed what and when: question edits and regrades."""
+    """Who changed what and when: question edits, regrades, extensions, code re-runs and
+    membership changes (member_added, member_role_changed, member_removed, roster_imported)."""
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="audit_entries")
@@ -229,12 +230,14 @@ class AuditEntry(models.Model):
 
 class TokenFailure(models.Model):
     """A request for an API token with a wrong username or password, from `address` (the client's
-    IP address as DRF's throttles identify it): exercises.api.TokenThrottle refuses an address's
-    token requests while it has too many recent ones (password guessing). Kept in the database,
+    IP address as DRF's throttles identify it) for `username`: exercises.api.TokenThrottle refuses
+    that username's token requests from that address while it has too many recent ones (password
+    guessing). Kept in the database,
     so every web process and host counts the same failures; rows older than the throttle's
     window are deleted as new ones are written."""
 
     address = models.CharField(max_length=100)
+    username = models.CharField(max_length=150, default="")  # as sent: counted per username too
     failed_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

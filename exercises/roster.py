@@ -24,7 +24,7 @@ from django.core.validators import EmailValidator
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from exercises.models import Course, Membership
+from exercises.models import AuditEntry, Course, Membership
 
 COLUMNS = ("username", "email", "first_name", "last_name")
 MAX_ENTRIES = 20_000
@@ -263,6 +263,13 @@ def import_roster(
             else:
                 result.already.append(entry.username)
         Membership.objects.bulk_create(joining)
+        if joining:  # the import's members in one entry (a class is hundreds of them)
+            AuditEntry.objects.create(
+                actor=None,
+                course=course,
+                action="roster_imported",
+                details={"role": role, "added": result.added, "accounts_created": len(result.created)},
+            )
         if dry_run:
             transaction.set_rollback(True)
     return result

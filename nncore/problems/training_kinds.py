@@ -1377,11 +1377,13 @@ class SymmetryBreaking(ProblemKind):
     # the parameter, when an instructor fixes it)
     private_data = ("init",)
     private_params = ("init",)
-    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     # v3: a draw where a misconception's answer, written to 3 or 4 significant
     # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     # v4: part (c) asks a weight of any hidden unit, whatever the initialisation, with no
-    # "(equal to ...)" in its label (it gave the ties away: QA), graded on its last step too
+    # "(equal to ...)" in its label (it gave the ties away: QA), graded on its change too
+    # v5: that change is counted from the printed weight, not from the last step's (a ReLU
+    # unit idle on the last example left a weight no student could read off the prompt)
     title = "Symmetry breaking at initialisation"
     description = (
         "Given an initialisation (zeros, a constant, two tied hidden units, equal incoming "
@@ -1481,7 +1483,7 @@ class SymmetryBreaking(ProblemKind):
                         (),
                         "number",
                     ),
-                    record.networks[-2],
+                    net,  # its change over the t steps (its last step may leave it as it was)
                     value_addr,
                 )
             )
@@ -1738,6 +1740,9 @@ class InitScale(ProblemKind):
         "a layer; or which scheme suits a ReLU or tanh layer."
     )
     topic = "initialisation"
+    # a choice question's data names the scheme whose sigma it asks: the answer (a value
+    # question's prompt names its scheme anyway)
+    private_data = ("scheme",)
     SCHEMES = ("xavier_uniform", "xavier_normal", "he_normal", "he_uniform")
     NICE = (1.0, 0.5, 0.25, 0.2, 0.125, 0.1, 0.05)  # hand answers: scales with short decimals
     params = (

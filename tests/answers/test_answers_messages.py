@@ -56,7 +56,8 @@ def test_joined_messages_of_unreadable_answers_read_cleanly():
 )
 def test_join_messages(messages, joined):
     assert join_messages(messages) == joined
-    assert ".;" not in joined and "..." in joined or ".." not in joined
+    assert ".;" not in joined
+    assert ".." not in joined.replace("...", "")  # no doubled full stop, an ellipsis apart
 
 
 def test_join_messages_takes_another_separator():

@@ -2,12 +2,19 @@
 choice questions (QA round: part (c) gave the ties away; a right scheme with the other scheme's
 formula was graded 0 without a word)."""
 
+import math
+
 import pytest
 
 from autograder.grading import GradingPolicy, grade_submission
 from nncore.problems import get_kind
 
 NO_CARRY = GradingPolicy(error_carried_forward=False)
+
+
+def decimals(value: float, figures: int) -> int:
+    """Decimals that write `value` to `figures` significant figures (0 for 0)."""
+    return 0 if value == 0 else max(0, figures - 1 - math.floor(math.log10(abs(value))))
 
 
 @pytest.mark.parametrize("init", ["zeros", "constant", "tied", "partial", "random"])
@@ -26,6 +33,30 @@ def test_symmetry_breaking_weight_right_only_with_its_last_step(init):
         if before != answers["weight"]:
             graded = grade_submission(instance, {**typed, "weight": repr(before)}, NO_CARRY)
             assert graded.fields["weight"]["status"] == "incorrect", (init, seed)
+
+
+@pytest.mark.parametrize("params", [{"hidden": "relu"}, {"hidden": "relu", "steps": 3}, {"steps": 3}, {}])
+def test_symmetry_breaking_weight_typed_as_the_prompt_asks_is_right(params):
+    """The weight to 4 significant figures, with more decimals where its change needs them to be
+    right to two significant figures (what the prompt's note asks), is right, also where the last step leaves the weight as it was (review: a ReLU unit
+    idle on the last example; only 12 figures were accepted)."""
+    kind = get_kind("symmetry_breaking")
+    wrong = []
+    for seed in range(40):
+        instance = kind.generate(params, seed)
+        start, exact = instance["fields"][2]["step_from"], instance["answers"]["weight"]
+        typed = round(exact, max(decimals(exact, 4), decimals(exact - start, 2)))
+        if grade_submission(instance, {"weight": repr(typed)}, NO_CARRY).fields["weight"]["status"] != "correct":
+            wrong.append((seed, start, exact, typed))
+    assert wrong == []
+
+
+def test_init_scale_choice_data_does_not_name_the_scheme():
+    from exercises.services import student_view
+
+    instance = get_kind("init_scale").generate({"ask": "choice"}, 0)
+    assert "scheme" in instance["prompt"]["data"]  # kept for the worked solution and the staff
+    assert "scheme" not in student_view(instance)["prompt"]["data"]
 
 
 def test_symmetry_breaking_frozen_tied_weight_is_named():

@@ -256,6 +256,13 @@ def test_memberships_keep_an_instructor(teacher_client, people):
     assert teacher_client.delete(f"{url}{me['id']}/").status_code == 204
     response = teacher_client.post(url, {"username": "nobody", "role": "student"}, format="json")
     assert response.status_code == 404  # no longer a member of the course at all
+    # each change audited: who did it, whose membership, which role (QA: membership changes left no trace)
+    entries = AuditEntry.objects.filter(course_id=course["id"]).order_by("id")
+    assert [(e.action, e.actor.username, e.details) for e in entries] == [
+        ("member_added", "teacher", {"username": "alice", "role": "ta"}),
+        ("member_role_changed", "teacher", {"username": "alice", "role": "instructor", "previous_role": "ta"}),
+        ("member_removed", "teacher", {"username": "teacher", "role": "instructor"}),
+    ]
 
 
 def test_token_and_anonymous(people):

@@ -260,6 +260,23 @@ def test_an_address_guessing_passwords_gets_429_with_retry_after(student, settin
     assert token(client, student.username, "pw-alice", REMOTE_ADDR="192.0.2.7").status_code == 200
 
 
+def test_one_persons_typos_do_not_lock_out_others_behind_the_same_address(student, make_user, settings):
+    """A class behind one NAT (or a proxy when AUTOGRADER_NUM_PROXIES is unset): failures count
+    per username too (review: 10 typos from anyone refused every correct login for a minute)."""
+    from rest_framework.test import APIClient
+
+    settings.AUTOGRADER_TOKEN_FAILURE_RATE = (3, 60)
+    make_user("bob")
+    client = APIClient()
+    for _ in range(3):
+        assert token(client, "bob", "typo").status_code == 400
+    assert token(client, "bob", "pw-bob").status_code == 429  # bob waits
+    assert token(client, student.username, "pw-alice").status_code == 200  # alice does not
+    for _ in range(3):  # a guesser trying names that do not exist is counted per name as well
+        assert token(client, "nosuchuser", "x").status_code == 400
+    assert token(client, "nosuchuser", "x").status_code == 429
+
+
 def test_a_throttled_address_is_let_in_again_once_its_failures_age_out(student, settings):
     from datetime import timedelta
 

@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from exercises.models import Membership
+from exercises.models import AuditEntry, Membership
 from exercises.roster import RosterError, import_roster, read_roster
 
 pytestmark = pytest.mark.django_db
@@ -82,6 +82,8 @@ def test_running_it_again_changes_nothing(tmp_path, course):
     output = run("nn101", roster, "--credentials", str(tmp_path / "again.csv"))
 
     assert "0 added as student, 2 already enrolled, 0 new account(s)" in output
+    (entry,) = AuditEntry.objects.filter(action="roster_imported")  # the first run's; none for this one
+    assert entry.details == {"role": "student", "added": ["alice", "bob"], "accounts_created": 2}
     assert dict(User.objects.values_list("username", "password")) == passwords
     assert Membership.objects.count() == 2
     # no new accounts, so no credentials file: the same command runs again as is (it refused
@@ -98,6 +100,7 @@ def test_a_dry_run_says_what_would_happen_and_writes_nothing(tmp_path, course):
     assert "dry run, nothing written. nn101 (Neural networks): 2 would be added as student" in output
     assert "1 new account(s): alice" in output
     assert not User.objects.filter(username="alice").exists() and Membership.objects.count() == 0
+    assert not AuditEntry.objects.exists()
     assert not credentials.exists()
     assert "hashed" not in output
     credentials.write_text("keep me")  # the real run would refuse it: so does the dry run
@@ -150,6 +153,7 @@ def test_a_username_differing_only_in_case_from_an_account_is_refused(tmp_path, 
     assert f"line 3: '{listed}' differs only in case from the existing account '{existing}'" in str(error.value)
     assert "nothing imported" in str(error.value)
     assert not User.objects.filter(username="alice").exists() and Membership.objects.count() == 0
+    assert not AuditEntry.objects.exists()
 
 
 @pytest.mark.parametrize(

@@ -1142,6 +1142,15 @@ def test_seed_demo_is_idempotent_and_covers_the_catalogue(monkeypatch):
     assert submit_and_grade(question, student, reference_answers(question, student)).score == question.points
 
 
+def test_seed_demo_takes_a_demo_course_spelled_in_capitals():
+    """Codes are unique ignoring case: with a `DEMO` course there, creating `demo` raised
+    IntegrityError at every `make run` (review)."""
+    Course.objects.create(code="DEMO", title="Someone's demo")
+    call_command("seed_demo", stdout=io.StringIO())
+    assert list(Course.objects.values_list("code", flat=True)) == ["DEMO"]
+    assert Question.objects.filter(problem_set__course__code="DEMO").count() == len(CATALOGUE)
+
+
 def test_seed_demo_runs_again_after_an_instructor_edited_the_demo():
     """`make run` seeds at every start: an instructor's extra question of a demo kind, a second
     set with a demo title and moved positions must not break it, and stay as they are."""

@@ -45,7 +45,7 @@ class Command(BaseCommand):
         code = options["course_code"]
         if "\x00" in code or not is_unicode_text(code):  # bytes that are not UTF-8 in the shell argument
             raise CommandError(f"no course with code {code!r}: course codes are letters, digits, - and _")
-        course = Course.objects.filter(code=code).first()
+        course = Course.objects.filter(code__iexact=code).first()  # unique ignoring case
         if course is None:
             raise CommandError(f"no course with code {options['course_code']!r}; create it first (API or admin)")
         entries = self._read(options["roster"])

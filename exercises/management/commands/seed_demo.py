@@ -53,7 +53,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         with transaction.atomic():
-            course, _ = Course.objects.get_or_create(code=COURSE_CODE, defaults={"title": "Neural networks (demo)"})
+            # codes are unique ignoring case: a "DEMO" an instructor made is this course
+            course = Course.objects.filter(code__iexact=COURSE_CODE).order_by("pk").first()
+            if course is None:
+                course = Course.objects.create(code=COURSE_CODE, title="Neural networks (demo)")
             created = self.create_sets(course)
             credentials = [self.create_user(course, *spec) for spec in USERS]
         self.stdout.write(f"Demo course {course.code!r}: {created} new question(s).")
