@@ -24,6 +24,7 @@ Conventions (repeated in the OpenAPI description of each operation):
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
 import logging
 import math
@@ -1349,19 +1350,28 @@ class TokenThrottle(BaseThrottle):
 
     @staticmethod
     def username(request) -> str:
-        data = request.data
+        """A digest of the username sent: any text a client sends (NUL, lone surrogates) can be
+        stored, and no password typed into the username box is kept. "" for an unreadable body
+        (the view then says why)."""
+        try:
+            data = request.data
+        except ParseError:
+            return ""
         value = data.get("username") if hasattr(data, "get") else None
-        return str(value if value is not None else "")[:150]
+        text = str(value if value is not None else "")
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
     def allow_request(self, request, view) -> bool:
         rate = settings.AUTOGRADER_TOKEN_FAILURE_RATE
-        if rate is None:
+        if rate is None or request.method != "POST":  # only a POST can fail to log in
             return True
         count, seconds = rate
         now = timezone.now()
         recent = list(
             TokenFailure.objects.filter(
-                address=self.address(request), username=self.username(request), failed_at__gt=now - timedelta(seconds=seconds)
+                address=self.address(request),
+                username_digest=self.username(request),
+                failed_at__gt=now - timedelta(seconds=seconds),
             )
             .order_by("-failed_at")
             .values_list("failed_at", flat=True)[:count]
@@ -1383,7 +1393,9 @@ def record_token_failure(request) -> None:
         return
     now = timezone.now()
     TokenFailure.objects.filter(failed_at__lte=now - timedelta(seconds=rate[1])).delete()
-    TokenFailure.objects.create(address=TokenThrottle().address(request), username=TokenThrottle.username(request), failed_at=now)
+    TokenFailure.objects.create(
+        address=TokenThrottle().address(request), username_digest=TokenThrottle.username(request), failed_at=now
+    )
 
 
 class TokenView(ApiView):

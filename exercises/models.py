@@ -230,14 +230,16 @@ class AuditEntry(models.Model):
 
 class TokenFailure(models.Model):
     """A request for an API token with a wrong username or password, from `address` (the client's
-    IP address as DRF's throttles identify it) for `username`: exercises.api.TokenThrottle refuses
+    IP address as DRF's throttles identify it) for a username: exercises.api.TokenThrottle refuses
     that username's token requests from that address while it has too many recent ones (password
     guessing). Kept in the database,
     so every web process and host counts the same failures; rows older than the throttle's
     window are deleted as new ones are written."""
 
     address = models.CharField(max_length=100)
-    username = models.CharField(max_length=150, default="")  # as sent: counted per username too
+    # SHA-256 of the username sent (counted per username too; never the text: it may be a
+    # password typed in the wrong box, or hold what PostgreSQL cannot store)
+    username_digest = models.CharField(max_length=64, default="")
     failed_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

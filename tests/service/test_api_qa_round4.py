@@ -6,6 +6,8 @@ requests throttled, and a problem set's PATCH answer sent back as it came.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.db import connection
 from helpers import client_for
@@ -275,6 +277,28 @@ def test_one_persons_typos_do_not_lock_out_others_behind_the_same_address(studen
     for _ in range(3):  # a guesser trying names that do not exist is counted per name as well
         assert token(client, "nosuchuser", "x").status_code == 400
     assert token(client, "nosuchuser", "x").status_code == 429
+
+
+def test_any_username_text_is_counted_and_none_is_kept(settings):
+    """The failures are keyed by a digest of the username sent: whatever a client sends as one
+    (the schema fuzzer's object holding a NUL made PostgreSQL refuse the throttle's query: a 500)
+    is a plain 400, and a password typed into the username box is not kept."""
+    from rest_framework.test import APIClient
+
+    from exercises.models import TokenFailure
+
+    settings.AUTOGRADER_TOKEN_FAILURE_RATE = (2, 60)
+    client = APIClient()
+    odd = json.dumps({"username": {"a\x00": [1]}, "password": "x"})
+    response = client.post("/api/auth/token/", odd, content_type="application/json")
+    assert response.status_code == 400 and response.json()["code"], response.content
+    body = json.dumps({"username": "my-secret-password", "password": "x"})
+    for _ in range(2):
+        assert client.post("/api/auth/token/", body, content_type="application/json").status_code == 400
+    assert client.post("/api/auth/token/", body, content_type="application/json").status_code == 429
+    stored = list(TokenFailure.objects.values_list("username_digest", flat=True))
+    assert len(stored) == 2 and all(len(d) == 64 and "secret" not in d for d in stored)
+    assert client.options("/api/auth/token/").status_code == 200  # only a POST is throttled
 
 
 def test_a_throttled_address_is_let_in_again_once_its_failures_age_out(student, settings):
