@@ -27,8 +27,9 @@ def test_a_new_questions_position_is_read_under_the_lock_that_its_insert_is_made
     SELECT ... FOR UPDATE; SQLite: the transaction's own write lock, as transactions begin
     IMMEDIATE) in the transaction that inserts the question, so a second creation reads only
     once the first is stored. What this shows, on one connection: the read locks the row and
-    runs in the same transaction as the insert. (A real two-connection race cannot run on the
-    test suite's shared in-memory SQLite, whose table locks fail at once instead of waiting.)"""
+    runs in the same transaction as the insert. The race itself, on two real PostgreSQL
+    connections: test_integration_position_race.py (the suite's shared in-memory SQLite fails
+    table locks at once instead of waiting)."""
     from django.db.models.signals import post_save
     from django.test.utils import CaptureQueriesContext
 
