@@ -216,8 +216,9 @@ def throttle_rate(name: str, default: str) -> tuple[int, int] | None:
     return int(count), seconds
 
 
-# POST /api/auth/token/ (exercises.api.TokenThrottle): an address with this many failed token
-# requests (wrong username or password) within the period gets 429 with Retry-After until the
+# Failed sign-ins (wrong username or password) at POST /api/auth/token/, /sign-in/,
+# /api-auth/login/ and /admin/login/ (exercises.sign_in_limits), one count for all: a username with
+# this many from one address within the period is refused there (429 with Retry-After) until the
 # oldest of them is a period old. Counted in the database (exercises.TokenFailure), so every web
 # process and host shares the count, without a cache server; successful requests are not counted
 # (a lab behind one address fetching tokens is never refused).

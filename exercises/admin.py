@@ -33,6 +33,10 @@ from exercises.models import (
     Variant,
 )
 from exercises.permissions import is_last_instructor
+from exercises.sign_in_limits import LimitedAdminAuthenticationForm
+
+# Wrong passwords at the admin's login count with every other sign-in's (exercises.sign_in_limits).
+admin.site.login_form = LimitedAdminAuthenticationForm
 
 
 class ModelAdmin(admin.ModelAdmin):

@@ -13,8 +13,8 @@ Conventions (repeated in the OpenAPI description of each operation):
   than MAX_JSON_DEPTH: 400 (parse_error); unknown keys and wrongly typed values: 400.
 - Lists are pages of ?limit= (1 to MAX_PAGE_SIZE, default 100; a larger limit is taken as the
   maximum) from ?offset=; a value that is no whole number is 400 (bad_query, with `parameter`).
-- POST /api/auth/token/ is throttled per client address and username after too many failed requests (429
-  throttled, with Retry-After; settings.AUTOGRADER_TOKEN_FAILURE_RATE).
+- POST /api/auth/token/ is throttled per client address and username after too many failed sign-ins,
+  here or on the sign-in pages (429 throttled, with Retry-After; exercises.sign_in_limits).
 - POST /api/questions/{id}/submissions/ answers 202 Accepted with {id, status, url} and a
   Location header to poll. Repeating it with the same `Idempotency-Key` header answers 200 with
   the same body (the submission's current status) and `Idempotent-Replayed: true`; the same key
@@ -24,12 +24,10 @@ Conventions (repeated in the OpenAPI description of each operation):
 from __future__ import annotations
 
 import codecs
-import hashlib
 import json
 import logging
 import math
 import re
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -67,8 +65,8 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from autograder.db_connections import connection_lost
-from exercises import extensions, hidden_cases, reruns, services
-from exercises.models import AuditEntry, Course, Membership, Question, Submission, TokenFailure
+from exercises import extensions, hidden_cases, reruns, services, sign_in_limits
+from exercises.models import AuditEntry, Course, Membership, Question, Submission
 from exercises.permissions import (
     INSTRUCTOR,
     STUDENT,
@@ -1335,50 +1333,28 @@ class RerunView(ApiView):
 
 
 class TokenThrottle(BaseThrottle):
-    """Refuses token requests for a username from an address with
-    settings.AUTOGRADER_TOKEN_FAILURE_RATE failed ones (wrong password, or no such user) in its
-    period, until the oldest of those is a period old: password guessing. Failures are rows of
-    TokenFailure, so every web process and host counts the same ones (DRF's own throttles keep
-    counts in Django's cache, here a per-process memory cache: each gunicorn worker would have
-    counted its own). Only failures count, and per username: a class behind one address (a NAT,
-    or a proxy when AUTOGRADER_NUM_PROXIES is unset) is not refused because one of them mistyped."""
+    """Refuses token requests for a username from an address with too many recent failed
+    sign-ins (exercises.sign_in_limits: counted with the web UI's and the admin's), until the
+    oldest of those has aged out: password guessing. Only POST can fail to sign in."""
 
     wait_seconds = 0.0
 
-    def address(self, request) -> str:
-        return (self.get_ident(request) or "unknown")[:100]
-
     @staticmethod
     def username(request) -> str:
-        """A digest of the username sent: any text a client sends (NUL, lone surrogates) can be
-        stored, and no password typed into the username box is kept. "" for an unreadable body
-        (the view then says why)."""
+        """The digest of the username sent; "" for an unreadable body (the view says why)."""
         try:
             data = request.data
         except ParseError:
             return ""
-        value = data.get("username") if hasattr(data, "get") else None
-        text = str(value if value is not None else "")
-        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        return sign_in_limits.username_digest(data.get("username") if hasattr(data, "get") else None)
 
     def allow_request(self, request, view) -> bool:
-        rate = settings.AUTOGRADER_TOKEN_FAILURE_RATE
-        if rate is None or request.method != "POST":  # only a POST can fail to log in
+        if request.method != "POST":
             return True
-        count, seconds = rate
-        now = timezone.now()
-        recent = list(
-            TokenFailure.objects.filter(
-                address=self.address(request),
-                username_digest=self.username(request),
-                failed_at__gt=now - timedelta(seconds=seconds),
-            )
-            .order_by("-failed_at")
-            .values_list("failed_at", flat=True)[:count]
-        )
-        if len(recent) < count:
+        wait = sign_in_limits.seconds_refused(sign_in_limits.client_address(request), self.username(request))
+        if wait is None:
             return True
-        self.wait_seconds = max(1.0, (recent[-1] + timedelta(seconds=seconds) - now).total_seconds())
+        self.wait_seconds = wait
         return False
 
     def wait(self) -> float:
@@ -1386,16 +1362,8 @@ class TokenThrottle(BaseThrottle):
 
 
 def record_token_failure(request) -> None:
-    """Count a failed token request against its address and username (and forget those older
-    than the period)."""
-    rate = settings.AUTOGRADER_TOKEN_FAILURE_RATE
-    if rate is None:
-        return
-    now = timezone.now()
-    TokenFailure.objects.filter(failed_at__lte=now - timedelta(seconds=rate[1])).delete()
-    TokenFailure.objects.create(
-        address=TokenThrottle().address(request), username_digest=TokenThrottle.username(request), failed_at=now
-    )
+    """Count a failed token request against its address and username."""
+    sign_in_limits.record_failure(sign_in_limits.client_address(request), TokenThrottle.username(request))
 
 
 class TokenView(ApiView):

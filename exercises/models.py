@@ -229,12 +229,12 @@ class AuditEntry(models.Model):
 
 
 class TokenFailure(models.Model):
-    """A request for an API token with a wrong username or password, from `address` (the client's
-    IP address as DRF's throttles identify it) for a username: exercises.api.TokenThrottle refuses
-    that username's token requests from that address while it has too many recent ones (password
-    guessing). Kept in the database,
-    so every web process and host counts the same failures; rows older than the throttle's
-    window are deleted as new ones are written."""
+    """A sign-in (API token, web UI, browsable API or admin) with a wrong username or password,
+    from `address` (the client's IP address as DRF's throttles identify it) for a username:
+    exercises.sign_in_limits refuses that username's sign-ins from that address while it has too
+    many recent ones (password guessing). Kept in the database, so every web process and host
+    counts the same failures; rows older than the throttle's window are deleted as new ones are
+    written."""
 
     address = models.CharField(max_length=100)
     # SHA-256 of the username sent (counted per username too; never the text: it may be a

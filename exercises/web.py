@@ -39,12 +39,14 @@ from exercises.permissions import (
     visible_submission,
 )
 from exercises.serializers import ExtensionGrantSerializer
+from exercises.sign_in_limits import LimitedLoginView
 
 HISTORY_SHOWN = 50  # a student's latest submissions listed under the form
 
 
-class SignInView(auth_views.LoginView):
-    """Django's sign-in, leading to the home page (or to ?next=)."""
+class SignInView(LimitedLoginView):
+    """Django's sign-in, leading to the home page (or to ?next=); repeated wrong passwords are
+    refused for a while (exercises.sign_in_limits)."""
 
     template_name = "exercises/sign_in.html"
     redirect_authenticated_user = True
