@@ -13,6 +13,7 @@ notes do, so a student's wrong a_j propagates exactly as it would on paper.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from operator import add
 
@@ -50,6 +51,12 @@ MISTAKES: dict[str, tuple[str, str]] = {
         "Used in_i instead of a_i in Δ_j·a_i",
         "∂J/∂w_{i,j} = Δ_j a_i uses the output a_i of the sending unit, not its input in_i.",
     ),
+    "forgot_gprime": (
+        "Left out g'(in_j) in a hidden Δ_j",
+        "A hidden unit's Δ_j = g'(in_j) Σ_j' w_{j,j'} Δ_j': the weighted sum of the next layer's "
+        "Δ_j' is multiplied by the derivative of unit j's own activation at in_j "
+        "(for the sigmoid g'(in_j) = a_j(1 − a_j)).",
+    ),
     "forgot_bias": (
         "Forgot the bias / dummy input a_0 = 1",
         "Every unit also adds its bias w_{0,j}·a_0 with a_0 = 1; its gradient is Δ_j·1.",
@@ -73,6 +80,23 @@ MISTAKES: dict[str, tuple[str, str]] = {
         "gradient has been computed.",
     ),
 }
+
+# What MISTAKES says in matrix notation, for graph-notation questions (CS 457: w_{i,j}, in_j, Δ_j).
+GRAPH_MISTAKES: dict[str, tuple[str, str]] = {
+    "w_not_transposed": (
+        "Mixed up the two indices of w_{i,j}",
+        "w_{i,j} is the weight of the edge from unit i to unit j: in_j = w_{0,j} + Σ_i w_{i,j} a_i "
+        "sums the edges into unit j going forward, and Δ_j = g'(in_j) Σ_j' w_{j,j'} Δ_j' the "
+        "edges out of unit j going backward.",
+    ),
+}
+
+
+def mistake_text(mistake: str, notation: str) -> tuple[str, str]:
+    """A mistake's name and explanation in the question's notation ("matrix" or "graph")."""
+    if notation == "graph" and mistake in GRAPH_MISTAKES:
+        return GRAPH_MISTAKES[mistake]
+    return MISTAKES[mistake]
 
 
 def chain_pass(
@@ -144,7 +168,10 @@ def chain_pass(
         if mistake == "w_not_transposed" and _square(W_next):
             W_next = W_next.T
         back = snap_cancelled(W_next @ deltas[l + 1], W_next, deltas[l + 1])  # 0, not ±1e-17
-        deltas[l] = put(f"D{l}", _derivative(net.layers[l - 1], A[l], Z[l], mistake) * back)
+        if mistake == "forgot_gprime":  # Σ_j' w_{j,j'} Δ_j' as it stands, carried on from here
+            deltas[l] = put(f"D{l}", back)
+        else:
+            deltas[l] = put(f"D{l}", _derivative(net.layers[l - 1], A[l], Z[l], mistake) * back)
 
     for l, layer in enumerate(net.layers, start=1):
         source = Z[l - 1] if mistake == "in_instead_of_a" and l > 1 else A[l - 1]
@@ -251,6 +278,18 @@ def applicable_mistakes(net: Network, loss: str, asked: set[str]) -> list[str]:
     if any(q.endswith("_new") for q in asked):
         out += ["plus_update", "no_update"]
     return out
+
+
+def asks_hidden_delta(net: Network, asked: set[str]) -> bool:
+    """Whether an asked Δ, gradient or update is of a hidden layer (l < L): it is computed from
+    a hidden Δ_j, so leaving out g'(in_j) there ("forgot_gprime") can change it."""
+    return any(q[0] in "DdW" and _layer_of(q) < net.depth for q in asked)
+
+
+def _layer_of(quantity: str) -> int:
+    """The layer l of a chain quantity: D{l}, dW{l}, dW0{l}, W{l}_new, W0{l}_new (also Z, A)."""
+    digits = re.search(r"\d+$", quantity.removesuffix("_new")).group()  # dW01: "01", layer 1
+    return int(digits)
 
 
 def chain_loss(output: list[float], y, loss: str) -> np.ndarray:

@@ -549,9 +549,12 @@ class LinearCollapse(ProblemKind):
     id = "linear_collapse"
     # v2: sums that cancel to rounding noise are exactly 0 (nncore.cancellation); v3: in the
     # worked solution's rows too (seed 6 showed W = [0.1, 1.11e-16] through layer 2)
-    version = 4
     # v4: a draw where a misconception's answer, written to 3 or 4 significant
     # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
+    # v5: the graph prompt writes a linear unit g(in_j) = in_j (φ(x) = x reused x, the input),
+    # and the graph solution builds the tilde weights w̃_{i,j} layer by layer and ends in
+    # a_k = w̃_{0,k} + Σ_i w̃_{i,k} x_i (it was W^l matrices and g = W^T x + W_0)
+    version = 5
     title = "A network of linear units is one linear unit"
     description = (
         "Every unit uses the identity activation: give the single layer (W, W_0) that computes the "
@@ -582,7 +585,7 @@ class LinearCollapse(ProblemKind):
             data={"network": net.to_dict(), "notation": notation, "bias": p["bias"]},
             fields=fields,
             answers=answers,
-            solution=self._solution(net, notation),
+            solution=self._solution(net, notation, p["bias"]),
             diagram=network_diagram(net, notation),
         )
         Ws = [layer.W for layer in net.layers]
@@ -648,7 +651,7 @@ class LinearCollapse(ProblemKind):
         if p["notation"] == "graph":
             ids = neuron_ids(net.sizes)
             ask = (
-                f"Every unit is linear, $\\phi(x) = x$, so the network computes the same as a single "
+                f"Every unit is linear, $g(in_j) = in_j$, so the network computes the same as a single "
                 f"linear layer from inputs {', '.join(map(str, ids[0]))} to outputs "
                 f"{', '.join(map(str, ids[-1]))}: $a_k = "
                 + ("\\tilde w_{0,k} + " if p["bias"] else "")
@@ -663,38 +666,47 @@ class LinearCollapse(ProblemKind):
             )
         return f"A {sizes} network has weights {describe_network(net, p['notation'])}. {ask}"
 
-    def _solution(self, net: Network, notation: str) -> list[dict]:
+    def _solution(self, net: Network, notation: str, bias: bool = True) -> list[dict]:
         steps = []
         for l, (W, W0) in enumerate(linear_collapse_through(net), start=1):
             first = l == 1
-            steps.append(
-                step(
-                    f"Through layer {l}",
-                    (
-                        f"W = W^{{1}} = {latex_matrix(W)},\\; W_0 = W_0^{{1}} = {latex_matrix(W0)}"
-                        if first
-                        else f"W \\leftarrow W\\,W^{{{l}}} = {latex_matrix(W)},\\; "
-                        f"W_0 \\leftarrow (W^{{{l}}})^T W_0 + W_0^{{{l}}} = {latex_matrix(W0)}"
-                    ),
-                    W=W.copy(),
-                    W0=W0[:, 0].copy(),
+            if notation == "graph":
+                latex = _graph_collapse_step(net.sizes, l, W, W0, bias)
+            elif first:
+                latex = f"W = W^{{1}} = {latex_matrix(W)},\\; W_0 = W_0^{{1}} = {latex_matrix(W0)}"
+            else:
+                latex = (
+                    f"W \\leftarrow W\\,W^{{{l}}} = {latex_matrix(W)},\\; "
+                    f"W_0 \\leftarrow (W^{{{l}}})^T W_0 + W_0^{{{l}}} = {latex_matrix(W0)}"
                 )
-            )
-        if notation == "graph":
-            steps.append(
-                step(
-                    "Read off the weights",
-                    "\\tilde w_{i,k} = W_{i,k},\\; \\tilde w_{0,k} = (W_0)_k"
-                    "\\;\\text{(rows: inputs, columns: outputs)}",
-                )
-            )
-        steps.append(
-            step(
-                "Conclusion",
-                "\\text{a network of linear units is a single linear unit (003): } g = W^T x + W_0",
-            )
-        )
+            steps.append(step(f"Through layer {l}", latex, W=W.copy(), W0=W0[:, 0].copy()))
+        steps.append(step("Conclusion", f"\\text{{a network of linear units is a single linear unit (003): }} {_collapsed(notation, bias)}"))
         return steps
+
+
+def _graph_collapse_step(sizes: list[int], l: int, W: np.ndarray, W0: np.ndarray, bias: bool) -> str:
+    """The tilde weights from the inputs to every unit j of layer l, w̃_{i,j} (and w̃_{0,j} with
+    `bias`), and the rule that gives them from layer l − 1's, as the graph prompt writes them."""
+    ids = neuron_ids(sizes)
+    if l == 1:
+        rule = "\\tilde w_{i,j} = w_{i,j}"
+    else:
+        rule = "\\tilde w_{i,j} = \\sum_h \\tilde w_{i,h} w_{h,j}"
+        rule += ",\\; \\tilde w_{0,j} = w_{0,j} + \\sum_h \\tilde w_{0,h} w_{h,j}" if bias else ""
+    values = []
+    for c, j in enumerate(ids[l]):
+        if bias:
+            values.append(f"\\tilde w_{{0,{j}}} = {fmt(W0[c, 0])}")
+        values += [f"\\tilde w_{{{i},{j}}} = {fmt(W[r, c])}" for r, i in enumerate(ids[0])]
+    return f"{rule}:\\; " + ",\\; ".join(values)
+
+
+def _collapsed(notation: str, bias: bool) -> str:
+    """The single linear unit the network equals, in the question's notation (graph: as its
+    prompt writes it, over the tilde weights from the inputs x_i)."""
+    if notation == "graph":
+        return "a_k = " + ("\\tilde w_{0,k} + " if bias else "") + "\\sum_i \\tilde w_{i,k} x_i"
+    return "g = W^T x + W_0"
 
 
 def _chain_product(matrices: list[np.ndarray]) -> np.ndarray | None:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from nncore.cancellation import snap_cancelled
+from nncore.cancellation import NOISE_CEILING
 from nncore.losses import get_loss
 from nncore.network import Network, network_from_dict
 from nncore.notation import neuron_ids
@@ -39,16 +39,18 @@ from nncore.problems.base import (
     step_close,
 )
 from nncore.problems.chain import (
-    MISTAKES,
     applicable_mistakes,
+    asks_hidden_delta,
     chain_loss,
     chain_pass,
     forward_columns,
+    mistake_text,
     transpose_matters,
 )
 from nncore.problems.common import (
     ELEMENTWISE,
     NOTATION_PARAM,
+    SLOT,
     STYLE_PARAM,
     Draws,
     activation_sentence,
@@ -132,7 +134,13 @@ class NetworkKind(ProblemKind):
     # Whether a forward pass with W^l for (W^l)^T is modelled for every square layer of more
     # than one unit. chain.transpose_matters also asks for no layer of one unit anywhere, so a
     # 2-2-1 net's square W^1 had no such misconception (QA: graded 0 without being named).
-    transposes_square_layers: ClassVar[bool] = False
+    # The backward kinds carry the wrong forward values on into every Δ, gradient and update,
+    # as chain_pass's "w_not_transposed" does: a one-unit layer's W^l (n_{l-1} x 1) fits only
+    # one way, going forward and back, so on 2-2-1 only W^1 can be misread and the rest of the
+    # chain is the notes' formulas on the student's own values. Where a later W^{l+1} is square
+    # too, chain_pass takes the student to use it transposed going back as well (W^l read as
+    # n_l x n_{l-1} throughout), one of the two readings such a student may have.
+    transposes_square_layers: ClassVar[bool] = True
 
     # --- what a subclass decides ------------------------------------------------------------
 
@@ -170,6 +178,10 @@ class NetworkKind(ProblemKind):
         mistakes = applicable_mistakes(net, p["loss"], quantities)
         if transposes and "w_not_transposed" not in mistakes:
             mistakes.append("w_not_transposed")
+        # after the others, as HiddenDelta v5 listed it; applicable_mistakes keeps the list that
+        # tests/problems/test_fast_paths.py pins against its original
+        if asks_hidden_delta(net, quantities):
+            mistakes.append("forgot_gprime")
         paths = [(k, None) for k in ROUNDED_PATHS] + [(None, m) for m in mistakes]
         if all(q.startswith(("Z", "A")) or q == "L" for q in quantities):  # forward only
             values = self._with_loss(exact, net, y, p["loss"], quantities)
@@ -206,8 +218,10 @@ class NetworkKind(ProblemKind):
         draft.alternatives = _alternatives(names, [_picks(v, specs) for v in passes[: len(ROUNDED_PATHS)]])
         for mistake, wrong in zip(mistakes, passes[len(ROUNDED_PATHS) :], strict=True):
             finite = {k: v for k, v in zip(names, _picks(wrong, specs), strict=True) if _all_finite(v)}
+            if p["style"] == "hand" and any(map(_vanishes, finite.values())):
+                raise Redraw(f"{mistake} saturates a unit: its Δ comes out as a nonzero below 1e-9")
             if _differs({"answers": finite}, answers, steps):
-                name, explanation = MISTAKES[mistake]
+                name, explanation = mistake_text(mistake, p["notation"])
                 draft.misconceptions.append(
                     Canonical(
                         id=mistake,
@@ -216,16 +230,7 @@ class NetworkKind(ProblemKind):
                         answers=dict(zip(finite, canonical_list(finite.values()), strict=True)),
                     )
                 )
-        for mistake, name, explanation, wrong in self.more_mistakes(net, values):
-            finite = {k: v for k, v in zip(names, _picks({**values, **wrong}, specs), strict=True) if _all_finite(v)}
-            if _differs({"answers": finite}, answers, steps):
-                draft.add_misconception(mistake, name, explanation, dict(zip(finite, canonical_list(finite.values()), strict=True)))
         return draft
-
-    def more_mistakes(self, net: Network, values: dict) -> list[tuple[str, str, str, dict]]:
-        """Mistakes of this kind beyond chain.MISTAKES: (id, name, explanation, the quantities
-        of chain_pass the mistake changes, with its values), from the exact `values`."""
-        return []
 
     @staticmethod
     def _with_loss(values: dict, net: Network, y: list[float], loss: str, quantities: set[str]) -> dict:
@@ -447,6 +452,14 @@ def _all_finite(value: Any) -> bool:
     return bool(np.all(np.isfinite(value)))
 
 
+def _vanishes(value: Any) -> bool:
+    """Whether some entry is nonzero yet below NOISE_CEILING (1e-9): a hand instance's
+    mistake only gets that through a saturated unit (the wrong forward pass of 2-2-1's
+    transpose mistake, σ(20)), which hand draws promise not to have."""
+    entries = np.ravel(np.asarray(value, dtype=np.float64))
+    return bool(np.any((entries != 0.0) & (np.abs(entries) < NOISE_CEILING)))
+
+
 def _entries(value: Any) -> list[float]:
     """The entries of an n x 1 quantity: the list itself, or the array's column as a list."""
     return value if type(value) is list else value[:, 0].tolist()
@@ -487,15 +500,17 @@ def _with_steps(asks: list[Ask], net: Network) -> list[Field]:
 
 
 def solution_steps(net: Network, notation: str, values: dict, asked: set[str], loss: str, lr: float) -> list[dict]:
-    """The board work up to the last asked quantity: forward, loss, Δ, gradients, updates.
+    """The board work up to the last asked quantity: forward, loss, Δ, gradients, updates, in
+    the question's notation (graph: per unit and edge, as the CS 457 notes and the prompt write it).
 
     The steps come canonical (see Canonical); with a non-finite value they come plain, for
     `_finish` to refuse as it always has.
     """
+    build = _graph_solution_steps if notation == "graph" else _solution_steps
     try:
-        return _solution_steps(net, values, asked, loss, lr, canonical_step)
+        return build(net, values, asked, loss, lr, canonical_step)
     except ValueError:
-        return _solution_steps(net, values, asked, loss, lr, step)
+        return build(net, values, asked, loss, lr, step)
 
 
 def _solution_steps(net: Network, values: dict, asked: set[str], loss: str, lr: float, step) -> list[dict]:
@@ -549,6 +564,105 @@ def _solution_steps(net: Network, values: dict, asked: set[str], loss: str, lr: 
     return steps
 
 
+def _graph_solution_steps(net: Network, values: dict, asked: set[str], loss: str, lr: float, step) -> list[dict]:
+    """_solution_steps in graph notation: in_j, a_j, Δ_j, ∂J/∂w_{i,j} and w_{i,j}^{(t+1)} of
+    every unit and edge, with the same titles and values (only the LaTeX differs)."""
+    L, sizes = net.depth, tuple(net.sizes)
+    steps = []
+    needs_backward = any(not (q.startswith(("Z", "A")) or q == "L") for q in asked)
+    for l, layer in enumerate(net.layers, start=1):
+        z, a = _entries(values[f"Z{l}"]), _entries(values[f"A{l}"])
+        text = _graph_forward_layout(sizes, l, layer.activation.latex(), layer.activation.name == "softmax")
+        steps.append(step(f"Layer {l} forward", fill(text, z + a), Z=z, A=a))
+    if "L" in asked or needs_backward:
+        steps.append(step("Loss", f"{get_loss(loss).latex()} = {fmt(values['L'])}", L=float(values["L"])))
+    if not needs_backward:
+        return steps
+    delta = _entries(values[f"D{L}"])
+    steps.append(step("Output Δ", fill(_graph_delta_layout(sizes, L), delta), delta=values[f"D{L}"][:, 0]))
+    for l in range(L - 1, 0, -1):
+        text = fill(_graph_delta_layout(sizes, l), _entries(values[f"D{l}"]))
+        steps.append(step(f"Layer {l} Δ", text, delta=values[f"D{l}"][:, 0]))
+    if any(q.startswith(("dW", "W")) for q in asked):
+        for l in range(1, L + 1):
+            dW, dW0 = values[f"dW{l}"], values[f"dW0{l}"]
+            text = fill(_graph_gradient_layout(sizes, l), _by_unit(dW, dW0))
+            steps.append(step(f"Layer {l} gradients", text, dW=dW, dW0=dW0[:, 0]))
+    if any(q.endswith("_new") for q in asked):
+        for l in range(1, L + 1):
+            W, W0 = values[f"W{l}_new"], values[f"W0{l}_new"]
+            biases = f"W0{l}_new" in asked  # as the matrix steps, a bias only when it is asked
+            text = fill(_graph_update_layout(sizes, l, fmt(lr), biases), _by_unit(W, W0 if biases else None))
+            steps.append(step(f"Layer {l} update", text, W=W, W0=W0[:, 0]))
+    return steps
+
+
+def _by_unit(W: np.ndarray, W0: np.ndarray | None) -> list[float]:
+    """The entries of a layer's W (and W_0) unit by unit, as the graph layouts list the edges:
+    for every unit j, w_{0,j} (if W0 is given) and then w_{i,j} for every sender i."""
+    out = []
+    for c in range(W.shape[1]):
+        if W0 is not None:
+            out.append(float(W0[c, 0]))
+        out += W[:, c].tolist()
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _graph_forward_layout(sizes: tuple[int, ...], l: int, f: str, softmax: bool) -> str:
+    """Layer l's every in_j, then every a_j = f(in_j) (a softmax needs all in_j first), with a
+    SLOT for each value, in that order."""
+    ids = neuron_ids(list(sizes))
+    inputs, outputs = [], []
+    total = " + ".join(f"e^{{in_{{{k}}}}}" for k in ids[l])
+    for j in ids[l]:
+        terms = " + ".join([f"w_{{0,{j}}}", *(f"w_{{{i},{j}}} a_{{{i}}}" for i in ids[l - 1])])
+        inputs.append(f"in_{{{j}}} = {terms} = {SLOT}")
+        output = f"e^{{in_{{{j}}}}} / ({total})" if softmax else f"{f}(in_{{{j}}})"
+        outputs.append(f"a_{{{j}}} = {output} = {SLOT}")
+    return r",\;".join(inputs + outputs)
+
+
+@functools.lru_cache(maxsize=256)
+def _graph_delta_layout(sizes: tuple[int, ...], l: int) -> str:
+    """Every Δ_j of layer l, with a SLOT for each: ∂J/∂in_j at the output, the notes'
+    recursion g'(in_j) Σ_j' w_{j,j'} Δ_j' in a hidden layer."""
+    ids = neuron_ids(list(sizes))
+    units = []
+    for j in ids[l]:
+        if l == len(sizes) - 1:
+            units.append(rf"\Delta_{{{j}}} = \partial J/\partial in_{{{j}}} = {SLOT}")
+            continue
+        terms = [rf"w_{{{j},{k}}} \Delta_{{{k}}}" for k in ids[l + 1]]
+        total = terms[0] if len(terms) == 1 else f"({' + '.join(terms)})"
+        units.append(rf"\Delta_{{{j}}} = g'(in_{{{j}}})\,{total} = {SLOT}")
+    return r",\;".join(units)
+
+
+@functools.lru_cache(maxsize=256)
+def _graph_gradient_layout(sizes: tuple[int, ...], l: int) -> str:
+    """∂J/∂w_{0,j} = Δ_j and ∂J/∂w_{i,j} = Δ_j a_i of layer l's edges, a SLOT each (_by_unit's order)."""
+    ids = neuron_ids(list(sizes))
+    terms = []
+    for j in ids[l]:
+        terms.append(rf"\partial J/\partial w_{{0,{j}}} = \Delta_{{{j}}} = {SLOT}")
+        terms += [rf"\partial J/\partial w_{{{i},{j}}} = \Delta_{{{j}}} a_{{{i}}} = {SLOT}" for i in ids[l - 1]]
+    return r",\;".join(terms)
+
+
+@functools.lru_cache(maxsize=256)
+def _graph_update_layout(sizes: tuple[int, ...], l: int, lr: str, biases: bool) -> str:
+    """w_{i,j}^{(t+1)} ← w_{i,j}^{(t)} − α ∂J/∂w_{i,j} of layer l's edges (w_{0,j} too with
+    `biases`), a SLOT each (_by_unit's order)."""
+    ids = neuron_ids(list(sizes))
+    terms = []
+    for j in ids[l]:
+        for i in ([0] if biases else []) + ids[l - 1]:
+            w = f"w_{{{i},{j}}}"
+            terms.append(rf"{w}^{{(t+1)}} \leftarrow {w}^{{(t)}} - {lr}\,\partial J/\partial {w} = {SLOT}")
+    return r",\;".join(terms)
+
+
 # --- the kinds ----------------------------------------------------------------------------------
 
 
@@ -558,17 +672,18 @@ class ForwardMLP(NetworkKind):
     from their previous layer), so one slip in layer 1 does not zero the layers after it."""
 
     id = "forward_mlp"
-    version = 5
     # v5: chained, every field depends on the ones before it (error carried forward; QA: a slip
     # in layer 1 zeroed every later layer), and W for W^T is a misconception for every square
     # layer of more than one unit (2-2-1's W^1 had none)
+    # v6: in graph notation the worked solution is written per unit and edge (in_j, a_j, Δ_j,
+    # g'(in_j), ∂J/∂w_{i,j}) and W for W^T is explained with w_{i,j}
+    version = 6
     title = "Forward pass through a network"
     description = "Compute every pre-activation and activation of a small MLP for one input."
     topic = "forward"
     params = (*NetworkKind.params, Param("ask", "choice", "all", "which values to ask", ("all", "output")))
     asks_draw = False
     chained = True
-    transposes_square_layers = True
 
     def asks(self, p, net, rng):
         asks: list[Ask] = []
@@ -588,7 +703,9 @@ class ForwardLayer(ForwardMLP):
     id = "forward_layer"
     # One layer: not chained (a_j is not carried from a wrong in_j), so its instances stay as
     # they were; the transpose rule changes nothing with two sizes (chain.transpose_matters).
-    version = 4
+    # v5 (forward_neuron too): in graph notation the worked solution is written per unit and edge
+    # (in_j, a_j, Δ_j, g'(in_j), ∂J/∂w_{i,j}) and W for W^T is explained with w_{i,j}
+    version = 5
     chained = False
     title = "Forward pass through one layer"
     description = "Pre-activations and activations of one fully connected layer."
@@ -621,12 +738,13 @@ class LossValue(NetworkKind):
     # v6: chained, the loss depends on the output (error carried forward: the loss of the
     # student's own output is right), and W for W^T is a misconception for every square layer
     # of more than one unit (as ForwardMLP v5)
-    version = 6
+    # v7: in graph notation the worked solution is written per unit and edge (in_j, a_j, Δ_j,
+    # g'(in_j), ∂J/∂w_{i,j}) and W for W^T is explained with w_{i,j}
+    version = 7
     title = "Loss of a prediction"
     description = "Forward pass to the output, then the loss value (squared, NLL or cross-entropy)."
     topic = "loss"
     chained = True
-    transposes_square_layers = True
 
     asks_draw = False
 
@@ -641,6 +759,10 @@ class LossValue(NetworkKind):
 
 class OutputDelta(NetworkKind):
     id = "output_delta"
+    # v5: W for W^T going forward on a square layer of more than one unit is a misconception,
+    # carried into Δ (2-2-1's W^1; QA: graded 0 without being named), and in graph notation
+    # the worked solution is written per unit and edge as ForwardMLP v6
+    version = 5
     title = "Output-layer Δ"
     description = "Δ_j = ∂L/∂in_j of the output units (base case of backpropagation)."
 
@@ -655,9 +777,11 @@ class OutputDelta(NetworkKind):
 
 class HiddenDelta(NetworkKind):
     id = "hidden_delta"
-    version = 5
+    version = 6
     # v5: leaving out g'(in_j), Δ_j = Σ_j' w_{j,j'} Δ_j', is a misconception (QA: graded 0
     # without being named)
+    # v6: W for W^T going forward is a misconception on 2-2-1's W^1 too (as OutputDelta v5), and
+    # in graph notation the worked solution is written per unit and edge as ForwardMLP v6
     title = "Hidden-layer Δ"
     description = "Δ_j = g'(in_j) Σ w_{j,j'} Δ_j' of the last hidden layer (the recursive case)."
 
@@ -674,21 +798,6 @@ class HiddenDelta(NetworkKind):
     def question(self, p, net):
         return "Compute $\\Delta_j$ for every unit of the last hidden layer."
 
-    def more_mistakes(self, net, values):
-        L = net.depth
-        W, delta = net.layer(L).W, values[f"D{L}"]
-        back = snap_cancelled(W @ delta, W, delta)  # Σ_j' w_{j,j'} Δ_j', without g'(in_j)
-        return [(*FORGOT_GPRIME, {f"D{L - 1}": back})]
-
-
-FORGOT_GPRIME = (
-    "forgot_gprime",
-    "Left out g'(in_j) in a hidden Δ_j",
-    "A hidden unit's Δ_j = g'(in_j) Σ_j' w_{j,j'} Δ_j': the weighted sum of the next layer's "
-    "Δ_j' is multiplied by the derivative of unit j's own activation at in_j "
-    "(for the sigmoid g'(in_j) = a_j(1 − a_j)).",
-)
-
 
 class LayerChoiceKind(NetworkKind):
     """A network kind that asks about one chosen layer."""
@@ -698,6 +807,12 @@ class LayerChoiceKind(NetworkKind):
 
 class WeightGradient(LayerChoiceKind):
     id = "weight_gradient"
+    # v5: leaving out g'(in_j) in the hidden Δ_j (forgot_gprime, as HiddenDelta's) is a
+    # misconception wherever an asked value is computed from a hidden Δ, carried into the earlier
+    # Δ, the gradients and the updates (QA: graded 0 without being named); W for W^T going forward
+    # on 2-2-1's W^1 too (as OutputDelta v5); and the graph-notation worked solution as
+    # ForwardMLP v6
+    version = 5
     title = "Gradient of one weight"
     description = "∂J/∂w_{i,j} = Δ_j a_i for one chosen weight."
 
@@ -713,6 +828,8 @@ class WeightGradient(LayerChoiceKind):
 
 class LayerGradient(LayerChoiceKind):
     id = "layer_gradient"
+    # v5: as WeightGradient v5
+    version = 5
     title = "Gradient of a whole layer"
     description = "∂L/∂W^l = A^{l-1} (Δ^l)^T and ∂L/∂W_0^l = Δ^l for one layer."
 
@@ -731,7 +848,8 @@ class SgdUpdate(LayerChoiceKind):
     id = "sgd_update"
     # v5: an updated weight is graded on its change too (Field.step_from, base.step_close): the
     # weight before the step passed as right whenever the step was below the 1 % tolerance
-    version = 5
+    # v6: as WeightGradient v5
+    version = 6
     title = "One SGD update"
     description = "w ← w − α Δ_j a_i for one weight or a whole layer, after one example."
     params = (
@@ -760,7 +878,7 @@ class BackpropChain(NetworkKind):
     """
 
     id = "backprop_chain"
-    version = 5  # v5: as SgdUpdate's
+    version = 6  # v5: as SgdUpdate's; v6: as WeightGradient v5
     title = "Backpropagation, step by step"
     description = "Multi-part: activations, loss, every Δ, the gradients and one update; errors are carried forward."
     chained = True

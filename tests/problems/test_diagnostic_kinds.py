@@ -15,6 +15,7 @@ from nncore.network import forward, make_network, network_from_dict
 from nncore.notation import neuron_ids, to_neuron_network
 from nncore.problems import get_kind
 from nncore.problems.base import ParamError, to_json
+from nncore.problems.common import fmt
 from nncore.problems.diagnostic_kinds import (
     DRAWN_P_DROP,
     KINDS,
@@ -623,3 +624,34 @@ def test_a_parameter_count_is_right_only_when_it_is_the_count(style):
         off_by_one = {name: str(value + 1) for name, value in inst["answers"].items()}
         assert grade_submission(inst, off_by_one).score == 0.0, seed
         assert "forgot_biases" in [m["id"] for m in inst["misconceptions"]], seed
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_collapse_graph_question_stays_in_graph_notation(bias):
+    """The graph prompt wrote the linear unit φ(x) = x, x being the network's input too, and its
+    solution was W^l matrices ending in g = W^T x + W_0; now g(in_j) = in_j, the tilde weights
+    w̃_{i,j} layer by layer and a_k = w̃_{0,k} + Σ_i w̃_{i,k} x_i, as the prompt asks."""
+    for sizes in ([2, 2, 1], [3, 2, 2], [2, 3, 2, 2]):
+        for seed in range(10):
+            instance = LinearCollapse().generate({"notation": "graph", "sizes": sizes, "bias": bias}, seed)
+            prompt = instance["prompt"]["text"]
+            assert "g(in_j) = in_j" in prompt and "(x) = x" not in prompt, prompt
+            steps = instance["solution"]
+            text = "\n".join(s["latex"] for s in steps)
+            assert not [s for s in ("W^", "W_0", "W =", "^T", "bmatrix", "g =") if s in text], text
+            assert "\\tilde w_{i,j} = \\sum_h \\tilde w_{i,h} w_{h,j}" in text
+            last = steps[-1]["latex"]
+            assert last.endswith("a_k = " + ("\\tilde w_{0,k} + " if bias else "") + "\\sum_i \\tilde w_{i,k} x_i"), last
+            # the last layer's tilde weights are the answers
+            final = steps[-2]["latex"]
+            for name, value in instance["answers"].items():
+                i, k = name.removeprefix("wt_").split("_")
+                assert f"\\tilde w_{{{i},{k}}} = {fmt(value)}" in final, (name, final)
+
+
+def test_linear_collapse_matrix_question_is_unchanged():
+    instance = LinearCollapse().generate({"notation": "matrix"}, 0)
+    assert "Every unit is linear, $f(z) = z$, so the network computes $g = W^T x + W_0$" in instance["prompt"]["text"]
+    latex = [s["latex"] for s in instance["solution"]]
+    assert latex[0].startswith("W = W^{1} = \\begin{bmatrix}") and "W_0 \\leftarrow (W^{2})^T W_0 + W_0^{2}" in latex[1]
+    assert latex[-1].endswith("g = W^T x + W_0")

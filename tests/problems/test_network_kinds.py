@@ -726,3 +726,228 @@ def test_hidden_delta_forgotten_g_prime_only_where_it_changes_something():
         assert "forgot_gprime" not in {m["id"] for m in instance["misconceptions"]}, seed
         instance = kind.generate({"hidden": "tanh"}, seed)
         assert "forgot_gprime" in {m["id"] for m in instance["misconceptions"]}, seed
+
+
+# --- forgot g'(in_j) in the kinds that ask what follows from a hidden Δ ----------------------------
+
+
+def forgot_gprime_by_hand(data: dict) -> dict[str, np.ndarray]:
+    """The chain of a student who leaves g'(in_j) out of every hidden Δ_j (the output Δ right):
+    Δ_j = Σ_j' w_{j,j'} Δ_j', then ∂J/∂w_{i,j} = Δ_j a_i and w_{i,j} - α Δ_j a_i from it."""
+    net = network_from_dict(data["network"])
+    exact = layered_values(data)
+    x = np.asarray(data["x"], float).reshape(-1, 1)
+    A = [x] + [exact[f"A{l}"] for l in range(1, net.depth + 1)]
+    wrong = {f"D{net.depth}": exact[f"D{net.depth}"]}
+    for l in range(net.depth - 1, 0, -1):
+        wrong[f"D{l}"] = net.layer(l + 1).W @ wrong[f"D{l + 1}"]
+    for l, layer in enumerate(net.layers, start=1):
+        wrong[f"dW{l}"], wrong[f"dW0{l}"] = A[l - 1] @ wrong[f"D{l}"].T, wrong[f"D{l}"]
+        wrong[f"W{l}_new"] = layer.W - data["lr"] * wrong[f"dW{l}"]
+        wrong[f"W0{l}_new"] = layer.W0 - data["lr"] * wrong[f"dW0{l}"]
+    return {**exact, **wrong}
+
+
+def shaped_fields(instance: dict, quantities: dict[str, np.ndarray]) -> dict:
+    """student_fields with each answer shaped as its field (a matrix field as rows)."""
+    shapes = {f["name"]: f["shape"] for f in instance["fields"]}
+    flat = student_fields(instance, quantities)
+    return {n: np.reshape(v, shapes[n]).tolist() if len(shapes[n]) == 2 else v for n, v in flat.items()}
+
+
+def moved(instance: dict, name: str, value) -> bool:
+    """Whether a grader tells `value` from the field's answer: beyond the 1 % tolerance, or for
+    an updated weight beyond what its step allows (base.step_close)."""
+    from nncore.problems.base import step_close
+
+    answer = instance["answers"][name]
+    step_from = next(f.get("step_from") for f in instance["fields"] if f["name"] == name)
+    far = not np.allclose(value, answer, rtol=1e-2, atol=1e-8)
+    return far or (step_from is not None and not step_close(value, answer, step_from))
+
+
+FORGOT_GPRIME_CASES = [
+    ("backprop_chain", {}),
+    ("backprop_chain", {"sizes": [2, 2, 2, 1], "hidden": "tanh"}),  # Δ^1 from a wrong Δ^2
+    ("layer_gradient", {}),
+    ("layer_gradient", {"sizes": [2, 3, 2, 1], "layer": 2}),
+    ("weight_gradient", {}),
+    ("sgd_update", {}),
+    ("sgd_update", {"target": "layer"}),
+]
+
+
+@pytest.mark.parametrize(("kind_id", "params"), FORGOT_GPRIME_CASES)
+@pytest.mark.parametrize("notation", NOTATIONS)
+def test_forgotten_g_prime_is_named_where_a_hidden_delta_is_used(kind_id, params, notation):
+    """A hidden Δ_j without g'(in_j), carried into the earlier Δ, the gradients and the update as
+    the student would: every field it changes is graded 0 and named (QA: these kinds graded it 0
+    with no feedback; only hidden_delta named it)."""
+    from autograder.grading import GradingPolicy, grade_submission
+
+    kind = KIND_BY_ID[kind_id]
+    named = 0
+    for seed in range(30):
+        instance = kind.generate({**params, "notation": notation}, seed)
+        mine = shaped_fields(instance, forgot_gprime_by_hand(instance["prompt"]["data"]))
+        changed = [n for n, v in mine.items() if moved(instance, n, v)]
+        if not changed:
+            continue
+        mistake = next(m for m in instance["misconceptions"] if m["id"] == "forgot_gprime")
+        assert "g'(in_j)" in mistake["explanation"]
+        for name in changed:
+            np.testing.assert_allclose(mistake["answers"][name], mine[name], rtol=1e-9, atol=1e-12, err_msg=f"{seed} {name}")
+        graded = grade_submission(instance, mine, GradingPolicy(error_carried_forward=False)).fields
+        for name in changed:
+            result = graded[name]
+            assert result["score"] == 0.0, (seed, name, result)
+            # named first, or beside a mistake that happens to give the same number
+            assert result["misconception"] == "forgot_gprime" or mistake["explanation"] in result["message"], (seed, name, result)
+        named += 1
+    assert named >= 20, named
+
+
+def test_forgotten_g_prime_is_left_out_where_no_hidden_delta_is_asked():
+    """The output layer's gradients and updates, and output_delta, use no hidden Δ."""
+    cases = [("layer_gradient", {"layer": 2}), ("sgd_update", {"layer": 2}), ("output_delta", {}), ("weight_gradient", {"sizes": [3, 1]})]
+    for kind_id, params in cases:
+        for seed in range(10):
+            instance = KIND_BY_ID[kind_id].generate(params, seed)
+            assert "forgot_gprime" not in {m["id"] for m in instance["misconceptions"]}, (kind_id, seed)
+
+
+# --- W for W^T going forward, carried into the backward kinds (2-2-1: W^1 square) -----------------
+
+
+def transposed_forward_by_hand(data: dict) -> dict[str, np.ndarray]:
+    """A sigmoid 2-2-1 net with squared loss where layer 1 took W^1 for (W^1)^T,
+    in_j = w_{0,j} + Σ_i W^1_{j,i} a_i, and everything after it is the notes' formulas on the
+    student's own values (W^2 is 2 x 1: it fits one way only)."""
+    net = network_from_dict(data["network"])
+    W1, W01 = net.layer(1).W, net.layer(1).W0
+    W2, W02 = net.layer(2).W, net.layer(2).W0
+    x = np.asarray(data["x"], float).reshape(-1, 1)
+    Z1 = W1 @ x + W01
+    out = dict(forward_by_hand(data, Z1))
+    A1, A2 = out["A1"], out["A2"]
+    y = np.asarray(data["y"], float).reshape(-1, 1)
+    out["D2"] = -2.0 * (y - A2) * A2 * (1.0 - A2)
+    out["D1"] = A1 * (1.0 - A1) * (W2 @ out["D2"])
+    for l, (source, W, W0) in enumerate(((x, W1, W01), (A1, W2, W02)), start=1):
+        out[f"dW{l}"], out[f"dW0{l}"] = source @ out[f"D{l}"].T, out[f"D{l}"]
+        out[f"W{l}_new"] = W - data["lr"] * out[f"dW{l}"]
+        out[f"W0{l}_new"] = W0 - data["lr"] * out[f"D{l}"]
+    return out
+
+
+BACKWARD_TRANSPOSE_CASES = [
+    ("output_delta", {}),
+    ("hidden_delta", {}),
+    ("weight_gradient", {}),
+    ("weight_gradient", {"layer": 2}),
+    ("layer_gradient", {}),
+    ("layer_gradient", {"layer": 2}),
+    ("sgd_update", {}),
+    ("sgd_update", {"target": "layer", "layer": 2}),
+    ("backprop_chain", {}),
+]
+
+
+@pytest.mark.parametrize(("kind_id", "params"), BACKWARD_TRANSPOSE_CASES)
+@pytest.mark.parametrize("notation", NOTATIONS)
+def test_backward_kinds_name_w_for_w_transposed_on_a_2_2_1_net(kind_id, params, notation):
+    """Z^1 = W^1 x + W_0^1 on a 2-2-1 net changes every Δ, gradient and update after it; the
+    kinds asking those graded it 0 without naming it (only the forward kinds did)."""
+    from autograder.grading import GradingPolicy, grade_submission
+
+    kind = KIND_BY_ID[kind_id]
+    named = 0
+    for seed in range(30):
+        instance = kind.generate({**params, "notation": notation}, seed)
+        mine = shaped_fields(instance, transposed_forward_by_hand(instance["prompt"]["data"]))
+        changed = [n for n, v in mine.items() if moved(instance, n, v)]
+        if not changed:
+            continue  # a W^1 whose swap the input hides: nothing to name
+        mistake = next(m for m in instance["misconceptions"] if m["id"] == "w_not_transposed")
+        for name in changed:
+            if name in mistake["answers"]:
+                np.testing.assert_allclose(mistake["answers"][name], mine[name], rtol=1e-9, atol=1e-12, err_msg=f"{seed} {name}")
+        graded = grade_submission(instance, mine, GradingPolicy(error_carried_forward=False)).fields
+        for name in changed:
+            result = graded[name]
+            assert result["score"] == 0.0, (seed, name, result)
+            assert result["misconception"] == "w_not_transposed" or mistake["explanation"] in result["message"], (seed, name, result)
+        named += 1
+    assert named >= 15, named
+
+
+# --- worked solutions and explanations in the question's notation ---------------------------------
+
+MATRIX_SYMBOLS = ("W^", "Z^", "A^", "W_0", "^T", "\\odot", "bmatrix", "\\partial L/\\partial")
+NOTATION_CASES = [
+    {},
+    {"sizes": [2, 3, 2, 1], "hidden": "tanh"},
+    {"output": "softmax", "loss": "cross_entropy", "sizes": [2, 2, 3]},
+    {"style": "random", "bias": False},
+]
+
+
+def _solution_text(instance: dict) -> str:
+    return "\n".join(s["latex"] for s in instance["solution"])
+
+
+@pytest.mark.parametrize("kind_id", list(KIND_BY_ID))
+def test_graph_questions_get_graph_solutions_and_explanations(kind_id):
+    """in_j, a_j, Δ_j, g'(in_j), ∂J/∂w_{i,j}, w_{i,j}^{(t+1)} as the prompt writes them; no
+    W^l, Z^l, A^l or transpose anywhere (QA: graph questions were solved in matrix notation)."""
+    kind = KIND_BY_ID[kind_id]
+    for params in NOTATION_CASES:
+        params = variant_params(kind, params)
+        if params is None:
+            continue
+        for seed in range(10):
+            instance = kind.generate({**params, "notation": "graph"}, seed)
+            text = _solution_text(instance)
+            assert "in_{" in text and "a_{" in text and "w_{" in text, (params, seed, text)
+            asked = {q for q, _ in instance["prompt"]["data"]["quantities"].values()}
+            if any(q[0] in "DdW" for q in asked):
+                assert "\\Delta_{" in text and "\\partial J/\\partial in_{" in text, (params, seed, text)
+                if len(instance["prompt"]["data"]["network"]["sizes"]) > 2:
+                    assert "g'(in_{" in text, (params, seed, text)
+            if any(q.startswith(("dW", "W")) for q in asked):
+                assert "\\partial J/\\partial w_{" in text, (params, seed, text)
+            if any(q.endswith("_new") for q in asked):
+                assert "^{(t+1)}" in text, (params, seed, text)
+            for m in instance["misconceptions"]:
+                text += f"\n{m['name']}\n{m['explanation']}"
+            assert not [s for s in MATRIX_SYMBOLS if s in text], (params, seed, text)
+
+
+@pytest.mark.parametrize("kind_id", list(KIND_BY_ID))
+def test_matrix_questions_keep_matrix_solutions_and_explanations(kind_id):
+    from nncore.problems.chain import MISTAKES
+
+    kind = KIND_BY_ID[kind_id]
+    for seed in range(10):
+        instance = kind.generate({"notation": "matrix"}, seed)
+        text = _solution_text(instance)
+        assert "Z^{1} = (W^{1})^T A^{0} + W_0^{1}" in text and "in_{" not in text, (seed, text)
+        for m in instance["misconceptions"]:
+            assert (m["name"], m["explanation"]) == MISTAKES[m["id"]], (seed, m["id"])
+
+
+def test_the_transpose_mistake_is_explained_with_the_edges_of_w_i_j_in_graph_questions():
+    kind = KIND_BY_ID["backprop_chain"]
+    for notation in NOTATIONS:
+        explanations = {
+            m["explanation"]
+            for seed in range(10)
+            for m in kind.generate({"notation": notation}, seed)["misconceptions"]
+            if m["id"] == "w_not_transposed"
+        }
+        assert len(explanations) == 1, (notation, explanations)
+        (explanation,) = explanations
+        if notation == "graph":
+            assert "in_j = w_{0,j} + Σ_i w_{i,j} a_i" in explanation and "g'(in_j)" in explanation
+        else:
+            assert "(W^l)^T A^{l−1}" in explanation
