@@ -632,6 +632,8 @@ def _same_value(mine: object, theirs: object, tolerance: Mapping) -> bool:
             and np.array_equal(x[~finite], y[~finite], equal_nan=True)
             and np.allclose(x[finite], y[finite], rtol=tolerance.get("rtol", 0.0), atol=tolerance.get("atol", 0.0))
         )
+    if kind == "large_array":  # observed by its shape alone: its entries are unknown
+        return False
     return mine.get("value") == theirs.get("value") and mine.get("repr") == theirs.get("repr")
 
 

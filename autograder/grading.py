@@ -8,7 +8,8 @@ Rules:
 - An unreadable field makes the whole submission "rejected": the student gets a message per
   field and the attempt is not counted. An empty field is simply unanswered (0 for that field).
 - For chained kinds with error carried forward on, a field that is wrong against the reference
-  but right against `recompute(instance, student's own answers)` gets full credit, with a note.
+  but right against `recompute(instance, student's own answers)` gets full credit, with a note;
+  except the entries the student's earlier answers make trivial (see TRIVIAL_SHARE).
 - The raw score is the mean of the field scores (0..1); attempt and late penalties are applied
   by `apply_penalties`.
 - A code field (Python source) is run on the instance's test cases in the sandbox and scored by
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -137,6 +138,15 @@ CARRIED_ERROR = "Correct for your earlier answers (error carried forward)."
 # every earlier field was right: the student only carried their own rounding, which is no error
 CARRIED_ROUNDING = "Correct for the rounded values of your earlier answers."
 TYPED_HALF_UNIT = 0.005  # half a unit of the 3rd significant figure, relative to the number
+# Earlier answers can make later work trivial: a sigmoid's a_j typed as 0 zeroes g'(in_j) and
+# with it every Δ, gradient and step after it (QA: zeros and the printed weights earned 14 of
+# backprop_chain's 17 fields). An entry the student's own values shrink to at most this share of
+# the right one's size (an updated weight: of its step) is judged against the right value only.
+TRIVIAL_SHARE = 1e-3
+CARRIED_TRIVIAL = (
+    "Your earlier answers make this value vanish where the right work does not: no credit is carried "
+    "forward for work they made trivial."
+)
 
 
 def _recomputed(kind, instance: Mapping, given: Mapping, figures: int | None) -> dict:
@@ -166,6 +176,20 @@ def _typed_ends(answers: Mapping, given: Mapping) -> list[dict]:
     if not halves:
         return []
     return [{**given, **{name: float(given[name]) + sign * half for name, half in halves.items()}} for sign in (-1, 1)]
+
+
+def _not_trivial(carried: Any, exact: Any, step_from: Any) -> np.ndarray:
+    """`carried` with each entry the student's earlier answers shrink to at most TRIVIAL_SHARE
+    of the right entry's size (of its change from `step_from` for an updated weight) replaced by
+    the right entry: that entry earns no carried-forward credit."""
+    carried = np.asarray(carried, dtype=np.float64)
+    exact = np.asarray(exact, dtype=np.float64)
+    if exact.shape != carried.shape:
+        return carried
+    start = 0.0 if step_from is None else np.asarray(step_from, dtype=np.float64)
+    right_size = np.abs(exact - start)
+    trivial = (right_size > 0) & (np.abs(carried - start) <= TRIVIAL_SHARE * right_size)
+    return np.where(trivial, exact, carried)
 
 
 def _finite_like(value: Any, carried: np.ndarray) -> bool:
@@ -285,10 +309,19 @@ def _carry_errors_forward(
         carried = np.asarray(expected[name], dtype=np.float64)
         if not np.all(np.isfinite(carried)):
             continue
-        alternatives = [path[name] for path in paths if _finite_like(path.get(name), carried)]
+        exact, step_from = instance["answers"][name], spec.get("step_from")
+        target = _not_trivial(carried, exact, step_from)
+        alternatives = [
+            _not_trivial(path[name], exact, step_from) for path in paths if _finite_like(path.get(name), carried)
+        ]
         regraded = grade_field(
-            answers[name], spec, carried.tolist(), tolerance=tolerance, alternatives=alternatives, per_entry=policy.per_entry
+            answers[name], spec, target.tolist(), tolerance=tolerance, alternatives=alternatives, per_entry=policy.per_entry
         )
+        if regraded.score <= results[name].score and not np.array_equal(target, carried):
+            as_carried = grade_field(answers[name], spec, carried.tolist(), tolerance=tolerance, per_entry=policy.per_entry)
+            if as_carried.score > results[name].score:  # right only for what their answers made trivial: say why not
+                out[name] = replace(results[name], notes=[*results[name].notes, CARRIED_TRIVIAL])
+            continue
         if regraded.score > results[name].score:
             out[name] = FieldResult(
                 regraded.status,

@@ -179,8 +179,10 @@ STATICFILES_FINDERS = [
 LOGIN_URL = "ui-sign-in"
 LOGIN_REDIRECT_URL = "/api/docs/"
 
-# Request limits: a submission is a few KB; anything far larger is refused with 413.
-DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("AUTOGRADER_MAX_BODY_BYTES", 256 * 1024))
+# Request limits: a submission is a few KB; anything far larger is refused with 413. Room for
+# the longest code answer (60,000 characters, code_grading.MAX_SOURCE_CHARS) in any script as a
+# client may encode it: a CJK character is 6 bytes as a JSON \u escape, 9 in a web form (%E4%B8%AD).
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("AUTOGRADER_MAX_BODY_BYTES", 1024 * 1024))
 
 if PRODUCTION:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)

@@ -144,6 +144,10 @@ class QuestionAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        position = self.fields.get("position")
+        if position is not None and self.instance.pk is None:  # as the API: a new question goes last
+            position.required, position.initial = False, None
+            position.help_text = "Leave empty to put the question after the set's last one."
         problem_set = self.fields.get("problem_set")
         if problem_set is not None:  # sets by course and title: "Week 1" alone exists in every course
             problem_set.queryset = problem_set.queryset.select_related("course")
@@ -157,7 +161,11 @@ class QuestionAdminForm(forms.ModelForm):
         if original is not None and not self.has_changed():
             return cleaned  # an untouched inline row (its params may predate defaults being filled in)
         meta = QuestionSerializer.Meta
-        writable = [name for name in meta.fields if name in cleaned and name not in meta.read_only_fields]
+        writable = [
+            name
+            for name in meta.fields
+            if name in cleaned and name not in meta.read_only_fields and not (name == "position" and cleaned[name] is None)
+        ]
         names = writable if original is None else [name for name in writable if name in self.changed_data]
         serializer = QuestionSerializer(original, data={name: cleaned[name] for name in names}, partial=True)
         if not serializer.is_valid():
@@ -177,6 +185,15 @@ class QuestionAdminForm(forms.ModelForm):
             if conflict is not None:
                 raise ValidationError(conflict[1], code=conflict[0])
         return cleaned
+
+    def save(self, commit=True):
+        """A new question without a position goes after the set's last one (it took position 0,
+        first, renumbering every question the students knew by number: QA). The admin saves
+        inside a transaction, which services.next_position needs for its lock."""
+        question = self.instance
+        if question.pk is None and self.cleaned_data.get("position") is None:
+            question.position = services.next_position(question.problem_set)
+        return super().save(commit)
 
 
 class QuestionInline(admin.TabularInline):

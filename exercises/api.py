@@ -70,12 +70,12 @@ from exercises.models import AuditEntry, Course, Membership, Question, Submissio
 from exercises.permissions import (
     INSTRUCTOR,
     STUDENT,
-    course_student,
     course_student_named,
     filtered_submissions,
     is_last_instructor,
     member_course,
     problem_sets_for,
+    question_student,
     require_course_creator,
     require_instructor,
     require_staff,
@@ -384,7 +384,7 @@ class Pagination(LimitOffsetPagination):
     max_limit = MAX_PAGE_SIZE
 
     def get_limit(self, request) -> int:
-        limit = query_number(request, self.limit_query_param, minimum=1)
+        limit = query_number(request, self.limit_query_param, minimum=1, cap=self.max_limit)
         return self.default_limit if limit is None else min(limit, self.max_limit)
 
     def get_offset(self, request) -> int:
@@ -406,15 +406,21 @@ class Pagination(LimitOffsetPagination):
         return parameters
 
 
-def query_number(request, name: str, minimum: int) -> int | None:
+def query_number(request, name: str, minimum: int, cap: int | None = None) -> int | None:
     """The query parameter `name` as a whole number of at least `minimum` (None when absent or
-    empty); a 400 bad_query naming it otherwise."""
+    empty); a 400 bad_query naming it otherwise. With `cap`, any larger whole number, however
+    long, is `cap` (?limit=99999999999999999999 was a 400 where the docs promise the maximum)."""
     text = (request.query_params.get(name) or "").strip()
     if not text:
         return None
+    if cap is not None and text.isascii() and text.isdigit() and len(text) > 18:
+        return cap
     if not (text.isascii() and text.isdigit() and len(text) <= 18) or int(text) < minimum:
         shown = text if len(text) <= 40 else text[:40] + "..."
-        raise ApiError(400, f"{name} must be a whole number of at least {minimum}, not {shown!r}.", "bad_query", parameter=name)
+        at_most = " and at most 999999999999999999" if text.isascii() and text.isdigit() else ""
+        raise ApiError(
+            400, f"{name} must be a whole number of at least {minimum}{at_most}, not {shown!r}.", "bad_query", parameter=name
+        )
     return int(text)
 
 
@@ -991,14 +997,14 @@ class StaffVariantView(VariantView):
         description="What the student sees (if they have not opened the question yet, the draw "
         "they will get; looking does not store it), plus the reference answers, tolerance, typical mistakes "
         "and worked solution, the seed and the generator version: to check a student's numbers "
-        "or answer \"my question looks wrong\". Draft problem sets too. 404 if the user is not a "
-        "student of the course.",
+        "or answer \"my question looks wrong\". Draft problem sets too; a former student's (who left "
+        "the course or became staff) stored variant too. 404 if the user is neither.",
         responses={200: StaffVariantSerializer, **errors(403, 404)},
     )
     def get(self, request, question_id: int, student_id: int):
         question, role = visible_question(request.user, question_id)
         require_staff(role, "see students' variants")
-        student = course_student(question.problem_set.course_id, student_id)
+        student = question_student(question, student_id)
         variant = services.peek_variant(question, student)  # never stored here: see peek_variant
         data = self.variant_data(question, student, variant)
         instance = variant.instance

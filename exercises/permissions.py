@@ -104,6 +104,19 @@ def course_student(course_id: int, user_id: int):
     return membership.user
 
 
+def question_student(question: Question, user_id: int):
+    """course_student, or someone who has left the course (or become staff) with a variant of
+    this question: the work they left behind stays in the staff's lists, and its links to their
+    variant answered 404 (QA). Anyone else is the same 404."""
+    try:
+        return course_student(question.problem_set.course_id, user_id)
+    except NotFound:
+        former = Variant.objects.filter(question=question, student_id=user_id).select_related("student").first()
+        if former is None:
+            raise
+        return former.student
+
+
 def course_student_named(course_id: int, username: str):
     """The student of the course with that username; 400 naming it otherwise (an instructor
     typing a name gets told, where an id in a URL is a 404), as a list like every field error."""

@@ -91,7 +91,10 @@ from nncore.problems.code_kinds import KINDS as CODE_KINDS
 logger = logging.getLogger(__name__)
 
 MAX_ANSWER_FIELDS = 500  # an upper bound before the instance is known; names are checked after
-MAX_ANSWER_BYTES = 64 * 1024  # the JSON of all answers; a real submission is a few KB
+# The JSON of all answers as stored (UTF-8): a real submission is a few KB; room for the longest
+# code answer (code_grading.MAX_SOURCE_CHARS characters, at most 4 bytes each), whose limit is
+# the one the student is told (a 30,000-character CJK answer was refused by bytes: QA).
+MAX_ANSWER_BYTES = 256 * 1024
 MAX_LIST_DEPTH = 3  # matrices as nested lists; anything deeper is not an answer
 CODE_KIND_IDS = frozenset(kind.id for kind in CODE_KINDS)
 # Settings that decide scores: once submissions are graded they change only through a regrade.
@@ -352,12 +355,15 @@ def solution_opens_on_attempts(question: Question) -> bool:
 
 
 def solution_opens_when(question: Question) -> str:
-    """When the worked solution opens, as the question page says it (after "opens ")."""
+    """When the worked solution opens, as the question page says it (after "opens "), with the
+    time: the set closes for everyone only after every extension (a student past their own
+    deadline read "once the problem set has closed" and found it still shut: QA)."""
+    at = _local(extensions.solutions_open_at(question.problem_set))
     if solution_opens_on_attempts(question):
-        return "once you have used all your attempts or the problem set has closed"
+        return f"once you have used all your attempts, or once the problem set has closed for everyone, at {at}"
     if get_kind(question.kind).solution_fits_every_variant:
-        return "once the problem set has closed for everyone (its code passes every student's tests)"
-    return "once the problem set has closed for everyone"
+        return f"once the problem set has closed for everyone, at {at} (its code passes every student's tests)"
+    return f"once the problem set has closed for everyone, at {at}"
 
 
 # --- submitting -------------------------------------------------------------------------------
@@ -614,11 +620,14 @@ def check_window(problem_set: ProblemSet, now: datetime, student_id: int | None)
     raise SubmissionRefused(f"this problem set closed at {_local(deadlines.closes_at)}", "closed")
 
 
-def _local(moment: datetime, seconds: bool = False) -> str:
+def _local(moment: datetime, seconds: bool | None = None) -> str:
     """A time as students read it: in the course's time zone (AUTOGRADER_TIME_ZONE), to the
-    minute (or second), with its zone and offset: "Mon 07 Dec 2026, 23:59 CET (UTC+01:00)"
-    (machine-readable times are in the API's date fields)."""
+    minute, or to the second when it has any (or `seconds` says so), with its zone and offset:
+    "Mon 07 Dec 2026, 23:59 CET (UTC+01:00)" (machine-readable times are in the API's date
+    fields). A refusal at 10:41:15 of a set "closed at 10:41" read as refused early (QA)."""
     here = timezone.localtime(moment)
+    if seconds is None:
+        seconds = bool(here.second or here.microsecond)
     return here.strftime("%a %d %b %Y, %H:%M:%S " if seconds else "%a %d %b %Y, %H:%M ") + zone_text(here)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import unicodedata
 from datetime import timedelta
 
 from django import forms
@@ -32,9 +33,10 @@ def client_address(request) -> str:
 
 
 def username_digest(username: object) -> str:
-    """SHA-256 of the username sent: any text (NUL, lone surrogates) can be stored, and no
-    password typed into the username box is kept."""
-    text = str(username if username is not None else "")
+    """SHA-256 of the username sent, NFKC-normalised as Django's sign-in form reads it (QA:
+    "ｄemo-student", full-width d, signed in as demo-student with a count of its own): any text
+    (NUL, lone surrogates) can be stored, and no password typed into the username box is kept."""
+    text = unicodedata.normalize("NFKC", str(username if username is not None else ""))
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 

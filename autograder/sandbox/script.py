@@ -26,7 +26,7 @@ from autograder.sandbox.harness import SCRIPT_ENTRY
 
 MAX_OBSERVATION_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 16  # nesting of observed values (lists of lists of arrays...)
-_VALUE_TYPES = {"none", "other", "int", "float", "array", "list", "tuple", "str"}
+_VALUE_TYPES = {"none", "other", "int", "float", "array", "large_array", "list", "tuple", "str"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 __all__ = ["SCRIPT_ENTRY", "decode_observations", "encode_case", "storable_text"]
@@ -133,10 +133,12 @@ def _value(value: object, depth: int, clean) -> dict | None:
         return None if any(c is None for c in copies) else {"type": kind, "value": copies}
     if kind in ("int", "float"):
         return {"type": kind, "value": value.get("value")} if _is_number(value.get("value")) else None
-    if kind == "array":
+    if kind in ("array", "large_array"):
         shape = value.get("shape")
         if not isinstance(shape, list) or len(shape) > 8 or not all(_is_int(n) and n >= 0 for n in shape):
             return None
+        if kind == "large_array":  # its shape alone (values.MAX_OBSERVED_ENTRIES)
+            return {"type": kind, "shape": shape}
         if not _nested_numbers(value.get("value"), shape):
             return None
         return {"type": "array", "shape": shape, "value": value["value"]}

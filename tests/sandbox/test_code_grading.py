@@ -474,6 +474,31 @@ def test_memory_limit_comes_from_the_question(run):
     assert any("memory" in c["message"] for c in result.cases), result.cases
 
 
+def test_a_huge_wrong_shaped_result_is_reported_by_its_shape_not_as_memory_or_time(run):
+    """QA: returning np.ones((2000, 2000)) (32 MB) was converted to JSON whole inside the
+    sandbox: "ran out of memory" or "CPU time limit" on most cases, blaming the code for the
+    wrong thing. Such a result is observed by its shape alone."""
+    instance = mlp_instance()
+    code = "import numpy as np\ndef forward(*a):\n    return np.ones((2000, 2000))\n"
+    result = grade_code(code, instance, run)
+    assert result.score == 0.0 and result.cases
+    for case in result.cases:
+        message = case["message"]
+        assert "memory" not in message and "time" not in message, result.cases
+    visible = [c["message"] for c in result.cases if not c["hidden"]]
+    assert visible and all("got 2000x2000" in m and "should have shape" in m for m in visible), visible
+
+
+def test_a_huge_list_is_reported_by_its_length():
+    from nncore.problems.code.values import MAX_OBSERVED_ENTRIES, mismatch, observe
+
+    big = observe([0.0] * (MAX_OBSERVED_ENTRIES + 1))
+    assert big == {"type": "other", "repr": f"a list of {MAX_OBSERVED_ENTRIES + 1} items"}
+    expected = {"type": "array", "value": np.zeros((3, 1))}
+    assert mismatch(expected, observe(np.zeros((500, 500))), {"rtol": 0, "atol": 0}) == "result should have shape 3x1, got 500x500"
+    assert observe(np.zeros((500, 500)))["type"] == "large_array" and "value" not in observe(np.zeros((500, 500)))
+
+
 def test_question_tolerance_override_applies_to_every_case(run):
     instance = mlp_instance()
     off_by_a_bit = honest_mlp_forward(instance).replace("return A", "return A * (1 + 1e-4)", 1)
@@ -587,8 +612,13 @@ def test_a_run_is_kept_for_regrades_unless_it_is_huge(run):
     assert replayed.to_dict() == honest.to_dict()
     wrong_count = {"cases": kept["cases"][:1], "output": ""}  # not a run of these cases: runs again
     assert grade_code(honest_mlp_forward(instance), instance, run, stored_run=wrong_count).score == 1.0
-    huge = "import numpy as np\ndef forward(*args):\n    return np.zeros((500, 500))\n"
+    huge = "import numpy as np\ndef forward(*args):\n    return np.zeros((300, 300))\n"  # 90,000 entries: sent in full
     assert runs_text({"code": grade_code(huge, instance, run).run}) == ""
+    larger = "import numpy as np\ndef forward(*args):\n    return np.zeros((500, 500))\n"  # its shape alone: kept
+    first = grade_code(larger, instance, run)
+    assert '"large_array","shape":[500,500]' in runs_text({"code": first.run})
+    stored = runs_from_text(runs_text({"code": first.run}))["code"]
+    assert grade_code(larger, instance, _refuse_to_run, stored_run=stored).to_dict() == first.to_dict()
     assert runs_text({}) == "" and runs_from_text("") == {} and runs_from_text("[1]") == {}
 
 

@@ -291,3 +291,34 @@ def test_the_admin_keeps_a_sets_times_in_order_and_its_students_work_in_its_cour
     assert response.status_code == 200 and "cannot move to another course" in response.content.decode()
     problem_set.refresh_from_db()
     assert problem_set.course_id != other.pk
+
+
+def test_a_question_added_without_a_position_goes_last_as_in_the_api(admin_client, make_question, problem_set):
+    """The add form pre-filled position 0: the new question came first and every question the
+    students knew as "Question 4" became "Question 5" (QA)."""
+    first, second = make_question(position=1), make_question(position=2)
+    page = admin_client.get("/admin/exercises/question/add/").content.decode()
+    assert "Leave empty to put the question after the set's last one." in page
+    response = admin_client.post("/admin/exercises/question/add/", question_form(problem_set, position=""))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    added = Question.objects.exclude(pk__in=[first.pk, second.pk]).get()
+    assert added.position == 3
+    assert list(problem_set.questions.order_by("position", "id").values_list("pk", flat=True)) == [first.pk, second.pk, added.pk]
+    # a position typed in is kept
+    admin_client.post("/admin/exercises/question/add/", question_form(problem_set, position="7"))
+    assert problem_set.questions.order_by("-id").first().position == 7
+
+
+def test_new_inline_rows_without_positions_go_last_in_order(admin_client, make_question, problem_set):
+    question = make_question(position=4)
+    form = set_form(problem_set, question)
+    form.update({"questions-TOTAL_FORMS": "3"})
+    for row in (1, 2):
+        form.update({
+            f"questions-{row}-problem_set": problem_set.pk, f"questions-{row}-position": "", f"questions-{row}-kind": "forward_neuron",
+            f"questions-{row}-params": "{}", f"questions-{row}-points": "10", f"questions-{row}-max_attempts": "",
+            f"questions-{row}-attempt_penalty": "0",
+        })
+    response = admin_client.post(f"/admin/exercises/problemset/{problem_set.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert list(problem_set.questions.order_by("id").values_list("position", flat=True)) == [4, 5, 6]

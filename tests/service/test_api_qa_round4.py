@@ -89,6 +89,14 @@ def test_a_page_size_or_offset_that_is_no_whole_number_is_a_400_naming_it(instru
     assert body["detail"].startswith(f"{name} must be a whole number of at least"), body
 
 
+def test_a_limit_of_any_length_over_the_maximum_is_the_maximum(instructor, course):
+    """?limit=99999999999999999999 was a 400 where the docs promise the maximum (QA)."""
+    response = client_for(instructor).get("/api/courses/?limit=99999999999999999999")
+    assert response.status_code == 200 and response.json()["count"] >= 1, response.content
+    offset = client_for(instructor).get("/api/courses/?offset=99999999999999999999").json()
+    assert offset["detail"] == "offset must be a whole number of at least 0 and at most 999999999999999999, not '99999999999999999999'."
+
+
 def test_an_empty_limit_is_the_default_and_a_valid_one_is_taken(instructor, course):
     teacher = client_for(instructor)
     assert teacher.get("/api/courses/?limit=&offset=").status_code == 200

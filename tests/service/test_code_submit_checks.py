@@ -6,10 +6,12 @@ tolerance override no looser than the parameters allow."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from helpers import client_for
 
-from autograder.code_grading import syntax_problem
+from autograder.code_grading import MAX_SOURCE_CHARS, syntax_problem
 from exercises import services
 from exercises.models import Submission
 
@@ -84,8 +86,13 @@ def test_code_is_measured_as_it_is_stored(make_question, student):
     assert len(commented) < 30_000 and 65_536 < len(commented.encode("unicode_escape")) * 2  # escaped JSON was over the limit
     response = client_for(student).post(f"/api/questions/{question.pk}/submissions/", {"answers": {"code": commented}}, format="json")
     assert response.status_code == 202, response.content
-    huge = client_for(student).post(f"/api/questions/{question.pk}/submissions/", {"answers": {"code": "#" + "中" * 23_000}}, format="json")
-    assert huge.status_code == 413 and "bytes of UTF-8" in huge.json()["detail"]
+    longest = source + "#" + "中" * (MAX_SOURCE_CHARS - len(source) - 1)  # the stated limit holds in any script
+    assert len(longest) == MAX_SOURCE_CHARS  # (QA: a 413 "bytes of UTF-8" at 30,000 CJK characters)
+    for body in (json.dumps({"answers": {"code": longest}}), json.dumps({"answers": {"code": longest}}, ensure_ascii=False)):
+        taken = client_for(student).post(f"/api/questions/{question.pk}/submissions/", body, content_type="application/json")
+        assert taken.status_code == 202, taken.content[:500]
+    over = client_for(student).post(f"/api/questions/{question.pk}/submissions/", {"answers": {"code": longest + "中"}}, format="json")
+    assert over.status_code == 400 and f"at most {MAX_SOURCE_CHARS}" in over.content.decode(), over.content[:500]
 
 
 def test_a_code_answer_to_an_earlier_variant_is_taken(make_question, student):

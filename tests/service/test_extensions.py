@@ -276,3 +276,23 @@ def test_a_list_of_late_submissions_reads_the_students_due_time_once(make_questi
         listed = client_for(instructor).get(f"/api/questions/{question.pk}/submissions/").json()
     assert [row["late"] for row in listed["results"]] == [True] * 4 and all(row["penalties"] for row in listed["results"])
     assert sum("exercises_extension" in q["sql"] for q in queries) == 1
+
+
+def test_the_question_page_says_when_a_classmates_extension_opens_the_solution(make_question, student, bob, instructor, problem_set):
+    """Past the set's own close, a classmate's extension keeps the worked solution shut: the page
+    said "opens once ... the problem set has closed", and the solution was refused (QA). It now
+    says when, without naming anyone."""
+    question = make_question(max_attempts=3)
+    move(problem_set, due_at=ago(hours=2), late_until=None)
+    opens = ahead(days=2).replace(second=0, microsecond=0)
+    extensions.grant(problem_set, student, opens, None, "ill", instructor)
+    from django.test import Client
+
+    web = Client()
+    web.force_login(bob)
+    page = web.get(f"/questions/{question.pk}/").content.decode()
+    at = services._local(opens)
+    assert f"The worked solution opens once you have used all your attempts, or once the problem set has closed for everyone, at {at}." in page
+    assert "alice" not in page.split('id="solution"')[1]
+    refused = client_for(bob).get(f"/api/questions/{question.pk}/solution/")
+    assert refused.status_code == 403 and at in refused.json()["detail"]

@@ -112,3 +112,15 @@ def test_the_browsable_api_login_keeps_its_page_and_names():
 )
 def test_the_wait_is_rounded_up_in_words(seconds, text):
     assert wait_text(seconds) == text
+
+
+def test_look_alike_spellings_of_a_username_share_its_count(student, settings):
+    """Django's sign-in form reads usernames NFKC-normalised: "ａｌｉｃｅ" (full-width) signs in as
+    alice. Each spelling had a count of its own (QA: 99 guesses in a minute past the limit)."""
+    settings.AUTOGRADER_TOKEN_FAILURE_RATE = (3, 60)
+    assert sign_in(Client(), "/sign-in/", "ａｌｉｃｅ", "pw-alice").status_code == 302  # the same account
+    client = Client()
+    for spelling in ("alice", "ａlice", "alｉce"):
+        assert sign_in(client, "/sign-in/", spelling, "nope").status_code == 200
+    assert sign_in(client, "/sign-in/", "ａｌｉｃｅ", "nope").status_code == 429
+    assert sign_in(client, "/sign-in/", "alice", "pw-alice").status_code == 429

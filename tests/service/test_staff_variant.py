@@ -65,3 +65,20 @@ def test_unknown_student_is_a_clear_404(make_question, instructor):
     response = client_for(instructor).get(f"/api/questions/{question.pk}/variants/999999/")
     assert response.status_code == 404
     assert response.json()["detail"] == "No such student in this course."
+
+
+def test_a_former_students_stored_variant_stays_reachable_for_the_staff(make_question, student, instructor, make_user):
+    """The staff question page links every latest submission's variant; for a student who left
+    the course (or became a TA) the link answered 404 "No such student in this course" (QA)."""
+    from exercises.models import Membership
+
+    question = make_question("forward_mlp")
+    client_for(student).get(f"/api/questions/{question.pk}/variant/")
+    stored = Variant.objects.get(question=question, student=student)
+    Membership.objects.filter(user=student).delete()
+    seen = client_for(instructor).get(f"/api/questions/{question.pk}/variants/{student.pk}/")
+    assert seen.status_code == 200 and seen.json()["seed"] == stored.seed and seen.json()["username"] == "alice"
+    stranger = make_user("mallory")  # never had a variant here: the same 404 as before
+    other = client_for(instructor).get(f"/api/questions/{question.pk}/variants/{stranger.pk}/")
+    assert other.status_code == 404 and other.json()["detail"] == "No such student in this course."
+    assert Variant.objects.filter(question=question).count() == 1  # looking stored nothing

@@ -115,3 +115,19 @@ def test_refusals_name_times_in_the_courses_time_zone(settings, make_question, s
     problem_set.save()
     with pytest.raises(services.SubmissionRefused, match=r"closed at Mon 07 Dec 2026, 23:59 CET \(UTC\+01:00\)"):
         services.submit(question, student, {"x": "1"}, now=datetime(2026, 12, 8, 12, 0, tzinfo=UTC))
+
+
+@pytest.mark.django_db
+def test_a_deadline_with_seconds_is_refused_with_its_seconds(settings, make_question, student):
+    """"closed at ..., 10:41" beside a page showing "due 10:41:29": a student who clicked at
+    10:41:15 read it as refused before the deadline (QA)."""
+    from exercises import services
+
+    settings.TIME_ZONE = "UTC"
+    question = make_question()
+    problem_set = question.problem_set
+    problem_set.due_at = datetime(2026, 12, 7, 10, 41, 29, tzinfo=UTC)
+    problem_set.late_until = None
+    problem_set.save()
+    with pytest.raises(services.SubmissionRefused, match=r"closed at Mon 07 Dec 2026, 10:41:29 UTC"):
+        services.submit(question, student, {"x": "1"}, now=datetime(2026, 12, 7, 10, 41, 30, tzinfo=UTC))

@@ -10,7 +10,8 @@ Every value is a dict {"type": T, "value": V}:
     tuple      V list of tagged values        -> Python tuple (a returned list is accepted too)
     var        V name of an object the case created earlier (arguments only)
 Observed results (`observe`) use the same tags plus "none" and "other" (with a repr); arrays
-there carry "shape" and "dtype", and non-finite entries are the strings "nan", "inf", "-inf".
+there carry "shape" and "dtype", and non-finite entries are the strings "nan", "inf", "-inf";
+an array of more than MAX_OBSERVED_ENTRIES entries is "large_array" with its shape alone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from typing import Any
 import numpy as np
 
 MAX_REPR = 200  # characters of an unexpected object's repr kept in an observation
+# Entries of a returned array or list sent back in full. A larger one is observed by its shape
+# only: converting a 2000x2000 array to JSON inside the sandbox ran out of memory or time, and
+# the feedback blamed the student's code for that instead of the wrong shape (QA). Every
+# expected value is far smaller.
+MAX_OBSERVED_ENTRIES = 100_000
 
 
 # --- writing expectations and arguments (generator side) ----------------------------------------
@@ -104,6 +110,8 @@ def observe(value: Any) -> dict:
         return {"type": "int", "value": int(value)}
     if isinstance(value, (float, np.floating)):
         return {"type": "float", "value": _json_float(float(value))}
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.size > MAX_OBSERVED_ENTRIES:
+        return {"type": "large_array", "shape": list(value.shape), "dtype": str(value.dtype)}
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         data = value.astype(np.float64) if value.dtype.kind in "bf" else value
         return {
@@ -114,6 +122,8 @@ def observe(value: Any) -> dict:
         }
     if isinstance(value, (list, tuple)):
         kind = "list" if isinstance(value, list) else "tuple"
+        if len(value) > MAX_OBSERVED_ENTRIES:
+            return {"type": "other", "repr": f"a {kind} of {len(value)} items"}
         return {"type": kind, "value": [observe(v) for v in value]}
     return {"type": "other", "repr": repr(value)[:MAX_REPR]}
 
@@ -153,6 +163,8 @@ def mismatch(expected: Mapping, observed: Mapping, tolerance: Mapping, where: st
                 return problem
         return None
     if kind in ("array", "int_array"):
+        if got == "large_array":
+            return f"{where} should have shape {_shape(np.shape(expected['value']))}, got {_shape(observed['shape'])}"
         if got != "array":
             return f"{where} should be a numpy array, got {_describe(observed)}"
         want = np.asarray(expected["value"], dtype=np.float64)
@@ -213,7 +225,7 @@ def _shape(shape) -> str:
 
 def _describe(observed: Mapping) -> str:
     kind = observed.get("type")
-    if kind == "array":
+    if kind in ("array", "large_array"):
         return f"an array of shape {_shape(observed['shape'])}"
     if kind in ("list", "tuple"):
         return f"a {kind} of {len(observed['value'])} items"
