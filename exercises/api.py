@@ -88,6 +88,7 @@ from exercises.permissions import (
 from exercises.serializers import (
     CourseSerializer,
     ErrorSerializer,
+    ExtensionGrantedSerializer,
     ExtensionGrantSerializer,
     ExtensionSerializer,
     GradebookSerializer,
@@ -813,9 +814,11 @@ class ExtensionListView(ApiView):
         description="The student's submissions are late or on time by their own due time from now on; "
         "graded ones are rescored at once (from the stored raw scores) and it is audited. An extension "
         "never makes a deadline earlier than the set's. Worked solutions open to the whole class once "
-        "the last extended student's deadline has passed too. 201 when new, 200 when changed.",
+        "the last extended student's deadline has passed too; `solutions_seen` says how many students "
+        "have already opened one (they could hand the extended student the answers). 201 when new, 200 "
+        "when changed.",
         request=ExtensionGrantSerializer,
-        responses={201: ExtensionSerializer, 200: ExtensionSerializer, **errors(400, 403, 404)},
+        responses={201: ExtensionGrantedSerializer, 200: ExtensionGrantedSerializer, **errors(400, 403, 404)},
     )
     def post(self, request, problem_set_id: int):
         problem_set, role = visible_problem_set(request.user, problem_set_id)
@@ -829,7 +832,10 @@ class ExtensionListView(ApiView):
             extension = extensions.grant(problem_set, student, data["due_at"], data.get("late_until"), data["reason"], request.user)
         except extensions.ExtensionError as error:
             raise ApiError(400, str(error), "bad_extension") from None
-        return Response(ExtensionSerializer(extension).data, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
+        extension.solutions_seen = extensions.solutions_seen(problem_set)
+        return Response(
+            ExtensionGrantedSerializer(extension).data, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        )
 
 
 class ExtensionDetailView(ApiView):

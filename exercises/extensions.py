@@ -15,7 +15,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Max
 
-from exercises.models import AuditEntry, Extension, ProblemSet, Submission
+from exercises.models import AuditEntry, Extension, ProblemSet, Submission, Variant
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,12 @@ def solutions_open_at(problem_set: ProblemSet) -> datetime:
     closes = set_deadlines(problem_set).closes_at
     latest = problem_set.extensions.aggregate(due=Max("due_at"), late=Max("late_until"))
     return max(t for t in (closes, latest["due"], latest["late"]) if t is not None)
+
+
+def solutions_seen(problem_set: ProblemSet) -> int:
+    """How many students have already opened a worked solution of the set: an extension granted
+    now gives its student more time beside classmates who could hand them the answers."""
+    return Variant.objects.filter(question__problem_set=problem_set, solution_seen_at__isnull=False).values("student_id").distinct().count()
 
 
 def grant(problem_set: ProblemSet, student, due_at: datetime, late_until: datetime | None, reason: str, actor) -> Extension:

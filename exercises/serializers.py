@@ -431,6 +431,19 @@ class ExtensionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ExtensionGrantedSerializer(ExtensionSerializer):
+    """A granted extension, with how many classmates have already opened a worked solution of
+    the set (they could hand the extended student the answers)."""
+
+    solutions_seen = serializers.IntegerField(
+        read_only=True, help_text="students who have already opened a worked solution of this set"
+    )
+
+    class Meta(ExtensionSerializer.Meta):
+        fields = [*ExtensionSerializer.Meta.fields, "solutions_seen"]
+        read_only_fields = fields
+
+
 class ExtensionGrantSerializer(StrictMixin, serializers.Serializer):
     """Who gets which deadlines; a student who already has an extension gets these instead."""
 

@@ -337,14 +337,24 @@ def solution_visible(question: Question, student, now: datetime | None = None, u
     when the caller has it already (a page shows both), else it is counted here.
 
     "Closed" is the end of the late window when there is one, and of every student's extension
-    (exercises.extensions), so nobody still allowed to submit can be handed the solution.
+    (exercises.extensions), so nobody still allowed to submit can be handed the solution. A
+    solution the student has opened stays open (see _opened_before).
     """
     now = now or timezone.now()
     if now >= extensions.solutions_open_at(question.problem_set):
         return True
-    if not solution_opens_on_attempts(question):
+    if solution_opens_on_attempts(question) and (attempts_used(question, student) if used is None else used) >= question.max_attempts:
+        return True
+    return _opened_before(question, student)
+
+
+def _opened_before(question: Question, student) -> bool:
+    """Whether the student already opened the worked solution they would be shown: it stays
+    open (an extension granted to a classmate afterwards moved the set's opening later and took
+    it away from them: QA; showing it again tells them nothing new)."""
+    if not Variant.objects.filter(question=question, student=student, solution_seen_at__isnull=False).exists():
         return False
-    return (attempts_used(question, student) if used is None else used) >= question.max_attempts
+    return solution_variant(question, student).solution_seen_at is not None
 
 
 def solution_opens_on_attempts(question: Question) -> bool:

@@ -184,6 +184,7 @@ def staff_set_context(problem_set, role: str, typed: dict | None = None, errors:
         "gradebook_csv": reverse("api-gradebook", args=[problem_set.pk]) + "?format=csv",
         "extensions": [(e, extensions.merged(problem_set, e)) for e in rows],
         "may_grant": role == INSTRUCTOR,
+        "solutions_seen": extensions.solutions_seen(problem_set) if role == INSTRUCTOR else 0,
         "extension_typed": typed or {},
         "extension_errors": errors or {},
     }

@@ -222,7 +222,8 @@ def test_a_code_solution_opens_when_the_set_closes_not_when_a_students_attempts_
     web = Client()
     web.force_login(student)
     page = web.get(f"/questions/{question.pk}/").content.decode()
-    assert "opens once the problem set has closed for everyone (its code passes every student" in page
+    at = services._local(question.problem_set.late_until)
+    assert f"opens once the problem set has closed for everyone, at {at} (its code passes every student" in page
     assert f'href="/questions/{question.pk}/solution/"' not in page
     assert web.get(f"/questions/{question.pk}/solution/").status_code == 403
     problem_set = question.problem_set

@@ -296,3 +296,22 @@ def test_the_question_page_says_when_a_classmates_extension_opens_the_solution(m
     assert "alice" not in page.split('id="solution"')[1]
     refused = client_for(bob).get(f"/api/questions/{question.pk}/solution/")
     assert refused.status_code == 403 and at in refused.json()["detail"]
+
+
+def test_granting_says_how_many_classmates_have_already_opened_a_solution(make_question, student, bob, instructor, problem_set):
+    """An extension granted after solutions were opened gives its student more time beside
+    classmates holding the answers; the instructor was not told (QA)."""
+    from django.test import Client
+
+    question = make_question()
+    move(problem_set, due_at=ago(hours=2), late_until=None)
+    assert client_for(bob).get(f"/api/questions/{question.pk}/solution/").status_code == 200
+    web = Client()
+    web.force_login(instructor)
+    page = web.get(f"/problem-sets/{problem_set.pk}/").content.decode()
+    assert "1 student of this course\n      has already opened worked solutions of this set" in page
+    body = {"username": student.username, "due_at": ahead(days=2).isoformat(), "reason": "ill"}
+    granted = client_for(instructor).post(f"/api/problem-sets/{problem_set.pk}/extensions/", body, format="json")
+    assert granted.status_code == 201 and granted.json()["solutions_seen"] == 1, granted.content
+    listed = client_for(instructor).get(f"/api/problem-sets/{problem_set.pk}/extensions/").json()["results"]
+    assert "solutions_seen" not in listed[0]

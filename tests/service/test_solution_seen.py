@@ -115,3 +115,29 @@ def test_the_solution_shown_is_of_the_variant_last_answered(
     problem_set.save()
     solution = alice.get(f"/api/questions/{question.pk}/solution/").json()
     assert solution["variant"] == 1 and solution["answers"] == answered.instance["answers"]
+
+
+def test_a_solution_already_opened_stays_open_when_a_classmate_gets_an_extension(make_question, student, instructor, problem_set, make_user):
+    """alice opened the worked solution once the set closed; an extension granted to a classmate
+    afterwards moved the set's opening later and took it away from her (QA). Showing it again
+    tells her nothing new; a classmate who never opened it still waits."""
+    from exercises import extensions
+    from exercises.models import Membership
+
+    bob = make_user("bob")
+    Membership.objects.create(user=bob, course=problem_set.course, role=Membership.Role.STUDENT)
+    question = make_question()
+    client_for(bob).get(f"/api/questions/{question.pk}/variant/")
+    past = timezone.now() - timedelta(minutes=5)
+    problem_set.due_at, problem_set.late_until = past, None
+    problem_set.save()
+    alice = client_for(student)
+    first = alice.get(f"/api/questions/{question.pk}/solution/")
+    assert first.status_code == 200
+    carol = make_user("carol")
+    Membership.objects.create(user=carol, course=problem_set.course, role=Membership.Role.STUDENT)
+    extensions.grant(problem_set, carol, timezone.now() + timedelta(days=2), None, "ill", instructor)
+    again = alice.get(f"/api/questions/{question.pk}/solution/")
+    assert again.status_code == 200 and again.json() == first.json()
+    assert client_for(bob).get(f"/api/questions/{question.pk}/solution/").status_code == 403
+    assert client_for(carol).get(f"/api/questions/{question.pk}/solution/").status_code == 403
