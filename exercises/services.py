@@ -482,10 +482,14 @@ def _check_variant(expected: int | None, current_number: int) -> None:
     """Refuse answers to a variant that is not the current one (fresh variant per attempt: an
     earlier submission moved the student on while this page still showed the old numbers)."""
     if expected is not None and expected != current_number:
+        why = (
+            " (an earlier submission of yours moved you on)"
+            if expected < current_number
+            else f" (you have not been given variant {expected} of this question)"
+        )
         raise SubmissionRefused(
-            f"these answers are for variant {expected}, but your current variant is {current_number} "
-            "(an earlier submission of yours moved you on); reload the question and answer the "
-            "numbers it shows now",
+            f"these answers are for variant {expected}, but your current variant is {current_number}{why}; "
+            "reload the question and answer the numbers it shows now",
             "stale_variant",
         )
 

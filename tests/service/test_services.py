@@ -248,7 +248,8 @@ def test_a_stale_variant_is_refused_and_a_double_click_does_not_answer_an_unseen
 def test_the_variant_number_is_checked_without_fresh_variants_too(make_question, student):
     question = make_question()
     services.current_variant(question, student)
-    refused("stale_variant", services.submit, question, student, reference_answers(question, student), expected_variant=2)
+    message = refused("stale_variant", services.submit, question, student, reference_answers(question, student), expected_variant=2)
+    assert "you have not been given variant 2" in message and "moved you on" not in message  # QA: it said "moved you on"
     submission, _ = services.submit(question, student, reference_answers(question, student), expected_variant=1)
     assert submission.pk
 
