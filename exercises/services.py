@@ -641,7 +641,7 @@ def _local(moment: datetime, seconds: bool | None = None) -> str:
     fields). A refusal at 10:41:15 of a set "closed at 10:41" read as refused early (QA)."""
     here = timezone.localtime(moment)
     if seconds is None:
-        seconds = bool(here.second or here.microsecond)
+        seconds = bool(here.second)  # a fraction alone: the minute shown is not later than the time
     return here.strftime("%a %d %b %Y, %H:%M:%S " if seconds else "%a %d %b %Y, %H:%M ") + zone_text(here)
 
 

@@ -224,8 +224,9 @@ def _near(got: np.ndarray, reference: np.ndarray, tolerance: Tolerance) -> bool:
     with np.errstate(invalid="ignore", over="ignore"):
         return bool(np.all(np.abs(got - reference) <= NEAR_WIDTHS * tolerance.width(reference)))
 STEP_TOO_ROUGH = (
-    "This step changes the weight by less than your rounding: give the updated value with more "
-    "decimals, so that its change w^(t+1) - w^(t) is right to at least two significant figures."
+    "The update changes the weight by less than your rounding: give the updated value with more "
+    "decimals, so that its change from the weight given in the question is right to at least two "
+    "significant figures."
 )
 
 

@@ -37,12 +37,13 @@ def points(value) -> str:
 @register.filter
 def local(moment: datetime | None, precision: str = "") -> SafeString | str:
     """A time in the course's zone (settings.TIME_ZONE, as services._local), readable and with
-    its offset in a <time> element; `|local:"seconds"` to the second (a table of submissions
-    made the same minute)."""
+    its offset in a <time> element: to the second when it has any, as services._local (cut to
+    the minute, a deadline read earlier than it is); `|local:"seconds"` always to the second (a
+    table of submissions made the same minute)."""
     if moment is None:
         return ""
     here = timezone.localtime(moment)
-    return format_html('<time datetime="{}">{}</time>', here.isoformat(), services._local(moment, seconds=precision == "seconds"))
+    return format_html('<time datetime="{}">{}</time>', here.isoformat(), services._local(moment, seconds=precision == "seconds" or None))
 
 
 @register.filter

@@ -30,10 +30,17 @@ DEFAULT_TOLERANCE = {"rtol": 1e-2, "atol": 1e-8}
 # share of the change. An SGD step often moves a weight by less than the 1 % tolerance (weight
 # 3.0, step 0.012): copying w^(t), or half the step, then passed as right (QA).
 STEP_SHARE = 0.1
-# What the prompt of a question asking updated weights says about it, before anyone submits.
+# What the prompt of a question asking updated weights says about it, before anyone submits
+# (Draft.step_note): each field's change from its step_from, the weight before one step.
 STEP_NOTE = (
     "Give each updated weight with enough decimals that its change in the step, "
     "$w^{(t+1)} - w^{(t)}$, is right to two significant figures (it can be smaller than your rounding)."
+)
+# The same for a weight asked after t steps whose step_from is the weight the question gives
+# (symmetry_breaking): the change counted is over all t steps, not the last one's.
+TOTAL_STEP_NOTE = (
+    "Give each weight asked after the steps with enough decimals that its change from the weight "
+    "given in the question is right to two significant figures (it can be smaller than your rounding)."
 )
 SIGNIFICANT_DIGITS = 12  # floats stored in instances: enough for grading, stable across BLAS builds
 
@@ -173,6 +180,8 @@ class Draft:
     misconceptions: list[dict] = field(default_factory=list)
     alternatives: dict[str, list] = field(default_factory=dict)
     tolerance: dict = field(default_factory=lambda: dict(DEFAULT_TOLERANCE))
+    # appended to the prompt when a field has a step_from: what the graded change is counted from
+    step_note: str = STEP_NOTE
 
     def add_misconception(self, id: str, name: str, explanation: str, answers: dict) -> None:
         """Record what a typical mistake produces for some fields (only fields it changes)."""
@@ -352,7 +361,7 @@ class ProblemKind:
             "seed": seed,
             "draw": attempt,
             "params": canonical(p),
-            "prompt": {"text": f"{draft.text} {STEP_NOTE}" if steps else draft.text, "data": canonical(draft.data)},
+            "prompt": {"text": f"{draft.text} {draft.step_note}" if steps else draft.text, "data": canonical(draft.data)},
             "diagram": canonical(draft.diagram),
             "fields": [f.to_dict() for f in draft.fields],
             "answers": answers,

@@ -30,14 +30,73 @@ from nncore.problems.common import (
     round_sig_values,
 )
 
+# What each mistake is called and why it is wrong, in matrix notation (MIT 6.390: Z^l, A^l, W^l,
+# W_0^l, Δ^l = ∂L/∂Z^l, f the activation and g = A^L the output, as the matrix prompts and
+# worked solutions write them); GRAPH_MISTAKES says the same in graph notation.
 MISTAKES: dict[str, tuple[str, str]] = {
     "no_factor_2": (
         "Dropped the factor 2 of the squared loss",
-        "∂/∂g (y − g)² = −2(y − g): the factor 2 from the square stays in every Δ.",
+        "∂/∂g (y − g)² = −2(y − g): the factor 2 from the square stays in every Δ^l.",
     ),
     "sign_error": (
-        "Sign of −2(y − a) flipped",
+        "Sign of −2(y − g) flipped",
         "∂/∂g (y − g)² = −2(y − g), not +2(y − g): the inner derivative of (y − g) is −1.",
+    ),
+    "g_instead_of_gprime": (
+        "Used f(Z^l) instead of f'(Z^l)",
+        "Δ^l multiplies by the derivative f'(Z^l) of the activation, not its value f(Z^l) = A^l.",
+    ),
+    "sigma_prime_is_sigma": (
+        "Took σ' = σ",
+        "The logistic derivative is σ'(Z^l) = σ(Z^l)(1 − σ(Z^l)) = A^l(1 − A^l), not σ(Z^l).",
+    ),
+    "in_instead_of_a": (
+        "Used Z^{l−1} instead of A^{l−1} in ∂L/∂W^l",
+        "∂L/∂W^l = A^{l−1} (Δ^l)^T uses the outputs A^{l−1} of the layer before, not its "
+        "pre-activations Z^{l−1}.",
+    ),
+    "forgot_gprime": (
+        "Left out f'(Z^l) in a hidden Δ^l",
+        "A hidden layer's Δ^l = f'(Z^l) ⊙ W^{l+1} Δ^{l+1}: the next layer's Δ^{l+1}, sent back "
+        "through W^{l+1}, is multiplied entry by entry by the derivative of layer l's own "
+        "activation at Z^l (for the sigmoid f'(Z^l) = A^l(1 − A^l)).",
+    ),
+    "forgot_bias": (
+        "Forgot the bias W_0^l",
+        "Every layer also adds its bias, Z^l = (W^l)^T A^{l−1} + W_0^l; its gradient is "
+        "∂L/∂W_0^l = Δ^l.",
+    ),
+    "w_not_transposed": (
+        "Used W instead of W^T",
+        "Z^l = (W^l)^T A^{l−1} + W_0^l: W^l is n_{l−1} × n_l, so it is transposed going forward "
+        "and used as is going backward.",
+    ),
+    "plus_update": (
+        "Updated with + instead of −",
+        "Gradient descent steps against the gradient: W^l ← W^l − α ∂L/∂W^l.",
+    ),
+    "no_update": (
+        "Gave the weights before the update",
+        "That is the weight before the step; the answer is the weight after it: W^l − α ∂L/∂W^l.",
+    ),
+    "updated_later_weights": (
+        "Used already-updated weights of a later layer",
+        "Every Δ^l of one step uses the weights W^{l+1} of that step; update only after every "
+        "gradient has been computed.",
+    ),
+}
+
+# MISTAKES in graph notation (CS 457: w_{i,j}, in_j, a_j, Δ_j, g the activation and a_j the
+# output unit's value), for graph-notation questions.
+GRAPH_MISTAKES: dict[str, tuple[str, str]] = {
+    "no_factor_2": (
+        "Dropped the factor 2 of the squared loss",
+        "∂/∂a_j (y − a_j)² = −2(y − a_j) for an output unit j: the factor 2 from the square "
+        "stays in every Δ_j.",
+    ),
+    "sign_error": (
+        "Sign of −2(y − a_j) flipped",
+        "∂/∂a_j (y − a_j)² = −2(y − a_j), not +2(y − a_j): the inner derivative of (y − a_j) is −1.",
     ),
     "g_instead_of_gprime": (
         "Used g(in_j) instead of g'(in_j)",
@@ -45,7 +104,7 @@ MISTAKES: dict[str, tuple[str, str]] = {
     ),
     "sigma_prime_is_sigma": (
         "Took σ' = σ",
-        "The logistic derivative is σ'(in) = σ(in)(1 − σ(in)), not σ(in).",
+        "The logistic derivative is σ'(in_j) = σ(in_j)(1 − σ(in_j)) = a_j(1 − a_j), not σ(in_j).",
     ),
     "in_instead_of_a": (
         "Used in_i instead of a_i in Δ_j·a_i",
@@ -62,41 +121,31 @@ MISTAKES: dict[str, tuple[str, str]] = {
         "Every unit also adds its bias w_{0,j}·a_0 with a_0 = 1; its gradient is Δ_j·1.",
     ),
     "w_not_transposed": (
-        "Used W instead of W^T",
-        "Z^l = (W^l)^T A^{l−1} + W_0^l: W^l is n_{l−1} × n_l, so it is transposed going forward "
-        "and used as is going backward.",
-    ),
-    "plus_update": (
-        "Updated with + instead of −",
-        "Gradient descent steps against the gradient: w ← w − α ∂J/∂w.",
-    ),
-    "no_update": (
-        "Gave the weights before the update",
-        "That is the weight before the step; the answer is the weight after it: w − α ∂J/∂w.",
-    ),
-    "updated_later_weights": (
-        "Used already-updated weights of a later layer",
-        "All Δ values of one step use the weights of that step; update only after every "
-        "gradient has been computed.",
-    ),
-}
-
-# What MISTAKES says in matrix notation, for graph-notation questions (CS 457: w_{i,j}, in_j, Δ_j).
-GRAPH_MISTAKES: dict[str, tuple[str, str]] = {
-    "w_not_transposed": (
         "Mixed up the two indices of w_{i,j}",
         "w_{i,j} is the weight of the edge from unit i to unit j: in_j = w_{0,j} + Σ_i w_{i,j} a_i "
         "sums the edges into unit j going forward, and Δ_j = g'(in_j) Σ_j' w_{j,j'} Δ_j' the "
         "edges out of unit j going backward.",
+    ),
+    "plus_update": (
+        "Updated with + instead of −",
+        "Gradient descent steps against the gradient: w_{i,j} ← w_{i,j} − α ∂J/∂w_{i,j}.",
+    ),
+    "no_update": (
+        "Gave the weights before the update",
+        "That is the weight before the step; the answer is the weight after it: "
+        "w_{i,j} − α ∂J/∂w_{i,j}.",
+    ),
+    "updated_later_weights": (
+        "Used already-updated weights of a later layer",
+        "All Δ_j of one step use the weights w_{j,j'} of that step; update only after every "
+        "gradient has been computed.",
     ),
 }
 
 
 def mistake_text(mistake: str, notation: str) -> tuple[str, str]:
     """A mistake's name and explanation in the question's notation ("matrix" or "graph")."""
-    if notation == "graph" and mistake in GRAPH_MISTAKES:
-        return GRAPH_MISTAKES[mistake]
-    return MISTAKES[mistake]
+    return (GRAPH_MISTAKES if notation == "graph" else MISTAKES)[mistake]
 
 
 def chain_pass(

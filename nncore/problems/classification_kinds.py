@@ -12,6 +12,7 @@ import numpy as np
 from nncore import adversarial, softmax
 from nncore.cancellation import snap_to_zero
 from nncore.network import backpropagate, forward, make_network
+from nncore.notation import neuron_ids
 from nncore.problems.base import Draft, Field, Param, ParamError, ProblemKind, Redraw, step
 from nncore.problems.common import (
     ELEMENTWISE,
@@ -220,9 +221,11 @@ class _InputKind(ProblemKind):
 
 class InputGradient(_InputKind):
     id = "input_gradient"
-    version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     # v3: a draw where a misconception's answer, written to 3 or 4 significant
     # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
+    # v4: in graph notation the output is the unit's a_k, not g (the activation there), in the
+    # prompt, solution (∂L/∂x_i = Σ_j w_{i,j} Δ_j) and misconceptions; matrix misconceptions say f'(Z^l)
     title = "Gradient of the loss with respect to the input"
     description = "∂L/∂x by backpropagating one step further than the weights (squared loss)."
 
@@ -242,9 +245,13 @@ class InputGradient(_InputKind):
             [layer.W for layer in net.layers], [layer.W0 for layer in net.layers], "identity"
         )
         dx_no_fprime = backpropagate(no_derivatives, trace, grad_g, grad_g).dA[0][:, 0]
+        # the output: g in matrix notation, the output unit's a_k in graph notation (g is the
+        # activation function there)
+        graph = p["notation"] == "graph"
+        out = f"a_{{{neuron_ids(net.sizes)[-1][0]}}}" if graph else "g"
         draft = Draft(
             text=self.net_text(p, net, x)
-            + f" The target is $y = {fmt(y)}$ and the loss is $(y - g)^2$. Give $\\partial \\mathcal{{L}}/\\partial x$.",
+            + f" The target is $y = {fmt(y)}$ and the loss is $(y - {out})^2$. Give $\\partial \\mathcal{{L}}/\\partial x$.",
             data={
                 "network": net.to_dict(),
                 "x": x,
@@ -257,32 +264,38 @@ class InputGradient(_InputKind):
             ],
             answers={"dLdx": dx},
             solution=[
-                step("Forward", f"g = {fmt(trace.output[0, 0])}", g=trace.output[:, 0]),
+                step("Forward", f"{out} = {fmt(trace.output[0, 0])}", g=trace.output[:, 0]),
                 step(
                     "Output",
-                    f"\\partial \\mathcal{{L}}/\\partial g = -2(y - g) = {fmt(grad_g[0, 0])}",
+                    f"\\partial \\mathcal{{L}}/\\partial {out} = -2(y - {out}) = {fmt(grad_g[0, 0])}",
                 ),
                 step(
                     "Backpropagate to the input",
-                    f"\\partial \\mathcal{{L}}/\\partial x = W^1 \\Delta^1 = {latex_matrix(dx)}",
+                    (
+                        "\\partial \\mathcal{L}/\\partial x_i = \\sum_j w_{i,j} \\Delta_j:\\; \\partial \\mathcal{L}/\\partial x"
+                        if graph
+                        else "\\partial \\mathcal{L}/\\partial x = W^1 \\Delta^1"
+                    )
+                    + f" = {latex_matrix(dx)}",
                     dLdx=dx,
                 ),
             ],
             diagram=network_diagram(net, p["notation"], x, [y]),
         )
+        out = out.replace("{", "").replace("}", "")  # plain text: a_5
         draft.add_misconception(
-            "sign_error", "Sign of −2(y − g) flipped", "∂/∂g (y − g)² = −2(y − g).", {"dLdx": -dx}
+            "sign_error", f"Sign of −2(y − {out}) flipped", f"∂/∂{out} (y − {out})² = −2(y − {out}).", {"dLdx": -dx}
         )
         draft.add_misconception(
             "forgot_activation_derivative",
-            "Left out the g'(in_j) factors",
-            "Every unit on the way back multiplies by the derivative of its activation.",
+            "Left out the g'(in_j) factors" if graph else "Left out the f'(Z^l) factors",
+            ("Every unit" if graph else "Every layer") + " on the way back multiplies by the derivative of its activation.",
             {"dLdx": dx_no_fprime},
         )
         draft.add_misconception(
             "no_factor_2",
             "Dropped the factor 2",
-            "∂/∂g (y − g)² keeps its factor 2.",
+            f"∂/∂{out} (y − {out})² keeps its factor 2.",
             {"dLdx": dx / 2},
         )
         return draft

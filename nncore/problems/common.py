@@ -18,6 +18,7 @@ import numpy as np
 from numpy.random import PCG64
 
 from nncore.activations import Activation, get_activation
+from nncore.losses import get_loss
 from nncore.network import Layer, Network, Trace
 from nncore.notation import neuron_ids
 from nncore.problems.base import (
@@ -532,6 +533,25 @@ def activation_sentence(net: Network) -> str:
         return f"Every unit uses the {names[0]} activation."
     hidden = ", ".join(names[:-1])
     return f"Hidden layers use {hidden}; the output layer uses {names[-1]}."
+
+
+@functools.lru_cache(maxsize=256)
+def loss_latex(loss: str, notation: str, sizes: tuple[int, ...]) -> str:
+    """The loss formula in the question's notation: the notes' L(g, y) in matrix notation; in
+    graph notation over the output units' a_k, as CS 457 writes it ((y − a_7)², Σ_k (y_k − a_k)²),
+    since g is the activation function there (g'(in_j))."""
+    if notation != "graph":
+        return get_loss(loss).latex()
+    outputs = neuron_ids(list(sizes))[-1]
+    ys = ["y"] if len(outputs) == 1 else [f"y_{{{c + 1}}}" for c in range(len(outputs))]
+    pairs = [(y, f"a_{{{k}}}") for y, k in zip(ys, outputs, strict=True)]
+    name = get_loss(loss).name
+    if name == "nll":
+        return r"\mathcal{L}_{nll} = -" + " - ".join(rf"[{y} \log {a} + (1 - {y})\log(1 - {a})]" for y, a in pairs)
+    if name == "cross_entropy":
+        terms = " + ".join(rf"{y} \log {a}" for y, a in pairs)
+        return rf"\mathcal{{L}}_{{nllm}} = -({terms})" if len(pairs) > 1 else rf"\mathcal{{L}}_{{nllm}} = -{terms}"
+    return r"\mathcal{L} = " + " + ".join(f"({y} - {a})^2" for y, a in pairs)
 
 
 def network_diagram(net: Network, notation: str, x=None, y=None) -> dict:

@@ -554,7 +554,9 @@ class LinearCollapse(ProblemKind):
     # v5: the graph prompt writes a linear unit g(in_j) = in_j (φ(x) = x reused x, the input),
     # and the graph solution builds the tilde weights w̃_{i,j} layer by layer and ends in
     # a_k = w̃_{0,k} + Σ_i w̃_{i,k} x_i (it was W^l matrices and g = W^T x + W_0)
-    version = 5
+    # v6: misconception explanations in the question's notation (graph: w̃_{0,j}, w_{h,j}; they were
+    # W^l and W_0 in both), and without biases the matrix solution has no W_0 (it ended in + W_0)
+    version = 6
     title = "A network of linear units is one linear unit"
     description = (
         "Every unit uses the identity activation: give the single layer (W, W_0) that computes the "
@@ -594,18 +596,14 @@ class LinearCollapse(ProblemKind):
             add_if_differs(
                 draft,
                 "product_wrong_order",
-                "Multiplied the weight matrices in the wrong order",
-                "With Z^l = (W^l)^T A^{l−1}, the equivalent weights are W = W^1 W^2 ⋯ W^L "
-                "(n_0 × n_L), not W^L ⋯ W^1.",
+                *_COLLAPSE_MISTAKES[notation]["product_wrong_order"],
                 self._fields(sizes, notation, reversed_product, W0_eq, p["bias"])[1],
             )
         if p["bias"]:
             add_if_differs(
                 draft,
                 "last_bias_only",
-                "Kept only the last layer's bias",
-                "Earlier biases pass through the later layers: W_0 ← (W^l)^T W_0 + W_0^l at every "
-                "layer (003: w̃_0 = w_{0,1}^2 + w_{0,1}^1 w_{1,1}^2 + w_{0,2}^1 w_{2,1}^2).",
+                *_COLLAPSE_MISTAKES[notation]["last_bias_only"],
                 self._fields(sizes, notation, W_eq, net.layers[-1].W0, True)[1],
             )
             if all(n == sizes[-1] for n in sizes[1:]):
@@ -613,9 +611,7 @@ class LinearCollapse(ProblemKind):
                 add_if_differs(
                     draft,
                     "biases_not_transformed",
-                    "Added the biases without passing them through the later weights",
-                    "A bias of layer l is multiplied by the weights of every later layer before it "
-                    "reaches the output: W_0 ← (W^l)^T W_0 + W_0^l.",
+                    *_COLLAPSE_MISTAKES[notation]["biases_not_transformed"],
                     self._fields(sizes, notation, W_eq, summed, True)[1],
                 )
         return draft
@@ -673,12 +669,11 @@ class LinearCollapse(ProblemKind):
             if notation == "graph":
                 latex = _graph_collapse_step(net.sizes, l, W, W0, bias)
             elif first:
-                latex = f"W = W^{{1}} = {latex_matrix(W)},\\; W_0 = W_0^{{1}} = {latex_matrix(W0)}"
+                latex = f"W = W^{{1}} = {latex_matrix(W)}"
+                latex += f",\\; W_0 = W_0^{{1}} = {latex_matrix(W0)}" if bias else ""
             else:
-                latex = (
-                    f"W \\leftarrow W\\,W^{{{l}}} = {latex_matrix(W)},\\; "
-                    f"W_0 \\leftarrow (W^{{{l}}})^T W_0 + W_0^{{{l}}} = {latex_matrix(W0)}"
-                )
+                latex = f"W \\leftarrow W\\,W^{{{l}}} = {latex_matrix(W)}"
+                latex += f",\\; W_0 \\leftarrow (W^{{{l}}})^T W_0 + W_0^{{{l}}} = {latex_matrix(W0)}" if bias else ""
             steps.append(step(f"Through layer {l}", latex, W=W.copy(), W0=W0[:, 0].copy()))
         steps.append(step("Conclusion", f"\\text{{a network of linear units is a single linear unit (003): }} {_collapsed(notation, bias)}"))
         return steps
@@ -706,7 +701,49 @@ def _collapsed(notation: str, bias: bool) -> str:
     prompt writes it, over the tilde weights from the inputs x_i)."""
     if notation == "graph":
         return "a_k = " + ("\\tilde w_{0,k} + " if bias else "") + "\\sum_i \\tilde w_{i,k} x_i"
-    return "g = W^T x + W_0"
+    return "g = W^T x" + (" + W_0" if bias else "")
+
+
+# linear_collapse's misconceptions (name, explanation) in each notation: the matrix prompt's
+# W = W^1 ⋯ W^L and W_0, the graph prompt's tilde weights w̃_{i,k} (003's example, 2-2-1,
+# numbered 1-5 in graph notation).
+_COLLAPSE_MISTAKES = {
+    "matrix": {
+        "product_wrong_order": (
+            "Multiplied the weight matrices in the wrong order",
+            "With Z^l = (W^l)^T A^{l−1}, the equivalent weights are W = W^1 W^2 ⋯ W^L "
+            "(n_0 × n_L), not W^L ⋯ W^1.",
+        ),
+        "last_bias_only": (
+            "Kept only the last layer's bias",
+            "Earlier biases pass through the later layers: W_0 ← (W^l)^T W_0 + W_0^l at every "
+            "layer (003: W_0 = W^2_{0,1} + W^1_{0,1} W^2_{1,1} + W^1_{0,2} W^2_{2,1}).",
+        ),
+        "biases_not_transformed": (
+            "Added the biases without passing them through the later weights",
+            "A bias of layer l is multiplied by the weights of every later layer before it "
+            "reaches the output: W_0 ← (W^l)^T W_0 + W_0^l.",
+        ),
+    },
+    "graph": {
+        "product_wrong_order": (
+            "Combined the layers' weights in the wrong order",
+            "The tilde weights follow the edges forward from the inputs: w̃_{i,j} = Σ_h w̃_{i,h} w_{h,j}, "
+            "layer 1 first, so w̃_{i,k} sums the products of the weights along every path from input i "
+            "to output k; starting from the output layer pairs edges that form no path.",
+        ),
+        "last_bias_only": (
+            "Kept only the last layer's bias",
+            "Earlier biases pass through the later layers: w̃_{0,j} = w_{0,j} + Σ_h w̃_{0,h} w_{h,j} "
+            "at every layer (003: w̃_{0,5} = w_{0,5} + w_{0,3} w_{3,5} + w_{0,4} w_{4,5}).",
+        ),
+        "biases_not_transformed": (
+            "Added the biases without passing them through the later weights",
+            "A bias w_{0,h} of an earlier unit h is multiplied by the weights of the edges after it "
+            "before it reaches the output: w̃_{0,j} = w_{0,j} + Σ_h w̃_{0,h} w_{h,j}.",
+        ),
+    },
+}
 
 
 def _chain_product(matrices: list[np.ndarray]) -> np.ndarray | None:

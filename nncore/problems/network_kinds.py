@@ -63,6 +63,7 @@ from nncore.problems.common import (
     fill,
     fmt,
     latex_matrix,
+    loss_latex,
     network_diagram,
     network_numbers,
     network_of,
@@ -309,7 +310,7 @@ def _prompt_layout(
         f"A {'-'.join(map(str, sizes))} feed-forward network has weights {described}.",
         activations,
         f"The input is $x = {bmatrix_slots(sizes[0], 1)}$ with target $y = {bmatrix_slots(sizes[-1], 1)}$; "
-        f"the loss is ${get_loss(loss).latex()}$ and the learning rate is $\\alpha = {lr}$.",
+        f"the loss is ${loss_latex(loss, notation, sizes)}$ and the learning rate is $\\alpha = {lr}$.",
         question,
     ]
     return " ".join(parts), slots
@@ -575,7 +576,7 @@ def _graph_solution_steps(net: Network, values: dict, asked: set[str], loss: str
         text = _graph_forward_layout(sizes, l, layer.activation.latex(), layer.activation.name == "softmax")
         steps.append(step(f"Layer {l} forward", fill(text, z + a), Z=z, A=a))
     if "L" in asked or needs_backward:
-        steps.append(step("Loss", f"{get_loss(loss).latex()} = {fmt(values['L'])}", L=float(values["L"])))
+        steps.append(step("Loss", f"{loss_latex(loss, 'graph', sizes)} = {fmt(values['L'])}", L=float(values["L"])))
     if not needs_backward:
         return steps
     delta = _entries(values[f"D{L}"])
@@ -677,7 +678,10 @@ class ForwardMLP(NetworkKind):
     # layer of more than one unit (2-2-1's W^1 had none)
     # v6: in graph notation the worked solution is written per unit and edge (in_j, a_j, Δ_j,
     # g'(in_j), ∂J/∂w_{i,j}) and W for W^T is explained with w_{i,j}
-    version = 6
+    # v7: every mistake's name and explanation in the question's notation (matrix: Z^l, A^l,
+    # W^l, Δ^l; chain.MISTAKES / GRAPH_MISTAKES), and the graph loss written over the output
+    # units' a_k, (y - a_5)^2, not L(g, y) (g is the activation in graph notation)
+    version = 7
     title = "Forward pass through a network"
     description = "Compute every pre-activation and activation of a small MLP for one input."
     topic = "forward"
@@ -705,7 +709,8 @@ class ForwardLayer(ForwardMLP):
     # they were; the transpose rule changes nothing with two sizes (chain.transpose_matters).
     # v5 (forward_neuron too): in graph notation the worked solution is written per unit and edge
     # (in_j, a_j, Δ_j, g'(in_j), ∂J/∂w_{i,j}) and W for W^T is explained with w_{i,j}
-    version = 5
+    # v6 (forward_neuron too): as ForwardMLP v7
+    version = 6
     chained = False
     title = "Forward pass through one layer"
     description = "Pre-activations and activations of one fully connected layer."
@@ -740,7 +745,8 @@ class LossValue(NetworkKind):
     # of more than one unit (as ForwardMLP v5)
     # v7: in graph notation the worked solution is written per unit and edge (in_j, a_j, Δ_j,
     # g'(in_j), ∂J/∂w_{i,j}) and W for W^T is explained with w_{i,j}
-    version = 7
+    # v8: as ForwardMLP v7
+    version = 8
     title = "Loss of a prediction"
     description = "Forward pass to the output, then the loss value (squared, NLL or cross-entropy)."
     topic = "loss"
@@ -762,7 +768,8 @@ class OutputDelta(NetworkKind):
     # v5: W for W^T going forward on a square layer of more than one unit is a misconception,
     # carried into Δ (2-2-1's W^1; QA: graded 0 without being named), and in graph notation
     # the worked solution is written per unit and edge as ForwardMLP v6
-    version = 5
+    # v6: as ForwardMLP v7, and the matrix question asks Δ^L = ∂L/∂Z^L (it was Δ_j = ∂J/∂in_j)
+    version = 6
     title = "Output-layer Δ"
     description = "Δ_j = ∂L/∂in_j of the output units (base case of backpropagation)."
 
@@ -772,16 +779,20 @@ class OutputDelta(NetworkKind):
         return quantity_asks(net, p["notation"], f"D{net.depth}")
 
     def question(self, p, net):
+        if p["notation"] == "matrix":
+            L = net.depth
+            return f"Compute $\\Delta^{{{L}}} = \\partial L/\\partial Z^{{{L}}}$ of the output layer."
         return "Compute $\\Delta_j = \\partial J/\\partial in_j$ for the output unit(s)."
 
 
 class HiddenDelta(NetworkKind):
     id = "hidden_delta"
-    version = 6
+    version = 7
     # v5: leaving out g'(in_j), Δ_j = Σ_j' w_{j,j'} Δ_j', is a misconception (QA: graded 0
     # without being named)
     # v6: W for W^T going forward is a misconception on 2-2-1's W^1 too (as OutputDelta v5), and
     # in graph notation the worked solution is written per unit and edge as ForwardMLP v6
+    # v7: as ForwardMLP v7, and the matrix question asks Δ^l = ∂L/∂Z^l (it was Δ_j)
     title = "Hidden-layer Δ"
     description = "Δ_j = g'(in_j) Σ w_{j,j'} Δ_j' of the last hidden layer (the recursive case)."
 
@@ -796,6 +807,9 @@ class HiddenDelta(NetworkKind):
         return quantity_asks(net, p["notation"], f"D{net.depth - 1}")
 
     def question(self, p, net):
+        if p["notation"] == "matrix":
+            l = net.depth - 1
+            return f"Compute $\\Delta^{{{l}}} = \\partial L/\\partial Z^{{{l}}}$ of the last hidden layer."
         return "Compute $\\Delta_j$ for every unit of the last hidden layer."
 
 
@@ -812,7 +826,8 @@ class WeightGradient(LayerChoiceKind):
     # Δ, the gradients and the updates (QA: graded 0 without being named); W for W^T going forward
     # on 2-2-1's W^1 too (as OutputDelta v5); and the graph-notation worked solution as
     # ForwardMLP v6
-    version = 5
+    # v6: as ForwardMLP v7
+    version = 6
     title = "Gradient of one weight"
     description = "∂J/∂w_{i,j} = Δ_j a_i for one chosen weight."
 
@@ -828,8 +843,8 @@ class WeightGradient(LayerChoiceKind):
 
 class LayerGradient(LayerChoiceKind):
     id = "layer_gradient"
-    # v5: as WeightGradient v5
-    version = 5
+    # v5: as WeightGradient v5; v6: as ForwardMLP v7
+    version = 6
     title = "Gradient of a whole layer"
     description = "∂L/∂W^l = A^{l-1} (Δ^l)^T and ∂L/∂W_0^l = Δ^l for one layer."
 
@@ -848,8 +863,8 @@ class SgdUpdate(LayerChoiceKind):
     id = "sgd_update"
     # v5: an updated weight is graded on its change too (Field.step_from, base.step_close): the
     # weight before the step passed as right whenever the step was below the 1 % tolerance
-    # v6: as WeightGradient v5
-    version = 6
+    # v6: as WeightGradient v5; v7: as ForwardMLP v7
+    version = 7
     title = "One SGD update"
     description = "w ← w − α Δ_j a_i for one weight or a whole layer, after one example."
     params = (
@@ -878,7 +893,7 @@ class BackpropChain(NetworkKind):
     """
 
     id = "backprop_chain"
-    version = 6  # v5: as SgdUpdate's; v6: as WeightGradient v5
+    version = 7  # v5: as SgdUpdate's; v6: as WeightGradient v5; v7: as ForwardMLP v7
     title = "Backpropagation, step by step"
     description = "Multi-part: activations, loss, every Δ, the gradients and one update; errors are carried forward."
     chained = True

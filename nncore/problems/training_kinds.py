@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from nncore import init as nninit
-from nncore.losses import get_loss
 from nncore.network import (
     Gradients,
     Layer,
@@ -33,6 +32,7 @@ from nncore.network import (
 from nncore.notation import WeightRef, neuron_ids, ref_to_edge
 from nncore.problems.base import (
     DEFAULT_TOLERANCE,
+    TOTAL_STEP_NOTE,
     Draft,
     Field,
     Param,
@@ -57,6 +57,7 @@ from nncore.problems.common import (
     draw_values,
     fmt,
     latex_matrix,
+    loss_latex,
     network_diagram,
     round_sig,
 )
@@ -545,9 +546,9 @@ def at_step(symbol: str, k: int, notation: str) -> str:
     return f"{symbol}^{{({k})}}" if notation == "graph" else f"({symbol})^{{({k})}}"
 
 
-def cost_latex(loss: str) -> str:
-    """The per-example loss formula as the notes write it."""
-    return get_loss(loss).latex()
+def cost_latex(loss: str, notation: str, sizes: list[int]) -> str:
+    """The per-example loss formula as the notes of the question's notation write it."""
+    return loss_latex(loss, notation, tuple(sizes))
 
 
 # --- the kinds ------------------------------------------------------------------------------------
@@ -557,11 +558,13 @@ class MinibatchUpdate(ProblemKind):
     """002 (07-4b): mini-batch GD averages the per-example gradients Δ_j^(e) a_i^(e) over B."""
 
     id = "minibatch_update"
-    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 6  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     # v3: a draw where a misconception's answer, written to 3 or 4 significant
     # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     # v4: an updated weight is graded on its change too (Field.step_from, base.step_close)
     # v5: a mistake within tolerance but off by more than its step allows is named too (differs)
+    # v6: misconception explanations in the question's notation (matrix: W^l, A^{l−1}, Δ^l), and
+    # the graph loss over the output units' a_k, not L(g, y) (common.loss_latex)
     title = "One mini-batch gradient descent step"
     description = (
         "Updated weights of one layer (or one weight) after one mini-batch step: "
@@ -651,7 +654,7 @@ class MinibatchUpdate(ProblemKind):
                 f"A {'-'.join(map(str, net.sizes))} feed-forward network has weights {describe_network(net, notation)}.",
                 activation_sentence(net),
                 f"A mini-batch $B$ of {B} examples is {example_latex(X, Y)}.",
-                f"The per-example loss is ${cost_latex(loss)}$, the batch cost is ${cost}$, "
+                f"The per-example loss is ${cost_latex(loss, notation, net.sizes)}$, the batch cost is ${cost}$, "
                 f"and the learning rate is $\\alpha = {fmt(lr)}$.",
                 _ask_sentence(
                     net, addrs, notation, "after one mini-batch gradient descent step on $B$"
@@ -683,12 +686,15 @@ class MinibatchUpdate(ProblemKind):
             "per-example gradients, not their sum.",
             answers_of(summed, asks),
         )
+        graph = notation == "graph"
         first = sgd_step(net, X[:, 0], Y[:, 0], loss, lr)[0]
         add_mistake(
             draft,
             "first_example_only",
             "Used only the first example",
-            "A mini-batch step averages Δ_j^(e) a_i^(e) over every example e of B, not just the first.",
+            "A mini-batch step averages "
+            + ("Δ_j^(e) a_i^(e)" if graph else "the per-example gradients ∂ℓ^(e)/∂W^l = A^{l−1} (Δ^l)^T")
+            + " over every example e of B, not just the first.",
             answers_of(first, asks),
         )
         sequential = sgd_sequence(net, X, Y, loss, lr, list(range(B)), p["bias"])[0][-1]
@@ -696,15 +702,16 @@ class MinibatchUpdate(ProblemKind):
             draft,
             "sequential_sgd",
             "Did one SGD step per example instead of one batch step",
-            "All per-example gradients of a mini-batch step use the same weights w^(t); the "
-            "weights change once, by α times their mean.",
+            f"All per-example gradients of a mini-batch step use the same weights {'w^(t)' if graph else '(W^l)^(t)'}; "
+            "the weights change once, by α times their mean.",
             answers_of(sequential, asks),
         )
         add_mistake(
             draft,
             "plus_update",
             "Updated with + instead of −",
-            "Gradient descent steps against the gradient: w ← w − α ∂J/∂w.",
+            "Gradient descent steps against the gradient: "
+            + ("w_{i,j} ← w_{i,j} − α ∂J/∂w_{i,j}." if graph else "W^l ← W^l − α ∂J/∂W^l."),
             answers_of(reflect(net, new_net), asks),
         )
         return draft
@@ -714,13 +721,14 @@ class WeightDecayUpdate(ProblemKind):
     """002 (07-4d): SGD on ℓ + λ Σ w², i.e. w_ij ← w_ij − α Δ_j a_i − 2αλ w_ij."""
 
     id = "weight_decay_update"
-    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 6  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     # v3: the calculator paths (rounded_step: gradients, terms and weights written to 3 or 4
     # significant figures) are accepted answers too (a full 3-figure calculation was refused on
     # 2 of 50 seeds), and a draw where a misconception's answer would pass as such a path, or
     # as what a student types (3 or 4 figures), is redrawn (ProblemKind._finish)
     # v4: an updated weight is graded on its change too (Field.step_from, base.step_close)
     # v5: a mistake within tolerance but off by more than its step allows is named too (differs)
+    # v6: as MinibatchUpdate v6 (the bias-decay explanations with W_0^l in matrix notation)
     title = "SGD step with weight decay"
     description = (
         "Updated weights of one layer (or one weight) after one SGD step on the L2-regularised "
@@ -829,7 +837,7 @@ class WeightDecayUpdate(ProblemKind):
                 f"A {'-'.join(map(str, net.sizes))} feed-forward network has weights {describe_network(net, notation)}.",
                 activation_sentence(net),
                 f"The training example is $x = {latex_matrix(x)}$ with target $y = {latex_matrix(y)}$, "
-                f"the loss is ${cost_latex(loss)}$, and SGD minimises the regularised cost ${cost}$ "
+                f"the loss is ${cost_latex(loss, notation, net.sizes)}$, and SGD minimises the regularised cost ${cost}$ "
                 f"with $\\lambda = {fmt(lam)}$ and learning rate $\\alpha = {fmt(lr)}$.",
                 convention,
                 _ask_sentence(net, addrs, notation, "after one SGD step with weight decay"),
@@ -854,6 +862,7 @@ class WeightDecayUpdate(ProblemKind):
             diagram=network_diagram(net, notation, x, y),
             alternatives=alternatives,
         )
+        graph = notation == "graph"
         add_mistake(
             draft,
             "decay_without_2",
@@ -866,11 +875,7 @@ class WeightDecayUpdate(ProblemKind):
             draft,
             "applied_decay_to_biases" if not include_bias else "forgot_decay_on_biases",
             "Decayed the biases too" if not include_bias else "Forgot the decay on the biases",
-            (
-                "In this question the biases are not regularised, so w_{0,j} gets no −2αλw term."
-                if not include_bias
-                else "The penalty sums over every edge of A, bias edges w_{0,j} included, so they decay too."
-            ),
+            _bias_decay_text(include_bias, graph),
             answers_of(other, asks),
         )
         add_mistake(
@@ -884,10 +889,21 @@ class WeightDecayUpdate(ProblemKind):
             draft,
             "plus_update",
             "Updated with + instead of −",
-            "Gradient descent steps against the gradient: w ← w − α(Δ_j a_i + 2λw).",
+            "Gradient descent steps against the gradient: "
+            + ("w_{i,j} ← w_{i,j} − α(Δ_j a_i + 2λw_{i,j})." if graph else "W^l ← W^l − α(A^{l−1} (Δ^l)^T + 2λW^l)."),
             answers_of(reflect(net, new_net), asks),
         )
         return draft
+
+
+def _bias_decay_text(include_bias: bool, graph: bool) -> str:
+    """Why weight_decay_update's biases decay (include_bias) or not, in the question's notation."""
+    if not include_bias:
+        bias = "w_{0,j} gets no −2αλw_{0,j}" if graph else "W_0^l gets no −2αλW_0^l"
+        return f"In this question the biases are not regularised, so {bias} term."
+    if graph:
+        return "The penalty sums over every edge of A, bias edges w_{0,j} included, so they decay too."
+    return "The penalty covers every bias W_0^l too (‖W_0^l‖²), so the biases decay as well."
 
 
 class SgdSteps(ProblemKind):
@@ -899,13 +915,14 @@ class SgdSteps(ProblemKind):
     """
 
     id = "sgd_steps"
-    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 6  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     # v3: the calculator paths (weights written to 3 or 4 significant figures carried from step to
     # step, rounded_step) are accepted answers too (a full 3-figure calculation was refused on 2
     # of 50 seeds), and a draw where a misconception's answer would pass as such a path, or as
     # what a student types (3 or 4 figures), is redrawn (ProblemKind._finish)
     # v4: an updated weight is graded on its change too (Field.step_from, base.step_close)
     # v5: a mistake within tolerance but off by more than its step allows is named too (differs)
+    # v6: as MinibatchUpdate v6
     title = "Several SGD steps"
     description = (
         "Weights after each of 2–3 SGD steps over a given example order on a tiny network; "
@@ -1008,7 +1025,7 @@ class SgdSteps(ProblemKind):
                 f"{describe_network(net, notation)}.",
                 activation_sentence(net),
                 f"The training examples are {example_latex(X, Y)}.",
-                f"Stochastic gradient descent with the loss ${cost_latex(loss)}$ and learning rate "
+                f"Stochastic gradient descent with the loss ${cost_latex(loss, notation, net.sizes)}$ and learning rate "
                 f"$\\alpha = {fmt(lr)}$ runs {steps} steps, using the examples in the order {visits}: each "
                 "step runs backpropagation on one example and updates every weight.",
                 "Give every weight after each step."
@@ -1048,8 +1065,9 @@ class SgdSteps(ProblemKind):
             draft,
             "no_sequential_update",
             "Computed every step's gradient at the initial weights",
-            "Each SGD step runs backpropagation with the weights w^(t) left by the previous step, "
-            "not with the initial weights w^(0).",
+            "Each SGD step runs backpropagation with the weights "
+            + ("w^(t) left by the previous step, not with the initial weights w^(0)." if notation == "graph"
+               else "(W^l)^(t) left by the previous step, not with the initial weights (W^l)^(0)."),
             run(
                 lambda current, start, e: apply_gradients(
                     current, compute_gradients(start, X[:, [e]], Y[:, [e]], loss), lr
@@ -1061,7 +1079,8 @@ class SgdSteps(ProblemKind):
             draft,
             "plus_update",
             "Updated with + instead of −",
-            "Gradient descent steps against the gradient: w ← w − α Δ_j a_i.",
+            "Gradient descent steps against the gradient: "
+            + ("w_{i,j} ← w_{i,j} − α Δ_j a_i." if notation == "graph" else "W^l ← W^l − α A^{l−1} (Δ^l)^T."),
             run(
                 lambda current, start, e: reflect(
                     current, sgd_step(current, X[:, e], Y[:, e], loss, lr)[0]
@@ -1138,7 +1157,7 @@ class GradientClipping(ProblemKind):
     id = "gradient_clipping"
     # v2: a draw where a misconception's answer, written to 3 or 4 significant figures as a
     # student types it, would be credited is redrawn (ProblemKind._finish)
-    version = 2
+    version = 3  # v3: the graph loss over the output units' a_k, not L(g, y) (common.loss_latex)
     title = "Gradient clipping by norm"
     description = (
         "The global norm ‖∇‖ of a gradient (given, or computed by backprop on a small network) "
@@ -1238,7 +1257,7 @@ class GradientClipping(ProblemKind):
             text_intro = (
                 f"A {'-'.join(map(str, net.sizes))} feed-forward network has weights {describe_network(net, notation)}. "
                 f"{activation_sentence(net)} On the example $x = {latex_matrix(x)}$ with target "
-                f"$y = {latex_matrix(y)}$ and the loss ${cost_latex(p['loss'])}$, backpropagation gives the "
+                f"$y = {latex_matrix(y)}$ and the loss ${cost_latex(p['loss'], notation, net.sizes)}$, backpropagation gives the "
                 "gradient $\\nabla$ of every weight" + (" and bias." if p["bias"] else ".")
             )
             data = {
@@ -1377,13 +1396,16 @@ class SymmetryBreaking(ProblemKind):
     # the parameter, when an instructor fixes it)
     private_data = ("init",)
     private_params = ("init",)
-    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 6  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     # v3: a draw where a misconception's answer, written to 3 or 4 significant
     # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
     # v4: part (c) asks a weight of any hidden unit, whatever the initialisation, with no
     # "(equal to ...)" in its label (it gave the ties away: QA), graded on its change too
     # v5: that change is counted from the printed weight, not from the last step's (a ReLU
     # unit idle on the last example left a weight no student could read off the prompt)
+    # v6: the prompt's note counts that change from the weight given (base.TOTAL_STEP_NOTE; it
+    # said "in the step"), misconception explanations and "why the tie persists" in the question's
+    # notation (matrix: Z^l, A^l, Δ^l, W^{l+1}), and the graph loss over a_k, not L(g, y)
     title = "Symmetry breaking at initialisation"
     description = (
         "Given an initialisation (zeros, a constant, two tied hidden units, equal incoming "
@@ -1504,7 +1526,7 @@ class SymmetryBreaking(ProblemKind):
                 f"A {'-'.join(map(str, sizes))} feed-forward network is initialised {init_text}: "
                 f"{describe_network(net, notation)}.",
                 activation_sentence(net),
-                f"It is trained with SGD (loss ${cost_latex(loss)}$, $\\alpha = {fmt(lr)}$) for "
+                f"It is trained with SGD (loss ${cost_latex(loss, notation, sizes)}$, $\\alpha = {fmt(lr)}$) for "
                 f"{t_text} on the examples {example_latex(X, Y)}, visited in the order "
                 + ", ".join(f"$({b[0] + 1})$" for b in record.batches)
                 + ".",
@@ -1532,14 +1554,20 @@ class SymmetryBreaking(ProblemKind):
             answers=answers,
             solution=solution,
             diagram=network_diagram(net, notation),
+            step_note=TOTAL_STEP_NOTE,  # the weight's change over the t steps (with_step_from above)
         )
+        graph = notation == "graph"
         if not report.breaks_symmetry:
             add_mistake(
                 draft,
                 "training_breaks_tie",
                 "Thought training alone breaks the tie",
-                "Tied units have in_j equal, hence a_j and Δ_j equal, hence equal updates: the "
-                "equalities hold again at t + 1 and so forever, whatever the data.",
+                (
+                    "Tied units have in_j equal, hence a_j and Δ_j equal, hence equal updates: the "
+                    if graph
+                    else "Tied units have equal entries of Z^l, hence of A^l and Δ^l, hence equal updates: the "
+                )
+                + "equalities hold again at t + 1 and so forever, whatever the data.",
                 {"breaks": "yes", "tied_units": ["none"]},
             )
             if mode in ("constant", "tied"):
@@ -1563,7 +1591,8 @@ class SymmetryBreaking(ProblemKind):
                 draft,
                 "random_still_tied",
                 "Thought a small random initialisation still leaves units tied",
-                "RAND(−ε, ε) gives different weights to different units, so their in_j and Δ_j differ.",
+                "RAND(−ε, ε) gives different weights to different units, so their "
+                + ("in_j and Δ_j differ." if graph else "entries of Z^l and Δ^l differ."),
                 {"breaks": "no"},
             )
         if partial_pair:
@@ -1573,7 +1602,10 @@ class SymmetryBreaking(ProblemKind):
                 "equal_incoming_is_tied",
                 "Thought equal incoming weights are enough for a tie",
                 "A tie also needs equal outgoing weights: with w_{j,k} ≠ w_{j',k} the units get "
-                "different Δ_j and their incoming weights move apart.",
+                "different Δ_j and their incoming weights move apart."
+                if graph
+                else "A tie also needs equal outgoing weights: with unequal rows of W^{l+1} the units "
+                "get different entries of Δ^l and their incoming weights (columns of W^l) move apart.",
                 {"breaks": "no", "tied_units": pair},
             )
         return draft
@@ -1702,10 +1734,7 @@ class SymmetryBreaking(ProblemKind):
                 )
             )
         if report.groups:
-            why = (
-                "in_j = in_{j'} \\Rightarrow a_j = a_{j'};\\; \\Delta_j = g'(in_j)\\sum_k w_{j,k}\\Delta_k = \\Delta_{j'}"
-                "\\Rightarrow \\text{equal updates, so the tie holds at every step}"
-            )
+            why = _TIE_PERSISTS[notation]
             steps.append(
                 step(
                     "Why the tie persists",
@@ -1722,6 +1751,20 @@ class SymmetryBreaking(ProblemKind):
                 )
             )
         return steps
+
+
+# Why tied units stay tied, as symmetry_breaking's solution writes it in each notation (matrix:
+# units c and c' of layer l, f the activation, W^{l+1} the weights out of layer l).
+_TIE_PERSISTS = {
+    "graph": (
+        "in_j = in_{j'} \\Rightarrow a_j = a_{j'};\\; \\Delta_j = g'(in_j)\\sum_k w_{j,k}\\Delta_k = \\Delta_{j'}"
+        "\\Rightarrow \\text{equal updates, so the tie holds at every step}"
+    ),
+    "matrix": (
+        "Z^l_{c} = Z^l_{c'} \\Rightarrow A^l_{c} = A^l_{c'};\\; \\Delta^l_{c} = f'(Z^l_{c}) \\sum_k W^{l+1}_{c,k} \\Delta^{l+1}_k "
+        "= \\Delta^l_{c'} \\Rightarrow \\text{equal updates, so the tie holds at every step}"
+    ),
+}
 
 
 class InitScale(ProblemKind):

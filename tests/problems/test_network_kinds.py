@@ -710,7 +710,7 @@ def test_hidden_delta_names_a_forgotten_g_prime(notation):
         mine = {"D1": np.array([[w35 * delta_5], [w45 * delta_5]])}
         answers = student_fields(instance, mine)
         explanation = next(m["explanation"] for m in instance["misconceptions"] if m["id"] == "forgot_gprime")
-        assert "g'(in_j)" in explanation
+        assert ("g'(in_j)" if notation == "graph" else "f'(Z^l)") in explanation  # the question's notation
         for name, result in grade_submission(instance, answers).fields.items():
             assert result["score"] == 0.0, (seed, name)
             # named first, or beside a mistake that happens to give the same number (σ' = σ
@@ -794,7 +794,7 @@ def test_forgotten_g_prime_is_named_where_a_hidden_delta_is_used(kind_id, params
         if not changed:
             continue
         mistake = next(m for m in instance["misconceptions"] if m["id"] == "forgot_gprime")
-        assert "g'(in_j)" in mistake["explanation"]
+        assert ("g'(in_j)" if notation == "graph" else "f'(Z^l)") in mistake["explanation"]  # the question's notation
         for name in changed:
             np.testing.assert_allclose(mistake["answers"][name], mine[name], rtol=1e-9, atol=1e-12, err_msg=f"{seed} {name}")
         graded = grade_submission(instance, mine, GradingPolicy(error_carried_forward=False)).fields
