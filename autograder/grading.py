@@ -8,8 +8,9 @@ Rules:
 - An unreadable field makes the whole submission "rejected": the student gets a message per
   field and the attempt is not counted. An empty field is simply unanswered (0 for that field).
 - For chained kinds with error carried forward on, a field that is wrong against the reference
-  but right against `recompute(instance, student's own answers)` gets full credit, with a note;
-  except the entries the student's earlier answers make trivial (see TRIVIAL_SHARE).
+  but right against `recompute(instance, student's own answers)` gets full credit, with a note.
+  The kind decides what it builds on: an activation value its activation does not give (a
+  sigmoid's 0) is not carried, and the field gets a note saying so (`uncarried`).
 - The raw score is the mean of the field scores (0..1); attempt and late penalties are applied
   by `apply_penalties`.
 - A code field (Python source) is run on the instance's test cases in the sandbox and scored by
@@ -138,15 +139,6 @@ CARRIED_ERROR = "Correct for your earlier answers (error carried forward)."
 # every earlier field was right: the student only carried their own rounding, which is no error
 CARRIED_ROUNDING = "Correct for the rounded values of your earlier answers."
 TYPED_HALF_UNIT = 0.005  # half a unit of the 3rd significant figure, relative to the number
-# Earlier answers can make later work trivial: a sigmoid's a_j typed as 0 zeroes g'(in_j) and
-# with it every Δ, gradient and step after it (QA: zeros and the printed weights earned 14 of
-# backprop_chain's 17 fields). An entry the student's own values shrink to at most this share of
-# the right one's size (an updated weight: of its step) is judged against the right value only.
-TRIVIAL_SHARE = 1e-3
-CARRIED_TRIVIAL = (
-    "Your earlier answers make this value vanish where the right work does not: no credit is carried "
-    "forward for work they made trivial."
-)
 
 
 def _recomputed(kind, instance: Mapping, given: Mapping, figures: int | None) -> dict:
@@ -176,20 +168,6 @@ def _typed_ends(answers: Mapping, given: Mapping) -> list[dict]:
     if not halves:
         return []
     return [{**given, **{name: float(given[name]) + sign * half for name, half in halves.items()}} for sign in (-1, 1)]
-
-
-def _not_trivial(carried: Any, exact: Any, step_from: Any) -> np.ndarray:
-    """`carried` with each entry the student's earlier answers shrink to at most TRIVIAL_SHARE
-    of the right entry's size (of its change from `step_from` for an updated weight) replaced by
-    the right entry: that entry earns no carried-forward credit."""
-    carried = np.asarray(carried, dtype=np.float64)
-    exact = np.asarray(exact, dtype=np.float64)
-    if exact.shape != carried.shape:
-        return carried
-    start = 0.0 if step_from is None else np.asarray(step_from, dtype=np.float64)
-    right_size = np.abs(exact - start)
-    trivial = (right_size > 0) & (np.abs(carried - start) <= TRIVIAL_SHARE * right_size)
-    return np.where(trivial, exact, carried)
 
 
 def _finite_like(value: Any, carried: np.ndarray) -> bool:
@@ -299,6 +277,9 @@ def _carry_errors_forward(
     paths = [_recomputed(kind, instance, given, figures) for figures in CARRIED_PATHS]
     paths += [_recomputed(kind, instance, typed, None) for typed in _typed_ends(answers, given)]
     out = dict(results)
+    for name, why in (kind.uncarried(instance, given) if hasattr(kind, "uncarried") else {}).items():
+        if name in out and out[name].status != "correct":  # the value later answers were not judged from
+            out[name] = replace(out[name], notes=[*out[name].notes, why])
     earlier_all_right = True  # no field before this one was wrong: nothing was carried but rounding
     for spec in instance["fields"]:
         name = spec["name"]
@@ -309,19 +290,10 @@ def _carry_errors_forward(
         carried = np.asarray(expected[name], dtype=np.float64)
         if not np.all(np.isfinite(carried)):
             continue
-        exact, step_from = instance["answers"][name], spec.get("step_from")
-        target = _not_trivial(carried, exact, step_from)
-        alternatives = [
-            _not_trivial(path[name], exact, step_from) for path in paths if _finite_like(path.get(name), carried)
-        ]
+        alternatives = [path[name] for path in paths if _finite_like(path.get(name), carried)]
         regraded = grade_field(
-            answers[name], spec, target.tolist(), tolerance=tolerance, alternatives=alternatives, per_entry=policy.per_entry
+            answers[name], spec, carried.tolist(), tolerance=tolerance, alternatives=alternatives, per_entry=policy.per_entry
         )
-        if regraded.score <= results[name].score and not np.array_equal(target, carried):
-            as_carried = grade_field(answers[name], spec, carried.tolist(), tolerance=tolerance, per_entry=policy.per_entry)
-            if as_carried.score > results[name].score:  # right only for what their answers made trivial: say why not
-                out[name] = replace(results[name], notes=[*results[name].notes, CARRIED_TRIVIAL])
-            continue
         if regraded.score > results[name].score:
             out[name] = FieldResult(
                 regraded.status,

@@ -220,8 +220,8 @@ def throttle_rate(name: str, default: str) -> tuple[int, int] | None:
 
 # Failed sign-ins (wrong username or password) at POST /api/auth/token/, /sign-in/,
 # /api-auth/login/ and /admin/login/ (exercises.sign_in_limits), one count for all: a username with
-# this many from one address within the period is refused there (429 with Retry-After) until the
-# oldest of them is a period old. Counted in the database (exercises.TokenFailure), so every web
+# this many from one address within the period is refused there (429 with Retry-After; the
+# admin's login page says so with its usual 200) until the oldest of them is a period old. Counted in the database (exercises.TokenFailure), so every web
 # process and host shares the count, without a cache server; successful requests are not counted
 # (a lab behind one address fetching tokens is never refused).
 AUTOGRADER_TOKEN_FAILURE_RATE = throttle_rate("AUTOGRADER_TOKEN_FAILURE_RATE", "10/minute")

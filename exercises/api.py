@@ -414,8 +414,10 @@ def query_number(request, name: str, minimum: int, cap: int | None = None) -> in
     text = (request.query_params.get(name) or "").strip()
     if not text:
         return None
-    if cap is not None and text.isascii() and text.isdigit() and len(text) > 18:
-        return cap
+    if text.isascii() and text.isdigit():
+        text = text.lstrip("0") or "0"  # zero-padded: the same number
+        if cap is not None and len(text) > 18:
+            return cap
     if not (text.isascii() and text.isdigit() and len(text) <= 18) or int(text) < minimum:
         shown = text if len(text) <= 40 else text[:40] + "..."
         at_most = " and at most 999999999999999999" if text.isascii() and text.isdigit() else ""

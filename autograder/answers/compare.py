@@ -225,8 +225,7 @@ def _near(got: np.ndarray, reference: np.ndarray, tolerance: Tolerance) -> bool:
         return bool(np.all(np.abs(got - reference) <= NEAR_WIDTHS * tolerance.width(reference)))
 STEP_TOO_ROUGH = (
     "The update changes the weight by less than your rounding: give the updated value with more "
-    "decimals, so that its change from the weight given in the question is right to at least two "
-    "significant figures."
+    "decimals, so that the change the update makes to it is right to at least two significant figures."
 )
 
 

@@ -263,26 +263,12 @@ class NetworkKind(ProblemKind):
 
     def recompute(self, instance: dict, given: dict[str, Any], round_to: int | None = None) -> dict[str, Any]:
         """Expected answers when the student's own earlier values are carried forward (with
-        `round_to`, every later intermediate written to that many figures)."""
+        `round_to`, every later intermediate written to that many figures); what is carried is
+        `_carried_overrides`'."""
         data = instance["prompt"]["data"]
         net = network_from_dict(data["network"])
-        # a forward-only question needs no backward pass (nor its errors for an invalid output)
-        forward_only = all(q.startswith(("Z", "A")) or q == "L" for q, _ in data["quantities"].values())
-        exact = chain_pass(net, np.array(data["x"]), np.array(data["y"]), data["loss"], data["lr"], forward_only=forward_only)
-        override: dict[str, np.ndarray] = {}
-        for name, (quantity, idx) in data["quantities"].items():
-            if name not in given:
-                continue
-            value = np.asarray(given[name], dtype=np.float64)
-            if not np.all(np.isfinite(value)):
-                continue
-            base = override.setdefault(quantity, exact[quantity].copy())
-            if idx is None:
-                if value.size != base.size:
-                    continue
-                base[...] = value.reshape(base.shape)
-            elif value.size == 1:
-                base[tuple(idx)] = float(value.reshape(()))
+        forward_only = _forward_only(data)
+        override, _ = self._carried_overrides(data, net, given)
         carried = chain_pass(
             net,
             np.array(data["x"]),
@@ -297,6 +283,53 @@ class NetworkKind(ProblemKind):
             name: _pick(carried, q, tuple(idx) if idx else None)
             for name, (q, idx) in data["quantities"].items()
         }
+
+    def uncarried(self, instance: dict, given: dict[str, Any]) -> dict[str, str]:
+        """The student's values that `recompute` does not build on, each with why (the grader
+        adds it to that field's feedback)."""
+        data = instance["prompt"]["data"]
+        return self._carried_overrides(data, network_from_dict(data["network"]), given)[1]
+
+    @staticmethod
+    def _carried_overrides(data: dict, net: Network, given: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """The chain quantities error carried forward builds on (the exact ones with the
+        student's values put in, field by field in the chain's order), and the fields left out
+        with why: an activation value its activation does not give (see _carried_mask), and any
+        other value that makes later ones vanish (at most TRIVIAL_SHARE of the right one's size)
+        without following from the student's earlier values: a Δ typed as 0 turned every later
+        gradient and step into zeros and printed weights (QA)."""
+        x, y = np.array(data["x"]), np.array(data["y"])
+        # a forward-only question needs no backward pass (nor its errors for an invalid output)
+        forward_only = _forward_only(data)
+        exact = chain_pass(net, x, y, data["loss"], data["lr"], forward_only=forward_only)
+        override: dict[str, np.ndarray] = {}
+        left_out: dict[str, str] = {}
+        for name, (quantity, idx) in data["quantities"].items():
+            if name not in given:
+                continue
+            value = np.asarray(given[name], dtype=np.float64)
+            if not np.all(np.isfinite(value)):
+                continue
+            where = tuple(idx) if idx else ...
+            right = exact[quantity][where]
+            if np.size(value) != np.size(right):
+                continue
+            value = value.reshape(np.shape(right))
+            keep = _carried_mask(net, quantity, value)
+            if not np.all(keep):
+                left_out[name] = UNCARRIED.format(activation=net.layer(int(quantity[1:])).activation.name)
+            # (an activation's own value is judged by _carried_mask: a ReLU's 0 stays carried)
+            vanishing = keep & (np.abs(right) > 0) & (np.abs(value) <= TRIVIAL_SHARE * np.abs(right))
+            vanishing &= not quantity.startswith("A")
+            if np.any(vanishing):  # kept only where it follows from the earlier values
+                so_far = chain_pass(net, x, y, data["loss"], data["lr"], override=override, forward_only=forward_only)
+                follows = np.isclose(value, so_far[quantity][where], rtol=1e-2, atol=1e-12)
+                if not np.all(follows | ~vanishing):
+                    left_out.setdefault(name, UNFOLLOWED)
+                keep = keep & (follows | ~vanishing)
+            base = override.setdefault(quantity, exact[quantity].copy())
+            base[where] = np.where(keep, value, base[where])
+        return override, left_out
 
 
 @functools.lru_cache(maxsize=256)
@@ -451,6 +484,54 @@ def _all_finite(value: Any) -> bool:
     if type(value) is list:
         return all(math.isfinite(v) for v in value)
     return bool(np.all(np.isfinite(value)))
+
+
+# Error carried forward builds on a student's activation value only where the activation gives
+# it with a slope of at least this share of its steepest: a sigmoid's 0 or 1 (or 1e-12) zeroes
+# g'(in_j), and with it every Δ, gradient and step after it, so typed zeros and the printed
+# weights earned 14 of backprop_chain's 17 fields (QA). A ReLU's 0 is a value it gives (for a
+# negative in_j) and stays carried: an honest slip there is followed as before.
+CARRIED_SLOPE_SHARE = 1e-4
+# A student's value at most this share of the right one's size is carried only where it follows
+# from their earlier values (a ReLU unit their own slip zeroed): otherwise it is a shortcut.
+TRIVIAL_SHARE = 1e-3
+UNFOLLOWED = (
+    "This value does not follow from your earlier answers and makes the later ones vanish, so later "
+    "answers are judged against the right values, not carried forward from it."
+)
+UNCARRIED = (
+    "The {activation} activation does not give this value (or only where its slope is practically 0), "
+    "so later answers are judged against the right values, not carried forward from it."
+)
+
+
+def _forward_only(data: dict) -> bool:
+    """Whether a question asks only forward values (and the loss): no backward pass is needed."""
+    return all(q.startswith(("Z", "A")) or q == "L" for q, _ in data["quantities"].values())
+
+
+def _carried_mask(net: Network, quantity: str, value: np.ndarray) -> np.ndarray:
+    """Entry by entry, whether error carried forward may build on the student's `value` of an
+    activation quantity ("A{l}"); other quantities are always carried."""
+    value = np.asarray(value, dtype=np.float64)
+    if not quantity.startswith("A") or not quantity[1:].isdigit() or int(quantity[1:]) < 1:
+        return np.ones(value.shape, dtype=bool)
+    activation = net.layer(int(quantity[1:])).activation
+    name = activation.name
+    with np.errstate(all="ignore"):
+        if name in ("sigmoid", "softmax"):  # slope a(1 - a), at most 1/4
+            return value * (1.0 - value) >= 0.25 * CARRIED_SLOPE_SHARE
+        if name == "tanh":  # slope 1 - a², at most 1
+            return 1.0 - value * value >= CARRIED_SLOPE_SHARE
+        if name == "relu":
+            return value >= 0.0
+        if name == "softplus":
+            return value > 0.0
+        if name == "elu":
+            return value > -float(activation.params.get("a", 1.0))
+        if name == "step":
+            return (value == 0.0) | (value == 1.0)
+    return np.ones(value.shape, dtype=bool)  # identity, leaky ReLU: any value
 
 
 def _vanishes(value: Any) -> bool:

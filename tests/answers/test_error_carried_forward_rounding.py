@@ -28,7 +28,10 @@ def student_after_a_slip(instance, slip: float) -> tuple[str, dict]:
     net = network_from_dict(data["network"])
     exact = chain_pass(net, np.array(data["x"]), np.array(data["y"]), data["loss"], data["lr"])
     slipped = exact[quantity].copy()
-    slipped[tuple(idx) if idx else ...] *= 1 + slip
+    where = tuple(idx) if idx else ...
+    # off by `slip`, or by -`slip` where that would leave the sigmoid's (0, 1): 1.01 is no
+    # sigmoid's value, and error carried forward does not build on it
+    slipped[where] *= 1 + slip if np.all(slipped[where] * (1 + slip) < 0.99) else 1 - slip
     mine = chain_pass(net, np.array(data["x"]), np.array(data["y"]), data["loss"], data["lr"], override={quantity: slipped})
     mine[quantity] = slipped
     answers = {}
