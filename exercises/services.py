@@ -331,7 +331,9 @@ def attempts_pending(question: Question, student) -> int:
     return Submission.objects.filter(WILL_COUNT, variant__question=question, student=student).count()
 
 
-def solution_visible(question: Question, student, now: datetime | None = None, used: int | None = None) -> bool:
+def solution_visible(
+    question: Question, student, now: datetime | None = None, used: int | None = None, opens_at: datetime | None = None
+) -> bool:
     """The worked solution is shown once the student is out of attempts (see
     solution_opens_on_attempts) or the set has closed. `used`: attempts_used(question, student)
     when the caller has it already (a page shows both), else it is counted here.
@@ -341,7 +343,7 @@ def solution_visible(question: Question, student, now: datetime | None = None, u
     solution the student has opened stays open (see _opened_before).
     """
     now = now or timezone.now()
-    if now >= extensions.solutions_open_at(question.problem_set):
+    if now >= (opens_at or extensions.solutions_open_at(question.problem_set)):
         return True
     if solution_opens_on_attempts(question) and (attempts_used(question, student) if used is None else used) >= question.max_attempts:
         return True
@@ -364,11 +366,18 @@ def solution_opens_on_attempts(question: Question) -> bool:
     return bool(question.max_attempts) and not get_kind(question.kind).solution_fits_every_variant
 
 
-def solution_opens_when(question: Question) -> str:
+def solution_state(question: Question, student, used: int | None = None) -> tuple[bool, str]:
+    """(solution_visible, solution_opens_when) for a page that shows both, reading the set's
+    opening time once."""
+    opens_at = extensions.solutions_open_at(question.problem_set)
+    return solution_visible(question, student, used=used, opens_at=opens_at), solution_opens_when(question, opens_at)
+
+
+def solution_opens_when(question: Question, opens_at: datetime | None = None) -> str:
     """When the worked solution opens, as the question page says it (after "opens "), with the
     time: the set closes for everyone only after every extension (a student past their own
     deadline read "once the problem set has closed" and found it still shut: QA)."""
-    at = _local(extensions.solutions_open_at(question.problem_set))
+    at = _local(opens_at or extensions.solutions_open_at(question.problem_set))
     if solution_opens_on_attempts(question):
         return f"once you have used all your attempts, or once the problem set has closed for everyone, at {at}"
     if get_kind(question.kind).solution_fits_every_variant:

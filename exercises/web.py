@@ -349,8 +349,7 @@ def question_context(
         "form_shown": not (blocked or out_of_attempts) or bool(typed),
         "number": progress.question_number(question),
         "typed_answers": bool(typed),
-        "solution_available": services.solution_visible(question, student, used=used),
-        "solution_opens": services.solution_opens_when(question),
+        **solution_context(question, student, used),
         "history": history(student, question),
         **extra,
     }
@@ -448,9 +447,14 @@ def student_updates(student, question: Question) -> dict:
         "attempts_used": used,
         "attempts_pending": pending,
         "out_of_attempts": out_of(question, used, pending),
-        "solution_available": services.solution_visible(question, student, used=used),
-        "solution_opens": services.solution_opens_when(question),
+        **solution_context(question, student, used),
     }
+
+
+def solution_context(question: Question, student, used: int) -> dict:
+    """Whether the page links the worked solution, and if not, when it opens."""
+    available, opens = services.solution_state(question, student, used=used)
+    return {"solution_available": available, "solution_opens": opens}
 
 
 def result_context(submission, viewer=None) -> dict:

@@ -783,28 +783,44 @@ def test_forgotten_g_prime_is_named_where_a_hidden_delta_is_used(kind_id, params
     """A hidden Δ_j without g'(in_j), carried into the earlier Δ, the gradients and the update as
     the student would: every field it changes is graded 0 and named (QA: these kinds graded it 0
     with no feedback; only hidden_delta named it)."""
-    from autograder.grading import GradingPolicy, grade_submission
-
     kind = KIND_BY_ID[kind_id]
     named = 0
     for seed in range(30):
         instance = kind.generate({**params, "notation": notation}, seed)
         mine = shaped_fields(instance, forgot_gprime_by_hand(instance["prompt"]["data"]))
-        changed = [n for n, v in mine.items() if moved(instance, n, v)]
-        if not changed:
+        mistake = graded_as_named(instance, mine, "forgot_gprime", seed)
+        if mistake is None:
             continue
-        mistake = next(m for m in instance["misconceptions"] if m["id"] == "forgot_gprime")
+        assert set(changed_fields(instance, mine)) <= set(mistake["answers"]), seed
         assert ("g'(in_j)" if notation == "graph" else "f'(Z^l)") in mistake["explanation"]  # the question's notation
-        for name in changed:
-            np.testing.assert_allclose(mistake["answers"][name], mine[name], rtol=1e-9, atol=1e-12, err_msg=f"{seed} {name}")
-        graded = grade_submission(instance, mine, GradingPolicy(error_carried_forward=False)).fields
-        for name in changed:
-            result = graded[name]
-            assert result["score"] == 0.0, (seed, name, result)
-            # named first, or beside a mistake that happens to give the same number
-            assert result["misconception"] == "forgot_gprime" or mistake["explanation"] in result["message"], (seed, name, result)
         named += 1
     assert named >= 20, named
+
+
+def changed_fields(instance: dict, mine: dict) -> list[str]:
+    """The fields a mistake's by-hand answers `mine` move off the right answers."""
+    return [n for n, v in mine.items() if moved(instance, n, v)]
+
+
+def graded_as_named(instance: dict, mine: dict, mistake_id: str, seed: int) -> dict | None:
+    """Check a modelled mistake against the by-hand answers `mine`: its stored answers match
+    them, and every field they move is graded 0 with the mistake named (first, or beside one
+    that happens to give the same number). The misconception; None when no field moves."""
+    from autograder.grading import GradingPolicy, grade_submission
+
+    changed = changed_fields(instance, mine)
+    if not changed:
+        return None
+    mistake = next(m for m in instance["misconceptions"] if m["id"] == mistake_id)
+    for name in changed:
+        if name in mistake["answers"]:
+            np.testing.assert_allclose(mistake["answers"][name], mine[name], rtol=1e-9, atol=1e-12, err_msg=f"{seed} {name}")
+    graded = grade_submission(instance, mine, GradingPolicy(error_carried_forward=False)).fields
+    for name in changed:
+        result = graded[name]
+        assert result["score"] == 0.0, (seed, name, result)
+        assert result["misconception"] == mistake_id or mistake["explanation"] in result["message"], (seed, name, result)
+    return mistake
 
 
 def test_forgotten_g_prime_is_left_out_where_no_hidden_delta_is_asked():
@@ -858,26 +874,13 @@ BACKWARD_TRANSPOSE_CASES = [
 def test_backward_kinds_name_w_for_w_transposed_on_a_2_2_1_net(kind_id, params, notation):
     """Z^1 = W^1 x + W_0^1 on a 2-2-1 net changes every Δ, gradient and update after it; the
     kinds asking those graded it 0 without naming it (only the forward kinds did)."""
-    from autograder.grading import GradingPolicy, grade_submission
-
     kind = KIND_BY_ID[kind_id]
     named = 0
     for seed in range(30):
         instance = kind.generate({**params, "notation": notation}, seed)
         mine = shaped_fields(instance, transposed_forward_by_hand(instance["prompt"]["data"]))
-        changed = [n for n, v in mine.items() if moved(instance, n, v)]
-        if not changed:
-            continue  # a W^1 whose swap the input hides: nothing to name
-        mistake = next(m for m in instance["misconceptions"] if m["id"] == "w_not_transposed")
-        for name in changed:
-            if name in mistake["answers"]:
-                np.testing.assert_allclose(mistake["answers"][name], mine[name], rtol=1e-9, atol=1e-12, err_msg=f"{seed} {name}")
-        graded = grade_submission(instance, mine, GradingPolicy(error_carried_forward=False)).fields
-        for name in changed:
-            result = graded[name]
-            assert result["score"] == 0.0, (seed, name, result)
-            assert result["misconception"] == "w_not_transposed" or mistake["explanation"] in result["message"], (seed, name, result)
-        named += 1
+        # None: a W^1 whose swap the input hides, nothing to name
+        named += graded_as_named(instance, mine, "w_not_transposed", seed) is not None
     assert named >= 15, named
 
 
