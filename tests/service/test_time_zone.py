@@ -126,6 +126,7 @@ def test_a_deadline_with_seconds_is_refused_with_its_seconds(settings, make_ques
     settings.TIME_ZONE = "UTC"
     question = make_question()
     problem_set = question.problem_set
+    problem_set.release_at = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)  # fixed: the due time is in the past
     problem_set.due_at = datetime(2026, 12, 7, 10, 41, 29, tzinfo=UTC)
     problem_set.late_until = None
     problem_set.save()
