@@ -147,14 +147,15 @@ def _score_gradients(net: Network, trace: Trace, of: str) -> list[np.ndarray]:
 # --- labels ---------------------------------------------------------------------------------------
 
 
-def label_rule(net: Network) -> str:
-    """The rule `predicted_label` uses for this net, in words (for feedback to students)."""
+def label_rule(net: Network, output: str = "g") -> str:
+    """The rule `predicted_label` uses for this net, in words (for feedback to students);
+    `output` names the output (graph notation calls it a_k: g is the activation there)."""
     last = net.layers[-1]
     name = last.activation.name
     if net.sizes[-1] == 1:
         threshold = _binary_threshold(last.activation)
-        return f"label = 1 if g >= {threshold:g} ({name} output), else 0"
-    return f"label = argmax_k g_k ({name} output, lowest index on a tie)"
+        return f"label = 1 if {output} >= {threshold:g} ({name} output), else 0"
+    return f"label = argmax_k {output}_k ({name} output, lowest index on a tie)"
 
 
 def predicted_label(net: Network, x) -> int:

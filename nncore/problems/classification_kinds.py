@@ -303,9 +303,11 @@ class InputGradient(_InputKind):
 
 class Fgsm(_InputKind):
     id = "fgsm"
-    version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
+    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network)
     # v3: a draw where a misconception's answer, written to 3 or 4 significant
     # figures as a student types it, would be credited is redrawn (ProblemKind._finish)
+    # v4: in graph notation the label rule and the solution name the output unit's a_k, not g
+    # (the activation there), as InputGradient v4
     title = "Fast gradient sign method"
     description = "x' = x + ε sign(∂L/∂x) and the label the net gives x'."
 
@@ -321,9 +323,12 @@ class Fgsm(_InputKind):
         if np.any(result.gradient == 0):
             raise Redraw("a zero input gradient has no sign")
         descent = x - result.perturbation
+        graph = p["notation"] == "graph"
+        out = f"a_{{{neuron_ids(net.sizes)[-1][0]}}}" if graph else "g"
+        rule = adversarial.label_rule(net, f"${out}$" if graph else out)
         draft = Draft(
             text=self.net_text(p, net, x)
-            + f" It predicts label {label} ({adversarial.label_rule(net)}). An attacker applies FGSM with "
+            + f" It predicts label {label} ({rule}). An attacker applies FGSM with "
             f"$\\epsilon = {fmt(eps)}$ to the squared loss against that label. Give $x' = x + \\epsilon\\,\\mathrm{{sign}}(\\nabla_x \\mathcal{{L}})$ "
             "and the label the network gives $x'$.",
             data={
@@ -352,7 +357,7 @@ class Fgsm(_InputKind):
                 ),
                 step(
                     "New label",
-                    f"x' = {latex_matrix(result.x_adv)},\\; g(x') = {fmt(result.output[0])} \\Rightarrow {result.label}",
+                    f"x' = {latex_matrix(result.x_adv)},\\; {out}(x') = {fmt(result.output[0])} \\Rightarrow {result.label}",
                     label=result.label,
                 ),
             ],

@@ -375,6 +375,8 @@ def _field_specs(sizes: tuple[int, ...], notation: str, quantity: str, entries) 
     if not 1 <= l < len(sizes):
         raise ValueError(f"layer number must be in 1..{len(sizes) - 1}, got {l}")
     value_shape = (sizes[l - 1], sizes[l]) if kind in ("dW", "Wnew") else (sizes[l], 1)
+    if notation == "matrix" and entries:
+        return tuple((*_matrix_entry_name(kind, l, idx), (), "number", tuple(idx)) for idx in entries)
     if notation == "matrix":
         label, name = _matrix_label(kind, l)
         shape = (value_shape[0],) if value_shape[1] == 1 else value_shape
@@ -411,6 +413,18 @@ def _matrix_label(kind: str, l: int) -> tuple[str, str]:
         "Wnew": (f"$W^{{{l}}}$ after the update", f"W{l}_new"),
         "W0new": (f"$W_0^{{{l}}}$ after the update", f"W0{l}_new"),
     }[kind]
+
+
+def _matrix_entry_name(kind: str, l: int, idx: tuple[int, int]) -> tuple[str, str]:
+    """Name and label of one entry of W^l's gradient or update in matrix notation, 1-based as
+    the printed matrices (∂L/∂W^1_{2,1}: a matrix question named it ∂J/∂w_{2,4}, a unit
+    number its prompt never shows)."""
+    r, c = idx[0] + 1, idx[1] + 1
+    if kind == "dW":
+        return f"dLdW{l}_{r}_{c}", f"$\\partial L/\\partial W^{{{l}}}_{{{r},{c}}}$"
+    if kind == "Wnew":
+        return f"W{l}_{r}_{c}_new", f"$W^{{{l}}}_{{{r},{c}}}$ after the update"
+    raise ValueError(f"no single-entry field for {kind!r} in matrix notation")
 
 
 # Field name and label of a per-unit quantity of unit j (str.format templates).
@@ -908,7 +922,9 @@ class WeightGradient(LayerChoiceKind):
     # on 2-2-1's W^1 too (as OutputDelta v5); and the graph-notation worked solution as
     # ForwardMLP v6
     # v6: as ForwardMLP v7
-    version = 6
+    # v7: a matrix-notation question names its weight as the printed matrices do, ∂L/∂W^l_{r,c}
+    # (field dLdW{l}_{r}_{c}); it said ∂J/∂w_{i,j} with unit numbers the prompt never shows
+    version = 7
     title = "Gradient of one weight"
     description = "∂J/∂w_{i,j} = Δ_j a_i for one chosen weight."
 
@@ -916,7 +932,7 @@ class WeightGradient(LayerChoiceKind):
         l = p["layer"]
         W = net.layer(l).W
         idx = (int(rng.integers(W.shape[0])), int(rng.integers(W.shape[1])))
-        return quantity_asks(net, "graph", f"dW{l}", entries=[idx])
+        return quantity_asks(net, p["notation"], f"dW{l}", entries=[idx])
 
     def question(self, p, net):
         return "Compute the partial derivative asked below."
@@ -944,8 +960,9 @@ class SgdUpdate(LayerChoiceKind):
     id = "sgd_update"
     # v5: an updated weight is graded on its change too (Field.step_from, base.step_close): the
     # weight before the step passed as right whenever the step was below the 1 % tolerance
-    # v6: as WeightGradient v5; v7: as ForwardMLP v7
-    version = 7
+    # v6: as WeightGradient v5; v7: as ForwardMLP v7; v8: as WeightGradient v7 (W^l_{r,c} after
+    # the update, field W{l}_{r}_{c}_new)
+    version = 8
     title = "One SGD update"
     description = "w ← w − α Δ_j a_i for one weight or a whole layer, after one example."
     params = (
@@ -960,7 +977,7 @@ class SgdUpdate(LayerChoiceKind):
             return asks + quantity_asks(net, p["notation"], f"W0{l}_new") if p["bias"] else asks
         W = net.layer(l).W
         idx = (int(rng.integers(W.shape[0])), int(rng.integers(W.shape[1])))
-        return quantity_asks(net, "graph", f"W{l}_new", entries=[idx])
+        return quantity_asks(net, p["notation"], f"W{l}_new", entries=[idx])
 
     def question(self, p, net):
         return "Perform one stochastic gradient descent step on this example and give the updated value(s)."

@@ -91,6 +91,11 @@ def parse_field(name: str, sizes: list[int]) -> tuple[str, tuple[int, int] | Non
         else:
             quantity = f"dW{ref.layer}" if gradient else f"W{ref.layer}_new"
         return quantity, (ref.row, ref.col), ("grad" if gradient else "new", i, j)
+    m = re.fullmatch(r"dLdW(\d)_(\d+)_(\d+)", name) or re.fullmatch(r"W(\d)_(\d+)_(\d+)_new", name)
+    if m:  # one entry of a matrix question's W^l, 1-based: ∂L/∂W^1_{2,1}, W^1_{2,1} after the update
+        layer, row, col = map(int, m.groups())
+        quantity = f"dW{layer}" if name.startswith("dLdW") else f"W{layer}_new"
+        return quantity, (row - 1, col - 1), None
     for pattern, quantity in _MATRIX_NAMES:
         m = pattern.fullmatch(name)
         if m:

@@ -1,4 +1,5 @@
-"""A question shows one notation throughout: prompt, worked solution and the named mistakes.
+"""A question shows one notation throughout: prompt, answer fields, worked solution and the
+named mistakes.
 
 QA: matrix-notation questions explained their mistakes with Δ_j, a_i, in_i and w_{0,j} (chain's
 texts were written in graph notation only), linear_collapse's graph questions with W^l and W_0,
@@ -68,6 +69,8 @@ def test_misconceptions_prompt_and_solution_use_the_question_notation(kind_id, n
             for key in ("name", "explanation"):
                 assert not foreign.search(m[key]), (params, seed, m["id"], key, m[key])
         assert not foreign.search(instance["prompt"]["text"]), (params, seed, instance["prompt"]["text"])
+        for field in instance["fields"]:  # weight_gradient's matrix question asked for ∂J/∂w_{2,4}
+            assert not foreign.search(field["label"]), (params, seed, field["name"], field["label"])
         for s in instance["solution"]:
             assert not foreign.search(s["latex"]), (params, seed, s["title"], s["latex"])
     assert named, "no misconception was checked"
@@ -82,6 +85,8 @@ def test_graph_questions_do_not_write_the_output_as_g(kind_id):
         texts += [f"{m['name']} {m['explanation']}" for m in instance["misconceptions"]]
         for text in texts:
             assert "(g, y)" not in text and "- g)" not in text and "− g)" not in text, (params, seed, text)
+            # fgsm's label rule said "g >= 0.5" and its solution "g(x') = 0.85"
+            assert not re.search(r"(?<![\\\w])g(\(x|\$? >=)", text), (params, seed, text)
 
 
 def test_the_graph_loss_is_written_over_the_output_units():
