@@ -247,3 +247,20 @@ class TokenFailure(models.Model):
 
     def __str__(self) -> str:
         return f"failed token request from {self.address} at {self.failed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PasswordResetRequest(models.Model):
+    """A request for a password-reset email to an address (exercises.password_reset): past
+    AUTOGRADER_PASSWORD_RESET_RATE requests for one address within its period, no more emails go
+    there until the oldest has aged out, whoever asks (nobody can flood a student's inbox).
+    Counted whether or not an account has the address, so the answer tells nobody which do."""
+
+    # SHA-256 of the address as typed, lower-cased (never the address itself)
+    email_digest = models.CharField(max_length=64)
+    requested_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["email_digest", "requested_at"], name="reset_request_by_email")]
+
+    def __str__(self) -> str:
+        return f"password reset request at {self.requested_at:%Y-%m-%d %H:%M:%S}"

@@ -43,15 +43,21 @@ def username_digest(username: object) -> str:
 
 def seconds_refused(address: str, digest: str) -> float | None:
     """Seconds until this username may try again from this address, or None when it may now."""
-    rate = settings.AUTOGRADER_TOKEN_FAILURE_RATE
+    failures = TokenFailure.objects.filter(address=address, username_digest=digest)
+    return seconds_over_rate(failures, "failed_at", settings.AUTOGRADER_TOKEN_FAILURE_RATE)
+
+
+def seconds_over_rate(events, time_field: str, rate: tuple[int, int] | None) -> float | None:
+    """Seconds until `events` (a queryset of timed rows) has fewer than rate's count within its
+    period again, or None when it has now (or there is no rate)."""
     if rate is None:
         return None
     count, seconds = rate
     now = timezone.now()
     recent = list(
-        TokenFailure.objects.filter(address=address, username_digest=digest, failed_at__gt=now - timedelta(seconds=seconds))
-        .order_by("-failed_at")
-        .values_list("failed_at", flat=True)[:count]
+        events.filter(**{f"{time_field}__gt": now - timedelta(seconds=seconds)})
+        .order_by(f"-{time_field}")
+        .values_list(time_field, flat=True)[:count]
     )
     if len(recent) < count:
         return None

@@ -4,6 +4,7 @@ from django.urls import path
 
 from exercises import (
     api_urls,  # noqa: F401 - registers the "id" path converter
+    password_reset,
     web,
 )
 
@@ -12,6 +13,14 @@ urlpatterns = [
     path("favicon.ico", web.favicon, name="ui-favicon"),
     path("sign-in/", web.SignInView.as_view(), name="ui-sign-in"),
     path("sign-out/", web.SignOutView.as_view(), name="ui-sign-out"),
+    path("password-reset/", password_reset.RequestResetView.as_view(), name="ui-password-reset"),
+    path("password-reset/sent/", password_reset.ResetSentView.as_view(), name="ui-password-reset-sent"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        password_reset.SetNewPasswordView.as_view(),
+        name="ui-password-reset-confirm",
+    ),
+    path("password-reset/done/", password_reset.ResetCompleteView.as_view(), name="ui-password-reset-complete"),
     path("problem-sets/<id:problem_set_id>/", web.problem_set_page, name="ui-problem-set"),
     path("problem-sets/<id:problem_set_id>/extensions/", web.grant_extension, name="ui-grant-extension"),
     path(

@@ -458,3 +458,34 @@ def test_a_long_list_of_weights_wraps_at_800_pixels(page, service):
     assert outside == [], outside
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     assert page.outside == []
+
+
+def test_a_student_who_forgot_the_password_sets_one_from_the_emailed_link(page, service):
+    """"Forgot your password?" on the sign-in page, the link from the email the development server
+    writes to var/sent-mail/, a new password, and a sign-in with it (exercises.password_reset).
+    The new password is the old one again: the other tests of this module sign in with it."""
+    mail_dir = service.var_dir / "sent-mail"
+    sent_before = set(mail_dir.glob("*.log")) if mail_dir.exists() else set()
+    page.goto(f"{service.base}/sign-in/")
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.get_by_label("Email address").fill("demo-student@example.org")
+    page.get_by_role("button", name="Send me a link").click()
+    page.wait_for_url("**/password-reset/sent/")
+    assert "we have sent it a link to set a new password" in page.locator("#reset-sent").inner_text()
+    (new_mail,) = set(mail_dir.glob("*.log")) - sent_before
+    (link,) = [line for line in new_mail.read_text().splitlines() if "/password-reset/" in line]
+    assert link.startswith(service.base + "/password-reset/"), link
+    page.goto(link)
+    page.get_by_label("New password", exact=True).fill(STUDENT_PASSWORD)
+    page.get_by_label("New password again").fill(STUDENT_PASSWORD)
+    page.get_by_role("button", name="Set password").click()
+    page.wait_for_url("**/password-reset/done/")
+    page.get_by_role("link", name="Sign in").last.click()
+    page.get_by_label("Username").fill("demo-student")
+    page.get_by_label("Password").fill(STUDENT_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{service.base}/")
+    page.goto(link)  # used once: void
+    assert "has been used already" in page.locator("#reset-link-void").inner_text()
+    assert page.outside == [], page.outside
+

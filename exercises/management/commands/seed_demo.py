@@ -107,6 +107,7 @@ class Command(BaseCommand):
         user, _ = get_user_model().objects.get_or_create(username=username)
         password = os.environ.get(env_name) or secrets.token_urlsafe(12)
         user.set_password(password)
+        user.email = user.email or f"{username}@example.org"  # to try "Forgot your password?"
         user.save()
         Membership.objects.update_or_create(user=user, course=course, defaults={"role": role})
         token, _ = Token.objects.get_or_create(user=user)
