@@ -176,6 +176,8 @@ STATICFILES_FINDERS = [
 ]
 # Pages that need a login send people to the web UI's sign-in page, which leads to its home page;
 # DRF's login page (/api-auth/login/) still leads to the API docs.
+# Usernames sign in in any case when one account matches (exercises.auth_backends)
+AUTHENTICATION_BACKENDS = ["exercises.auth_backends.UsernameAnyCaseBackend"]
 LOGIN_URL = "ui-sign-in"
 LOGIN_REDIRECT_URL = "/api/docs/"
 

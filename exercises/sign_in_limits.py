@@ -35,9 +35,10 @@ def client_address(request) -> str:
 def username_digest(username: object) -> str:
     """SHA-256 of the username sent, read as the sign-in forms read it: NFKC-normalised and
     stripped (QA: "ｄemo-student", full-width d, and review: " alice", each signed in as that
-    account with a count of its own). Any text (NUL, lone surrogates) can be stored, and no
-    password typed into the username box is kept."""
-    text = unicodedata.normalize("NFKC", str(username if username is not None else "")).strip()
+    account with a count of its own), lower-cased (usernames sign in in any case,
+    exercises.auth_backends: "ALICE" and "alice" are one count). Any text (NUL, lone surrogates)
+    can be stored, and no password typed into the username box is kept."""
+    text = unicodedata.normalize("NFKC", str(username if username is not None else "")).strip().lower()
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
