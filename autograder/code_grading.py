@@ -113,6 +113,12 @@ def syntax_problem(source: str, entry: Sequence[str] = ()) -> str | None:
         return f"Your code is too long ({len(source)} characters; at most {MAX_SOURCE_CHARS})."
     try:
         tree = ast.parse(source_text(source), filename="<submission>")
+        # the compiler finds what parsing lets through ('return' outside a function, 'break'
+        # outside a loop, a duplicate argument: QA, a stray dedented return cost an attempt);
+        # compiling runs none of it
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarning ("is" with a literal) is the code's own business
+            compile(tree, "<submission>", "exec", dont_inherit=True)
     except SyntaxError as exc:
         where = f"line {exc.lineno}" if exc.lineno else "your code"
         hint = PASTED_CHARACTER_HINT if "non-printable character" in exc.msg else ""

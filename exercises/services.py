@@ -421,7 +421,7 @@ def submit(
     variant_id, number, fields, solution_seen = _answer_fields(question, student)
     _check_variant(expected_variant, number)
     _check_field_names(fields, answers)
-    check_readable(fields, answers, entry_names(question))
+    check_readable(fields, answers, entry_names(question), starter_code(question))
     submission = _new_submission(variant_id, student, answers, idempotency_key, now, late)
     if not question.max_attempts:
         _refuse_if_solution_seen(solution_seen)
@@ -482,7 +482,7 @@ def _submit_to_fresh_variant(
         if question.kind not in CODE_KIND_IDS:  # code answers any variant: its cases are the variant's
             _check_variant(expected_variant, number)
         _check_field_names(fields, answers)
-        check_readable(fields, answers, entry_names(question))
+        check_readable(fields, answers, entry_names(question), starter_code(question))
         _refuse_if_solution_seen(solution_seen)
         return _insert(_new_submission(variant_id, student, answers, idempotency_key, now, late), question)
 
@@ -508,10 +508,23 @@ def entry_names(question: Question) -> tuple[str, ...]:
     return get_kind(question.kind).entry if question.kind in CODE_KIND_IDS else ()
 
 
-def check_readable(fields: list[dict], answers: dict, entry: Sequence[str] = ()) -> None:
+def starter_code(question: Question) -> str | None:
+    """The code a code question's editor starts from (its kind's), None for other questions."""
+    return get_kind(question.kind).starter if question.kind in CODE_KIND_IDS else None
+
+
+def _same_code(a: str, b: str) -> bool:
+    """Whether two sources are the same text but for line endings and trailing spaces."""
+    def lines(text: str) -> list[str]:
+        return [line.rstrip() for line in text.removeprefix("\ufeff").strip().splitlines()]
+    return lines(a) == lines(b)
+
+
+def check_readable(fields: list[dict], answers: dict, entry: Sequence[str] = (), starter: str | None = None) -> None:
     """Refuse answers the grader could not read, naming each field and what is wrong: a typo
     found now costs nothing, found by the worker after the deadline it costs the attempt. Code
-    that does not parse, or defines none of the `entry` names, is refused too."""
+    that does not parse, or defines none of the `entry` names, is refused too, and so is the
+    `starter` code unchanged (its stubs only raise NotImplementedError: QA, it used an attempt)."""
     problems = {}
     for spec in fields:
         raw = answers.get(spec["name"])
@@ -519,6 +532,8 @@ def check_readable(fields: list[dict], answers: dict, entry: Sequence[str] = ())
             continue
         if spec["type"] == "code":  # what grade_code refuses before running anything
             problem = syntax_problem(raw, entry) if isinstance(raw, str) else "The code answer must be text (Python source)."
+            if not problem and starter and _same_code(raw, starter):
+                problem = "This is the starter code unchanged (its functions only raise NotImplementedError): write your solution into it first."
             if problem:
                 problems[spec["name"]] = problem
             continue

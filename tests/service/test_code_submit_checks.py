@@ -140,3 +140,52 @@ def test_a_tolerance_stored_before_the_maximum_does_not_block_other_edits(make_q
     assert regraded.status_code == 200, regraded.content
     again = teacher.post(f"/api/questions/{question.pk}/regrade/", {"changes": {"tolerance": {"atol": 0.06}}}, format="json")
     assert again.status_code == 400 and "use at most" in again.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        # parsing lets these through; compiling does not (QA: each ran, failed every case, used an attempt)
+        ("def f_and_grad(x):\n    return x, x\nreturn None\n", "'return' outside function (line 3)"),
+        ("def f_and_grad(x, x=None):\n    return x, x\n", "duplicate argument 'x' in function definition (line 1)"),
+        ("def f_and_grad(x):\n    return x, x\nbreak\n", "'break' outside loop (line 3)"),
+        ("def f_and_grad(x):\n    nonlocal y\n    return x, x\n", "no binding for nonlocal 'y' found (line 2)"),
+    ],
+)
+def test_code_the_compiler_refuses_is_refused_at_submit(source, message):
+    problem = syntax_problem(source, ("f_and_grad",))
+    assert problem is not None and problem.startswith("Your code does not parse: ") and message in problem, problem
+
+
+def test_compiling_runs_nothing_and_keeps_warnings_out():
+    """The check compiles the code, never runs it: a top-level side effect does not happen, and a
+    SyntaxWarning (is with a literal) is no refusal."""
+    assert syntax_problem("import os\nos._exit(3)\ndef forward(X, w):\n    return X is 1\n", ("forward",)) is None
+
+
+def test_the_starter_code_unchanged_is_refused_without_an_attempt(make_question, student):
+    from nncore.problems.registry import get_kind
+
+    question = make_question("code_graph_backward", max_attempts=1)
+    starter = get_kind("code_graph_backward").starter
+    url = f"/api/questions/{question.pk}/submissions/"
+    for sent in (starter, starter.replace("\n", "\r\n") + "\n\n", "\ufeff" + starter):
+        response = client_for(student).post(url, {"answers": {"code": sent}}, format="json")
+        assert response.status_code == 400 and response.json()["code"] == "unreadable_answers", response.content
+        assert "This is the starter code unchanged" in response.json()["fields"]["code"]
+    assert not Submission.objects.exists()
+    # one line written into it is a submission like any other
+    edited = starter.replace("raise NotImplementedError", "return x, x")
+    assert client_for(student).post(url, {"answers": {"code": edited}}, format="json").status_code == 202
+
+
+def test_every_code_prompt_says_what_runs_the_code_and_the_output_limit():
+    from autograder.sandbox import Limits
+    from nncore.problems import CATALOGUE
+    from nncore.problems.code.kind import ENVIRONMENT_TEXT, OUTPUT_LIMIT_KB
+
+    assert Limits().output_kb == OUTPUT_LIMIT_KB  # the limit the prompt states is the one enforced
+    for kind_id, kind in CATALOGUE.items():
+        if kind_id.startswith("code_"):
+            text = kind.generate({}, 0)["prompt"]["text"]
+            assert text.endswith(ENVIRONMENT_TEXT) and "256 KB" in text and "NumPy 2" in text, (kind_id, text[-400:])

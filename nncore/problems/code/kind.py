@@ -311,7 +311,19 @@ def rules_text(tolerance: dict, hidden: int, p: dict) -> str:
         "modify the arrays you are given (work on copies). Your code is run on the visible "
         f"example cases and on {hidden} hidden ones; every number must match {tolerance_text(tolerance)}. "
         + limits_text(p)
+        + " "
+        + ENVIRONMENT_TEXT
     )
+
+
+# The sandbox's default output limit (autograder.sandbox.Limits.output_kb; a test keeps them equal)
+OUTPUT_LIMIT_KB = 256
+# What runs the code, said before it costs an attempt (QA: `import scipy`, NumPy 1's np.float_ and
+# printing 1000 lines a call each graded 0; the limit was stated nowhere)
+ENVIRONMENT_TEXT = (
+    "Only Python's standard library and NumPy 2 are available (no SciPy or PyTorch). What your "
+    f"code prints is shown to you, up to {OUTPUT_LIMIT_KB} KB in all: more stops the run."
+)
 
 
 def limits_text(p: dict) -> str:
