@@ -233,24 +233,29 @@ AUTOGRADER_TOKEN_FAILURE_RATE = throttle_rate("AUTOGRADER_TOKEN_FAILURE_RATE", "
 # VAR_DIR/sent-mail/ (nothing leaves the machine; the page says where). Unset in production: the
 # page tells students to ask their instructor or the administrator (who sets one in the admin).
 EMAIL_HOST = os.environ.get("AUTOGRADER_EMAIL_HOST", "").strip()
-EMAIL_SECURITY = os.environ.get("AUTOGRADER_EMAIL_SECURITY", "starttls").strip().lower()
+EMAIL_HOST_USER = os.environ.get("AUTOGRADER_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("AUTOGRADER_EMAIL_PASSWORD", "")
+EMAIL_SECURITY = os.environ.get("AUTOGRADER_EMAIL_SECURITY", "").strip().lower() or "starttls"
 if EMAIL_SECURITY not in ("starttls", "ssl", "none"):
     raise ImproperlyConfigured(f"AUTOGRADER_EMAIL_SECURITY={EMAIL_SECURITY!r} is not one of starttls, ssl, none")
 if EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    EMAIL_PORT = int(os.environ.get("AUTOGRADER_EMAIL_PORT", {"starttls": "587", "ssl": "465", "none": "25"}[EMAIL_SECURITY]))
-    EMAIL_HOST_USER = os.environ.get("AUTOGRADER_EMAIL_USER", "")
-    EMAIL_HOST_PASSWORD = os.environ.get("AUTOGRADER_EMAIL_PASSWORD", "")
+    EMAIL_PORT = int(os.environ.get("AUTOGRADER_EMAIL_PORT") or {"starttls": 587, "ssl": 465, "none": 25}[EMAIL_SECURITY])
     EMAIL_USE_TLS = EMAIL_SECURITY == "starttls"
     EMAIL_USE_SSL = EMAIL_SECURITY == "ssl"
     EMAIL_TIMEOUT = 10  # a mail server that hangs holds up one page, not a web worker forever
 elif not PRODUCTION:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(VAR_DIR / "sent-mail")
-DEFAULT_FROM_EMAIL = os.environ.get("AUTOGRADER_EMAIL_FROM", "nn-autograder@localhost")
+# the sender: many relays (Microsoft 365, Gmail) refuse any but the signed-in mailbox
+DEFAULT_FROM_EMAIL = os.environ.get("AUTOGRADER_EMAIL_FROM") or (
+    EMAIL_HOST_USER if "@" in EMAIL_HOST_USER else "nn-autograder@localhost"
+)
 AUTOGRADER_PASSWORD_RESET_BY_EMAIL = bool(EMAIL_HOST) or not PRODUCTION
 # Reset emails one address may be sent within the period (whoever asks), and how long a link works
 AUTOGRADER_PASSWORD_RESET_RATE = throttle_rate("AUTOGRADER_PASSWORD_RESET_RATE", "3/hour")
+# ...and reset links one client (address) may ask for, for any addresses, per period
+AUTOGRADER_PASSWORD_RESET_CLIENT_RATE = throttle_rate("AUTOGRADER_PASSWORD_RESET_CLIENT_RATE", "10/hour")
 PASSWORD_RESET_TIMEOUT = 24 * 3600
 SPECTACULAR_SETTINGS = {
     "TITLE": "Neural-network autograder API",

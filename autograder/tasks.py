@@ -12,7 +12,7 @@ import logging
 from django.conf import settings
 
 from autograder.celery import app
-from exercises import reruns, services
+from exercises import password_reset, reruns, services
 from exercises.models import Submission
 
 logger = logging.getLogger(__name__)
@@ -51,3 +51,10 @@ def sweep_stuck_submissions() -> int:
     if count or count_reruns:
         logger.info("sweeper re-enqueued %d submission(s) and %d code re-run(s)", count, count_reruns)
     return count + count_reruns
+
+
+@app.task(name="autograder.tasks.send_password_reset", ignore_result=True)
+def send_password_reset(email: str, domain: str, use_https: bool) -> None:
+    """Email the reset links for one address (exercises.password_reset.send_links)."""
+    password_reset.send_links(email, domain, use_https)
+

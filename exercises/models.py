@@ -252,15 +252,21 @@ class TokenFailure(models.Model):
 class PasswordResetRequest(models.Model):
     """A request for a password-reset email to an address (exercises.password_reset): past
     AUTOGRADER_PASSWORD_RESET_RATE requests for one address within its period, no more emails go
-    there until the oldest has aged out, whoever asks (nobody can flood a student's inbox).
+    there until the oldest has aged out, whoever asks (nobody can flood a student's inbox), and
+    past AUTOGRADER_PASSWORD_RESET_CLIENT_RATE from one client, that client asks no more.
     Counted whether or not an account has the address, so the answer tells nobody which do."""
 
     # SHA-256 of the address as typed, lower-cased (never the address itself)
     email_digest = models.CharField(max_length=64)
+    # who asked, as DRF's throttles identify clients: one client may not ask for every address
+    client = models.CharField(max_length=100, default="")
     requested_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        indexes = [models.Index(fields=["email_digest", "requested_at"], name="reset_request_by_email")]
+        indexes = [
+            models.Index(fields=["email_digest", "requested_at"], name="reset_request_by_email"),
+            models.Index(fields=["client", "requested_at"], name="reset_request_by_client"),
+        ]
 
     def __str__(self) -> str:
         return f"password reset request at {self.requested_at:%Y-%m-%d %H:%M:%S}"
