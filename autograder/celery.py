@@ -16,6 +16,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "autograder.settings")
 
 from celery import Celery, signals  # noqa: E402 - after the environment above
 from celery.app.defaults import DEFAULTS  # noqa: E402
+from kombu.transport import TRANSPORT_ALIASES  # noqa: E402
+
+# filesystem:// (the embedded default broker) writes each message whole before readers see it
+TRANSPORT_ALIASES["filesystem"] = "autograder.broker_filesystem:Transport"
 
 CELERY_SETTING_NAMES = [name for name in DEFAULTS if not name.isupper()]  # the lowercase (current) names
 
