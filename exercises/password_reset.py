@@ -1,10 +1,11 @@
 """Password reset by email: Django's own views and signed single-use links (valid for
-PASSWORD_RESET_TIMEOUT, void once the password changes), with the web UI's pages, a limit on
-emails per address, and a plain answer when this server sends no email.
+PASSWORD_RESET_TIMEOUT, void once the password changes), with the web UI's pages, limits on
+emails per address and per client, and a plain answer when this server sends no email.
 
-The answer to a request is the same whether or not an account has the address (nobody learns
-who studies here); only a refused request says so, and that is counted per address typed,
-whoever asks, so it tells nothing about accounts either.
+The answer to a request is the same, and as quick, whether or not an account has the address
+(a worker sends the email): nobody learns who studies here. Only a refused request says so, and
+that is counted per address typed and per client, whatever the accounts, so it tells nothing
+about them either.
 """
 
 from __future__ import annotations
