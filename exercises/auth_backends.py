@@ -34,8 +34,8 @@ class UsernameAnyCaseBackend(ModelBackend):
 def account_named(username: str):
     """The account with this username, else the only one whose username equals it ignoring
     case, else None."""
-    users = get_user_model()._default_manager
-    field = get_user_model().USERNAME_FIELD
+    user_model = get_user_model()
+    users, field = user_model._default_manager, user_model.USERNAME_FIELD
     exact = users.filter(**{field: username}).first()
     if exact is not None:
         return exact

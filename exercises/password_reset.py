@@ -29,9 +29,10 @@ logger = logging.getLogger(__name__)
 
 
 def email_digest(email: str) -> str:
-    """SHA-256 of an address as the reset form reads it (NFKC, stripped), lower-cased: Django
-    finds accounts by it ignoring case, so "Alice@X" and "alice@x" share one count."""
-    return username_digest(str(email).lower())
+    """SHA-256 of an address as the sign-in count digests a username (NFKC, stripped,
+    lower-cased): Django finds accounts by it ignoring case, so "Alice@X" and "alice@x" share one
+    count."""
+    return username_digest(email)
 
 
 def claim_request(email: str, client: str) -> float | None:

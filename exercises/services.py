@@ -57,6 +57,7 @@ from autograder.code_grading import (
     refuse_to_run,
     runs_from_text,
     runs_text,
+    source_text,
     syntax_problem,
     with_run_settings,
     with_tolerance,
@@ -513,11 +514,10 @@ def starter_code(question: Question) -> str | None:
     return get_kind(question.kind).starter if question.kind in CODE_KIND_IDS else None
 
 
-def _same_code(a: str, b: str) -> bool:
-    """Whether two sources are the same text but for line endings and trailing spaces."""
-    def lines(text: str) -> list[str]:
-        return [line.rstrip() for line in text.removeprefix("\ufeff").strip().splitlines()]
-    return lines(a) == lines(b)
+def _code_lines(source: str) -> list[str]:
+    """A source's lines without a byte-order mark, line endings, trailing spaces or blank ends:
+    what two sources must share to be the same code as typed."""
+    return [line.rstrip() for line in source_text(source).strip().splitlines()]
 
 
 def check_readable(fields: list[dict], answers: dict, entry: Sequence[str] = (), starter: str | None = None) -> None:
@@ -532,7 +532,7 @@ def check_readable(fields: list[dict], answers: dict, entry: Sequence[str] = (),
             continue
         if spec["type"] == "code":  # what grade_code refuses before running anything
             problem = syntax_problem(raw, entry) if isinstance(raw, str) else "The code answer must be text (Python source)."
-            if not problem and starter and _same_code(raw, starter):
+            if not problem and starter and _code_lines(raw) == _code_lines(starter):
                 problem = "This is the starter code unchanged (its functions only raise NotImplementedError): write your solution into it first."
             if problem:
                 problems[spec["name"]] = problem
