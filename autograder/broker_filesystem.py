@@ -5,25 +5,42 @@ JSONDecodeError is "unrecoverable" for a Celery worker: it died, losing the mess
 (QA: a worker restart in `make run`). A rename within one folder is atomic, so a reader sees the
 whole message or none.
 
+Names also keep the order messages were put in: readers take files in sorted name order, and
+kombu's names (milliseconds, then a random uuid) put two messages of the same millisecond in
+random order (CI saw submission 2 read before submission 1).
+
 Registered as the transport of `filesystem://` URLs by autograder.celery.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import uuid
-from time import monotonic
+from time import monotonic_ns
 
 from kombu.transport import filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
+_stamp_lock = threading.Lock()
+_last_stamp_ns = 0
+
+
+def _next_stamp() -> str:
+    """A zero-padded, strictly increasing monotonic clock reading in nanoseconds, so that names
+    sort in the order this process put them (and across processes, in clock order)."""
+    global _last_stamp_ns
+    with _stamp_lock:
+        _last_stamp_ns = max(monotonic_ns(), _last_stamp_ns + 1)
+        return f"{_last_stamp_ns:020d}"
+
 
 class Channel(filesystem.Channel):
     def _put(self, queue, payload, **kwargs):
         """Put a message onto `queue`: written to a name readers skip (it has no ".<queue>.msg"
-        after its first dot), then renamed to kombu's name for it."""
-        name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        after its first dot), then renamed to its name in put order."""
+        name = f"{_next_stamp()}_{uuid.uuid4()}.{queue}.msg"
         partial = os.path.join(self.data_folder_out, f"writing-{uuid.uuid4().hex}")
         try:
             with open(partial, "wb") as out:
