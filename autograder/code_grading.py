@@ -28,10 +28,12 @@ import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import CodeType
 
 import numpy as np
 
 from autograder.sandbox import CaseOutcome, Limits
+from autograder.sandbox.harness import FILENAME as SUBMISSION_FILE
 from autograder.sandbox.script import decode_observations, storable_text
 from nncore.problems.code.harness import (
     CaseVerdict,
@@ -43,8 +45,9 @@ from nncore.problems.code.harness import (
 from nncore.problems.code.kind import RUN_SETTINGS, TRUSTED_RUN_LOCK, limits_text, passes_every_case
 from nncore.problems.code.values import mismatch
 
-# run_cases(code, public_cases, limits, hidden_from=None): the outcome of each case, in order
-# (sandbox_runner.run_cases; the cases from hidden_from on are hidden)
+# run_cases(code, public_cases, limits, hidden_from=None, compiled=None): the outcome of each
+# case, in order (sandbox_runner.run_cases; the cases from hidden_from on are hidden; compiled is
+# the code's checked_code, which the student's process then need not compile)
 RunCases = Callable[..., list[CaseOutcome]]
 
 MAX_SOURCE_CHARS = 60_000
@@ -106,36 +109,53 @@ def source_text(raw: str) -> str:
 
 
 def syntax_problem(source: str, entry: Sequence[str] = ()) -> str | None:
-    """Why the source cannot be run (a sentence with the line), or None. Parsing runs no code.
+    """Why the source cannot be run (a sentence with the line), or None. Compiling runs no code.
     With `entry` (the names the task asks for), also code that defines none of them: every case
     would fail with a NameError (a misspelt def, a file with only its imports, QA)."""
+    return checked_code(source, entry)[0]
+
+
+def checked_code(source: str, entry: Sequence[str] = ()) -> tuple[str | None, CodeType | None]:
+    """(why the source cannot be run, None) as syntax_problem says it, or (None, its module code
+    as the sandbox runs it): the grader sends that code along (SandboxPool.run_script's
+    `compiled`), so the student's process does not compile the source again."""
     if len(source) > MAX_SOURCE_CHARS:
-        return f"Your code is too long ({len(source)} characters; at most {MAX_SOURCE_CHARS})."
+        return f"Your code is too long ({len(source)} characters; at most {MAX_SOURCE_CHARS}).", None
     try:
-        tree = ast.parse(source_text(source), filename="<submission>")
-        # the compiler finds what parsing lets through ('return' outside a function, 'break'
-        # outside a loop, a duplicate argument: QA, a stray dedented return cost an attempt);
-        # compiling runs none of it
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # SyntaxWarning ("is" with a literal) is the code's own business
-            compile(tree, "<submission>", "exec", dont_inherit=True)
+        # one compile finds what parsing refuses and what the compiler does ('return' outside a
+        # function, 'break' outside a loop, a duplicate argument: QA, a stray dedented return
+        # cost an attempt); it builds no syntax tree (ast.parse and compiling the tree cost twice
+        # as much) and runs none of the code
+        code = compile_submission(source)
     except SyntaxError as exc:
         where = f"line {exc.lineno}" if exc.lineno else "your code"
         hint = PASTED_CHARACTER_HINT if "non-printable character" in exc.msg else ""
-        return f"Your code does not parse: {exc.msg} ({where}).{hint} Fix it and submit again."
+        return f"Your code does not parse: {exc.msg} ({where}).{hint} Fix it and submit again.", None
     except (RecursionError, MemoryError):
-        return "Your code cannot be read: it nests too deeply."
+        return "Your code cannot be read: it nests too deeply.", None
     except ValueError as exc:
-        return f"Your code cannot be read: {exc}."
-    # the usual case, a def or class of an entry name written out, spares the walk over the tree
-    # (0.27 ms of a submit's CPU); a "def forward(" in a comment only makes the check lenient
+        return f"Your code cannot be read: {exc}.", None
+    # the usual case, a def or class of an entry name written out, spares parsing the tree and
+    # walking it (0.27 ms of a submit's CPU); a "def forward(" in a comment only makes it lenient
     if entry and not any(f"def {name}(" in source or f"class {name}" in source for name in entry):
-        bound = _top_level_names(tree)
+        try:
+            bound = _top_level_names(ast.parse(source_text(source), filename=SUBMISSION_FILE))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):  # compiles, yet too deep for a tree
+            bound = None
         if bound is not None and not bound & set(entry):
             if len(entry) == 1:
-                return f"Your code does not define {entry[0]}, which the test cases call: check the spelling of its name."
-            return f"Your code defines none of {', '.join(entry)}, which the test cases use: check the spelling of their names."
-    return None
+                return f"Your code does not define {entry[0]}, which the test cases call: check the spelling of its name.", None
+            return f"Your code defines none of {', '.join(entry)}, which the test cases use: check the spelling of their names.", None
+    return None, code
+
+
+def compile_submission(source: str) -> CodeType:
+    """The source's module code exactly as the sandbox compiles it (file "<submission>", no
+    inherited future flags). Raises SyntaxError (ValueError for a NUL on older Pythons),
+    RecursionError or MemoryError for code that cannot be read."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SyntaxWarning ("is" with a literal) is the code's own business
+        return compile(source_text(source), SUBMISSION_FILE, "exec", dont_inherit=True)
 
 
 # Names through which code can bind a module name without writing it out (globals(), exec,
@@ -266,18 +286,20 @@ def grade_code(
     """
     if not isinstance(raw, str):
         return CodeResult("invalid", 0.0, "The code answer must be text (Python source).", field=field_name)
-    problem = syntax_problem(raw)
+    problem, compiled = checked_code(raw)
     if problem:
         return CodeResult("invalid", 0.0, problem, field=field_name)
     raw = source_text(raw)
     cases = [with_tolerance(c, tolerance) for c in instance["answers"][field_name]["cases"]]
     run = CodeRun.from_dict(stored_run, len(cases))
     if run is None:
-        run = run_in_sandbox(raw, cases, run_cases, limits_for(instance.get("params", {})))
+        run = run_in_sandbox(raw, cases, run_cases, limits_for(instance.get("params", {})), compiled)
     return judge_run(instance, field_name, cases, run)
 
 
-def run_in_sandbox(raw: str, cases: Sequence[Mapping], run_cases: RunCases, limits: Limits) -> CodeRun:
+def run_in_sandbox(
+    raw: str, cases: Sequence[Mapping], run_cases: RunCases, limits: Limits, compiled: CodeType | None = None
+) -> CodeRun:
     """Run the source on the public side of `cases` in the sandbox; what came back, decoded.
     Every text the student's process produced is made storable (no NUL, no lone surrogate).
 
@@ -287,7 +309,7 @@ def run_in_sandbox(raw: str, cases: Sequence[Mapping], run_cases: RunCases, limi
     order = [i for i, c in enumerate(cases) if not c.get("hidden")]
     hidden_from = len(order)
     order += [i for i, c in enumerate(cases) if c.get("hidden")]
-    ran = run_cases(raw, [public_case(cases[i]) for i in order], limits, hidden_from=hidden_from)
+    ran = run_cases(raw, [public_case(cases[i]) for i in order], limits, hidden_from=hidden_from, compiled=compiled)
     outcomes: list = [None] * len(cases)
     for position, index in enumerate(order):
         outcomes[index] = ran[position]
@@ -345,7 +367,11 @@ class CodeRunNotKept(Exception):
 
 
 def refuse_to_run(
-    code: str, public_cases: Sequence[Mapping], limits: Limits, hidden_from: int | None = None
+    code: str,
+    public_cases: Sequence[Mapping],
+    limits: Limits,
+    hidden_from: int | None = None,
+    compiled: CodeType | None = None,
 ) -> list[CaseOutcome]:
     raise CodeRunNotKept("the run of this code was not kept")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
+from types import CodeType
 
 from django.conf import settings
 
@@ -37,11 +38,15 @@ def sandbox_pool() -> SandboxPool:
 
 
 def run_cases(
-    code: str, public_cases: Sequence[Mapping], limits: Limits, hidden_from: int | None = None
+    code: str,
+    public_cases: Sequence[Mapping],
+    limits: Limits,
+    hidden_from: int | None = None,
+    compiled: CodeType | None = None,
 ) -> list[CaseOutcome]:
     """Run case scripts against student code in this process's sandbox (the cases from
-    `hidden_from` on are hidden: see SandboxPool.run_script)."""
-    return sandbox_pool().run_script(code, public_cases, limits=limits, hidden_from=hidden_from)
+    `hidden_from` on are hidden; `compiled` is the code compiled: see SandboxPool.run_script)."""
+    return sandbox_pool().run_script(code, public_cases, limits=limits, hidden_from=hidden_from, compiled=compiled)
 
 
 def close_sandbox_pool() -> None:

@@ -15,9 +15,11 @@ as a plain subprocess with the rlimits and the seccomp filter but no namespaces.
 from __future__ import annotations
 
 import logging
+import marshal
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from types import CodeType
 
 import numpy as np
 
@@ -150,6 +152,7 @@ class SandboxPool:
         *,
         limits: Limits | None = None,
         hidden_from: int | None = None,
+        compiled: CodeType | None = None,
     ) -> list[CaseOutcome]:
         """Run case scripts (nncore.problems.code.harness) against `code` in one fresh child.
 
@@ -158,14 +161,17 @@ class SandboxPool:
         script.decode_observations, which refuses anything malformed. The cases from
         `hidden_from` on are hidden: their inputs reach the child only once the results of the
         ones before are back (harness.GATE_FD), so no visible case's feedback can show them.
+        `compiled`, the caller's compile of `code` as the child would compile it (file
+        "<submission>", dont_inherit: code_grading.compile_submission), is sent along and
+        spares the child compiling it.
         """
         cases = [frames.encode_bytes(script.encode_case(case)) for case in _checked_cases(public_cases)]
         limits = limits or self.limits
         dtypes = frames.SCRIPT_RESULT_DTYPES
         if hidden_from is None or not 0 < hidden_from < len(cases):  # nothing visible or nothing hidden
-            return self._run_job(_encode_job(code, script.SCRIPT_ENTRY, cases), len(cases), limits, dtypes)
+            return self._run_job(_encode_job(code, script.SCRIPT_ENTRY, cases, compiled=compiled), len(cases), limits, dtypes)
         visible, hidden = cases[:hidden_from], cases[hidden_from:]
-        job = _encode_job(code, script.SCRIPT_ENTRY, visible, gated=len(hidden))
+        job = _encode_job(code, script.SCRIPT_ENTRY, visible, gated=len(hidden), compiled=compiled)
         gated = Gated(after=len(visible), inputs=b"".join(hidden), result_dtypes=dtypes)
         return self._run_job(job, len(cases), limits, dtypes, gated)
 
@@ -276,8 +282,11 @@ def _checked_cases(cases: Sequence) -> Sequence:
     return cases
 
 
-def _encode_job(code: str, entry: str, encoded_cases: Sequence[bytes], gated: int = 0) -> bytes:
-    """The job of harness.encode_job from cases already encoded (a record each)."""
+def _encode_job(
+    code: str, entry: str, encoded_cases: Sequence[bytes], gated: int = 0, compiled: CodeType | None = None
+) -> bytes:
+    """The job of harness.encode_job from cases already encoded (a record each), with the code
+    object `compiled` from `code` marshalled into it."""
     if (
         not isinstance(code, str)
         or not isinstance(entry, str)
@@ -286,4 +295,7 @@ def _encode_job(code: str, entry: str, encoded_cases: Sequence[bytes], gated: in
         raise ValueError("code must be a string and entry a Python identifier")
     if len(code.encode("utf-8", "surrogatepass")) > MAX_CODE_BYTES:
         raise ValueError(f"code larger than {MAX_CODE_BYTES} bytes")
-    return harness.encode_job(code, entry, list(encoded_cases), gated)
+    if compiled is not None and (type(compiled) is not CodeType or compiled.co_filename != harness.FILENAME):
+        raise ValueError(f"compiled must be the code object of the submission (file {harness.FILENAME})")
+    blob = marshal.dumps(compiled) if compiled is not None else b""
+    return harness.encode_job(code, entry, list(encoded_cases), gated, blob)

@@ -21,6 +21,7 @@ from autograder.code_grading import (
     DEFAULT_MEMORY_MB,
     CaseRun,
     CodeRun,
+    compile_submission,
     grade_code,
     limits_for,
     runs_from_text,
@@ -54,7 +55,10 @@ def pool(require_sandbox):
 
 @pytest.fixture
 def run(pool):
-    return lambda code, cases, limits, hidden_from=None: pool.run_script(code, cases, limits=limits, hidden_from=hidden_from)
+    def run_cases(code, cases, limits, hidden_from=None, compiled=None):
+        return pool.run_script(code, cases, limits=limits, hidden_from=hidden_from, compiled=compiled)
+
+    return run_cases
 
 
 def mlp_instance(**params) -> dict:
@@ -446,6 +450,32 @@ def test_mutating_the_callers_arrays_fails_with_a_clear_message(run):
     assert "modified its input" in visible["message"]
     hidden = next(c for c in result.cases if c["hidden"])
     assert "modified its input" in hidden["message"]
+
+
+def test_the_child_runs_the_code_the_grader_compiled(pool):
+    """grade_code sends the code it compiled while checking it, and the child runs that code
+    object instead of compiling the source again (a runner swapping in another code object shows
+    which one ran); without it the child compiles the source. A code object of another file is
+    refused."""
+    instance = mlp_instance()
+    honest = honest_mlp_forward(instance)
+    swapped = compile_submission(f"def forward(*args):\n    raise ValueError('{MARKER}')\n")
+
+    def run_swapped(code, cases, limits, hidden_from=None, compiled=None):
+        assert compiled is not None and compiled.co_filename == "<submission>"
+        return pool.run_script(code, cases, limits=limits, hidden_from=hidden_from, compiled=swapped)
+
+    ran_swapped = grade_code(honest, instance, run_swapped)
+    assert ran_swapped.score == 0.0
+    assert all(MARKER in c["message"] for c in ran_swapped.cases if not c["hidden"])
+
+    def run_uncompiled(code, cases, limits, hidden_from=None, compiled=None):
+        return pool.run_script(code, cases, limits=limits, hidden_from=hidden_from)
+
+    assert grade_code(honest, instance, run_uncompiled).score == 1.0
+    cases = [public_case(c) for c in instance["answers"]["code"]["cases"]]
+    with pytest.raises(ValueError, match="submission"):
+        pool.run_script(honest, cases, compiled=compile(honest, "student.py", "exec"))
 
 
 def test_syntax_error_is_invalid_and_names_the_line(run):

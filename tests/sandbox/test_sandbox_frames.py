@@ -5,7 +5,9 @@ Pure tests (no bubblewrap needed).
 
 from __future__ import annotations
 
+import marshal
 import struct
+import sys
 
 import numpy as np
 import pytest
@@ -137,9 +139,24 @@ def test_bytes_records_are_uint8_arrays_made_and_read_without_numpy():
 def test_job_round_trip():
     cases = [[np.ones(2), np.arange(3)], [np.array(True)]]
     encoded = [frames.encode_arrays(c, dtypes=frames.INPUT_DTYPES) for c in cases]
-    code, entry, got, gated = decode_job(encode_job("def f(x):\n    return x  # é\n", "f", encoded, gated=4))
-    assert code.endswith("# é\n") and entry == "f" and gated == 4
+    code, entry, got, gated, compiled = decode_job(encode_job("def f(x):\n    return x  # é\n", "f", encoded, gated=4))
+    assert code.endswith("# é\n") and entry == "f" and gated == 4 and compiled is None
     assert [[a.tolist() for a in c] for c in got] == [[a.tolist() for a in c] for c in cases]
+
+
+def test_a_job_carries_the_compiled_code_only_to_the_same_python():
+    """The parent's compiled code (marshal) rides along with the source; a child of another
+    Python version (a marshal format it may not read) gets None and compiles the source."""
+    source = "def f(x):\n    return x\n"
+    blob = marshal.dumps(compile(source, "<submission>", "exec", dont_inherit=True))
+    encoded = [frames.encode_arrays([np.ones(2)], dtypes=frames.INPUT_DTYPES)]
+    job = encode_job(source, "f", encoded, compiled=blob)
+    code, entry, got, gated, compiled = decode_job(job)
+    assert (code, entry, gated, compiled) == (source, "f", 0, blob) and got[0][0].tolist() == [1.0, 1.0]
+    other_python = bytearray(job)
+    other_python[20:24] = struct.pack("<I", sys.hexversion ^ 0x0100)  # the header's version field
+    code, _entry, got, _gated, compiled = decode_job(bytes(other_python))
+    assert code == source and compiled is None and got[0][0].tolist() == [1.0, 1.0]
 
 
 def test_skip_records_finds_where_the_first_records_end_and_resumes():
