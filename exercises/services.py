@@ -765,8 +765,7 @@ def grade_submission_now(submission_id: int) -> Submission:
     Idempotent: a graded, rejected or errored row, or one another worker is grading, is
     returned unchanged. Raises Submission.DoesNotExist for an unknown id.
     """
-    submission = for_grading(submission_id)
-    token = _claim(submission)
+    submission, token = claimed_for_grading(submission_id)
     if token is None:
         return submission
     _test_delay()
@@ -808,19 +807,58 @@ def grading_policy(question: Question) -> GradingPolicy:
 def for_grading(submission_id: int) -> Submission:
     """The row with its variant, question and problem set (what grading reads): one query."""
     row = fetch_one(
-        f"SELECT {columns(Submission, 's')}, {columns(Variant, 'v')}, {columns(Question, 'q')}, "
-        f"{columns(ProblemSet, 'p')} FROM {table(Submission)} s JOIN {table(Variant)} v ON v.id = s.variant_id "
+        f"SELECT {_grading_columns()} FROM {table(Submission)} s JOIN {table(Variant)} v ON v.id = s.variant_id "
         f"JOIN {table(Question)} q ON q.id = v.question_id JOIN {table(ProblemSet)} p ON p.id = q.problem_set_id "
         "WHERE s.id = %s",
         [submission_id],
     )
     if row is None:
         raise Submission.DoesNotExist(f"no submission {submission_id}")
+    return _grading_row(row)
+
+
+def claimed_for_grading(submission_id: int) -> tuple[Submission, datetime | None]:
+    """The row as for_grading reads it, claimed as _claim claims it: (row, our claim token), or
+    (row as it is, None) when it is not ours to grade. Raises Submission.DoesNotExist.
+
+    On PostgreSQL the usual case, a queued row, is one statement: an UPDATE that claims the row
+    and returns it with its variant, question and problem set (a statement less per grading).
+    SQLite cannot return the joined rows from an UPDATE: there, and for a row this cannot claim,
+    the row is read and then claimed."""
+    if current().vendor == "postgresql":
+        now = timezone.now()
+        row = fetch_one(
+            f"UPDATE {table(Submission)} s SET status = %s, grading_started_at = %s, claims = s.claims + 1 "
+            f"FROM {table(Variant)} v JOIN {table(Question)} q ON q.id = v.question_id "
+            f"JOIN {table(ProblemSet)} p ON p.id = q.problem_set_id "
+            "WHERE s.id = %s AND v.id = s.variant_id AND (s.status = %s OR (s.status = %s AND s.grading_started_at < %s)) "
+            f"RETURNING {_grading_columns()}",
+            [S.GRADING, prep(Submission, "grading_started_at", now), submission_id, S.QUEUED, S.GRADING,
+             prep(Submission, "grading_started_at", _abandoned_before(now))],
+        )
+        if row is not None:
+            return _grading_row(row), now
+    submission = for_grading(submission_id)
+    return submission, _claim(submission)
+
+
+def _grading_columns() -> str:
+    """The columns of a for_grading row: the submission, its variant, question and problem set."""
+    return f"{columns(Submission, 's')}, {columns(Variant, 'v')}, {columns(Question, 'q')}, {columns(ProblemSet, 'p')}"
+
+
+def _grading_row(row: tuple) -> Submission:
+    """The submission of a for_grading row, with its variant, question and problem set attached."""
     submission, variant, question, problem_set = load_models(row, Submission, Variant, Question, ProblemSet)
     question.problem_set = problem_set
     variant.question = question
     submission.variant = variant
     return submission
+
+
+def _abandoned_before(now: datetime) -> datetime:
+    """A claim older than this was abandoned (its worker died past the hard time limit)."""
+    return now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
 
 
 def _claim(submission: Submission) -> datetime | None:
@@ -830,7 +868,7 @@ def _claim(submission: Submission) -> datetime | None:
     (a duplicate message for a finished row). On success the in-memory row is updated too.
     """
     now = timezone.now()
-    abandoned = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
+    abandoned = _abandoned_before(now)
     if not (
         submission.status == S.QUEUED
         or (submission.status == S.GRADING and submission.grading_started_at and submission.grading_started_at < abandoned)

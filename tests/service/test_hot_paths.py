@@ -76,19 +76,51 @@ def test_grading_reads_the_row_once_and_writes_three_times(make_question, studen
     with CaptureQueriesContext(connection) as queries:
         services.grade_submission_now(submission.pk)
     statements = [q["sql"].split()[0].upper() for q in queries if "SAVEPOINT" not in q["sql"]]
-    # the row; claim; pair lock; on PostgreSQL the question and set locked FOR SHARE in a statement
-    # of their own (a statement that waited for a lock reads with its old snapshot); the question's
+    # the row claimed and read (on PostgreSQL one UPDATE ... RETURNING; SQLite reads, then
+    # claims); pair lock; on PostgreSQL the question and set locked FOR SHARE in a statement of
+    # their own (a statement that waited for a lock reads with its old snapshot); the question's
     # settings, the set's late penalty, whether the row is late (a regrade, deadline edit or
     # extension meanwhile) and the attempt counts; save
-    locks = ["SELECT"] if connection.vendor == "postgresql" else []
-    assert statements == ["SELECT", "UPDATE", "UPDATE", *locks, "SELECT", "UPDATE"], [q["sql"] for q in queries]
+    postgresql = connection.vendor == "postgresql"
+    claim = ["UPDATE"] if postgresql else ["SELECT", "UPDATE"]
+    locks = ["SELECT"] if postgresql else []
+    assert statements == [*claim, "UPDATE", *locks, "SELECT", "UPDATE"], [q["sql"] for q in queries]
+    if postgresql:
+        assert "RETURNING" in queries[0]["sql"] and '"exercises_problemset" p' in queries[0]["sql"]
     settings_read = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and "FROM \"exercises_question\" q JOIN" in q["sql"]]
     assert len(settings_read) == 1 + len(locks)
-    assert settings_read[0].endswith("FOR SHARE") == (connection.vendor == "postgresql")
+    assert settings_read[0].endswith("FOR SHARE") == postgresql
     assert not settings_read[-1].endswith("FOR SHARE")
     with CaptureQueriesContext(connection) as queries:
         assert services.grade_submission_now(submission.pk).status == S.GRADED
-    assert len(queries) == 1  # a duplicate message only reads the row
+    # a duplicate message only reads the row (on PostgreSQL after the claim found nothing to claim)
+    assert [q["sql"].split()[0].upper() for q in queries] == (["UPDATE", "SELECT"] if postgresql else ["SELECT"])
+    assert Submission.objects.get(pk=submission.pk).claims == 1
+
+
+def test_claimed_for_grading_claims_a_queued_or_abandoned_row_once(make_question, student, settings):
+    """The claim (one statement on PostgreSQL) returns the row with its variant, question and
+    problem set, marked grading with its token; a row being graded is not claimed again until
+    its claim is older than the hard time limit; a graded row never is."""
+    question = make_question()
+    submission, _ = services.submit(question, student, reference_answers(question, student))
+    claimed, token = services.claimed_for_grading(submission.pk)
+    assert token is not None and (claimed.status, claimed.grading_started_at, claimed.claims) == (S.GRADING, token, 1)
+    assert claimed.variant.question.pk == question.pk and claimed.variant.question.problem_set.pk == question.problem_set_id
+    assert claimed.variant.instance == services.current_variant(question, student).instance
+    stored = Submission.objects.get(pk=submission.pk)
+    assert (stored.status, stored.grading_started_at, stored.claims) == (S.GRADING, token, 1)
+    again, second_token = services.claimed_for_grading(submission.pk)
+    assert second_token is None and again.grading_started_at == token
+    long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 10)
+    Submission.objects.filter(pk=submission.pk).update(grading_started_at=long_ago)
+    taken_over, third_token = services.claimed_for_grading(submission.pk)
+    assert third_token is not None and third_token > long_ago and taken_over.claims == 2
+    assert services.grade_submission_now(submission.pk).status == S.GRADING  # claimed by us: another call leaves it
+    Submission.objects.filter(pk=submission.pk).update(status=S.GRADED)
+    assert services.claimed_for_grading(submission.pk)[1] is None
+    with pytest.raises(Submission.DoesNotExist):
+        services.claimed_for_grading(10**9)
 
 
 def test_api_submission_is_four_statements_with_token_auth(make_question, student):

@@ -780,7 +780,8 @@ def test_regrade_preview_and_apply_with_audit(make_question, student, make_user,
 
 def test_regrade_keeps_attempt_and_late_penalties(make_question, student, problem_set, instructor):
     question = make_question(attempt_penalty=0.5)
-    wrong = {k: v * 2 + 1 for k, v in reference_answers(question, student).items()}  # wrong even where v is 0
+    # off by 1 + |v| (at least 1): wrong for every v (v * 2 + 1 was right for an instance with v = -1)
+    wrong = {k: v + 1 + abs(v) for k, v in reference_answers(question, student).items()}
     assert submit_and_grade(question, student, wrong).score == 0.0
     late = submit_and_grade(question, student, reference_answers(question, student), now=problem_set.due_at + timedelta(hours=1))
     assert late.score == 2.5
