@@ -7,7 +7,9 @@ whole message or none.
 
 Names also keep the order messages were put in: readers take files in sorted name order, and
 kombu's names (milliseconds, then a random uuid) put two messages of the same millisecond in
-random order (CI saw submission 2 read before submission 1).
+random order (CI saw submission 2 read before submission 1). Ours start with "t" and the time in
+nanoseconds: they sort after kombu's digit-led names, so messages left from before an upgrade are
+read first, and by the clock of the day, not by a monotonic clock that starts again at a reboot.
 
 Registered as the transport of `filesystem://` URLs by autograder.celery.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from time import monotonic_ns
+from time import time_ns
 
 from kombu.transport import filesystem
 from kombu.utils.encoding import str_to_bytes
@@ -28,12 +30,12 @@ _last_stamp_ns = 0
 
 
 def _next_stamp() -> str:
-    """A zero-padded, strictly increasing monotonic clock reading in nanoseconds, so that names
-    sort in the order this process put them (and across processes, in clock order)."""
+    """"t" and the time in nanoseconds, zero-padded and strictly increasing in this process: names
+    sort in the order this process put them, and other processes' by the time they were named."""
     global _last_stamp_ns
     with _stamp_lock:
-        _last_stamp_ns = max(monotonic_ns(), _last_stamp_ns + 1)
-        return f"{_last_stamp_ns:020d}"
+        _last_stamp_ns = max(time_ns(), _last_stamp_ns + 1)
+        return f"t{_last_stamp_ns:020d}"
 
 
 class Channel(filesystem.Channel):

@@ -47,7 +47,7 @@ from nncore.problems.code.values import mismatch
 
 # run_cases(code, public_cases, limits, hidden_from=None, compiled=None): the outcome of each
 # case, in order (sandbox_runner.run_cases; the cases from hidden_from on are hidden; compiled is
-# the code's checked_code, which the student's process then need not compile)
+# the code object checked_code returned, which the student's process then need not compile)
 RunCases = Callable[..., list[CaseOutcome]]
 
 MAX_SOURCE_CHARS = 60_000
@@ -118,7 +118,9 @@ def syntax_problem(source: str, entry: Sequence[str] = ()) -> str | None:
 def checked_code(source: str, entry: Sequence[str] = ()) -> tuple[str | None, CodeType | None]:
     """(why the source cannot be run, None) as syntax_problem says it, or (None, its module code
     as the sandbox runs it): the grader sends that code along (SandboxPool.run_script's
-    `compiled`), so the student's process does not compile the source again."""
+    `compiled`), so the student's process does not compile the source again. None for code whose
+    compiling warns ("is" with a literal, `[[1, 2] [3, 4]]`): the student's process compiles it
+    and prints the warning into the run's output, as Python would."""
     if len(source) > MAX_SOURCE_CHARS:
         return f"Your code is too long ({len(source)} characters; at most {MAX_SOURCE_CHARS}).", None
     try:
@@ -126,7 +128,7 @@ def checked_code(source: str, entry: Sequence[str] = ()) -> tuple[str | None, Co
         # function, 'break' outside a loop, a duplicate argument: QA, a stray dedented return
         # cost an attempt); it builds no syntax tree (ast.parse and compiling the tree cost twice
         # as much) and runs none of the code
-        code = compile_submission(source)
+        code, warned = compile_submission(source)
     except SyntaxError as exc:
         where = f"line {exc.lineno}" if exc.lineno else "your code"
         hint = PASTED_CHARACTER_HINT if "non-printable character" in exc.msg else ""
@@ -146,16 +148,19 @@ def checked_code(source: str, entry: Sequence[str] = ()) -> tuple[str | None, Co
             if len(entry) == 1:
                 return f"Your code does not define {entry[0]}, which the test cases call: check the spelling of its name.", None
             return f"Your code defines none of {', '.join(entry)}, which the test cases use: check the spelling of their names.", None
-    return None, code
+    return None, None if warned else code
 
 
-def compile_submission(source: str) -> CodeType:
+def compile_submission(source: str) -> tuple[CodeType, bool]:
     """The source's module code exactly as the sandbox compiles it (file "<submission>", no
-    inherited future flags). Raises SyntaxError (ValueError for a NUL on older Pythons),
-    RecursionError or MemoryError for code that cannot be read."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SyntaxWarning ("is" with a literal) is the code's own business
-        return compile(source_text(source), SUBMISSION_FILE, "exec", dont_inherit=True)
+    inherited future flags, no optimisation whatever flags this process runs with), and whether
+    compiling it warned (a SyntaxWarning is the code's own business: no refusal, nothing logged
+    here). Raises SyntaxError (ValueError for a NUL on older Pythons), RecursionError or
+    MemoryError for code that cannot be read."""
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        code = compile(source_text(source), SUBMISSION_FILE, "exec", dont_inherit=True, optimize=0)
+    return code, bool(warned)
 
 
 # Names through which code can bind a module name without writing it out (globals(), exec,

@@ -6,7 +6,8 @@ its own session; puts /dev/null, the stdout/stderr/result pipes and the job memf
 the gate of the hidden cases' inputs on fd 5, see GATE_FD) and closes every other descriptor (the
 server's socket included); reads the job; drops to uid/gid
 65534 when the server runs as root; sets the rlimits; and loads the seccomp program (with its own
-pid patched in). Then it compiles the code as "<submission>", calls the entry point once per case
+pid patched in). Then it loads the code as the grader compiled it ("<submission>", sent with the
+job when it could be) or compiles it itself, calls the entry point once per case
 with private copies of the inputs, turns each return value into float64 arrays and writes one
 record per case on fd 3 (see frames.py); an exception becomes an error record whose traceback
 shows only the student's frames. It ends with os._exit, so atexit handlers, finalizers and
@@ -337,7 +338,7 @@ def _module_code(code: str, compiled: bytes | None) -> types.CodeType:
             loaded = None
         if type(loaded) is types.CodeType and loaded.co_filename == FILENAME:
             return loaded
-    return compile(code, FILENAME, "exec", dont_inherit=True)
+    return compile(code, FILENAME, "exec", dont_inherit=True, optimize=0)
 
 
 def _submission_module():

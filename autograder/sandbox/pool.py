@@ -32,6 +32,7 @@ from autograder.sandbox.server import Gated, ServerFailed, ServerProcess
 log = logging.getLogger(__name__)
 
 MAX_CODE_BYTES = 1 << 20
+MIN_COMPILED_ROOM = 64 * 1024  # compiled code is sent up to this size, or 8 bytes per byte of source
 MAX_CASES = 1000
 _SELF_TEST = "import fractions, threading\ndef probe(x):\n    import socket\n    try:\n        socket.socket()\n    except OSError:\n        return x + 1\n    return x * 0\n"
 
@@ -162,8 +163,8 @@ class SandboxPool:
         `hidden_from` on are hidden: their inputs reach the child only once the results of the
         ones before are back (harness.GATE_FD), so no visible case's feedback can show them.
         `compiled`, the caller's compile of `code` as the child would compile it (file
-        "<submission>", dont_inherit: code_grading.compile_submission), is sent along and
-        spares the child compiling it.
+        "<submission>", dont_inherit, optimize 0: code_grading.compile_submission), is sent
+        along and spares the child compiling it (see _marshalled for when it is not).
         """
         cases = [frames.encode_bytes(script.encode_case(case)) for case in _checked_cases(public_cases)]
         limits = limits or self.limits
@@ -295,7 +296,21 @@ def _encode_job(
         raise ValueError("code must be a string and entry a Python identifier")
     if len(code.encode("utf-8", "surrogatepass")) > MAX_CODE_BYTES:
         raise ValueError(f"code larger than {MAX_CODE_BYTES} bytes")
-    if compiled is not None and (type(compiled) is not CodeType or compiled.co_filename != harness.FILENAME):
-        raise ValueError(f"compiled must be the code object of the submission (file {harness.FILENAME})")
-    blob = marshal.dumps(compiled) if compiled is not None else b""
+    blob = _marshalled(compiled, code)
     return harness.encode_job(code, entry, list(encoded_cases), gated, blob)
+
+
+def _marshalled(compiled: CodeType | None, code: str) -> bytes:
+    """The code object as marshal bytes for the job, or b"" (the child compiles the source):
+    none given, one marshal refuses (nested too deep), or one far larger than its source (the
+    names of nested lambdas grow quadratically: a 58 KB source marshalled to 59 MB, which the
+    job and the child's memory allowance would carry)."""
+    if compiled is None:
+        return b""
+    if type(compiled) is not CodeType or compiled.co_filename != harness.FILENAME:
+        raise ValueError(f"compiled must be the code object of the submission (file {harness.FILENAME})")
+    try:
+        blob = marshal.dumps(compiled)
+    except ValueError:
+        return b""
+    return blob if len(blob) <= max(MIN_COMPILED_ROOM, 8 * len(code)) else b""

@@ -9,6 +9,7 @@ CI=true.
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import resource
 import textwrap
@@ -21,6 +22,7 @@ from autograder.code_grading import (
     DEFAULT_MEMORY_MB,
     CaseRun,
     CodeRun,
+    checked_code,
     compile_submission,
     grade_code,
     limits_for,
@@ -459,7 +461,7 @@ def test_the_child_runs_the_code_the_grader_compiled(pool):
     refused."""
     instance = mlp_instance()
     honest = honest_mlp_forward(instance)
-    swapped = compile_submission(f"def forward(*args):\n    raise ValueError('{MARKER}')\n")
+    swapped, _warned = compile_submission(f"def forward(*args):\n    raise ValueError('{MARKER}')\n")
 
     def run_swapped(code, cases, limits, hidden_from=None, compiled=None):
         assert compiled is not None and compiled.co_filename == "<submission>"
@@ -476,6 +478,39 @@ def test_the_child_runs_the_code_the_grader_compiled(pool):
     cases = [public_case(c) for c in instance["answers"]["code"]["cases"]]
     with pytest.raises(ValueError, match="submission"):
         pool.run_script(honest, cases, compiled=compile(honest, "student.py", "exec"))
+
+
+def test_code_whose_compiling_warns_is_compiled_by_the_child_and_the_warning_shown(run):
+    """A SyntaxWarning ("is" with a literal) is the student's to see in the run's output, as
+    Python prints it: such code is not sent compiled (the grader's compile keeps warnings quiet)."""
+    instance = mlp_instance()
+    code = honest_mlp_forward(instance) + "\nLOOKS_WRONG = 1 is 1\n"
+    assert checked_code(code) == (None, None)
+    result = grade_code(code, instance, run)
+    assert result.score == 1.0 and "SyntaxWarning" in result.output and "LOOKS_WRONG = 1 is 1" in result.output
+    quiet, compiled = checked_code(honest_mlp_forward(instance))
+    assert quiet is None and compiled is not None
+
+
+def test_code_marshal_refuses_or_bloats_is_compiled_by_the_child(run):
+    """Nested lambdas' names grow quadratically: a few KB of source marshal to megabytes, and
+    deep enough nesting marshal refuses. Such code goes to the child as source (compiled there),
+    is graded as usual, and never makes the job or the child's memory allowance balloon."""
+    from autograder.sandbox.pool import MIN_COMPILED_ROOM, _marshalled
+
+    chain = "CHAIN = " + "lambda: " * 300 + "0\n"
+    _problem, bloated = checked_code(chain)
+    assert len(marshal.dumps(bloated)) > max(MIN_COMPILED_ROOM, 8 * len(chain))
+    assert _marshalled(bloated, chain) == b""
+    deep = "DEEP = " + "lambda: " * 1000 + "0\n"
+    _problem, too_deep = checked_code(deep)
+    with pytest.raises(ValueError):
+        marshal.dumps(too_deep)
+    assert _marshalled(too_deep, deep) == b""
+    small = honest_mlp_forward(mlp_instance())
+    assert marshal.loads(_marshalled(checked_code(small)[1], small)).co_filename == "<submission>"
+    instance = mlp_instance()
+    assert grade_code(honest_mlp_forward(instance) + "\n" + chain, instance, run).score == 1.0
 
 
 def test_syntax_error_is_invalid_and_names_the_line(run):

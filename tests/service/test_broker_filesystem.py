@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from kombu import Connection
+from kombu.transport import filesystem
 
 import autograder.celery  # noqa: F401 - registers the transport for filesystem://
 from autograder import broker_filesystem
@@ -56,6 +57,24 @@ def test_messages_are_read_in_the_order_they_were_put(tmp_path):
             queue.put({"submission": number})
         got = [queue.get(timeout=1) for _ in range(200)]
         assert [m.payload["submission"] for m in got] == list(range(200))
+        for message in got:
+            message.ack()
+        queue.close()
+
+
+def test_messages_left_under_kombus_names_are_read_first(tmp_path):
+    """A message kombu's own transport wrote before an upgrade (named by milliseconds) is read
+    before one put after it: our names sort after kombu's digit-led ones."""
+    options = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path), "store_processed": False}
+    with Connection("filesystem://", transport=filesystem.Transport, transport_options=options) as kombus:
+        kombus.SimpleQueue("grading").put({"submission": 1})
+    with _connection(tmp_path) as connection:
+        queue = connection.SimpleQueue("grading")
+        queue.put({"submission": 2})
+        names = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".grading.msg"))
+        assert names[0][0].isdigit() and names[1].startswith("t"), names
+        got = [queue.get(timeout=1) for _ in range(2)]
+        assert [m.payload for m in got] == [{"submission": 1}, {"submission": 2}]
         for message in got:
             message.ack()
         queue.close()
