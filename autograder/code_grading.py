@@ -34,6 +34,7 @@ import numpy as np
 
 from autograder.sandbox import CaseOutcome, Limits
 from autograder.sandbox.harness import FILENAME as SUBMISSION_FILE
+from autograder.sandbox.harness import compile_source
 from autograder.sandbox.script import decode_observations, storable_text
 from nncore.problems.code.harness import (
     CaseVerdict,
@@ -152,14 +153,13 @@ def checked_code(source: str, entry: Sequence[str] = ()) -> tuple[str | None, Co
 
 
 def compile_submission(source: str) -> tuple[CodeType, bool]:
-    """The source's module code exactly as the sandbox compiles it (file "<submission>", no
-    inherited future flags, no optimisation whatever flags this process runs with), and whether
+    """The source's module code as the sandbox compiles it (harness.compile_source), and whether
     compiling it warned (a SyntaxWarning is the code's own business: no refusal, nothing logged
     here). Raises SyntaxError (ValueError for a NUL on older Pythons), RecursionError or
     MemoryError for code that cannot be read."""
     with warnings.catch_warnings(record=True) as warned:
         warnings.simplefilter("always")
-        code = compile(source_text(source), SUBMISSION_FILE, "exec", dont_inherit=True, optimize=0)
+        code = compile_source(source_text(source))
     return code, bool(warned)
 
 

@@ -338,6 +338,13 @@ def _module_code(code: str, compiled: bytes | None) -> types.CodeType:
             loaded = None
         if type(loaded) is types.CodeType and loaded.co_filename == FILENAME:
             return loaded
+    return compile_source(code)
+
+
+def compile_source(code: str) -> types.CodeType:
+    """The submission's module code: file "<submission>", no future flags inherited from this
+    file, no optimisation whatever flags the interpreter runs with. The grader compiles with
+    this same function (code_grading.compile_submission), so the code it sends is this code."""
     return compile(code, FILENAME, "exec", dont_inherit=True, optimize=0)
 
 

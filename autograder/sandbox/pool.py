@@ -162,9 +162,9 @@ class SandboxPool:
         script.decode_observations, which refuses anything malformed. The cases from
         `hidden_from` on are hidden: their inputs reach the child only once the results of the
         ones before are back (harness.GATE_FD), so no visible case's feedback can show them.
-        `compiled`, the caller's compile of `code` as the child would compile it (file
-        "<submission>", dont_inherit, optimize 0: code_grading.compile_submission), is sent
-        along and spares the child compiling it (see _marshalled for when it is not).
+        `compiled`, `code` compiled as the child would compile it (harness.compile_source, which
+        code_grading.compile_submission calls), is sent along and spares the child compiling it
+        (see _marshalled for when it is not).
         """
         cases = [frames.encode_bytes(script.encode_case(case)) for case in _checked_cases(public_cases)]
         limits = limits or self.limits
