@@ -417,6 +417,7 @@ def _script_value(step):
 @pytest.mark.parametrize("seed", range(8))
 def test_linear_and_activation_cases_match_plain_formulas(seed):
     inst = KIND["code_linear_module"].generate({"lrate": 0.2}, seed)
+    rates = []
     for case in inst["answers"]["code"]["cases"]:
         s = case["steps"]
         W, W0, A, dLdZ = _decode(s[1]["value"]), _decode(s[2]["value"]), _decode(s[3]["args"][0]), _decode(s[4]["args"][0])
@@ -425,8 +426,13 @@ def test_linear_and_activation_cases_match_plain_formulas(seed):
         _close(_script_value(s[5]), A @ dLdZ.T)
         _close(_script_value(s[6]), dLdZ.sum(axis=1, keepdims=True))
         assert _script_value(s[6]).shape == (W.shape[1], 1)
-        _close(_script_value(s[8]), W - 0.2 * A @ dLdZ.T)
-        _close(_script_value(s[9]), W0 - 0.2 * dLdZ.sum(axis=1, keepdims=True))
+        assert s[7]["method"] == "sgd_step"
+        lrate = s[7]["args"][0]["value"]
+        rates.append(lrate)
+        _close(_script_value(s[8]), W - lrate * A @ dLdZ.T)
+        _close(_script_value(s[9]), W0 - lrate * dLdZ.sum(axis=1, keepdims=True))
+    # the parameter's rate first, then others (code with 0.2 written in fails those)
+    assert rates[:5] == [0.2, 0.4, 0.1, 0.8, 0.05]
     inst = KIND["code_activation_modules"].generate({}, seed)
     for case in inst["answers"]["code"]["cases"]:
         s = case["steps"]

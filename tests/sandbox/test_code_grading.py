@@ -237,6 +237,35 @@ def test_reference_passes_and_every_typical_bug_fails_and_is_named(run, kind_id)
         assert bug["explanation"] in graded.message
 
 
+FIXED_RATES = [  # (kind, an edit of the reference as students write it, the bug it is named as)
+    ("code_linear_module", (("self.W = self.W - lrate * self.dLdW", "self.W -= 0.1 * self.dLdW"),
+                            ("self.W0 = self.W0 - lrate * self.dLdW0", "self.W0 -= 0.1 * self.dLdW0")),
+     "linear_fixed_lrate"),
+    ("code_sequential", (("self.sgd_step(lrate)", "self.sgd_step(0.1)"),), "sgd_fixed_lrate"),
+    ("code_sgd_step", (("def sgd_step(Ws, W0s, x, y, activation, lr):\n",
+                        "def sgd_step(Ws, W0s, x, y, activation, lr):\n    lr = 0.1\n"),), "fixed_learning_rate"),
+    ("code_fgsm", (("def fgsm(Ws, W0s, x, y, activation, eps):\n",
+                    "def fgsm(Ws, W0s, x, y, activation, eps):\n    eps = 0.1\n"),), "fixed_eps"),
+]
+
+
+@pytest.mark.parametrize(("kind_id", "edits", "bug_id"), FIXED_RATES, ids=[f[0] for f in FIXED_RATES])
+def test_a_fixed_number_in_place_of_the_rate_argument_fails_and_is_named(run, kind_id, edits, bug_id):
+    """QA: with 0.1 written in place of the learning rate (or FGSM's eps) the code scored full
+    marks, since every case passed 0.1. The first case passes the parameter's rate (0.1 here),
+    the others other rates: the first passes, others fail, and the mistake is named."""
+    instance = get_kind(kind_id).generate({}, 5)
+    source = instance["answers"]["code"]["source"]
+    for old, new in edits:
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    result = grade_code(source, instance, run)
+    assert 0.0 < result.score < 1.0
+    assert result.cases[0]["passed"] and not all(case["passed"] for case in result.cases)
+    assert result.misconception == bug_id
+    assert "Used a fixed number instead of the" in result.message
+
+
 def test_a_resubmission_of_the_same_variant_reuses_the_typical_bugs_runs(run):
     """Each failing submission ran every typical bug's code on all cases; a regrade of a class
     did it for every row (about 100 ms a row with sequential training, 21 s for 200 rows)."""

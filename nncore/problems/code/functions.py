@@ -21,7 +21,9 @@ from nncore.problems.code.kind import (
     CodeKind,
     call,
     case,
+    case_rate,
     draw_until,
+    fixed_rate_bug,
     off_kink,
     one_hot_columns,
     values,
@@ -280,13 +282,18 @@ class CodeDeltas(CodeKind):
 # --- one SGD step ---------------------------------------------------------------------------------------
 
 
+LR_PARAM = Param("lr", "float", 0.1, "learning rate of the first case (the others use 2, 1/2, 4 and 1/4 times it in turn)",
+                 minimum=1e-4, maximum=10.0)
+EPS_PARAM = Param("eps", "float", 0.1, "FGSM step ε of the first case (the others use 2, 1/2, 4 and 1/4 times it in turn)",
+                  minimum=1e-3, maximum=1.0)
+
+
 class CodeSgdStep(CodeKind):
     id = "code_sgd_step"
-    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (forgot_bias_update, rtol 0.1, no random cases: 9 of 301 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit
+    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (forgot_bias_update, rtol 0.1, no random cases: 9 of 301 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v5: the rate argument differs from case to case (case_rate), so code with a fixed number in its place fails (QA: it scored full marks)
     title = "Code: one SGD step"
     description = "Write sgd_step(Ws, W0s, x, y, activation, lr) returning new weights after one example."
-    params = (*CODE_PARAMS, ACTIVATION_PARAM,
-              Param("lr", "float", 0.1, "learning rate of the cases", minimum=1e-4, maximum=10.0))
+    params = (*CODE_PARAMS, ACTIVATION_PARAM, LR_PARAM)
     entry = ("sgd_step",)
     signature = SIGNATURE["sgd_step"]
     starter = starter("sgd_step")
@@ -308,6 +315,13 @@ class CodeSgdStep(CodeKind):
               "    new_Ws, new_W0s = Ws, W0s\n"),)),
     )
 
+    def bugs_for(self, p):
+        fixed = repr(p["lr"])
+        return (*self.bugs, fixed_rate_bug("fixed_learning_rate", "lr", p["lr"], (
+            ("new_Ws = [W - lr * (A @ d.T)", f"new_Ws = [W - {fixed} * (A @ d.T)"),
+            ("new_W0s = [W0 - lr * d", f"new_W0s = [W0 - {fixed} * d"),
+        )))
+
     def make_cases(self, p, rng):
         plans = [
             ("small_1", "small", [2, 2, 1], True, "one example through a 2-2-1 network"),
@@ -317,9 +331,9 @@ class CodeSgdStep(CodeKind):
         plans += [(f"random_{i + 1}", "random", None, False, "random network and example")
                   for i in range(p["random_cases"])]
         cases = []
-        lr = p["lr"]
         for index, (name, kind, sizes, hand, note) in enumerate(plans):
             act = case_activation(p, index)
+            lr = case_rate(LR_PARAM, p["lr"], index)
 
             def draw(r, sizes=sizes, hand=hand, act=act):
                 s = sizes or random_sizes(r)
@@ -523,13 +537,13 @@ class CodeSoftmaxCrossEntropy(CodeKind):
 
 class CodeFgsm(CodeKind):
     id = "code_fgsm"
-    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (raw_gradient, rtol 0.1, no random cases: 9 of 301 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit
+    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (raw_gradient, rtol 0.1, no random cases: 9 of 301 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v5: the rate argument differs from case to case (case_rate), so code with a fixed number in its place fails (QA: it scored full marks)
     title = "Code: input gradient and the fast gradient sign method"
     description = "Write fgsm(Ws, W0s, x, y, activation, eps) returning ∂L/∂x and x + ε sign(∂L/∂x)."
     params = (
         *CODE_PARAMS,
         Param("activation", "choice", "relu", "activation of the hidden layers", ("relu", "tanh", "sigmoid")),
-        Param("eps", "float", 0.1, "FGSM step ε of the cases", minimum=1e-3, maximum=1.0),
+        EPS_PARAM,
     )
     entry = ("fgsm",)
     signature = SIGNATURE["fgsm"]
@@ -547,8 +561,13 @@ class CodeFgsm(CodeKind):
             (("D = derivative(Zs[l - 1], activation) * (Ws[l] @ D)", "D = Ws[l] @ D"),)),
     )
 
+    def bugs_for(self, p):
+        return (*self.bugs, fixed_rate_bug("fixed_eps", "eps", p["eps"], (
+            ("x + eps * np.sign(dLdx)", f"x + {p['eps']!r} * np.sign(dLdx)"),
+        )))
+
     def make_cases(self, p, rng):
-        act, eps = p["activation"], p["eps"]
+        act = p["activation"]
         plans = [
             ("small_1", "small", [2, 2, 2], True, "a 2-2-2 network"),
             ("edge_inactive_unit", "edge", [3, 3, 2], False,
@@ -558,7 +577,9 @@ class CodeFgsm(CodeKind):
         plans += [(f"random_{i + 1}", "random", None, False, "random network and example")
                   for i in range(p["random_cases"])]
         cases = []
-        for name, kind, sizes, hand, note in plans:
+        for index, (name, kind, sizes, hand, note) in enumerate(plans):
+            eps = case_rate(EPS_PARAM, p["eps"], index)
+
             def draw(r, sizes=sizes, hand=hand):
                 s = sizes or [int(r.integers(2, 5)), *[int(n) for n in r.integers(2, 5, size=int(r.integers(1, 3)))],
                               int(r.integers(2, 4))]
@@ -566,7 +587,7 @@ class CodeFgsm(CodeKind):
                 x = values(r, (s[0], 1), hand)
                 return net, x, one_hot_columns(r, s[-1], 1)
 
-            def ok(drawn, name=name):
+            def ok(drawn, name=name, eps=eps):
                 net, x, y = drawn
                 if not relu_safe(net, x):
                     return False

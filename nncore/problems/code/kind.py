@@ -185,6 +185,35 @@ def draw_until(rng: np.random.Generator, draw: Callable[[np.random.Generator], A
     raise Redraw(f"no acceptable draw for {what}")
 
 
+# A rate argument (learning rate, FGSM step) differs from case to case: the parameter's value in the
+# first case, then these multiples of it in turn (powers of two: 0.1 gives 0.2, 0.05, 0.4, 0.025),
+# so code that ignores the argument and uses a fixed number fails the other cases (QA: a Linear
+# with 0.1 written into sgd_step scored full marks when every case passed 0.1).
+RATE_FACTORS = (1.0, 2.0, 0.5, 4.0, 0.25)
+
+
+def case_rate(param: Param, base: float, index: int) -> float:
+    """The rate argument of the index-th case: `base` times RATE_FACTORS[index] (cycling), or
+    divided by it where the product leaves the parameter's range."""
+    factor = RATE_FACTORS[index % len(RATE_FACTORS)]
+    for rate in (base * factor, base / factor):
+        if param.minimum <= rate <= param.maximum:
+            return rate
+    return base
+
+
+def fixed_rate_bug(bug_id: str, argument: str, base: float, edits: tuple[tuple[str, str], ...]) -> Bug:
+    """The typical bug of ignoring a rate argument: `edits` write the number `base` (the first
+    case's rate, the one a student would copy from the prompt) where the argument is used."""
+    return Bug(
+        bug_id,
+        f"Used a fixed number instead of the `{argument}` argument",
+        f"Every step must use the `{argument}` it is given: the tests pass different values "
+        f"(the first {base!r}, then others).",
+        edits,
+    )
+
+
 def values(rng: np.random.Generator, shape: tuple[int, ...], hand: bool) -> np.ndarray:
     """Hand values (integers in [-3, 3] or one decimal in [-1, 1], never 0) or 2-decimal
     random values in [-2, 2]."""

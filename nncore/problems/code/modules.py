@@ -28,7 +28,9 @@ from nncore.problems.code.kind import (
     CodeKind,
     assign,
     case,
+    case_rate,
     draw_until,
+    fixed_rate_bug,
     get,
     method,
     new,
@@ -42,7 +44,10 @@ from nncore.problems.common import check_no_tie, latex_matrix
 from nncore.softmax import predicted_class, probabilities
 from nncore.updates import apply_gradients, train
 
-LRATE_PARAM = Param("lrate", "float", 0.1, "learning rate of the cases", minimum=1e-4, maximum=1.0)
+LRATE_PARAM = Param(
+    "lrate", "float", 0.1, "learning rate of the first case (the others use 2, 1/2, 4 and 1/4 times it in turn)",
+    minimum=1e-4, maximum=1.0,
+)
 MIN_GAP = 0.1  # relu pre-activations and softmax winners are at least this far from a tie
 
 # --- the bugs (edits of module_sources.REFERENCE) ---------------------------------------------------
@@ -339,13 +344,29 @@ class ModuleKind(CodeKind):
     def solution(self, p, cases):
         return [*self.explain(cases), step("Reference implementation", r"\text{see the code}", source=self.reference)]
 
+    def bugs_for(self, p):
+        """The part's bugs, and with a learning rate the fixed-rate ones: Linear.sgd_step, and
+        Sequential.sgd passing a number to sgd_step, each with the first case's rate written in."""
+        if "lrate" not in p:
+            return self.bugs
+        fixed = repr(p["lrate"])
+        extra = [fixed_rate_bug("linear_fixed_lrate", "lrate", p["lrate"], (
+            ("self.W = self.W - lrate * self.dLdW", f"self.W = self.W - {fixed} * self.dLdW"),
+            ("self.W0 = self.W0 - lrate * self.dLdW0", f"self.W0 = self.W0 - {fixed} * self.dLdW0"),
+        ))]
+        if "Sequential" in self.entry:
+            extra.append(fixed_rate_bug("sgd_fixed_lrate", "lrate", p["lrate"], (
+                ("self.sgd_step(lrate)", f"self.sgd_step({fixed})"),
+            )))
+        return (*self.bugs, *extra)
+
     def explain(self, cases: list[dict]) -> list[dict]:
         raise NotImplementedError
 
 
 class CodeLinearModule(ModuleKind):
     id = "code_linear_module"
-    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (linear_plus_update, rtol 0.1, lrate 1e-4: 35 of 40 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit
+    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (linear_plus_update, rtol 0.1, lrate 1e-4: 35 of 40 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v5: the rate argument differs from case to case (case_rate), so code with a fixed number in its place fails (QA: it scored full marks)
     title = "Code: the Linear module"
     description = "Write Linear(m, n) with forward, backward (dLdW, dLdW0 summed over the batch) and sgd_step."
     params = (*CODE_PARAMS, LRATE_PARAM)
@@ -356,15 +377,17 @@ class CodeLinearModule(ModuleKind):
     bugs = part_bugs("linear")
 
     def make_cases(self, p, rng):
-        lr = p["lrate"]
+        def lr(index):
+            return case_rate(LRATE_PARAM, p["lrate"], index)
+
         cases = [
-            linear_case(rng, "small_1", "small", "one column through Linear(2, 3)", 2, 3, 1, True, lr),
-            linear_case(rng, "edge_batch", "edge", "a batch of 4 columns through Linear(3, 2)", 3, 2, 4, False, lr),
+            linear_case(rng, "small_1", "small", "one column through Linear(2, 3)", 2, 3, 1, True, lr(0)),
+            linear_case(rng, "edge_batch", "edge", "a batch of 4 columns through Linear(3, 2)", 3, 2, 4, False, lr(1)),
         ]
         for i in range(p["random_cases"]):
             m, n, b = (int(k) for k in rng.integers(1, 5, size=3))
             cases.append(linear_case(rng, f"random_{i + 1}", "random", "random sizes and batch",
-                                     m, n, b + 1, False, lr))
+                                     m, n, b + 1, False, lr(2 + i)))
         return cases
 
     def explain(self, cases):
@@ -449,7 +472,7 @@ class CodeSoftmaxNllModules(ModuleKind):
 
 class CodeSequential(ModuleKind):
     id = "code_sequential"
-    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (linear_plus_update, rtol 0.1, lrate 1e-4: 19 of 40 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit
+    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (linear_plus_update, rtol 0.1, lrate 1e-4: 19 of 40 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v5: the rate argument differs from case to case (case_rate), so code with a fixed number in its place fails (QA: it scored full marks)
     title = "Code: the whole module homework (Sequential with SGD)"
     description = "Write Linear, Tanh, ReLU, SoftMax, NLL and Sequential with stochastic sgd (scripted example order)."
     params = (*CODE_PARAMS, LRATE_PARAM)
@@ -461,19 +484,21 @@ class CodeSequential(ModuleKind):
 
 
     def make_cases(self, p, rng):
-        lr = p["lrate"]
+        def lr(index):
+            return case_rate(LRATE_PARAM, p["lrate"], index)
+
         cases = [
             forward_backward_case(rng, "small_network", "small", "a 2-2-2 ReLU network on one column",
-                                  [2, 2, 2], "relu", 1, True, lr),
-            linear_case(rng, "edge_linear_batch", "edge", "Linear(3, 2) on a batch of 4", 3, 2, 4, False, lr),
+                                  [2, 2, 2], "relu", 1, True, lr(0)),
+            linear_case(rng, "edge_linear_batch", "edge", "Linear(3, 2) on a batch of 4", 3, 2, 4, False, lr(1)),
             activation_case(rng, "edge_relu", "edge", "ReLU with negative entries", "ReLU", 3, 2, False),
             activation_case(rng, "edge_tanh", "edge", "Tanh on a batch", "Tanh", 2, 3, False),
             softmax_case(rng, "edge_softmax_large", "edge", "logits (1000, 0) in a batch", 2, 3, False, large=True),
             nll_case(rng, "edge_nll", "edge", "NLL on a batch of 3", 3, 3, False),
             forward_backward_case(rng, "edge_network_batch", "edge", "a 3-4-3 tanh network on a batch of 3",
-                                  [3, 4, 3], "tanh", 3, False, lr),
+                                  [3, 4, 3], "tanh", 3, False, lr(2)),
             sgd_case(rng, "edge_sgd", "edge", "6 SGD iterations over 4 examples, scripted order",
-                     [2, 3, 2], "relu", 4, 6, lr),
+                     [2, 3, 2], "relu", 4, 6, lr(3)),
         ]
         for i in range(p["random_cases"]):
             hidden = ("relu", "tanh")[i % 2]
@@ -483,7 +508,7 @@ class CodeSequential(ModuleKind):
             N, iters = int(rng.integers(3, 6)), int(rng.integers(3, 8))
             cases.append(sgd_case(rng, f"random_{i + 1}", "random",
                                   f"{iters} SGD iterations over {N} examples ({hidden})",
-                                  sizes, hidden, N, iters, lr))
+                                  sizes, hidden, N, iters, lr(4 + i)))
         return cases
 
     def explain(self, cases):
