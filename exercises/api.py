@@ -922,7 +922,7 @@ class QuestionDetailView(ApiView):
         description="params are the whole set (those left out take their defaults). "
         "409 has_variants: kind/params cannot change once students have variants, except a code "
         "question's limits time_limit_s and memory_mb (they apply to gradings from then on); 409 "
-        "limit_lowered: once submissions are graded the limits can only be raised; "
+        "limit_lowered: once submissions are graded a limit cannot go below the highest one they ran under; "
         "409 use_regrade: scoring settings cannot change once submissions are graded (use regrade).",
         responses={200: QuestionSerializer, **errors(400, 403, 404, 409)},
     )
@@ -934,7 +934,7 @@ class QuestionDetailView(ApiView):
         description="params name only the ones to change; the others keep their values. "
         "409 has_variants: kind/params cannot change once students have variants, except a code "
         "question's limits time_limit_s and memory_mb (they apply to gradings from then on); 409 "
-        "limit_lowered: once submissions are graded the limits can only be raised; "
+        "limit_lowered: once submissions are graded a limit cannot go below the highest one they ran under; "
         "409 use_regrade: scoring settings cannot change once submissions are graded (use regrade).",
         responses={200: QuestionSerializer, **errors(400, 403, 404, 409)},
     )

@@ -1451,11 +1451,12 @@ def question_edit_conflict(question: Question, changes: dict) -> tuple[str, str]
             "Create a new question instead.",
         )
     lowered = _limits_lowered(question, changes.get("params")) if "params" in changes else []
-    if lowered and Submission.objects.filter(COUNTED | Q(status=S.GRADING), variant__question=question).exists():
+    if lowered:
         return (
             "limit_lowered",
             f"Submissions were already graded (or are being graded) under {', '.join(lowered)}; a lower limit would grade later "
-            "submissions more strictly than earlier ones. Once submissions are graded the limits can only be raised.",
+            "submissions more strictly than earlier ones. Once submissions are graded a limit can only go down as far as "
+            "the highest one they ran under.",
         )
     if changed & set(SCORING_FIELDS) and graded_rows(question).exists():
         fields = ", ".join(sorted(changed & set(SCORING_FIELDS)))
@@ -1482,12 +1483,40 @@ def _drawn_params_message(question: Question, names: list[str]) -> str:
 
 
 def _limits_lowered(question: Question, params: Any) -> list[str]:
-    """The code question's limits that `params` would lower ("time_limit_s=2.0", ...)."""
+    """The code question's limits that `params` would set below one a graded (or grading)
+    submission ran under, each as that highest limit ("time_limit_s=2.0", ...). Set back down to
+    what the runs had (a typo of 20 for 2 corrected), a limit is not lowered for anyone (QA: it
+    was refused, naming a limit nothing had run under)."""
     if question.kind not in CODE_KIND_IDS or not isinstance(params, dict):
         return []
-    old = run_settings(question)
-    lower = [name for name in RUN_SETTINGS if isinstance(params.get(name), (int, float)) and name in old and params[name] < old[name]]
-    return [f"{name}={json.dumps(old[name])}" for name in lower]
+    now = run_settings(question)
+    lower = [name for name in RUN_SETTINGS if isinstance(params.get(name), (int, float)) and name in now and params[name] < now[name]]
+    if not lower:
+        return []
+    ran = _highest_limits_run(question, lower, now)
+    return [f"{name}={json.dumps(ran[name])}" for name in lower if ran[name] is not None and params[name] < ran[name]]
+
+
+def _highest_limits_run(question: Question, names: list[str], now: dict) -> dict:
+    """{limit: the highest value a graded or grading submission of the question ran under, or
+    None when none did}. A grading one runs under the current limit; a graded one under what its
+    kept runs recorded, or the current limit when they do not say (a run too large to keep: it
+    counts as the highest possible). Reads every graded row's runs: only asked when a limit would
+    go down."""
+    highest: dict = dict.fromkeys(names)
+
+    def ran_under(name: str, value: Any) -> None:
+        if isinstance(value, (int, float)) and (highest[name] is None or value > highest[name]):
+            highest[name] = value
+
+    rows = Submission.objects.filter(COUNTED | Q(status=S.GRADING), variant__question=question).values_list("status", "code_runs")
+    for status, code_runs in rows.iterator(chunk_size=500):
+        runs = [run for run in runs_from_text(code_runs).values() if isinstance(run, dict)] if status != S.GRADING else []
+        for name in names:
+            recorded = [run.get(name) for run in runs if isinstance(run.get(name), (int, float))]
+            for value in recorded or [now[name]]:
+                ran_under(name, value)
+    return highest
 
 
 def _params_changing_draws(question: Question, params: Any) -> list[str]:

@@ -327,7 +327,7 @@ def test_a_code_questions_limits_can_change_after_students_have_variants(
     """A too-tight limit found at the deadline could not be fixed: any params change once a
     variant existed was a 409 (QA). The limits (time_limit_s, memory_mb) do not change what is
     drawn: they may change, and gradings from then on apply them to every variant. Once
-    submissions are graded they can only be raised; show_hidden_cases stays as it was drawn
+    submissions are graded they cannot go below what those ran under; show_hidden_cases stays as it was drawn
     (feedback is stored as judged: on and off again would leave hidden inputs in it, QA)."""
     services.current_variant(code_question, student)
     teacher = client_for(instructor)
@@ -362,7 +362,7 @@ def forward(*args, **kwargs):
 
     lowered = teacher.patch(url, {"params": {"memory_mb": 16}}, format="json")
     assert lowered.status_code == 409 and lowered.json()["code"] == "limit_lowered", lowered.content
-    assert "memory_mb=32" in lowered.json()["detail"] and "can only be raised" in lowered.json()["detail"]
+    assert "memory_mb=32" in lowered.json()["detail"] and "can only go down as far as" in lowered.json()["detail"]
     raised = teacher.patch(url, {"params": {"memory_mb": 128, "time_limit_s": 3}}, format="json")
     assert raised.status_code == 200, raised.content
     # what ran under 32 MB still says 32 MB: in the staff's view and after a regrade judged it again
@@ -386,6 +386,30 @@ def test_the_hidden_cases_view_says_why_it_has_nothing_to_show(make_question, st
     queued = Submission.objects.create(variant=services.current_variant(code, student), student=student, answers={"code": "x = 1"})
     body = client_for(ta).get(f"/api/submissions/{queued.pk}/hidden-cases/").json()
     assert body["withheld"] is False and "waiting to be graded" in body["message"]
+
+
+def test_a_raised_limit_can_go_back_down_to_what_the_graded_runs_had(
+    require_sandbox, fresh_runner, code_question, student, instructor, django_capture_on_commit_callbacks
+):
+    """QA: 2 s raised to 3 s (or a typo of 20) could not go back to 2 s: the refusal named 3 s,
+    which nothing had run under. A limit may go down to the highest one graded code ran under."""
+    reference = services.current_variant(code_question, student).instance["answers"]["code"]["source"]
+    graded = submit_code(client_for(student), code_question, reference, django_capture_on_commit_callbacks)
+    assert graded["status"] == "graded" and graded["score"] == 10.0, graded
+    teacher = client_for(instructor)
+    url = f"/api/questions/{code_question.pk}/"
+    assert teacher.patch(url, {"params": {"time_limit_s": 20, "memory_mb": 512}}, format="json").status_code == 200
+    back = teacher.patch(url, {"params": {"time_limit_s": 2, "memory_mb": 256}}, format="json")
+    assert back.status_code == 200, back.content
+    assert back.json()["params"]["time_limit_s"] == 2 and back.json()["params"]["memory_mb"] == 256
+    lower = teacher.patch(url, {"params": {"time_limit_s": 1, "memory_mb": 128}}, format="json")
+    assert lower.status_code == 409 and lower.json()["code"] == "limit_lowered", lower.content
+    assert "time_limit_s=2.0, memory_mb=256" in lower.json()["detail"], lower.json()["detail"]
+    # a run whose limits were not kept counts as run under the current ones
+    Submission.objects.filter(pk=graded["id"]).update(code_runs="")
+    assert teacher.patch(url, {"params": {"time_limit_s": 3}}, format="json").status_code == 200
+    refused = teacher.patch(url, {"params": {"time_limit_s": 2}}, format="json")
+    assert refused.status_code == 409 and "time_limit_s=3" in refused.json()["detail"], refused.content
 
 
 def test_a_limit_cannot_be_lowered_while_code_runs_under_it(code_question, student, instructor):
