@@ -149,7 +149,48 @@ def checked_code(source: str, entry: Sequence[str] = ()) -> tuple[str | None, Co
             if len(entry) == 1:
                 return f"Your code does not define {entry[0]}, which the test cases call: check the spelling of its name.", None
             return f"Your code defines none of {', '.join(entry)}, which the test cases use: check the spelling of their names.", None
+    if entry and "__main__" in source and (problem := main_guard_problem(source, entry)):
+        return problem, None
     return None, None if warned else code
+
+
+def main_guard_problem(source: str, entry: Sequence[str]) -> str | None:
+    """Why code that defines entry names only under `if __name__ == "__main__":` fails every
+    case, or None: the tests load it as a module, so that block never runs (QA: the cases then
+    failed with a NameError that did not say why, and an attempt was used)."""
+    try:
+        tree = ast.parse(source_text(source), filename=SUBMISSION_FILE)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    guarded = [node for node in tree.body if _is_main_guard(node)]
+    if not guarded:
+        return None
+    # what runs: everything but the guarded blocks (their `else:` runs)
+    runs = [n for n in tree.body if not _is_main_guard(n)] + [n for g in guarded for n in g.orelse]
+    outside = _top_level_names(ast.Module(body=runs, type_ignores=[]))
+    inside = _top_level_names(ast.Module(body=[n for g in guarded for n in g.body], type_ignores=[]))
+    if outside is None or inside is None:  # names bound another way: cannot tell, let it run
+        return None
+    missing = [name for name in entry if name in inside and name not in outside]
+    if not missing:
+        return None
+    names = " and ".join(filter(None, [", ".join(missing[:-1]), missing[-1]]))
+    return (
+        f'Your code defines {names} only under `if __name__ == "__main__":`, which does not run here: '
+        "the tests load your code as a module. Move the definitions above that block (test code may stay in it)."
+    )
+
+
+def _is_main_guard(node: ast.stmt) -> bool:
+    """Whether the statement is `if __name__ == "__main__":` (either way round)."""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare) or len(node.test.ops) != 1:
+        return False
+    if not isinstance(node.test.ops[0], ast.Eq):
+        return False
+    sides = [node.test.left, node.test.comparators[0]]
+    return any(isinstance(x, ast.Name) and x.id == "__name__" for x in sides) and any(
+        isinstance(x, ast.Constant) and x.value == "__main__" for x in sides
+    )
 
 
 def compile_submission(source: str) -> tuple[CodeType, bool]:

@@ -61,6 +61,14 @@ def test_the_code_that_defines_forward_without_writing_it_really_defines_it():
         ("globals()['forward'] = print\n", ("forward",), None),  # cannot be told: let it run
         ("from numpy import *\n", ("forward",), None),
         ("def forwrd(X):\n    return X\n", (), None),  # no names asked: only the syntax
+        # defined only under the main guard, which does not run when the tests load the code (QA)
+        ('import numpy as np\nif __name__ == "__main__":\n    def forward(X, w):\n        return X\n    print(forward(1, 2))\n',
+         ("forward",), 'defines forward only under `if __name__ == "__main__":`'),
+        ("class Tanh:\n    pass\nif '__main__' == __name__:\n    class ReLU:\n        pass\n    class SoftMax:\n        pass\n",
+         ("Tanh", "ReLU", "SoftMax"), "defines ReLU and SoftMax only under"),
+        ('def forward(X, w):\n    return X\nif __name__ == "__main__":\n    print(forward(1, 2))\n', ("forward",), None),  # tests there: fine
+        ('def forward(X, w):\n    return X\nif __name__ == "__main__":\n    def forward(X, w):\n        return w\n', ("forward",), None),
+        ('if __name__ == "__main__":\n    def forward(X, w):\n        return X\nelse:\n    forward = print\n', ("forward",), None),
     ]
     + [(source, ("forward",), None) for source in WORKING_WITHOUT_A_WRITTEN_NAME],
 )
