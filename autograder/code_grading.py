@@ -43,7 +43,13 @@ from nncore.problems.code.harness import (
     public_case,
     run_case,
 )
-from nncore.problems.code.kind import RUN_SETTINGS, TRUSTED_RUN_LOCK, limits_text, passes_every_case
+from nncore.problems.code.kind import (
+    RUN_SETTINGS,
+    SHOWN_OUTPUT_CHARS,
+    TRUSTED_RUN_LOCK,
+    limits_text,
+    passes_every_case,
+)
 from nncore.problems.code.values import mismatch
 
 # run_cases(code, public_cases, limits, hidden_from=None, compiled=None): the outcome of each
@@ -52,7 +58,7 @@ from nncore.problems.code.values import mismatch
 RunCases = Callable[..., list[CaseOutcome]]
 
 MAX_SOURCE_CHARS = 60_000
-MAX_OUTPUT_CHARS = 4000
+MAX_OUTPUT_CHARS = 2 * SHOWN_OUTPUT_CHARS  # printed output kept: its start and its end
 # The runs of a submission are kept up to this many characters of JSON (a typical one is 3-10 KB);
 # larger (a student returning huge arrays) they are not, and a regrade leaves that submission be.
 MAX_STORED_RUN_CHARS = 256 * 1024
@@ -377,9 +383,13 @@ def run_in_sandbox(
 
 
 def _printed(stdout: str, stderr: str) -> str:
-    """What a run printed, storable and cut to MAX_OUTPUT_CHARS."""
+    """What a run printed, storable; of more than MAX_OUTPUT_CHARS its start and its end (the
+    failing case's prints are often the last), with how much was cut between them."""
     output = storable_text(stdout + stderr).strip()
-    return output[:MAX_OUTPUT_CHARS] + ("\n[... cut ...]" if len(output) > MAX_OUTPUT_CHARS else "")
+    if len(output) <= MAX_OUTPUT_CHARS:
+        return output
+    cut = len(output) - 2 * SHOWN_OUTPUT_CHARS
+    return f"{output[:SHOWN_OUTPUT_CHARS]}\n[... {cut:,} characters cut ...]\n{output[-SHOWN_OUTPUT_CHARS:]}"
 
 
 def judge_run(instance: Mapping, field_name: str, cases: Sequence[Mapping], run: CodeRun) -> CodeResult:

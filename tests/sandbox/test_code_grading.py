@@ -284,6 +284,33 @@ def test_a_resubmission_of_the_same_variant_reuses_the_typical_bugs_runs(run):
 # --- feedback --------------------------------------------------------------------------------------
 
 
+def test_long_printed_output_shows_its_start_and_its_end(run):
+    """QA: the prompt promised what the code prints up to 256 KB, and feedback showed the first
+    4,000 characters: the later cases' prints, often the failing one's, were never seen."""
+    from nncore.problems.code.kind import ENVIRONMENT_TEXT, SHOWN_OUTPUT_CHARS
+
+    instance = mlp_instance(random_cases=0)  # visible cases only: all the output is shown
+    source = honest_mlp_forward(instance).replace("def forward(", "def _forward(", 1) + textwrap.dedent("""
+        _calls = [0]
+
+        def forward(*args):
+            _calls[0] += 1
+            for i in range(60):
+                print(f"call {_calls[0]} line {i:02d} " + "x" * 90)
+            return _forward(*args)
+    """)
+    result = grade_code(source, instance, run)
+    assert result.score == 1.0
+    output = result.output
+    calls = len(instance["answers"]["code"]["cases"])
+    printed = calls * 60 * len("call 1 line 00 " + "x" * 90 + "\n")
+    assert printed > 2 * SHOWN_OUTPUT_CHARS  # more than is shown
+    assert output.startswith("call 1 line 00 ") and output.endswith(f"call {calls} line 59 " + "x" * 90)
+    head, _, tail = output.partition(" characters cut ...]\n")
+    assert len(tail) == SHOWN_OUTPUT_CHARS and head.count("\n") and tail
+    assert f"the first and the last {SHOWN_OUTPUT_CHARS:,}" in ENVIRONMENT_TEXT
+
+
 def test_visible_case_feedback_names_the_wrong_entry_and_shows_the_inputs(run):
     instance = mlp_instance()
     wrong = honest_mlp_forward(instance).replace("return A", "return A * 1.5", 1)

@@ -99,7 +99,7 @@ def implementation_step(reference: str) -> dict:
 
 class CodeMlpForward(CodeKind):
     id = "code_mlp_forward"
-    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (forgot_bias, relu, rtol 0.1, atol 0.01, no random cases: seed 497); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit
+    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (forgot_bias, relu, rtol 0.1, atol 0.01, no random cases: seed 497); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v5: the rules say how much printed output feedback shows
     title = "Code: forward pass of an MLP"
     description = "Write forward(Ws, W0s, X, activation) returning A^L for a batch of columns (MIT notation)."
     params = (*CODE_PARAMS, ACTIVATION_PARAM)
@@ -190,7 +190,7 @@ class CodeMlpForward(CodeKind):
 
 class CodeDeltas(CodeKind):
     id = "code_deltas"
-    version = 3  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit
+    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v4: the rules say how much printed output feedback shows
     title = "Code: the Δ recursion of backpropagation"
     description = "Write deltas(Ws, W0s, X, Y, activation) returning every Δ^l = ∂L/∂Z^l for the squared loss."
     params = (*CODE_PARAMS, ACTIVATION_PARAM)
@@ -290,7 +290,7 @@ EPS_PARAM = Param("eps", "float", 0.1, "FGSM step ε of the first case (the othe
 
 class CodeSgdStep(CodeKind):
     id = "code_sgd_step"
-    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (forgot_bias_update, rtol 0.1, no random cases: 9 of 301 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v5: the rate argument differs from case to case (case_rate), so code with a fixed number in its place fails (QA: it scored full marks)
+    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (forgot_bias_update, rtol 0.1, no random cases: 9 of 301 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v5: the rate argument differs from case to case (case_rate), so code with a fixed number in its place fails (QA: it scored full marks), and the rules say how much printed output feedback shows
     title = "Code: one SGD step"
     description = "Write sgd_step(Ws, W0s, x, y, activation, lr) returning new weights after one example."
     params = (*CODE_PARAMS, ACTIVATION_PARAM, LR_PARAM)
@@ -398,7 +398,7 @@ LARGE_COLUMNS = np.array([[500.0, -1000.0, 0.0], [500.0, -1001.0, 0.0], [499.0, 
 
 class CodeSoftmax(CodeKind):
     id = "code_softmax"
-    version = 2  # v2: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit
+    version = 3  # v2: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v3: the rules say how much printed output feedback shows
     title = "Code: a numerically stable softmax"
     description = "Write softmax(Z) over the columns of a K x B logit matrix; [1000, 0] must not give NaN."
     entry = ("softmax",)
@@ -463,7 +463,7 @@ class CodeSoftmax(CodeKind):
 
 class CodeSoftmaxCrossEntropy(CodeKind):
     id = "code_softmax_xent_grad"
-    version = 2  # v2: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit
+    version = 3  # v2: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v3: the rules say how much printed output feedback shows
     title = "Code: softmax cross-entropy and its gradient"
     description = "Write softmax_cross_entropy(Z, Y) returning the per-example loss and ∂L/∂Z = softmax(Z) − Y."
     entry = ("softmax_cross_entropy",)
@@ -537,7 +537,7 @@ class CodeSoftmaxCrossEntropy(CodeKind):
 
 class CodeFgsm(CodeKind):
     id = "code_fgsm"
-    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (raw_gradient, rtol 0.1, no random cases: 9 of 301 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v5: the rate argument differs from case to case (case_rate), so code with a fixed number in its place fails (QA: it scored full marks)
+    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (raw_gradient, rtol 0.1, no random cases: 9 of 301 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v5: the rate argument differs from case to case (case_rate), so code with a fixed number in its place fails (QA: it scored full marks), and the rules say how much printed output feedback shows
     title = "Code: input gradient and the fast gradient sign method"
     description = "Write fgsm(Ws, W0s, x, y, activation, eps) returning ∂L/∂x and x + ε sign(∂L/∂x)."
     params = (
@@ -659,7 +659,7 @@ def graph_values(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class CodeGraphBackward(CodeKind):
     id = "code_graph_backward"
-    version = 3  # v2: a draw a typical bug passes (every case within tolerance) is redrawn (missing_direct_path, rtol 0.1, no random cases: 34 of 301 seeds); v3: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit
+    version = 4  # v2: a draw a typical bug passes (every case within tolerance) is redrawn (missing_direct_path, rtol 0.1, no random cases: 34 of 301 seeds); v3: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v4: the rules say how much printed output feedback shows
     title = "Code: backward pass of a computational graph"
     description = "Write f_and_grad(x) for 003's f(x) = √(x² + e^{x²}) + cos(x² + e^{x²}) by forward and backward passes."
     entry = ("f_and_grad",)

@@ -347,11 +347,15 @@ def rules_text(tolerance: dict, hidden: int, p: dict) -> str:
 
 # The sandbox's default output limit (autograder.sandbox.Limits.output_kb; a test keeps them equal)
 OUTPUT_LIMIT_KB = 256
+# Of longer printed output, feedback shows this many characters from its start and as many from
+# its end (autograder.code_grading; QA: the prompt promised 256 KB and feedback showed 4,000)
+SHOWN_OUTPUT_CHARS = 8000
 # What runs the code, said before it costs an attempt (QA: `import scipy`, NumPy 1's np.float_ and
 # printing 1000 lines a call each graded 0; the limit was stated nowhere)
 ENVIRONMENT_TEXT = (
     "Only Python's standard library and NumPy 2 are available (no SciPy or PyTorch). What your "
-    f"code prints is shown to you, up to {OUTPUT_LIMIT_KB} KB in all: more stops the run."
+    f"code prints is shown to you (of more than {2 * SHOWN_OUTPUT_CHARS:,} characters, the first and the "
+    f"last {SHOWN_OUTPUT_CHARS:,}); printing more than {OUTPUT_LIMIT_KB} KB in all stops the run."
 )
 
 

@@ -366,7 +366,7 @@ class ModuleKind(CodeKind):
 
 class CodeLinearModule(ModuleKind):
     id = "code_linear_module"
-    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (linear_plus_update, rtol 0.1, lrate 1e-4: 35 of 40 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v5: the rate argument differs from case to case (case_rate), so code with a fixed number in its place fails (QA: it scored full marks)
+    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (linear_plus_update, rtol 0.1, lrate 1e-4: 35 of 40 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v5: the rate argument differs from case to case (case_rate), so code with a fixed number in its place fails (QA: it scored full marks), and the rules say how much printed output feedback shows
     title = "Code: the Linear module"
     description = "Write Linear(m, n) with forward, backward (dLdW, dLdW0 summed over the batch) and sgd_step."
     params = (*CODE_PARAMS, LRATE_PARAM)
@@ -401,7 +401,7 @@ class CodeLinearModule(ModuleKind):
 
 class CodeActivationModules(ModuleKind):
     id = "code_activation_modules"
-    version = 2  # v2: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit
+    version = 3  # v2: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v3: the rules say how much printed output feedback shows
     title = "Code: Tanh and ReLU modules"
     description = "Write the Tanh and ReLU modules: forward stores what backward needs, backward returns dLdZ."
     entry = ENTRY["activations"]
@@ -435,7 +435,7 @@ class CodeActivationModules(ModuleKind):
 
 class CodeSoftmaxNllModules(ModuleKind):
     id = "code_softmax_nll_modules"
-    version = 2  # v2: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit
+    version = 3  # v2: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v3: the rules say how much printed output feedback shows
     title = "Code: SoftMax and NLL modules"
     description = "Write SoftMax (stable forward, pass-through backward, class_fun) and the NLL loss module."
     entry = ENTRY["softmax_nll"]
@@ -472,7 +472,7 @@ class CodeSoftmaxNllModules(ModuleKind):
 
 class CodeSequential(ModuleKind):
     id = "code_sequential"
-    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (linear_plus_update, rtol 0.1, lrate 1e-4: 19 of 40 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v5: the rate argument differs from case to case (case_rate), so code with a fixed number in its place fails (QA: it scored full marks)
+    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (linear_plus_update, rtol 0.1, lrate 1e-4: 19 of 40 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v5: the rate argument differs from case to case (case_rate), so code with a fixed number in its place fails (QA: it scored full marks), and the rules say how much printed output feedback shows
     title = "Code: the whole module homework (Sequential with SGD)"
     description = "Write Linear, Tanh, ReLU, SoftMax, NLL and Sequential with stochastic sgd (scripted example order)."
     params = (*CODE_PARAMS, LRATE_PARAM)
