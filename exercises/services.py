@@ -1715,8 +1715,8 @@ def code_tolerance_problem(kind: str, tolerance: Any, changed: bool = True) -> s
             )
         if changed and value is not None and float(value) > param.maximum:
             return (
-                f"{param.name} {value:g} would pass wrong results (every value of a softmax is within 1 of "
-                f"the right one): use at most {param.maximum:g}, or null for the question's own"
+                f"{param.name} {value:g} is too loose to tell wrong results from right ones: use at most "
+                f"{param.maximum:g}, or null for the question's own"
             )
     return None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import traceback
 import warnings
 
 import numpy as np
@@ -548,7 +549,13 @@ def test_injected_randint_scripts_and_restores():
         np.random.randint(3)
     with injected_randint([1]), pytest.raises(RuntimeError, match="without size"):
         np.random.randint(3, size=2)
+    with injected_randint([1, 2]):  # one index as a 1-element array (QA: randint(N, size=1)[0] was refused)
+        assert np.random.randint(3, size=1)[0] == 1 and np.random.randint(0, 3, size=(1,)).tolist() == [2]
     assert np.random.randint is original
+    with injected_randint([1]), pytest.raises(RuntimeError) as error:
+        np.random.randint(3, size=2)
+    # the student's traceback says ScriptError, not the grader's module path
+    assert "".join(traceback.format_exception_only(error.type, error.value)).startswith("ScriptError: draw one example")
 
 
 def test_observe_is_strict_json_and_mismatch_explains():

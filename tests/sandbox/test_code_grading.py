@@ -266,6 +266,21 @@ def test_a_fixed_number_in_place_of_the_rate_argument_fails_and_is_named(run, ki
     assert "Used a fixed number instead of the" in result.message
 
 
+def test_an_example_index_drawn_as_a_one_element_array_is_the_same_draw(run):
+    """QA: `i = np.random.randint(N, size=1)[0]` in Sequential.sgd failed every SGD case with
+    "nncore.problems.code.harness.ScriptError: ... without size=": it draws the same one index."""
+    instance = get_kind("code_sequential").generate({}, 5)
+    source = instance["answers"]["code"]["source"]
+    assert source.count("i = np.random.randint(N)") == 1
+    result = grade_code(source.replace("i = np.random.randint(N)", "i = np.random.randint(N, size=1)[0]"), instance, run)
+    assert result.score == 1.0, [c["message"] for c in result.cases if not c["passed"]]
+    twice = grade_code(source.replace("i = np.random.randint(N)", "i = int(np.random.randint(N, size=2)[0])"), instance, run)
+    failed = [c for c in twice.cases if not c["passed"] and not c["hidden"]]
+    assert failed and all("without size=" in c["message"] for c in failed), [c["message"] for c in failed]
+    tracebacks = [c.get("traceback", "") for c in failed]
+    assert all("ScriptError: draw one example" in t and "nncore" not in t for t in tracebacks), tracebacks
+
+
 def test_a_resubmission_of_the_same_variant_reuses_the_typical_bugs_runs(run):
     """Each failing submission ran every typical bug's code on all cases; a regrade of a class
     did it for every row (about 100 ms a row with sequential training, 21 s for 200 rows)."""

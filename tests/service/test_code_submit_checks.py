@@ -133,6 +133,11 @@ def test_a_tolerance_looser_than_the_parameters_allow_is_refused(make_question, 
     question = make_question("code_softmax")
     regrade = teacher.post(f"/api/questions/{question.pk}/regrade/", {"changes": {"tolerance": tolerance}}, format="json")
     assert regrade.status_code == 400 and "use at most" in regrade.json()["detail"], regrade.content
+    linear = teacher.post(  # the reason fits any code kind (QA: it spoke of a softmax's values on a Linear question)
+        f"/api/problem-sets/{problem_set.pk}/questions/", {"kind": "code_linear_module", "tolerance": tolerance}, format="json"
+    )
+    assert linear.status_code == 400 and "too loose to tell wrong results from right ones" in str(linear.json())
+    assert "softmax" not in str(linear.json())
 
 
 def test_a_tolerance_stored_before_the_maximum_does_not_block_other_edits(make_question, student, instructor):
