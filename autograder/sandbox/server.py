@@ -34,7 +34,8 @@ from nncore.problems.code import harness as code_harness
 
 # The sandbox's `python -c` program: load frames.py, nncore's case-script modules (values.py and
 # harness.py, under their own package names), the sandbox's harness.py and forkserver.py from
-# argv, run the server.
+# argv, run the server. sys.argv and sys.orig_argv are emptied first: student code found the
+# runner's ~75 KB of source text there (QA; it holds no secret, but it is not theirs to read).
 BOOTSTRAP = """\
 import sys, types
 def _load(name, source):
@@ -43,16 +44,21 @@ def _load(name, source):
     sys.modules[name] = module
     exec(compile(source, module.__file__, "exec"), module.__dict__)
     return module
-sys.path.insert(0, sys.argv[1])
+_args = sys.argv[1:]
+del sys.argv[1:]
+sys.orig_argv = sys.orig_argv[:1]
+sys.path.insert(0, _args[0])
 import numpy
 for _package in ("nncore", "nncore.problems", "nncore.problems.code"):
     sys.modules[_package] = types.ModuleType(_package)
     sys.modules[_package].__path__ = []
-_load("sandbox_frames", sys.argv[2])
-_load("nncore.problems.code.values", sys.argv[3])
-_load("nncore.problems.code.harness", sys.argv[4])
-_load("sandbox_harness", sys.argv[5])
-sys.exit(_load("sandbox_forkserver", sys.argv[6]).main(sys.argv[7]))
+_load("sandbox_frames", _args[1])
+_load("nncore.problems.code.values", _args[2])
+_load("nncore.problems.code.harness", _args[3])
+_load("sandbox_harness", _args[4])
+_main, _config = _load("sandbox_forkserver", _args[5]).main, _args[6]
+del _args
+sys.exit(_main(_config))
 """
 
 GRACE_S = 3.0  # on top of wall_s, for the server to kill, reap and report

@@ -382,6 +382,15 @@ def test_the_next_child_holds_nothing_of_the_previous_run(require_sandbox):
         assert own.ok and own.outputs[0].tolist() == [1.0]
 
 
+def test_the_command_line_holds_no_runner_source(pool):
+    """QA: student code printed [len(a) for a in sys.argv] and found ~75 KB of the runner's
+    source text there (its modules are passed to `python -c` as arguments)."""
+    code = "import sys\ndef f(x):\n    return [len(sys.argv), len(sys.orig_argv), max(map(len, sys.argv + sys.orig_argv))]\n"
+    (seen,) = pool.run(code, "f", [[np.zeros(1)]])
+    assert seen.ok and seen.outputs[0].tolist()[:2] == [1.0, 1.0]  # ["-c"] and [the interpreter's path]
+    assert seen.outputs[0][2] < 100
+
+
 CAP_KILL, CAP_SETGID, CAP_SETUID = 5, 6, 7
 
 
