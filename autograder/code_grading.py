@@ -584,9 +584,10 @@ def _hidden_message(case: Mapping, verdict: CaseVerdict, run: CaseRun, memory_mb
     step = case["steps"][index]
     if "randint" in step and obs.get("randint_calls") != len(step["randint"]):  # a count tells the iterations
         return f"{where} did not call np.random.randint once per iteration: {RANDINT_USE}"
+    verb = "has" if step.get("op") == "get" else "returned"  # an attribute read (lin.W) returns nothing
     if "should have" in verdict.message or "should be a" in verdict.message:  # shape, length, type
-        return f"{where} returned the wrong shape or type"
-    return f"{where} returned a wrong value (details of hidden cases are not shown)"
+        return f"{where} {verb} the wrong shape or type"
+    return f"{where} {verb} a wrong value (details of hidden cases are not shown)"
 
 
 def _builtin_name(name: str) -> str:

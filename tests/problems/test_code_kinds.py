@@ -576,6 +576,9 @@ def test_observe_is_strict_json_and_mismatch_explains():
     assert mismatch({"type": "int_array", "value": [1, 0]}, observe(np.array([1, 0])), TOL) is None
     assert "expected 0" in mismatch({"type": "int_array", "value": [1, 0]}, observe(np.array([1, 2])), TOL)
     assert "tuple of 2" in mismatch({"type": "tuple", "value": [expected, expected]}, observe(None), TOL)
+    # written as a person would (QA: "got a int (0)", "(1 of 1 entries wrong)", "a list of 1 items")
+    assert mismatch({"type": "list", "value": [expected]}, observe(3), TOL) == "result should be a list of 1 item, got an int (3)"
+    assert mismatch({"type": "array", "value": [[0.5]]}, observe(np.array([[0.7]])), TOL).endswith("(1 of 1 entry wrong)")
 
 
 def test_run_case_stops_at_the_first_error_and_judge_names_it():

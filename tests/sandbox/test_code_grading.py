@@ -264,6 +264,9 @@ def test_a_fixed_number_in_place_of_the_rate_argument_fails_and_is_named(run, ki
     assert result.cases[0]["passed"] and not all(case["passed"] for case in result.cases)
     assert result.misconception == bug_id
     assert "Used a fixed number instead of the" in result.message
+    if kind_id == "code_linear_module":  # an attribute read "has" its value (QA: it "returned" one)
+        hidden = [c["message"] for c in result.cases if c["hidden"] and not c["passed"]]
+        assert hidden and all(m == "lin.W has a wrong value (details of hidden cases are not shown)" for m in hidden), hidden
 
 
 def test_an_example_index_drawn_as_a_one_element_array_is_the_same_draw(run):

@@ -123,7 +123,7 @@ def observe(value: Any) -> dict:
     if isinstance(value, (list, tuple)):
         kind = "list" if isinstance(value, list) else "tuple"
         if len(value) > MAX_OBSERVED_ENTRIES:
-            return {"type": "other", "repr": f"a {kind} of {len(value)} items"}
+            return {"type": "other", "repr": f"a {kind} of {_items(len(value))}"}
         return {"type": kind, "value": [observe(v) for v in value]}
     return {"type": "other", "repr": repr(value)[:MAX_REPR]}
 
@@ -151,7 +151,7 @@ def mismatch(expected: Mapping, observed: Mapping, tolerance: Mapping, where: st
     got = observed.get("type")
     if kind in ("list", "tuple"):
         if got not in ("list", "tuple"):
-            return f"{where} should be a {kind} of {len(expected['value'])} items, got {_describe(observed)}"
+            return f"{where} should be a {kind} of {_items(len(expected['value']))}, got {_describe(observed)}"
         if len(observed["value"]) != len(expected["value"]):
             return (
                 f"{where} should have {len(expected['value'])} items, "
@@ -183,7 +183,7 @@ def mismatch(expected: Mapping, observed: Mapping, tolerance: Mapping, where: st
             index = tuple(int(i) for i in np.argwhere(wrong)[0])
             return (
                 f"{where} is wrong at index {list(index)}: expected {want[index]:.10g}, "
-                f"got {have[index]:.10g} ({int(wrong.sum())} of {wrong.size} entries wrong)"
+                f"got {have[index]:.10g} ({int(wrong.sum())} of {wrong.size} {'entry' if wrong.size == 1 else 'entries'} wrong)"
             )
         return None
     if kind in ("float", "int"):
@@ -223,14 +223,19 @@ def _shape(shape) -> str:
     return f"({shape[0]},) (1-D)" if len(shape) == 1 else "x".join(map(str, shape))
 
 
+def _items(count: int) -> str:
+    return "1 item" if count == 1 else f"{count} items"
+
+
 def _describe(observed: Mapping) -> str:
     kind = observed.get("type")
     if kind in ("array", "large_array"):
         return f"an array of shape {_shape(observed['shape'])}"
     if kind in ("list", "tuple"):
-        return f"a {kind} of {len(observed['value'])} items"
+        return f"a {kind} of {_items(len(observed['value']))}"
     if kind == "none":
         return "None"
     if kind == "other":
         return observed.get("repr", "an unsupported object")
-    return f"a {kind} ({observed.get('value')!r})"
+    article = "an" if str(kind)[:1] in ("a", "e", "i", "o", "u") else "a"
+    return f"{article} {kind} ({observed.get('value')!r})"
