@@ -52,6 +52,7 @@ from django.utils import timezone
 
 from autograder.answers import InvalidAnswer, Tolerance, join_messages, parse_answer
 from autograder.code_grading import (
+    MAX_SOURCE_CHARS,
     CodeRunNotKept,
     bugs_passing_every_case,
     refuse_to_run,
@@ -596,12 +597,26 @@ def check_answers_format(answers: Any) -> None:
     except (TypeError, ValueError):
         raise SubmissionRefused("answers must be JSON with finite numbers only", "bad_format") from None
     if size > MAX_ANSWER_BYTES:
-        raise SubmissionRefused(f"answers are too large ({size} bytes of UTF-8 > {MAX_ANSWER_BYTES})", "too_large")
+        raise SubmissionRefused(_too_large_message(answers, size), "too_large")
     bad = sorted(str(name) for name, value in answers.items() if not _answer_value_ok(value))
     if bad:
         raise SubmissionRefused(
             f"answer(s) {bad[:10]} must be a string, a number or a list of them", "bad_format", names=bad
         )
+
+
+def _too_large_message(answers: dict, size: int) -> str:
+    """Why answers over MAX_ANSWER_BYTES are refused, naming the longest text in characters,
+    the unit the code limit is stated in (QA: a pasted 900,000-character file was told its size
+    in bytes of UTF-8, while 60,001 characters were told the code limit)."""
+    message = f"answers are too large ({size:,} bytes of UTF-8; at most {MAX_ANSWER_BYTES:,})"
+    texts = [(len(value), str(name)) for name, value in answers.items() if isinstance(value, str)]
+    if texts:
+        length, name = max(texts)
+        message += f": {name!r} alone has {length:,} characters"
+        if length > MAX_SOURCE_CHARS:
+            message += f" (code may have at most {MAX_SOURCE_CHARS:,})"
+    return message
 
 
 def _answer_value_ok(value: Any, depth: int = 0) -> bool:
