@@ -161,9 +161,10 @@ def checked_code(source: str, entry: Sequence[str] = ()) -> tuple[str | None, Co
 
 
 def main_guard_problem(source: str, entry: Sequence[str]) -> str | None:
-    """Why code that defines entry names only under `if __name__ == "__main__":` fails every
-    case, or None: the tests load it as a module, so that block never runs (QA: the cases then
-    failed with a NameError that did not say why, and an attempt was used)."""
+    """Why code that defines asked-for names only under `if __name__ == "__main__":` cannot pass
+    the cases that use them, or None: the tests load it as a module, so that block never runs
+    (QA: those cases failed with a NameError that did not say why, and an attempt was used).
+    Refused at submit even when other names are defined: the fix is a dedent, and costs no attempt."""
     try:
         tree = ast.parse(source_text(source), filename=SUBMISSION_FILE)
     except (SyntaxError, ValueError, RecursionError, MemoryError):

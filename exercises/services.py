@@ -68,6 +68,7 @@ from autograder.sandbox.script import storable_text
 from exercises import extensions
 from exercises.models import (
     AuditEntry,
+    CodeRerun,
     Extension,
     Membership,
     ProblemSet,
@@ -611,11 +612,12 @@ def _too_large_message(answers: dict, size: int) -> str:
     in bytes of UTF-8, while 60,001 characters were told the code limit)."""
     message = f"answers are too large ({size:,} bytes of UTF-8; at most {MAX_ANSWER_BYTES:,})"
     texts = [(len(value), str(name)) for name, value in answers.items() if isinstance(value, str)]
-    if texts:
-        length, name = max(texts)
-        message += f": {name!r} alone has {length:,} characters"
+    if texts and (longest := max(texts))[0] > size // 2:  # one text makes most of it: name it
+        length, name = longest
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        message += f": {shown!r} alone has {length:,} characters"
         if length > MAX_SOURCE_CHARS:
-            message += f" (code may have at most {MAX_SOURCE_CHARS:,})"
+            message += f" (a code answer may have at most {MAX_SOURCE_CHARS:,})"
     return message
 
 
@@ -1514,23 +1516,37 @@ def _limits_lowered(question: Question, params: Any) -> list[str]:
 
 def _highest_limits_run(question: Question, names: list[str], now: dict) -> dict:
     """{limit: the highest value a graded or grading submission of the question ran under, or
-    None when none did}. A grading one runs under the current limit; a graded one under what its
-    kept runs recorded, or the current limit when they do not say (a run too large to keep: it
-    counts as the highest possible). Reads every graded row's runs: only asked when a limit would
-    go down."""
+    None when none did}. Graded rows ran under what their kept runs recorded (runs kept before
+    limits were recorded: their variant's drawn ones, as exercises.reruns reads them); a row
+    being graded or re-run, and one whose run was not kept (too large), count as run under the
+    current limit. Reads every graded row's runs: only asked when a limit would go down."""
     highest: dict = dict.fromkeys(names)
 
     def ran_under(name: str, value: Any) -> None:
         if isinstance(value, (int, float)) and (highest[name] is None or value > highest[name]):
             highest[name] = value
 
-    rows = Submission.objects.filter(COUNTED | Q(status=S.GRADING), variant__question=question).values_list("status", "code_runs")
-    for status, code_runs in rows.iterator(chunk_size=500):
-        runs = [run for run in runs_from_text(code_runs).values() if isinstance(run, dict)] if status != S.GRADING else []
+    if CodeRerun.objects.filter(submission__variant__question=question).exists():  # running under `now`
         for name in names:
-            recorded = [run.get(name) for run in runs if isinstance(run.get(name), (int, float))]
-            for value in recorded or [now[name]]:
-                ran_under(name, value)
+            ran_under(name, now[name])
+    unrecorded: set[int] = set()  # variants whose drawn limits the runs ran under
+    rows = Submission.objects.filter(COUNTED | Q(status=S.GRADING), variant__question=question)
+    for status, code_runs, variant_id in rows.values_list("status", "code_runs", "variant_id").iterator(chunk_size=500):
+        runs = [run for run in runs_from_text(code_runs).values() if isinstance(run, dict)]
+        if status == S.GRADING or not runs:
+            for name in names:
+                ran_under(name, now[name])
+            continue
+        for name in names:
+            for run in runs:
+                if isinstance(run.get(name), (int, float)):
+                    ran_under(name, run[name])
+                else:
+                    unrecorded.add(variant_id)
+    for instance in Variant.objects.filter(pk__in=unrecorded).values_list("instance", flat=True):
+        drawn = (instance or {}).get("params") or {}
+        for name in names:
+            ran_under(name, drawn.get(name, now[name]))
     return highest
 
 

@@ -552,6 +552,9 @@ def test_injected_randint_scripts_and_restores():
     with injected_randint([1, 2]):  # one index as a 1-element array (QA: randint(N, size=1)[0] was refused)
         assert np.random.randint(3, size=1)[0] == 1 and np.random.randint(0, 3, size=(1,)).tolist() == [2]
     assert np.random.randint is original
+    for size in (2, (2,), np.array([1, 1]), "1", (1, 1)):  # a ScriptError, never numpy's own ValueError
+        with injected_randint([1]), pytest.raises(RuntimeError, match="without size"):
+            np.random.randint(3, size=size)
     with injected_randint([1]), pytest.raises(RuntimeError) as error:
         np.random.randint(3, size=2)
     # the student's traceback says ScriptError, not the grader's module path
@@ -630,12 +633,14 @@ def test_a_visible_case_as_python_runs_after_the_reference_and_prints_its_values
     instance = kind.generate({}, 0)
     cases = [c for c in instance["answers"]["code"]["cases"] if not c.get("hidden")]
     assert cases
+    # the draw written as randint(N, size=1)[0], which the grader takes, runs pasted too (review)
+    reference = kind.reference.replace("np.random.randint(N)", "np.random.randint(N, size=1)[0]")
     for case in cases:
         printed: list = []
         namespace: dict = {"__name__": "pasted", "print": lambda value, into=printed: into.append(copy.deepcopy(value))}
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            source = kind.reference + "\n" + case_source(public_case(case))
+            source = reference + "\n" + case_source(public_case(case))
             exec(compile(source, "<pasted>", "exec"), namespace)  # noqa: S102 - our own code
         shown = [step for step in case["steps"] if step["op"] in ("call", "get")]
         assert len(printed) == len(shown)

@@ -483,7 +483,7 @@ def test_idempotent_replay_works_after_the_deadline(make_question, student, prob
         ({"in_3": float("nan")}, "bad_format", "finite"),
         ({"in_3": "1" * (services.MAX_ANSWER_BYTES + 1)}, "too_large", "bytes"),
         # in characters, the unit the code limit is stated in (QA: a pasted file was told bytes)
-        ({"code": "#" * 900_000}, "too_large", "'code' alone has 900,000 characters (code may have at most 60,000)"),
+        ({"code": "#" * 900_000}, "too_large", "'code' alone has 900,000 characters (a code answer may have at most 60,000)"),
         ({f"f{i}": 1 for i in range(services.MAX_ANSWER_FIELDS + 1)}, "too_large", "fields"),
     ],
 )

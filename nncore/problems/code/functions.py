@@ -282,9 +282,9 @@ class CodeDeltas(CodeKind):
 # --- one SGD step ---------------------------------------------------------------------------------------
 
 
-LR_PARAM = Param("lr", "float", 0.1, "learning rate of the first case (the others use 2, 1/2, 4 and 1/4 times it in turn)",
+LR_PARAM = Param("lr", "float", 0.1, "learning rate of the first case (the others use 2, 1/2, 4 and 1/4 times it in turn, divided instead where that leaves the range)",
                  minimum=1e-4, maximum=10.0)
-EPS_PARAM = Param("eps", "float", 0.1, "FGSM step ε of the first case (the others use 2, 1/2, 4 and 1/4 times it in turn)",
+EPS_PARAM = Param("eps", "float", 0.1, "FGSM step ε of the first case (the others use 2, 1/2, 4 and 1/4 times it in turn, divided instead where that leaves the range)",
                   minimum=1e-3, maximum=1.0)
 
 

@@ -63,7 +63,7 @@ def injected_randint(sequence: Sequence[int]) -> Iterator[list[int]]:
     original = np.random.randint
 
     def scripted(low, high=None, size=None, dtype=int):
-        one = size in (1, (1,), [1])  # randint(N, size=1)[0]: one index too (QA: it was refused)
+        one = _one_index(size)  # randint(N, size=1)[0]: one index too (QA: it was refused)
         if size is not None and not one:
             raise ScriptError(
                 "draw one example index per iteration with np.random.randint(N), without size="
@@ -88,6 +88,15 @@ def injected_randint(sequence: Sequence[int]) -> Iterator[list[int]]:
         yield returned
     finally:
         np.random.randint = original
+
+
+def _one_index(size) -> bool:
+    """Whether randint's `size` asks for one index (1, (1,), [1], np.array([1])); never raises."""
+    try:
+        sizes = np.asarray(size)
+        return sizes.dtype.kind in "iu" and sizes.ndim <= 1 and sizes.size == 1 and int(sizes.reshape(-1)[0]) == 1
+    except Exception:
+        return False
 
 
 def public_case(case: Mapping) -> dict:
@@ -306,7 +315,8 @@ def case_source(case: Mapping) -> str:
                 order = ", ".join(str(int(i)) for i in step["randint"])
                 lines += [
                     f"_examples = iter([{order}])  # step {number}: np.random.randint(N) returns these in turn",
-                    "_randint, np.random.randint = np.random.randint, lambda *args, **kwargs: next(_examples)",
+                    "_randint, np.random.randint = np.random.randint, "
+                    "lambda *args, size=None, **kwargs: next(_examples) if size is None else np.array([next(_examples)])",
                     f"{line}  # step {number}",
                     "np.random.randint = _randint",
                 ]

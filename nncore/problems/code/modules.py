@@ -45,7 +45,7 @@ from nncore.softmax import predicted_class, probabilities
 from nncore.updates import apply_gradients, train
 
 LRATE_PARAM = Param(
-    "lrate", "float", 0.1, "learning rate of the first case (the others use 2, 1/2, 4 and 1/4 times it in turn)",
+    "lrate", "float", 0.1, "learning rate of the first case (the others use 2, 1/2, 4 and 1/4 times it in turn, divided instead where that leaves the range)",
     minimum=1e-4, maximum=1.0,
 )
 MIN_GAP = 0.1  # relu pre-activations and softmax winners are at least this far from a tie

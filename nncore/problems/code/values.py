@@ -154,7 +154,7 @@ def mismatch(expected: Mapping, observed: Mapping, tolerance: Mapping, where: st
             return f"{where} should be a {kind} of {_items(len(expected['value']))}, got {_describe(observed)}"
         if len(observed["value"]) != len(expected["value"]):
             return (
-                f"{where} should have {len(expected['value'])} items, "
+                f"{where} should have {_items(len(expected['value']))}, "
                 f"got {len(observed['value'])}"
             )
         for i, (e, o) in enumerate(zip(expected["value"], observed["value"], strict=True)):
