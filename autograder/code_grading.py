@@ -506,6 +506,13 @@ def _verdict(case: Mapping, run: CaseRun, memory_mb: int) -> CaseVerdict:
     return verdict
 
 
+def limits_ran_under(run: Mapping, drawn: Mapping) -> dict:
+    """{limit parameter: the value a kept run (CodeRun.to_dict()) ran under}: as it recorded it,
+    else `drawn`, its variant's parameters (runs kept before limits were recorded ran under those).
+    What re-runs and lowering a limit compare with (exercises.reruns, services)."""
+    return {name: run.get(name) or drawn.get(name) for name in RUN_SETTINGS}
+
+
 def limits_hit(run: Mapping) -> set[str]:
     """The limits a kept run (CodeRun.to_dict()) ran into, as question parameters: time_limit_s
     (a case timed out) and memory_mb (a MemoryError, in a step or for the whole run)."""

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from autograder.code_grading import limits_hit, runs_from_text, runs_text
+from autograder.code_grading import limits_hit, limits_ran_under, runs_from_text, runs_text
 from autograder.grading import grade_submission
 from exercises import services
 from exercises.models import AuditEntry, CodeRerun, Question, Submission
@@ -63,11 +63,11 @@ def _hits(code_runs: str, drawn: Mapping) -> tuple[set[str], dict]:
     as the run recorded them, else the variant's drawn ones (runs kept before they were
     recorded; until limits could change, the drawn ones were the only ones)."""
     hit: set[str] = set()
-    ran_under = {name: drawn.get(name) for name in ("time_limit_s", "memory_mb")}
+    ran_under = limits_ran_under({}, drawn)
     for run in runs_from_text(code_runs).values():
         if isinstance(run, Mapping):
             hit |= limits_hit(run)
-            ran_under = {name: run.get(name) or ran_under[name] for name in ran_under}
+            ran_under = limits_ran_under(run, ran_under)
     return hit, ran_under
 
 

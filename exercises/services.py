@@ -40,7 +40,7 @@ import math
 import os
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,6 +55,7 @@ from autograder.code_grading import (
     MAX_SOURCE_CHARS,
     CodeRunNotKept,
     bugs_passing_every_case,
+    limits_ran_under,
     refuse_to_run,
     runs_from_text,
     runs_text,
@@ -1516,38 +1517,24 @@ def _limits_lowered(question: Question, params: Any) -> list[str]:
 
 def _highest_limits_run(question: Question, names: list[str], now: dict) -> dict:
     """{limit: the highest value a graded or grading submission of the question ran under, or
-    None when none did}. Graded rows ran under what their kept runs recorded (runs kept before
-    limits were recorded: their variant's drawn ones, as exercises.reruns reads them); a row
-    being graded or re-run, and one whose run was not kept (too large), count as run under the
-    current limit. Reads every graded row's runs: only asked when a limit would go down."""
-    highest: dict = dict.fromkeys(names)
-
-    def ran_under(name: str, value: Any) -> None:
-        if isinstance(value, (int, float)) and (highest[name] is None or value > highest[name]):
-            highest[name] = value
-
+    None when none did}. Graded rows ran under what their kept runs say (limits_ran_under: as
+    recorded, else their variant's drawn ones, as exercises.reruns reads them); a row being
+    graded or re-run, and one whose run was not kept (too large), count as run under the current
+    limit. Reads every graded row's runs: only asked when a limit would go down."""
+    ran: list[Mapping] = []
     if CodeRerun.objects.filter(submission__variant__question=question).exists():  # running under `now`
-        for name in names:
-            ran_under(name, now[name])
-    unrecorded: set[int] = set()  # variants whose drawn limits the runs ran under
+        ran.append(now)
     rows = Submission.objects.filter(COUNTED | Q(status=S.GRADING), variant__question=question)
-    for status, code_runs, variant_id in rows.values_list("status", "code_runs", "variant_id").iterator(chunk_size=500):
+    for status, code_runs, drawn in rows.values_list("status", "code_runs", "variant__instance__params").iterator(chunk_size=500):
         runs = [run for run in runs_from_text(code_runs).values() if isinstance(run, dict)]
         if status == S.GRADING or not runs:
-            for name in names:
-                ran_under(name, now[name])
-            continue
-        for name in names:
-            for run in runs:
-                if isinstance(run.get(name), (int, float)):
-                    ran_under(name, run[name])
-                else:
-                    unrecorded.add(variant_id)
-    for instance in Variant.objects.filter(pk__in=unrecorded).values_list("instance", flat=True):
-        drawn = (instance or {}).get("params") or {}
-        for name in names:
-            ran_under(name, drawn.get(name, now[name]))
-    return highest
+            ran.append(now)
+        else:
+            ran += [limits_ran_under(run, {**now, **(drawn if isinstance(drawn, dict) else {})}) for run in runs]
+    return {
+        name: max((limits[name] for limits in ran if isinstance(limits.get(name), (int, float))), default=None)
+        for name in names
+    }
 
 
 def _params_changing_draws(question: Question, params: Any) -> list[str]:
