@@ -39,6 +39,7 @@ from autograder.sandbox.script import decode_observations, storable_text
 from nncore.problems.code.harness import (
     CaseVerdict,
     describe_step,
+    exit_hint,
     judge_case,
     public_case,
     run_case,
@@ -540,7 +541,8 @@ def _run_message(run: CaseRun) -> str:
     """The run-level reason a case has no result: timeout, memory, exit, crash, exception."""
     if run.status == "error" and run.traceback:
         last = run.traceback.strip().splitlines()[-1] if run.traceback.strip() else ""
-        return f"your code raised {last or run.message}"
+        raised = last or run.message
+        return f"your code raised {raised}{exit_hint(raised.removeprefix('raised '))}"
     return run.message or run.status
 
 
@@ -570,7 +572,8 @@ def _hidden_message(case: Mapping, verdict: CaseVerdict, run: CaseRun, memory_mb
         if run.status in ("timeout", "memory", "killed"):
             return run.message  # the sandbox's own words
         if run.status == "error":
-            return f"your code raised {_builtin_name(run.message.removeprefix('raised '))}"
+            name = _builtin_name(run.message.removeprefix("raised "))
+            return f"your code raised {name}{exit_hint(name)}"
         return "the result of this case could not be read (malformed)"
     index = verdict.failed_step
     if index is None or observations is None:
@@ -586,7 +589,8 @@ def _hidden_message(case: Mapping, verdict: CaseVerdict, run: CaseRun, memory_mb
     if not obs.get("ok"):
         if _error_kind(obs) == "ScriptError":  # the harness's own words carry a hidden index
             return f"{where} used np.random.randint in a way the case cannot script: {RANDINT_USE}"
-        return f"{where} raised {_builtin_name(_error_kind(obs))}"
+        name = _builtin_name(_error_kind(obs))
+        return f"{where} raised {name}{exit_hint(name)}"
     if obs.get("inputs_changed"):
         return f"{where} modified its input; work on copies of the arrays you are given"
     step = case["steps"][index]

@@ -284,6 +284,30 @@ def test_an_example_index_drawn_as_a_one_element_array_is_the_same_draw(run):
     assert all("ScriptError: draw one example" in t and "nncore" not in t for t in tracebacks), tracebacks
 
 
+def test_sys_exit_in_a_method_names_the_step_and_says_to_return(run):
+    """QA: sys.exit() inside Sequential.sgd failed its cases with "your code raised SystemExit",
+    naming no step; it is now the step's failure, said to end the program, in every case."""
+    instance = get_kind("code_sequential").generate({}, 5)
+    source = instance["answers"]["code"]["source"]
+    assert source.count("i = np.random.randint(N)") == 1
+    exiting = source.replace("i = np.random.randint(N)", "i = np.random.randint(N)\n            import sys; sys.exit()")
+    result = grade_code(exiting, instance, run)
+    failed = [c for c in result.cases if not c["passed"]]
+    assert failed and any(c["hidden"] for c in failed) and any(not c["hidden"] for c in failed)
+    hint = "raised SystemExit (sys.exit() and exit() end the whole program: return from the function instead)"
+    for case in failed:
+        where = "net.sgd(...)" if case["hidden"] else f"step {case['message'].split()[1]} (net.sgd(...))"
+        assert case["message"] == f"{where} {hint}", case["message"]
+    source = honest_mlp_forward(mlp_instance())
+    assert source.count("    return A\n") == 1
+    function = source.replace("    return A\n", "    import sys\n    sys.exit(0)\n")
+    messages = {c["message"] for c in grade_code(function, mlp_instance(), run).cases}
+    assert messages == {f"step 1 (forward(...)) {hint.replace('SystemExit', 'SystemExit: 0')}", f"forward(...) {hint}"}, messages
+    at_import = "import sys\nsys.exit(3)\n" + source
+    messages = {c["message"] for c in grade_code(at_import, mlp_instance(), run).cases}
+    assert messages == {f"your code {hint.replace('SystemExit', 'SystemExit: 3')}", f"your code {hint}"}, messages
+
+
 def test_a_resubmission_of_the_same_variant_reuses_the_typical_bugs_runs(run):
     """Each failing submission ran every typical bug's code on all cases; a regrade of a class
     did it for every row (about 100 ms a row with sequential training, 21 s for 200 rows)."""

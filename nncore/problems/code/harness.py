@@ -99,6 +99,13 @@ def _one_index(size) -> bool:
         return False
 
 
+def exit_hint(error: str) -> str:
+    """What to do instead, for an error that is sys.exit() or exit() (QA: a SystemExit read as a crash)."""
+    if error.split(":", 1)[0] != "SystemExit":
+        return ""
+    return " (sys.exit() and exit() end the whole program: return from the function instead)"
+
+
 def public_case(case: Mapping) -> dict:
     """The case without its expectations: what may be shown to students or sent to a sandbox.
 
@@ -150,7 +157,9 @@ def run_case(
                     ]
             else:
                 raise ValueError(f"unknown step op {op!r}")
-        except Exception as exc:  # any failure of student code is an observation
+        except KeyboardInterrupt:  # only trusted in-process runs can get one: let it stop them
+            raise
+        except BaseException as exc:  # any failure of student code, sys.exit() too, is an observation
             said = f"{exc}"  # the name alone when the exception says nothing ("NotImplementedError: " read as cut off)
             record = {"step": index, "ok": False, "error": (f"{type(exc).__name__}: {said}" if said else type(exc).__name__)[:MAX_ERROR]}
             if describe_error is not None:
@@ -249,8 +258,9 @@ def judge_case(case: Mapping, observations: Sequence[Mapping]) -> CaseVerdict:
             return CaseVerdict(name, False, f"step {index + 1} ({where}) was not reached", index)
         if not obs.get("ok"):
             details = {"traceback": obs["traceback"]} if obs.get("traceback") else {}
+            error = str(obs.get("error"))
             return CaseVerdict(
-                name, False, f"step {index + 1} ({where}) raised {obs.get('error')}", index, details
+                name, False, f"step {index + 1} ({where}) raised {error}{exit_hint(error)}", index, details
             )
         if case.get("check_inputs_unchanged") and obs.get("inputs_changed"):
             which = ", ".join(f"argument {i + 1}" for i in obs["inputs_changed"])
