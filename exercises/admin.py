@@ -15,13 +15,13 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count
 from django.forms.fields import InvalidJSONInput
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from exercises import services
+from exercises import grading_errors, services
 from exercises.models import (
     AuditEntry,
     Course,
@@ -321,14 +321,11 @@ class VariantAdmin(RecordAdmin):
     ]
 
 
-@admin.action(description="Re-enqueue selected submissions that are not graded yet")
+@admin.action(description="Re-enqueue selected submissions that are waiting or could not be graded")
 def requeue_submissions(modeladmin, request, queryset):
-    pending = queryset.exclude(status__in=[Submission.Status.GRADED, Submission.Status.REJECTED])
-    ids = list(pending.values_list("pk", flat=True))
-    pending.update(status=Submission.Status.QUEUED, enqueue_count=F("enqueue_count") + 1)
-    for pk in ids:
-        services.enqueue(pk)
-    modeladmin.message_user(request, f"{len(ids)} submission(s) re-enqueued.")
+    with transaction.atomic():
+        sent = grading_errors.send_again(queryset)
+    modeladmin.message_user(request, f"{len(sent)} submission(s) re-enqueued (those being graded are left to their worker).")
 
 
 @admin.register(Submission)
@@ -339,7 +336,7 @@ class SubmissionAdmin(RecordAdmin):
     readonly_fields = [
         "variant", "student", "answers", "idempotency_key", "status", "attempt_number", "raw_score", "score",
         "feedback", "code_runs", "late", "submitted_at", "grading_started_at", "graded_at", "enqueue_count", "claims",
-        "error_message",
+        "error_message", "attempt_released",
     ]
     actions = [requeue_submissions]
 

@@ -65,7 +65,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from autograder.db_connections import connection_lost
-from exercises import extensions, hidden_cases, reruns, services, sign_in_limits
+from exercises import extensions, grading_errors, hidden_cases, reruns, services, sign_in_limits
 from exercises.models import AuditEntry, Course, Membership, Question, Submission
 from exercises.permissions import (
     INSTRUCTOR,
@@ -91,7 +91,10 @@ from exercises.serializers import (
     ExtensionGrantedSerializer,
     ExtensionGrantSerializer,
     ExtensionSerializer,
+    GradeAgainRequestSerializer,
+    GradeAgainResultSerializer,
     GradebookSerializer,
+    GradingErrorsSerializer,
     HiddenCasesSerializer,
     KindSerializer,
     MembershipCreateSerializer,
@@ -1341,6 +1344,41 @@ class RerunView(ApiView):
         serializer.is_valid(raise_exception=True)
         data = reruns.request_reruns(question, request.user, serializer.validated_data["apply"])
         return Response(RerunResultSerializer(data).data)
+
+
+class GradingErrorsView(ApiView):
+    """A question's submissions that could not be graded (staff), and grading them again (instructors)."""
+
+    serializer_class = GradeAgainRequestSerializer
+
+    @extend_schema(
+        summary="Submissions of this question that could not be graded (staff)",
+        description="How many of the question's submissions are in status error (a problem on the service's "
+        "side: no sandbox in the worker, a bug, the database gone), how many the service still tries again by "
+        "itself, and the latest one's cause.",
+        responses={200: GradingErrorsSerializer, **errors(403, 404)},
+    )
+    def get(self, request, question_id: int):
+        question, role = visible_question(request.user, question_id)
+        require_staff(role, "see submissions that could not be graded")
+        found = grading_errors.errors_of(question)
+        data = {"count": 0, "retrying": 0, "latest_cause": "", "latest_at": None} if found is None else vars(found)
+        return Response(GradingErrorsSerializer(data).data)
+
+    @extend_schema(
+        summary="Grade this question's submissions that could not be graded again (instructors)",
+        description="Once the cause is fixed: queues every submission of the question in status error for "
+        "grading, as it was submitted (same answers and submission time, so the same lateness), with an audit "
+        "entry. Each is graded like any other; its attempt number follows the order of submission. Send {}.",
+        request=GradeAgainRequestSerializer,
+        responses={200: GradeAgainResultSerializer, **errors(400, 403, 404)},
+    )
+    def post(self, request, question_id: int):
+        question, role = visible_question(request.user, question_id)
+        require_instructor(role, "grade submissions again")
+        GradeAgainRequestSerializer(data=request.data).is_valid(raise_exception=True)
+        sent = grading_errors.grade_again(question, request.user)
+        return Response(GradeAgainResultSerializer({"sent": len(sent), "submissions": sent}).data)
 
 
 # --- auth --------------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ urlpatterns = [
     path("questions/<id:question_id>/solution/", api.SolutionView.as_view(), name="api-question-solution"),
     path("questions/<id:question_id>/regrade/", api.RegradeView.as_view(), name="api-question-regrade"),
     path("questions/<id:question_id>/rerun/", api.RerunView.as_view(), name="api-question-rerun"),
+    path("questions/<id:question_id>/grading-errors/", api.GradingErrorsView.as_view(), name="api-question-grading-errors"),
     path("submissions/<id:submission_id>/", api.SubmissionDetailView.as_view(), name="api-submission-detail"),
     path(
         "submissions/<id:submission_id>/hidden-cases/",

@@ -174,6 +174,10 @@ class Submission(models.Model):
     # queue raise enqueue_count, not this, so they do not use up the tries of a crashing one.
     claims = models.PositiveIntegerField(default=0)
     error_message = models.TextField(blank=True)
+    # Set when the row was given up on (rejected, or failed for good) and the rows after it moved
+    # up into its place (services._release_attempt): a row the staff send to grading again and
+    # that fails again must not move them a second time.
+    attempt_released = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["submitted_at", "id"]

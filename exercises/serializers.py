@@ -722,6 +722,22 @@ class RerunResultSerializer(serializers.Serializer):
     pending = serializers.IntegerField(help_text="re-runs asked for and not written yet")
 
 
+class GradingErrorsSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="submissions of this question that could not be graded (status error)")
+    retrying = serializers.IntegerField(help_text="of those, how many the service still tries again by itself")
+    latest_cause = serializers.CharField(allow_blank=True, help_text="the latest one's cause, for the staff (may name internals); '' when none")
+    latest_at = serializers.DateTimeField(allow_null=True, help_text="when its grading started")
+
+
+class GradeAgainRequestSerializer(StrictMixin, serializers.Serializer):
+    """An empty object: sending them again takes no options."""
+
+
+class GradeAgainResultSerializer(serializers.Serializer):
+    sent = serializers.IntegerField(help_text="how many were queued for grading again")
+    submissions = NotRegradedRowSerializer(many=True, help_text="the submissions queued")
+
+
 # --- auth --------------------------------------------------------------------------------------
 
 

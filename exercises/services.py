@@ -1049,7 +1049,14 @@ def _release_attempt(submission: Submission) -> None:
     """A row that will never count (rejected, or failed for good) was counted as an attempt to
     come by the rows graded after it: each of those moves up one place and is rescored, so
     nobody pays a penalty for an attempt that never counted, nor is refused for lack of one.
-    Call with the (question, student) pair locked."""
+    Once per row (attempt_released): a row the staff send to grading again after it failed for
+    good (exercises.grading_errors) that fails again, or is then rejected, moves nobody a second
+    time. Call with the (question, student) pair locked."""
+    if submission.attempt_released or not Submission.objects.filter(pk=submission.pk, attempt_released=False).update(
+        attempt_released=True
+    ):
+        return
+    submission.attempt_released = True
     question = submission.variant.question
     later = (
         graded_rows(question)
@@ -1234,7 +1241,7 @@ def sweep_stuck(older_than_seconds: float) -> int:
         Q(status=S.GRADING, grading_started_at__lt=cutoff)
         | Q(status=S.ERROR, claims__lt=tries, grading_started_at__lt=cutoff)
     ).select_related("variant__question").only(
-        "pk", "status", "grading_started_at", "enqueue_count", "claims", "student_id", "submitted_at",
+        "pk", "status", "grading_started_at", "enqueue_count", "claims", "student_id", "submitted_at", "attempt_released",
         "variant__question_id", "variant__question__points", "variant__question__attempt_penalty",
     )[:1000]:
         same = Q(status=sub.status, enqueue_count=sub.enqueue_count, grading_started_at=sub.grading_started_at)

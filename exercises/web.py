@@ -24,7 +24,16 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 
-from exercises import answer_forms, diagrams, extensions, progress, reruns, results, services
+from exercises import (
+    answer_forms,
+    diagrams,
+    extensions,
+    grading_errors,
+    progress,
+    reruns,
+    results,
+    services,
+)
 from exercises.api import REFUSAL_STATUS, solution_unavailable
 from exercises.models import Question
 from exercises.permissions import (
@@ -291,9 +300,21 @@ def rerun_submissions(request, question_id: int):
     return redirect("ui-question", question_id=question.pk)
 
 
+@require_POST
+@ui_view
+def grade_errors_again(request, question_id: int):
+    """The staff question page's button: send the submissions that could not be graded to
+    grading again, once the cause is fixed (instructors; exercises.grading_errors, as the API's)."""
+    question, role = visible_question(request.user, question_id)
+    require_instructor(role, "grade submissions again")
+    grading_errors.grade_again(question, request.user)
+    return redirect("ui-question", question_id=question.pk)
+
+
 def staff_question_context(question: Question, role: str) -> dict:
     limits = services.run_settings(question)
     return {
+        "errors": grading_errors.errors_of(question),
         "rerun": {"candidates": len(reruns.candidates(question)), "pending": reruns.pending_count(question), "limits": limits}
         if limits
         else None,

@@ -31,6 +31,7 @@ urlpatterns = [
     path("questions/<id:question_id>/", web.question_page, name="ui-question"),
     path("questions/<id:question_id>/submit/", web.submit, name="ui-submit"),
     path("questions/<id:question_id>/rerun/", web.rerun_submissions, name="ui-rerun"),
+    path("questions/<id:question_id>/grade-again/", web.grade_errors_again, name="ui-grade-again"),
     path("questions/<id:question_id>/solution/", web.solution_page, name="ui-solution"),
     path("submissions/<id:submission_id>/", web.submission_page, name="ui-submission"),
 ]

@@ -185,6 +185,8 @@ ROWS = [
     Row("regrade-apply", "POST", "/api/questions/{q_open}/regrade/", INSTRUCTOR_ACT, {"changes": {"points": 5}, "apply": True}),
     # a numeric question runs no code: the instructor is told so (400 not_code), the rest refused as for a regrade
     Row("rerun", "POST", "/api/questions/{q_open}/rerun/", (401, 403, 403, 404, 403, 400, 404), {"apply": False}),
+    Row("grading-errors", "GET", "/api/questions/{q_open}/grading-errors/", STAFF_READ),
+    Row("grading-errors-grade-again", "POST", "/api/questions/{q_open}/grading-errors/", INSTRUCTOR_ACT, {}),
     Row("token", "POST", "/api/auth/token/", (400, 200, 200, 200, 200, 200, 200), token_body),
     Row("schema", "GET", "/api/schema/", (200,) * 7),
     Row("docs", "GET", "/api/docs/", (200,) * 7),

@@ -247,3 +247,29 @@ def test_the_worker_judges_lateness_by_the_students_extension(start_worker, ques
     start_worker("solo")
     row = wait_until_done([late.pk], timeout=20)[late.pk]
     assert (row.status, row.late, row.score) == (S.GRADED, False, 10.0)
+
+
+def test_a_submission_that_could_not_be_graded_is_graded_when_the_instructor_sends_it_again(
+    start_worker, question, student, instructor
+):
+    """A grading that fails on our side (here a variant the worker cannot read, as a worker
+    without its sandbox fails a code question) is an error for good after its tries; once the
+    cause is fixed, the instructor's "grade again" sends it through Redis to a real worker, which
+    grades it as the first attempt it was."""
+    from exercises import grading_errors
+    from exercises.models import Variant
+
+    row = submit(question, student)
+    variant = Variant.objects.get(pk=row.variant_id)
+    Variant.objects.filter(pk=variant.pk).update(instance={**variant.instance, "fields": None})
+    start_worker("solo", AUTOGRADER_MAX_GRADING_TRIES="1")
+    failed = wait_until_done([row.pk], timeout=20)[row.pk]
+    assert (failed.status, failed.attempt_number, failed.attempt_released) == (S.ERROR, None, True)
+    assert "TypeError" in failed.error_message
+    assert grading_errors.errors_of(question).count == 1
+
+    Variant.objects.filter(pk=variant.pk).update(instance=variant.instance)  # the cause fixed
+    assert [r["submission"] for r in grading_errors.grade_again(question, instructor)] == [row.pk]
+    graded = wait_until_done([row.pk], timeout=20)[row.pk]
+    assert (graded.status, graded.attempt_number, graded.score) == (S.GRADED, 1, 10.0), graded.feedback
+    assert grading_errors.errors_of(question) is None

@@ -1,0 +1,88 @@
+"""Submissions that could not be graded (a problem on our side), and sending them to grading again.
+
+A grading that fails (no sandbox in the worker, a bug, the database gone) stores status "error"
+with its cause, for the staff. The sweeper tries it again until it has been claimed
+services.max_tries() times; then it no longer counts as an attempt to come (its place is given
+back to the rows after it). The student is told the submission is kept and will be graded once
+the problem is fixed: this is how. The course's instructor sees the count and the latest cause on
+the question's page and sends them again; each is queued as it was submitted (same answers, same
+submission time, so the same lateness) and graded like any other, its attempt number by its
+submission order (services._attempt_number).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F, QuerySet
+
+from exercises import services
+from exercises.models import AuditEntry, Question, Submission
+
+S = Submission.Status
+SHOWN_CAUSE_CHARS = 300  # of the latest error's message, on the staff's page
+
+
+@dataclass(frozen=True)
+class Errors:
+    """A question's submissions in status error: how many, how many the sweeper still tries
+    again by itself, and the latest one's cause (for the staff: it may name internals)."""
+
+    count: int
+    retrying: int
+    latest_cause: str
+    latest_at: datetime | None
+
+
+def errors_of(question: Question) -> Errors | None:
+    """The question's submissions that could not be graded, or None when there are none."""
+    rows = Submission.objects.filter(variant__question=question, status=S.ERROR)
+    latest = rows.order_by("-grading_started_at", "-id").values("error_message", "grading_started_at").first()
+    if latest is None:
+        return None
+    count = rows.count()
+    retrying = rows.filter(claims__lt=services.max_tries()).count()
+    cause = latest["error_message"] or "(no cause was recorded)"
+    if len(cause) > SHOWN_CAUSE_CHARS:
+        cause = cause[: SHOWN_CAUSE_CHARS - 1] + "…"
+    return Errors(count, retrying, cause, latest["grading_started_at"])
+
+
+def grade_again(question: Question, actor) -> list[dict]:
+    """Queue the question's submissions in status error for grading again, with an audit entry;
+    the rows sent ({submission, student, username}). The messages go once the transaction
+    commits; a row a worker takes meanwhile is not sent twice (the update is conditional)."""
+    with transaction.atomic():
+        rows = list(
+            Submission.objects.filter(variant__question=question, status=S.ERROR)
+            .select_related("student")
+            .only("pk", "student_id", "student__username")
+            .order_by("submitted_at", "id")
+        )
+        sent = send_again(Submission.objects.filter(pk__in=[row.pk for row in rows]))
+        report = [services.row_of(row) for row in rows if row.pk in sent]
+        if report:
+            AuditEntry.objects.create(
+                actor=actor,
+                course_id=question.problem_set.course_id,
+                action="graded_again",
+                details={"question": question.pk, "submissions": report},
+            )
+    return report
+
+
+def send_again(submissions: QuerySet) -> set[int]:
+    """Queue again those of `submissions` that are waiting or could not be graded (not those a
+    worker holds: the sweeper takes back a dead worker's); their ids. What the admin's action and
+    grade_again use. Call inside a transaction for the messages to wait for its commit."""
+    ids = set(submissions.filter(status__in=(S.QUEUED, S.ERROR)).values_list("pk", flat=True))
+    queued = set()
+    for pk in sorted(ids):
+        if Submission.objects.filter(pk=pk, status__in=(S.QUEUED, S.ERROR)).update(
+            status=S.QUEUED, enqueue_count=F("enqueue_count") + 1
+        ):
+            queued.add(pk)
+            services.enqueue(pk)
+    return queued
