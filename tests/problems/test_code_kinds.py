@@ -20,6 +20,7 @@ import pytest
 from nncore.graphnet import NeuronNetwork, backward_neurons, forward_neurons
 from nncore.network import make_network
 from nncore.notation import from_neuron_network, neuron_ids, to_neuron_network
+from nncore.problems import get_kind
 from nncore.problems.base import ParamError, to_json
 from nncore.problems.code import function_sources as fs
 from nncore.problems.code import module_sources as ms
@@ -660,3 +661,36 @@ def test_an_exception_that_says_nothing_is_named_without_a_dangling_colon():
     namespace["forward"] = lambda *args: (_ for _ in ()).throw(ValueError("shapes differ"))
     (observation,) = run_case(namespace, public_case(instance["answers"]["code"]["cases"][0]))
     assert observation["error"] == "ValueError: shapes differ"
+
+
+WITH_ACTIVATION = [cls.id for cls in KINDS if "activation" in {p.name for p in cls.params}]
+MIXED = ["code_mlp_forward", "code_deltas", "code_sgd_step"]  # cases cycle the activations
+
+
+def test_the_kinds_with_an_activation_parameter():
+    assert WITH_ACTIVATION == [*MIXED, "code_fgsm"]  # fgsm: one activation, every case passes it
+
+
+def _activations_passed(instance: dict, hidden: bool) -> set[str]:
+    return {
+        arg["value"]
+        for case in instance["answers"]["code"]["cases"] if bool(case.get("hidden")) == hidden
+        for step in case["steps"]
+        for arg in step.get("args", [])
+        if arg.get("type") == "str"
+    }
+
+
+@pytest.mark.parametrize("kind_id", MIXED)
+def test_the_prompt_and_starter_name_the_activation_only_hidden_cases_pass(kind_id):
+    """QA: 'identity' came only in a hidden case of code_deltas and code_sgd_step, whose prompt
+    and starter never named it: right code for the named three lost that case and an attempt."""
+    kind = get_kind(kind_id)
+    instance = kind.generate({"activation": "mixed", "random_cases": 1}, 3)
+    hidden_only = _activations_passed(instance, True) - _activations_passed(instance, False)
+    assert hidden_only == {"identity"}
+    assert "'identity'" in instance["prompt"]["text"] and "'identity'" in kind.starter
+    one = kind.generate({"activation": "tanh"}, 3)
+    assert _activations_passed(one, True) | _activations_passed(one, False) == {"tanh"}
+    if kind_id != "code_mlp_forward":  # its prompt defines f by name already
+        assert "Every test case passes `activation='tanh'`." in one["prompt"]["text"]

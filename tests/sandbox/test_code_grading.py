@@ -535,6 +535,35 @@ def test_custom_exception_names_are_not_shown_for_hidden_cases(run):
             assert "Leak_" in case["message"]
 
 
+@pytest.mark.parametrize(("raised", "hidden_says"), [("LookupError", "an exception"), ("BufferError", "an exception"), ("KeyError", "KeyError")])
+def test_a_hidden_case_names_only_a_few_common_exceptions(run, raised, hidden_says):
+    """QA: code raising one of Python's ~60 exception classes, chosen by a hidden input's digit,
+    read the digits out of "raised LookupError"; a hidden case names only a few common ones."""
+    code = f"def forward(Ws, W0s, X, activation):\n    raise {raised}('x')\n"
+    result = grade_code(code, mlp_instance(), run)
+    hidden = {c["message"] for c in result.cases if c["hidden"]}
+    assert hidden == {f"forward(...) raised {hidden_says}"}
+    assert all(raised in c["message"] for c in result.cases if not c["hidden"])
+
+
+@pytest.mark.parametrize(
+    ("body", "visible_says"),
+    [("import os\n    os._exit(3)", "the submission exited (code 3)"), ("import ctypes\n    ctypes.string_at(0)", "SIGSEGV")],
+    ids=["exit code", "signal"],
+)
+def test_a_hidden_case_that_ends_the_process_says_so_without_the_number_chosen(run, body, visible_says):
+    """QA: a hidden case whose code called os._exit read "your code raised an exception"; and the
+    exit code, or the signal, is a number the code chooses, so a hidden case does not show it."""
+    code = f"def forward(Ws, W0s, X, activation):\n    {body}\n"
+    result = grade_code(code, mlp_instance(), run)
+    hidden = {c["message"] for c in result.cases if c["hidden"]}
+    if "exit" in body:
+        assert hidden == {"the process ended (os._exit or the like) before this case returned a result"}
+    else:  # the first visible case died: the hidden ones did not run
+        assert hidden == {"not run: the run stopped in an earlier case (killed: the process died from a signal)"}
+    assert all(visible_says in c["message"] for c in result.cases if not c["hidden"])
+
+
 def test_mutating_the_callers_arrays_fails_with_a_clear_message(run):
     instance = mlp_instance()
     source = honest_mlp_forward(instance)

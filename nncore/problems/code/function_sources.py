@@ -156,8 +156,8 @@ SIGNATURE = {
 
 _DOC = {
     "forward": "A^L (n_L x B) of the network for the columns of X (n_0 x B).\n    W^l = Ws[l-1] is n_{l-1} x n_l, W_0^l = W0s[l-1] is n_l x 1,\n    Z^l = (W^l)^T A^{l-1} + W_0^l, A^l = f(Z^l) with f = activation in EVERY layer\n    ('relu', 'tanh', 'sigmoid' or 'identity').",
-    "deltas": "[Delta^1, ..., Delta^L] with Delta^l = dL/dZ^l (n_l x B, one column per example)\n    for the loss L = sum_k (g_k - y_k)^2 (no 1/2), every layer using `activation`.",
-    "sgd_step": "(new_Ws, new_W0s) after one SGD step w <- w - lr dL/dw on one example\n    x (n_0 x 1), y (n_L x 1), loss L = sum_k (g_k - y_k)^2, every layer using `activation`.\n    Return new lists of new arrays; do not modify Ws, W0s or their arrays.",
+    "deltas": "[Delta^1, ..., Delta^L] with Delta^l = dL/dZ^l (n_l x B, one column per example)\n    for the loss L = sum_k (g_k - y_k)^2 (no 1/2), every layer using `activation`\n    ('relu', 'tanh', 'sigmoid' or 'identity').",
+    "sgd_step": "(new_Ws, new_W0s) after one SGD step w <- w - lr dL/dw on one example\n    x (n_0 x 1), y (n_L x 1), loss L = sum_k (g_k - y_k)^2, every layer using `activation`\n    ('relu', 'tanh', 'sigmoid' or 'identity').\n    Return new lists of new arrays; do not modify Ws, W0s or their arrays.",
     "softmax": "Softmax of each column of the K x B logits Z (K x B result).\n    Must not overflow: Z = [[1000], [0]] gives [[1], [0]].",
     "softmax_cross_entropy": "(L, dLdZ) for the K x B logits Z and one-hot targets Y (K x B):\n    L (1 x B) holds -sum_k y_k log softmax(z)_k of each column, dLdZ = softmax(Z) - Y.\n    Must stay finite for logits such as [1000, 0].",
     "fgsm": "(dLdx, x_adv) for one example x (n_0 x 1) and one-hot y (K x 1): hidden layers\n    use `activation`, the output layer is softmax, L = -sum_k y_k log g_k;\n    dLdx = dL/dx (n_0 x 1) and x_adv = x + eps * sign(dLdx).",

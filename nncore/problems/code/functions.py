@@ -46,6 +46,17 @@ def case_activation(p: dict, index: int) -> str:
     return ACTIVATIONS[index % len(ACTIVATIONS)] if p["activation"] == "mixed" else p["activation"]
 
 
+def activation_sentence(p: dict) -> str:
+    """The prompt's word on which activations the cases pass (QA: 'identity' came only in a hidden
+    case of the Δ and SGD kinds, whose prompts never named it, and cost right code a case)."""
+    if p["activation"] != "mixed":
+        return f" Every test case passes `activation='{p['activation']}'`."
+    return (
+        " The test cases pass `activation` as `'relu'`, `'tanh'`, `'sigmoid'` or `'identity'` "
+        "($f(z) = z$, $f'(z) = 1$), each of them in some case."
+    )
+
+
 def random_sizes(rng: np.random.Generator, min_layers: int = 1) -> list[int]:
     """[n_0, ..., n_L] with 1..3 layers (at least min_layers) of 1..4 units."""
     depth = int(rng.integers(min_layers, 4))
@@ -190,7 +201,7 @@ class CodeMlpForward(CodeKind):
 
 class CodeDeltas(CodeKind):
     id = "code_deltas"
-    version = 4  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v4: the rules say how much printed output feedback shows
+    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v4: the rules say how much printed output feedback shows; v5: the prompt and the starter name the activations the cases pass (QA: 'identity' came only in a hidden case)
     title = "Code: the Δ recursion of backpropagation"
     description = "Write deltas(Ws, W0s, X, Y, activation) returning every Δ^l = ∂L/∂Z^l for the squared loss."
     params = (*CODE_PARAMS, ACTIVATION_PARAM)
@@ -259,7 +270,7 @@ class CodeDeltas(CodeKind):
             "$\\Delta^L = 2(A^L - Y) \\odot f'(Z^L)$ and recurse $\\Delta^l = f'(Z^l) \\odot "
             "W^{l+1} \\Delta^{l+1}$. Return the list $[\\Delta^1, \\ldots, \\Delta^L]$, "
             "$\\Delta^l$ of shape $n_l \\times B$. Take ReLU$'(z) = 1$ for $z > 0$ and $0$ for $z < 0$ "
-            "(the cases avoid $z = 0$)."
+            "(the cases avoid $z = 0$)." + activation_sentence(p)
         )
 
     def solution(self, p, cases):
@@ -290,7 +301,7 @@ EPS_PARAM = Param("eps", "float", 0.1, "FGSM step ε of the first case (the othe
 
 class CodeSgdStep(CodeKind):
     id = "code_sgd_step"
-    version = 5  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (forgot_bias_update, rtol 0.1, no random cases: 9 of 301 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v5: the rate argument differs from case to case (case_rate), so code with a fixed number in its place fails (QA: it scored full marks), and the rules say how much printed output feedback shows
+    version = 6  # v2: engine sums that cancel to rounding noise are 0 (nncore.network); v3: a draw a typical bug passes (every case within tolerance) is redrawn (forgot_bias_update, rtol 0.1, no random cases: 9 of 301 seeds); v4: the rules say what runs the code (Python's standard library and NumPy 2 only) and the output limit; v5: the rate argument differs from case to case (case_rate), so code with a fixed number in its place fails (QA: it scored full marks), and the rules say how much printed output feedback shows; v6: the prompt and the starter name the activations the cases pass (QA: 'identity' came only in a hidden case)
     title = "Code: one SGD step"
     description = "Write sgd_step(Ws, W0s, x, y, activation, lr) returning new weights after one example."
     params = (*CODE_PARAMS, ACTIVATION_PARAM, LR_PARAM)
@@ -366,7 +377,7 @@ class CodeSgdStep(CodeKind):
             "$\\partial \\mathcal{L}/\\partial W_0^l = \\Delta^l$, return `(new_Ws, new_W0s)`: new lists "
             "of new arrays $W^l - \\alpha\\, \\partial \\mathcal{L}/\\partial W^l$ and $W_0^l - \\alpha\\, "
             "\\Delta^l$, every gradient computed from the weights before the step. Do not modify `Ws`, "
-            "`W0s` or their arrays. ReLU$'(z)$ is 1 for $z > 0$ and 0 for $z < 0$."
+            "`W0s` or their arrays. ReLU$'(z)$ is 1 for $z > 0$ and 0 for $z < 0$." + activation_sentence(p)
         )
 
     def solution(self, p, cases):
