@@ -543,8 +543,22 @@ def _run_message(run: CaseRun) -> str:
     if run.status == "error" and run.traceback:
         last = run.traceback.strip().splitlines()[-1] if run.traceback.strip() else ""
         raised = last or run.message
-        return f"your code raised {raised}{exit_hint(raised.removeprefix('raised '))}"
+        return f"your code raised {raised}{_while_loading(run)}{exit_hint(raised.removeprefix('raised '))}"
     return run.message or run.status
+
+
+_LOADING_FRAME = re.compile(
+    r'\A\s*Traceback \(most recent call last\):\n\s*File "' + re.escape(SUBMISSION_FILE) + r'", line (\d+), in <module>\n'
+)
+
+
+def _while_loading(run: CaseRun) -> str:
+    """Where an exception raised while the file itself ran (its first frame is the module's): a
+    test call left at the end of pasted homework failed every case with no word of when (QA)."""
+    found = _LOADING_FRAME.match(run.traceback or "")
+    if found is None:
+        return ""
+    return f" while your file was loading (line {found.group(1)}), before any test case ran: code at the top level of the file runs too"
 
 
 def _case_feedback(case: Mapping, verdict: CaseVerdict, run: CaseRun, reveal: bool, memory_mb: int) -> dict:
@@ -576,7 +590,7 @@ def _hidden_message(case: Mapping, verdict: CaseVerdict, run: CaseRun, memory_mb
             return _SIGNAL_NAMED.sub("died from a signal", run.message)
         if run.status == "error" and run.message.startswith("raised "):
             name = _builtin_name(run.message.removeprefix("raised "))
-            return f"your code raised {name}{exit_hint(name)}"
+            return f"your code raised {name}{_while_loading(run)}{exit_hint(name)}"
         if run.status == "error":
             return "the process ended (os._exit or the like) before this case returned a result"
         return "the result of this case could not be read (malformed)"

@@ -305,7 +305,22 @@ def test_sys_exit_in_a_method_names_the_step_and_says_to_return(run):
     assert messages == {f"step 1 (forward(...)) {hint.replace('SystemExit', 'SystemExit: 0')}", f"forward(...) {hint}"}, messages
     at_import = "import sys\nsys.exit(3)\n" + source
     messages = {c["message"] for c in grade_code(at_import, mlp_instance(), run).cases}
-    assert messages == {f"your code {hint.replace('SystemExit', 'SystemExit: 3')}", f"your code {hint}"}, messages
+    loading = " while your file was loading (line 2), before any test case ran: code at the top level of the file runs too"
+    exit_words = hint.removeprefix("raised SystemExit")
+    assert messages == {f"your code raised SystemExit: 3{loading}{exit_words}", f"your code raised SystemExit{loading}{exit_words}"}, messages
+
+
+def test_an_error_while_the_file_loads_says_so_and_names_the_line(run):
+    """QA: the MIT homework pasted with `print(nn_tanh_test())` at its end, which raised, failed
+    every case with "your code raised ValueError ...", not saying it happened before any test."""
+    source = honest_mlp_forward(mlp_instance())
+    lines = source.count("\n")
+    code = source + "\ndef my_test():\n    raise ValueError('my own test failed')\n\nprint(my_test())\n"
+    result = grade_code(code, mlp_instance(), run)
+    loading = f" while your file was loading (line {lines + 5}), before any test case ran"
+    assert all(c["message"].startswith("your code raised ValueError") and loading in c["message"] for c in result.cases)
+    in_a_case = grade_code(source.replace("    return A\n", "    raise ValueError('in a case')\n"), mlp_instance(), run)
+    assert not any("loading" in c["message"] for c in in_a_case.cases)
 
 
 def test_a_resubmission_of_the_same_variant_reuses_the_typical_bugs_runs(run):
