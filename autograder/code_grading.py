@@ -552,13 +552,15 @@ _LOADING_FRAME = re.compile(
 )
 
 
-def _while_loading(run: CaseRun) -> str:
+def _while_loading(run: CaseRun, hidden: bool = False) -> str:
     """Where an exception raised while the file itself ran (its first frame is the module's): a
-    test call left at the end of pasted homework failed every case with no word of when (QA)."""
+    test call left at the end of pasted homework failed every case with no word of when (QA).
+    Not the line for a hidden case: code can forge such a frame with a line of its choosing."""
     found = _LOADING_FRAME.match(run.traceback or "")
     if found is None:
         return ""
-    return f" while your file was loading (line {found.group(1)}), before any test case ran: code at the top level of the file runs too"
+    line = "" if hidden else f" (line {found.group(1)})"
+    return f" while your file was loading{line}, before any test case ran: code at the top level of the file runs too"
 
 
 def _case_feedback(case: Mapping, verdict: CaseVerdict, run: CaseRun, reveal: bool, memory_mb: int) -> dict:
@@ -590,7 +592,7 @@ def _hidden_message(case: Mapping, verdict: CaseVerdict, run: CaseRun, memory_mb
             return _SIGNAL_NAMED.sub("died from a signal", run.message)
         if run.status == "error" and run.message.startswith("raised "):
             name = _builtin_name(run.message.removeprefix("raised "))
-            return f"your code raised {name}{_while_loading(run)}{exit_hint(name)}"
+            return f"your code raised {name}{_while_loading(run, hidden=True)}{exit_hint(name)}"
         if run.status == "error":
             return "the process ended (os._exit or the like) before this case returned a result"
         return "the result of this case could not be read (malformed)"

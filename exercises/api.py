@@ -1369,7 +1369,8 @@ class GradingErrorsView(ApiView):
         summary="Grade this question's submissions that could not be graded again (instructors)",
         description="Once the cause is fixed: queues every submission of the question in status error for "
         "grading, as it was submitted (same answers and submission time, so the same lateness), with an audit "
-        "entry. Each is graded like any other; its attempt number follows the order of submission. Send {}.",
+        "entry. Each is graded like any other: one still retried keeps its place among the attempts, one given up "
+        "on (which gave its place back) takes the next free number, or is refused if the attempts are used up. Send {}.",
         request=GradeAgainRequestSerializer,
         responses={200: GradeAgainResultSerializer, **errors(400, 403, 404)},
     )

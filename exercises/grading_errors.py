@@ -6,8 +6,9 @@ services.max_tries() times; then it no longer counts as an attempt to come (its 
 back to the rows after it). The student is told the submission is kept and will be graded once
 the problem is fixed: this is how. The course's instructor sees the count and the latest cause on
 the question's page and sends them again; each is queued as it was submitted (same answers, same
-submission time, so the same lateness) and graded like any other, its attempt number by its
-submission order (services._attempt_number).
+submission time, so the same lateness) and graded like any other: one still retried keeps its place
+among the attempts, one given up on (attempt_released) takes the next free number
+(services._attempt_number), or is refused if the student has used every attempt since.
 """
 
 from __future__ import annotations

@@ -1001,8 +1001,11 @@ def current_settings(submission: Submission) -> tuple[int, int]:
         f"(SELECT CASE WHEN own.submitted_at > p.due_at AND NOT EXISTS (SELECT 1 FROM {table(Extension)} e "
         "WHERE e.problem_set_id = p.id AND e.student_id = own.student_id AND e.due_at >= own.submitted_at) "
         f"THEN 1 ELSE 0 END FROM {table(Submission)} own WHERE own.id = %s), "
-        # earlier attempts, counted or to count (waiting, or failed on our side with tries left)
-        f"(SELECT COUNT(*) {pair} {earlier} AND ({counted} OR s.status IN (%s, %s) OR (s.status = %s AND s.claims < %s))), "
+        # earlier attempts, counted or to count (waiting, or failed on our side with tries left);
+        # a row that gave its place back and was sent again by the staff takes the next free one
+        # when graded (_attempt_number), so it keeps no place meanwhile
+        f"(SELECT COUNT(*) {pair} {earlier} AND ({counted} OR (NOT s.attempt_released AND "
+        "(s.status IN (%s, %s) OR (s.status = %s AND s.claims < %s))))), "
         f"(SELECT MAX(s.attempt_number) {pair} {earlier} AND {counted}), "
         f"(SELECT MAX(s.attempt_number) {pair} AND {counted}), "
         f"(SELECT COUNT(*) {pair} AND {counted}) "

@@ -694,3 +694,16 @@ def test_the_prompt_and_starter_name_the_activation_only_hidden_cases_pass(kind_
     assert _activations_passed(one, True) | _activations_passed(one, False) == {"tanh"}
     if kind_id != "code_mlp_forward":  # its prompt defines f by name already
         assert "Every test case passes `activation='tanh'`." in one["prompt"]["text"]
+
+
+def test_a_trusted_run_lets_a_system_exit_through_and_a_sandboxed_one_records_it():
+    """Review: run_case catching every BaseException turned a worker's own SystemExit (gunicorn's
+    shutdown) during a trusted in-process run into a failed step; in the sandbox (a traceback
+    describer given) a student's SystemExit or KeyboardInterrupt is that step's failure."""
+    case = {"steps": [{"op": "call", "func": "f", "args": []}]}
+    for raised in (SystemExit, KeyboardInterrupt):
+        namespace = {"f": lambda raised=raised: (_ for _ in ()).throw(raised())}
+        with pytest.raises(raised):
+            run_case(namespace, case)
+        (observation,) = run_case(namespace, case, describe_error=lambda exc: "tb")
+        assert observation["ok"] is False and observation["error"] == raised.__name__

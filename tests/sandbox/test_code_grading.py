@@ -307,7 +307,8 @@ def test_sys_exit_in_a_method_names_the_step_and_says_to_return(run):
     messages = {c["message"] for c in grade_code(at_import, mlp_instance(), run).cases}
     loading = " while your file was loading (line 2), before any test case ran: code at the top level of the file runs too"
     exit_words = hint.removeprefix("raised SystemExit")
-    assert messages == {f"your code raised SystemExit: 3{loading}{exit_words}", f"your code raised SystemExit{loading}{exit_words}"}, messages
+    hidden_loading = loading.replace(" (line 2)", "")  # a line in a hidden case could be forged
+    assert messages == {f"your code raised SystemExit: 3{loading}{exit_words}", f"your code raised SystemExit{hidden_loading}{exit_words}"}, messages
 
 
 def test_an_error_while_the_file_loads_says_so_and_names_the_line(run):
@@ -318,7 +319,9 @@ def test_an_error_while_the_file_loads_says_so_and_names_the_line(run):
     code = source + "\ndef my_test():\n    raise ValueError('my own test failed')\n\nprint(my_test())\n"
     result = grade_code(code, mlp_instance(), run)
     loading = f" while your file was loading (line {lines + 5}), before any test case ran"
-    assert all(c["message"].startswith("your code raised ValueError") and loading in c["message"] for c in result.cases)
+    assert all(c["message"].startswith("your code raised ValueError") and loading in c["message"] for c in result.cases if not c["hidden"])
+    hidden = {c["message"] for c in result.cases if c["hidden"]}
+    assert hidden == {"your code raised ValueError while your file was loading, before any test case ran: code at the top level of the file runs too"}
     in_a_case = grade_code(source.replace("    return A\n", "    raise ValueError('in a case')\n"), mlp_instance(), run)
     assert not any("loading" in c["message"] for c in in_a_case.cases)
 

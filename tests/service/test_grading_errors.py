@@ -131,3 +131,42 @@ def test_send_again_leaves_rows_a_worker_holds_and_finished_ones(make_question, 
     assert sent == {waiting.pk, failed.pk}
     states = dict(Submission.objects.values_list("pk", "status"))
     assert (states[holding.pk], states[failed.pk], states[done.pk]) == (S.GRADING, S.QUEUED, S.GRADED)
+
+
+def test_a_row_sent_again_keeps_no_place_while_it_waits(make_question, student, monkeypatch, settings):
+    """Review: a given-up row sent again counted as an attempt still to come, so a submission
+    graded meanwhile took a number one too high, and kept it when the row failed again."""
+    settings.AUTOGRADER_MAX_GRADING_TRIES = 1
+    question = make_question(attempt_penalty=0.25)
+    first = services.grade_submission_now(services.submit(question, student, reference_answers(question, student))[0].pk)
+    broken, _ = services.submit(question, student, reference_answers(question, student))
+    undo = broken_grading(monkeypatch)
+    services.grade_submission_now(broken.pk)  # its one try: given up, its place given back
+    undo()
+    grading_errors.grade_again(question, None)
+    meanwhile = services.grade_submission_now(services.submit(question, student, reference_answers(question, student))[0].pk)
+    assert (first.attempt_number, meanwhile.attempt_number, meanwhile.score) == (1, 2, 7.5)
+    broken_grading(monkeypatch)
+    services.grade_submission_now(broken.pk)  # failed again
+    meanwhile.refresh_from_db()
+    assert (meanwhile.attempt_number, meanwhile.score) == (2, 7.5)
+
+
+def test_the_migration_marks_the_rows_released_before_the_field_existed(make_question, student, settings):
+    """Review: rows given up on before migration 0013 read as not released, and one sent again
+    that failed again would have moved the later rows a second time."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("exercises.migrations.0013_submission_attempt_released")
+    settings.AUTOGRADER_MAX_GRADING_TRIES = 3
+    question = make_question()
+    rows = [services.submit(question, student, reference_answers(question, student))[0] for _ in range(4)]
+    rejected, spent, retrying, queued = rows
+    Submission.objects.filter(pk=rejected.pk).update(status=S.REJECTED)
+    Submission.objects.filter(pk=spent.pk).update(status=S.ERROR, claims=3)
+    Submission.objects.filter(pk=retrying.pk).update(status=S.ERROR, claims=2)
+    migration.mark_released(apps, None)
+    released = dict(Submission.objects.values_list("pk", "attempt_released"))
+    assert [released[r.pk] for r in rows] == [True, True, False, False]

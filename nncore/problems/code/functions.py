@@ -46,15 +46,15 @@ def case_activation(p: dict, index: int) -> str:
     return ACTIVATIONS[index % len(ACTIVATIONS)] if p["activation"] == "mixed" else p["activation"]
 
 
-def activation_sentence(p: dict) -> str:
-    """The prompt's word on which activations the cases pass (QA: 'identity' came only in a hidden
-    case of the Δ and SGD kinds, whose prompts never named it, and cost right code a case)."""
+def activation_sentence(p: dict, ncases: int) -> str:
+    """The prompt's word on which activations the `ncases` cases pass (QA: 'identity' came only in
+    a hidden case of the Δ and SGD kinds, whose prompts never named it, and cost right code a case)."""
     if p["activation"] != "mixed":
         return f" Every test case passes `activation='{p['activation']}'`."
-    return (
-        " The test cases pass `activation` as `'relu'`, `'tanh'`, `'sigmoid'` or `'identity'` "
-        "($f(z) = z$, $f'(z) = 1$), each of them in some case."
-    )
+    passed = [name for name in ACTIVATIONS if name in {case_activation(p, i) for i in range(ncases)}]
+    names = ", ".join(f"`'{name}'`" for name in passed[:-1]) + f" and `'{passed[-1]}'`"
+    identity = " ($f(z) = z$, $f'(z) = 1$)" if "identity" in passed else ""
+    return f" The test cases pass `activation` as {names}{identity}, each in some case."
 
 
 def random_sizes(rng: np.random.Generator, min_layers: int = 1) -> list[int]:
@@ -270,7 +270,7 @@ class CodeDeltas(CodeKind):
             "$\\Delta^L = 2(A^L - Y) \\odot f'(Z^L)$ and recurse $\\Delta^l = f'(Z^l) \\odot "
             "W^{l+1} \\Delta^{l+1}$. Return the list $[\\Delta^1, \\ldots, \\Delta^L]$, "
             "$\\Delta^l$ of shape $n_l \\times B$. Take ReLU$'(z) = 1$ for $z > 0$ and $0$ for $z < 0$ "
-            "(the cases avoid $z = 0$)." + activation_sentence(p)
+            "(the cases avoid $z = 0$)." + activation_sentence(p, 3 + p["random_cases"])
         )
 
     def solution(self, p, cases):
@@ -377,7 +377,7 @@ class CodeSgdStep(CodeKind):
             "$\\partial \\mathcal{L}/\\partial W_0^l = \\Delta^l$, return `(new_Ws, new_W0s)`: new lists "
             "of new arrays $W^l - \\alpha\\, \\partial \\mathcal{L}/\\partial W^l$ and $W_0^l - \\alpha\\, "
             "\\Delta^l$, every gradient computed from the weights before the step. Do not modify `Ws`, "
-            "`W0s` or their arrays. ReLU$'(z)$ is 1 for $z > 0$ and 0 for $z < 0$." + activation_sentence(p)
+            "`W0s` or their arrays. ReLU$'(z)$ is 1 for $z > 0$ and 0 for $z < 0$." + activation_sentence(p, 3 + p["random_cases"])
         )
 
     def solution(self, p, cases):

@@ -157,9 +157,9 @@ def run_case(
                     ]
             else:
                 raise ValueError(f"unknown step op {op!r}")
-        except KeyboardInterrupt:  # only trusted in-process runs can get one: let it stop them
-            raise
         except BaseException as exc:  # any failure of student code, sys.exit() too, is an observation
+            if describe_error is None and not isinstance(exc, Exception):
+                raise  # a trusted in-process run (no sandbox): a SystemExit or KeyboardInterrupt is the process's own
             said = f"{exc}"  # the name alone when the exception says nothing ("NotImplementedError: " read as cut off)
             record = {"step": index, "ok": False, "error": (f"{type(exc).__name__}: {said}" if said else type(exc).__name__)[:MAX_ERROR]}
             if describe_error is not None:
