@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from exercises import services
 from exercises.models import AuditEntry, Question, Submission
@@ -40,30 +40,24 @@ class Errors:
 def errors_of(question: Question) -> Errors | None:
     """The question's submissions that could not be graded, or None when there are none."""
     rows = Submission.objects.filter(variant__question=question, status=S.ERROR)
-    latest = rows.order_by("-grading_started_at", "-id").values("error_message", "grading_started_at").first()
-    if latest is None:
+    counts = rows.aggregate(count=Count("id"), retrying=Count("id", filter=Q(claims__lt=services.max_tries())))
+    if not counts["count"]:
         return None
-    count = rows.count()
-    retrying = rows.filter(claims__lt=services.max_tries()).count()
+    latest = rows.order_by("-grading_started_at", "-id").values("error_message", "grading_started_at").first()
     cause = latest["error_message"] or "(no cause was recorded)"
     if len(cause) > SHOWN_CAUSE_CHARS:
         cause = cause[: SHOWN_CAUSE_CHARS - 1] + "…"
-    return Errors(count, retrying, cause, latest["grading_started_at"])
+    return Errors(counts["count"], counts["retrying"], cause, latest["grading_started_at"])
 
 
 def grade_again(question: Question, actor) -> list[dict]:
     """Queue the question's submissions in status error for grading again, with an audit entry;
-    the rows sent ({submission, student, username}). The messages go once the transaction
-    commits; a row a worker takes meanwhile is not sent twice (the update is conditional)."""
+    the rows sent ({submission, student, username}), in submission order. The messages go once
+    the transaction commits."""
     with transaction.atomic():
-        rows = list(
-            Submission.objects.filter(variant__question=question, status=S.ERROR)
-            .select_related("student")
-            .only("pk", "student_id", "student__username")
-            .order_by("submitted_at", "id")
-        )
-        sent = send_again(Submission.objects.filter(pk__in=[row.pk for row in rows]))
-        report = [services.row_of(row) for row in rows if row.pk in sent]
+        sent = send_again(Submission.objects.filter(variant__question=question, status=S.ERROR))
+        rows = Submission.objects.filter(pk__in=sent).select_related("student").only("pk", "student_id", "student__username")
+        report = [services.row_of(row) for row in rows.order_by("submitted_at", "id")]
         if report:
             AuditEntry.objects.create(
                 actor=actor,
@@ -74,16 +68,15 @@ def grade_again(question: Question, actor) -> list[dict]:
     return report
 
 
-def send_again(submissions: QuerySet) -> set[int]:
+def send_again(submissions: QuerySet) -> list[int]:
     """Queue again those of `submissions` that are waiting or could not be graded (not those a
-    worker holds: the sweeper takes back a dead worker's); their ids. What the admin's action and
-    grade_again use. Call inside a transaction for the messages to wait for its commit."""
-    ids = set(submissions.filter(status__in=(S.QUEUED, S.ERROR)).values_list("pk", flat=True))
-    queued = set()
-    for pk in sorted(ids):
-        if Submission.objects.filter(pk=pk, status__in=(S.QUEUED, S.ERROR)).update(
-            status=S.QUEUED, enqueue_count=F("enqueue_count") + 1
-        ):
-            queued.add(pk)
-            services.enqueue(pk)
-    return queued
+    worker holds: the sweeper takes back a dead worker's); their ids. Locked first, so a worker
+    claiming one meanwhile waits and finds it queued. What the admin's action and grade_again
+    use; call inside a transaction (the messages wait for its commit)."""
+    ids = list(
+        submissions.filter(status__in=(S.QUEUED, S.ERROR)).select_for_update(of=("self",)).values_list("pk", flat=True)
+    )
+    Submission.objects.filter(pk__in=ids).update(status=S.QUEUED, enqueue_count=F("enqueue_count") + 1)
+    for pk in ids:
+        services.enqueue(pk)
+    return ids

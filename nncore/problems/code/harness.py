@@ -124,7 +124,9 @@ def run_case(
     """Execute the steps; one observation per step run: {"step", "ok", "value"?, "error"?,
     "traceback"?, "inputs_changed"?, "randint_calls"?}. Stops after the first step that raises.
     `describe_error` (the sandbox passes one that keeps only the student's frames) adds the
-    traceback of that exception to its observation."""
+    traceback of that exception to its observation; there a SystemExit or KeyboardInterrupt is
+    the student's too, a step's failure. Without it (trusted runs in the worker's own process)
+    those are the process's and pass through."""
     variables: dict[str, Any] = {}
     observations: list[dict] = []
     check_inputs = bool(case.get("check_inputs_unchanged", False))
